@@ -1,0 +1,361 @@
+import { TributaryError } from '../errors.js';
+import type { LogEntry } from '../model/entry.js';
+import { MAX_LEVEL, type Level } from '../model/level.js';
+import { assertSourceId } from '../model/source.js';
+import { crc32 } from './crc32.js';
+import {
+  BATCH_MAGIC,
+  BATCH_VERSION,
+  FIXED_BYTES_PER_ENTRY,
+  H_COUNT,
+  H_DICT_BYTES,
+  H_DICT_COUNT,
+  H_FIRST_SEQ,
+  H_HEADER_BYTES,
+  H_HEADER_CRC,
+  H_MAGIC,
+  H_MSG_BYTES,
+  H_SECTION_CRCS,
+  H_SOURCE,
+  H_SOURCE_LEN,
+  H_TOTAL_BYTES,
+  H_VERSION,
+  HEADER_BYTES,
+  MAX_ENTRIES,
+  MAX_LABEL_BYTES,
+  MAX_MESSAGE_BYTES,
+  SECTION_COUNT,
+  computeLayout,
+  sectionRange,
+  type BatchLayout,
+  type Section,
+} from './layout.js';
+
+export interface BatchBuilderOptions {
+  /** Who encodes these entries: a nanoid from newSourceId(). */
+  readonly sourceId: string;
+  /** Sequence number of the first entry; entry i gets firstSeq + i. */
+  readonly firstSeq: bigint;
+  /**
+   * Most entries this batch may hold. Fixed-width columns are laid out for this
+   * many entries while building, so a generous value costs space that finish()
+   * reclaims with one copyWithin. Default: sized for 64-byte messages.
+   */
+  readonly maxEntries?: number;
+}
+
+/** Typical message size the default capacity is planned for. */
+const PLANNED_MESSAGE_BYTES = 64;
+/** Slack for the up-to-7 alignment bytes before each of the two trailing dictionary sections and the end. */
+const DICT_ALIGN_SLACK = 24;
+
+/**
+ * Writes a LogBatch straight into a caller-given buffer, typically a region
+ * reserved in a SharedArrayBuffer ring: columns and message bytes land in
+ * place, with no intermediate copy and no JSON.
+ *
+ * `add` returns false when the entry does not fit (nothing is written); the
+ * caller then calls `finish` and starts the next batch. An entry that cannot
+ * fit even in an empty batch throws, so that loop always terminates.
+ */
+export class BatchBuilder {
+  private target!: Uint8Array;
+  private buf!: Buffer;
+  private view!: DataView;
+  private capacity = 0;
+  private cap!: BatchLayout;
+  private tsCol!: BigInt64Array;
+  private serviceCol!: Uint32Array;
+  private serverCol!: Uint32Array;
+  private regionCol!: Uint32Array;
+  private msgOffCol!: Uint32Array;
+  private levelCol!: Uint8Array;
+  private msgCursor = 0;
+  private msgLimit = 0;
+  private n = 0;
+  private sourceId = '';
+  private firstSeq = 0n;
+  private finished = false;
+
+  private readonly dict = new Map<string, number>();
+  private readonly labels: string[] = [];
+  private labelBytes = 0;
+  // One-entry caches: consecutive entries usually share their labels.
+  private lastService = '';
+  private lastServiceId = -1;
+  private lastServer = '';
+  private lastServerId = -1;
+  private lastRegion = '';
+  private lastRegionId = -1;
+
+  constructor(target: Uint8Array, options: BatchBuilderOptions) {
+    this.reset(target, options);
+  }
+
+  /** Starts a new batch in `target`, reusing this builder's allocations. */
+  reset(target: Uint8Array, options: BatchBuilderOptions): void {
+    if (target.byteOffset % 8 !== 0) {
+      throw new TributaryError('E_INVALID_ARGUMENT', 'batch target must start on an 8-byte boundary', { byteOffset: target.byteOffset });
+    }
+    assertSourceId(options.sourceId);
+    const room = target.byteLength - HEADER_BYTES - DICT_ALIGN_SLACK - 8;
+    const planned = Math.floor(room / (FIXED_BYTES_PER_ENTRY + PLANNED_MESSAGE_BYTES));
+    const capacity = Math.min(MAX_ENTRIES, options.maxEntries ?? planned);
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new TributaryError('E_BATCH_FULL', `batch target of ${target.byteLength} bytes cannot hold one entry`, {
+        targetBytes: target.byteLength,
+        maxEntries: options.maxEntries,
+      });
+    }
+    this.cap = computeLayout(capacity, 0, 0, 0);
+    if (this.cap.msgBytes + DICT_ALIGN_SLACK + 8 > target.byteLength) {
+      throw new TributaryError('E_BATCH_FULL', `batch target of ${target.byteLength} bytes is too small for ${capacity} entries`, {
+        targetBytes: target.byteLength,
+        maxEntries: capacity,
+      });
+    }
+    this.target = target;
+    this.buf = Buffer.from(target.buffer, target.byteOffset, target.byteLength);
+    this.view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+    this.capacity = capacity;
+    const base = target.byteOffset;
+    const ab = target.buffer;
+    this.tsCol = new BigInt64Array(ab, base + this.cap.ts, capacity);
+    this.serviceCol = new Uint32Array(ab, base + this.cap.service, capacity);
+    this.serverCol = new Uint32Array(ab, base + this.cap.server, capacity);
+    this.regionCol = new Uint32Array(ab, base + this.cap.region, capacity);
+    this.msgOffCol = new Uint32Array(ab, base + this.cap.msgOffsets, capacity + 1);
+    this.levelCol = new Uint8Array(ab, base + this.cap.level, capacity);
+    this.msgOffCol[0] = 0;
+    this.msgCursor = this.cap.msgBytes;
+    this.msgLimit = target.byteLength - DICT_ALIGN_SLACK;
+    this.n = 0;
+    this.sourceId = options.sourceId;
+    this.firstSeq = options.firstSeq;
+    this.finished = false;
+    this.dict.clear();
+    this.labels.length = 0;
+    this.labelBytes = 0;
+    this.lastServiceId = this.lastServerId = this.lastRegionId = -1;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  get maxEntries(): number {
+    return this.capacity;
+  }
+
+  /** Sequence number the next added entry will get. */
+  get nextSeq(): bigint {
+    return this.firstSeq + BigInt(this.n);
+  }
+
+  /** Appends one entry. Returns false, writing nothing, when it does not fit. */
+  add(ts: bigint, level: Level, service: string, server: string, region: string, message: string): boolean {
+    if (this.finished) throw new TributaryError('E_INVALID_ARGUMENT', 'add after finish: call reset first');
+    if (this.n === this.capacity) return this.rejectIfEmpty('entry limit reached', 0);
+    if (!((level >>> 0) <= MAX_LEVEL) || level !== (level | 0)) {
+      throw new TributaryError('E_ENTRY_INVALID', `level must be an integer 0-${MAX_LEVEL}, got ${level}`, { level });
+    }
+    // Resolve labels without inserting yet, so a rejected entry leaves no trace.
+    const serviceId = service === this.lastService && this.lastServiceId >= 0 ? this.lastServiceId : this.dict.get(service) ?? -1;
+    const serverId = server === this.lastServer && this.lastServerId >= 0 ? this.lastServerId : this.dict.get(server) ?? -1;
+    const regionId = region === this.lastRegion && this.lastRegionId >= 0 ? this.lastRegionId : this.dict.get(region) ?? -1;
+    let newLabels = 0;
+    let newLabelBytes = 0;
+    if (serviceId < 0) {
+      newLabels++;
+      newLabelBytes += labelByteLength(service);
+    }
+    if (serverId < 0 && server !== service) {
+      newLabels++;
+      newLabelBytes += labelByteLength(server);
+    }
+    if (regionId < 0 && region !== service && region !== server) {
+      newLabels++;
+      newLabelBytes += labelByteLength(region);
+    }
+    const dictReserve = (this.labels.length + newLabels + 1) * 4 + this.labelBytes + newLabelBytes;
+    const room = this.msgLimit - dictReserve - this.msgCursor;
+    let written: number;
+    if (room >= message.length * 3 && message.length * 3 <= MAX_MESSAGE_BYTES) {
+      // Fast path: even the worst-case UTF-8 expansion fits, so write directly.
+      written = this.buf.write(message, this.msgCursor, 'utf8');
+    } else {
+      const needed = Buffer.byteLength(message, 'utf8');
+      if (needed > MAX_MESSAGE_BYTES) {
+        throw new TributaryError('E_ENTRY_INVALID', `message of ${needed} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`, {
+          messageBytes: needed,
+          limit: MAX_MESSAGE_BYTES,
+        });
+      }
+      if (needed > room) return this.rejectIfEmpty('entry larger than the batch buffer', needed);
+      written = needed === 0 ? 0 : this.buf.write(message, this.msgCursor, needed, 'utf8');
+    }
+    const i = this.n;
+    this.serviceCol[i] = this.lastServiceId = serviceId >= 0 ? serviceId : this.intern(service);
+    this.lastService = service;
+    this.serverCol[i] = this.lastServerId = serverId >= 0 ? serverId : this.intern(server);
+    this.lastServer = server;
+    this.regionCol[i] = this.lastRegionId = regionId >= 0 ? regionId : this.intern(region);
+    this.lastRegion = region;
+    this.tsCol[i] = ts;
+    this.levelCol[i] = level;
+    this.msgCursor += written;
+    this.msgOffCol[i + 1] = this.msgCursor - this.cap.msgBytes;
+    this.n = i + 1;
+    return true;
+  }
+
+  addEntry(entry: LogEntry): boolean {
+    return this.add(entry.ts, entry.level, entry.service, entry.server, entry.region, entry.message);
+  }
+
+  /**
+   * Seals the batch: compacts the columns to the dense layout, writes the
+   * dictionary, header and checksums. Returns the batch's length in bytes
+   * (a multiple of 8), which is what a ring commit should publish.
+   */
+  finish(): number {
+    if (this.finished) throw new TributaryError('E_INVALID_ARGUMENT', 'finish called twice');
+    this.finished = true;
+    const n = this.n;
+    const msgBytes = this.msgCursor - this.cap.msgBytes;
+    const dictCount = this.labels.length;
+    const dictBytes = this.labelBytes;
+    const out = computeLayout(n, msgBytes, dictCount, dictBytes);
+    const t = this.target;
+    if (n < this.capacity) {
+      // Destinations never pass their sources (dense offsets <= capacity offsets),
+      // and sections move in ascending order, so no move overwrites unmoved data.
+      t.copyWithin(out.service, this.cap.service, this.cap.service + n * 4);
+      t.copyWithin(out.server, this.cap.server, this.cap.server + n * 4);
+      t.copyWithin(out.region, this.cap.region, this.cap.region + n * 4);
+      t.copyWithin(out.msgOffsets, this.cap.msgOffsets, this.cap.msgOffsets + (n + 1) * 4);
+      t.copyWithin(out.level, this.cap.level, this.cap.level + n);
+      t.copyWithin(out.msgBytes, this.cap.msgBytes, this.msgCursor);
+    }
+    // Zero every alignment gap so that the bytes of a batch are a pure function of its content.
+    zeroGap(t, out.ts + n * 8, out.service);
+    zeroGap(t, out.service + n * 4, out.server);
+    zeroGap(t, out.server + n * 4, out.region);
+    zeroGap(t, out.region + n * 4, out.msgOffsets);
+    zeroGap(t, out.msgOffsets + (n + 1) * 4, out.level);
+    zeroGap(t, out.level + n, out.msgBytes);
+    zeroGap(t, out.msgBytes + msgBytes, out.dictOffsets);
+    // Dictionary: offsets then UTF-8 bytes.
+    const v = this.view;
+    let cursor = out.dictBytes;
+    v.setUint32(out.dictOffsets, 0, true);
+    for (let i = 0; i < dictCount; i++) {
+      cursor += this.buf.write(this.labels[i]!, cursor, 'utf8');
+      v.setUint32(out.dictOffsets + (i + 1) * 4, cursor - out.dictBytes, true);
+    }
+    zeroGap(t, out.dictOffsets + (dictCount + 1) * 4, out.dictBytes);
+    zeroGap(t, out.dictBytes + dictBytes, out.total);
+    // Header.
+    t.fill(0, 0, HEADER_BYTES);
+    v.setUint32(H_MAGIC, BATCH_MAGIC, true);
+    v.setUint16(H_VERSION, BATCH_VERSION, true);
+    v.setUint16(H_HEADER_BYTES, HEADER_BYTES, true);
+    v.setUint32(H_TOTAL_BYTES, out.total, true);
+    v.setUint32(H_COUNT, n, true);
+    v.setBigUint64(H_FIRST_SEQ, this.firstSeq, true);
+    v.setUint32(H_DICT_COUNT, dictCount, true);
+    v.setUint32(H_DICT_BYTES, dictBytes, true);
+    v.setUint32(H_MSG_BYTES, msgBytes, true);
+    v.setUint8(H_SOURCE_LEN, this.sourceId.length);
+    this.buf.write(this.sourceId, H_SOURCE, 'latin1');
+    for (let s = 0; s < SECTION_COUNT; s++) {
+      const [start, end] = sectionRange(out, s as Section, n, msgBytes, dictCount, dictBytes);
+      v.setUint32(H_SECTION_CRCS + s * 4, crc32(t.subarray(start, end)), true);
+    }
+    v.setUint32(H_HEADER_CRC, crc32(t.subarray(0, H_HEADER_CRC)), true);
+    return out.total;
+  }
+
+  private intern(label: string): number {
+    const known = this.dict.get(label);
+    if (known !== undefined) return known;
+    const id = this.labels.length;
+    this.dict.set(label, id);
+    this.labels.push(label);
+    this.labelBytes += Buffer.byteLength(label, 'utf8');
+    return id;
+  }
+
+  private rejectIfEmpty(reason: string, needed: number): false {
+    if (this.n === 0) {
+      throw new TributaryError('E_BATCH_FULL', `${reason}: an empty batch of ${this.target.byteLength} bytes cannot hold this entry`, {
+        targetBytes: this.target.byteLength,
+        neededBytes: needed,
+      });
+    }
+    return false;
+  }
+}
+
+function labelByteLength(label: string): number {
+  const bytes = Buffer.byteLength(label, 'utf8');
+  if (bytes > MAX_LABEL_BYTES) {
+    throw new TributaryError('E_ENTRY_INVALID', `label of ${bytes} bytes exceeds the ${MAX_LABEL_BYTES}-byte limit`, {
+      labelBytes: bytes,
+      limit: MAX_LABEL_BYTES,
+    });
+  }
+  return bytes;
+}
+
+function zeroGap(t: Uint8Array, from: number, to: number): void {
+  if (to > from) t.fill(0, from, to);
+}
+
+interface BatchSizes {
+  readonly count: number;
+  readonly msgBytes: number;
+  readonly dictCount: number;
+  readonly dictBytes: number;
+}
+
+function measure(entries: readonly LogEntry[]): BatchSizes {
+  let msgBytes = 0;
+  const labels = new Set<string>();
+  let dictBytes = 0;
+  for (const e of entries) {
+    msgBytes += Buffer.byteLength(e.message, 'utf8');
+    for (const l of [e.service, e.server, e.region]) {
+      if (!labels.has(l)) {
+        labels.add(l);
+        dictBytes += Buffer.byteLength(l, 'utf8');
+      }
+    }
+  }
+  return { count: entries.length, msgBytes, dictCount: labels.size, dictBytes };
+}
+
+/** Exact encoded size of a batch holding `entries`. */
+export function encodedBatchSize(entries: readonly LogEntry[]): number {
+  const m = measure(entries);
+  return computeLayout(m.count, m.msgBytes, m.dictCount, m.dictBytes).total;
+}
+
+/**
+ * Encodes entries into a new, exactly sized buffer. For tests, tools and cold
+ * paths; hot paths build in place with a BatchBuilder over a ring reservation.
+ */
+export function encodeBatch(entries: readonly LogEntry[], options: { sourceId: string; firstSeq: bigint }): Uint8Array {
+  const m = measure(entries);
+  const capacity = Math.max(1, m.count);
+  // Room for the capacity layout plus the builder's dictionary reserve.
+  const size = computeLayout(capacity, m.msgBytes, m.dictCount, m.dictBytes).total + DICT_ALIGN_SLACK + 8;
+  const target = new Uint8Array(size);
+  const builder = new BatchBuilder(target, { ...options, maxEntries: capacity });
+  for (const e of entries) {
+    if (!builder.addEntry(e)) {
+      throw new TributaryError('E_INTERNAL', 'exactly sized batch buffer overflowed', { count: entries.length });
+    }
+  }
+  return target.subarray(0, builder.finish());
+}

@@ -1,0 +1,89 @@
+/**
+ * One error catalogue for the whole system. Every error Tributary raises on
+ * purpose is a TributaryError with a stable `code` that callers can switch
+ * on, a `context` object with the facts needed to act on it (offsets,
+ * positions, actor ids), and an optional `cause`.
+ *
+ * Errors cross thread boundaries as plain data ({@link SerializedError}),
+ * because structured clone and comlink keep only `message` and `stack` of an
+ * Error and drop custom fields such as `code`.
+ */
+
+export type ErrorCode =
+  // Log model
+  | 'E_LEVEL_UNKNOWN'
+  | 'E_ENTRY_INVALID'
+  // Batch codec
+  | 'E_BATCH_CORRUPT'
+  | 'E_BATCH_TRUNCATED'
+  | 'E_BATCH_VERSION'
+  | 'E_BATCH_FULL'
+  | 'E_BATCH_LIMIT'
+  // Mailbox
+  | 'E_MAILBOX_FULL'
+  | 'E_MAILBOX_CLOSED'
+  | 'E_MAILBOX_CORRUPT'
+  | 'E_FRAME_TOO_LARGE'
+  | 'E_MAILBOX_STATE'
+  | 'E_TIMEOUT'
+  // Generic
+  | 'E_INVALID_ARGUMENT'
+  | 'E_INTERNAL';
+
+export type ErrorContext = Readonly<Record<string, string | number | bigint | boolean | null | undefined>>;
+
+export interface SerializedError {
+  readonly name: string;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly stack?: string;
+  readonly context?: Record<string, string | number | boolean | null>;
+}
+
+export class TributaryError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TributaryError';
+    this.code = code;
+    this.context = context;
+  }
+
+  /** Plain data that survives postMessage / comlink. BigInts become strings. */
+  toJSON(): SerializedError {
+    const context: Record<string, string | number | boolean | null> = {};
+    for (const [k, v] of Object.entries(this.context)) {
+      if (v === undefined) continue;
+      context[k] = typeof v === 'bigint' ? v.toString() : v;
+    }
+    return { name: this.name, code: this.code, message: this.message, stack: this.stack, context };
+  }
+
+  static fromJSON(data: SerializedError): TributaryError {
+    const err = new TributaryError(data.code, data.message, data.context ?? {});
+    if (data.stack !== undefined) err.stack = data.stack;
+    return err;
+  }
+}
+
+export function isTributaryError(err: unknown, code?: ErrorCode): err is TributaryError {
+  return err instanceof TributaryError && (code === undefined || err.code === code);
+}
+
+/** Turns anything thrown into a serialisable error record without losing the code of a TributaryError. */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof TributaryError) return err.toJSON();
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      name: err.name,
+      code: 'E_INTERNAL',
+      message: err.message,
+      stack: err.stack,
+      context: typeof code === 'string' ? { nodeCode: code } : {},
+    };
+  }
+  return { name: 'Error', code: 'E_INTERNAL', message: String(err) };
+}

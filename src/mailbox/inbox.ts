@@ -1,0 +1,86 @@
+import { TributaryError } from '../errors.js';
+import { Doorbell } from './doorbell.js';
+import { RingReader, createRing, type FrameHandler, type RingHandle } from './ring.js';
+import { DEFAULT_WAIT, type WaitOutcome, type WaitStrategy } from './wait.js';
+
+/**
+ * One consumer thread's inbox: an SPSC ring per sending thread, all sharing
+ * one doorbell, so the thread sleeps on a single word whichever sender
+ * writes. Rings grow with threads squared, not actors squared: frames carry
+ * the destination actor id and the owner dispatches them.
+ */
+export class Inbox {
+  readonly doorbell: Doorbell;
+  private readonly readers: RingReader[] = [];
+  private readonly wait: WaitStrategy;
+  private next = 0;
+
+  constructor(options: { doorbell?: SharedArrayBuffer; wait?: WaitStrategy } = {}) {
+    this.doorbell = new Doorbell(options.doorbell);
+    this.wait = options.wait ?? DEFAULT_WAIT;
+  }
+
+  /** Creates a new ring that rings this inbox's doorbell; give the handle to the sending thread. */
+  createRing(capacity: number, id: number): RingHandle {
+    const handle = createRing(capacity, this.doorbell);
+    this.attach(handle, id);
+    return handle;
+  }
+
+  /** Attaches an existing ring (e.g. after a restart, from the handles the supervisor kept). */
+  attach(handle: RingHandle, id: number): void {
+    if (handle.doorbell !== this.doorbell.sab) {
+      throw new TributaryError('E_INVALID_ARGUMENT', 'ring does not ring this inbox\'s doorbell', { id });
+    }
+    if (this.readers.some((r) => r.frame.from === id)) throw new TributaryError('E_INVALID_ARGUMENT', `ring id ${id} is already attached`, { id });
+    this.readers.push(new RingReader(handle, { wait: this.wait, id }));
+  }
+
+  detach(id: number): void {
+    const i = this.readers.findIndex((r) => r.frame.from === id);
+    if (i >= 0) this.readers.splice(i, 1);
+  }
+
+  get size(): number {
+    return this.readers.length;
+  }
+
+  hasData(): boolean {
+    for (const r of this.readers) if (r.hasData()) return true;
+    return false;
+  }
+
+  /** True when every ring is closed and drained. */
+  get done(): boolean {
+    return this.readers.length > 0 && this.readers.every((r) => r.done);
+  }
+
+  /**
+   * Drains the rings round-robin, at most `framesPerRing` from each per turn,
+   * committing each ring once. The starting ring rotates between calls so
+   * that one busy sender cannot starve the others.
+   */
+  drain(handler: FrameHandler, framesPerRing = 256): number {
+    const n = this.readers.length;
+    let total = 0;
+    for (let k = 0; k < n; k++) {
+      const reader = this.readers[(this.next + k) % n]!;
+      total += reader.drain(handler, framesPerRing);
+    }
+    this.next = n === 0 ? 0 : (this.next + 1) % n;
+    return total;
+  }
+
+  /** Blocks (worker threads) until any ring has a frame, all are closed, or the timeout passes. */
+  waitForData(timeoutMs?: number): WaitOutcome {
+    for (let spin = 0; spin < this.wait.spins; spin++) if (this.hasData()) return 'ok';
+    const outcome = this.doorbell.park(() => this.hasData() || this.done, timeoutMs);
+    return outcome === 'ok' && this.done ? 'closed' : outcome;
+  }
+
+  async waitForDataAsync(timeoutMs?: number): Promise<WaitOutcome> {
+    if (this.hasData()) return 'ok';
+    const outcome = await this.doorbell.parkAsync(() => this.hasData() || this.done, timeoutMs);
+    return outcome === 'ok' && this.done ? 'closed' : outcome;
+  }
+}
