@@ -1,0 +1,25 @@
+import type { LogEntry } from '../../src/model/entry.js';
+import type { Level } from '../../src/model/level.js';
+
+const TEMPLATES = [
+  (i: number) => `GET /api/v1/orders/${i % 100_000} 200 ${i % 900}ms user=u${i % 5000} trace=${(i * 2654435761) >>> 0}`,
+  (i: number) => `connection to db-${i % 8}.internal:5432 timed out after ${i % 30}s, retrying (attempt ${i % 5})`,
+  (i: number) => `cache miss key=session:${(i * 40503) >>> 0} size=${i % 4096}B evicted=${i % 3} shard=${i % 16}`,
+  (i: number) => `worker ${i % 64} processed batch ${i} in ${i % 77}ms queue_depth=${i % 1000} ok`,
+];
+
+/** ~100-byte messages from a few templates with variable fields, as real services log. */
+export function syntheticEntry(i: number): LogEntry {
+  return {
+    ts: 1_700_000_000_000_000_000n + BigInt(i) * 1000n,
+    level: (i % 20 === 0 ? 3 : i % 7 === 0 ? 2 : i % 3 === 0 ? 0 : 1) as Level,
+    service: `svc-${i % 20}`,
+    server: `srv-${i % 500}`,
+    region: `region-${i % 10}`,
+    message: TEMPLATES[i & 3]!(i),
+  };
+}
+
+export function syntheticEntries(n: number, offset = 0): LogEntry[] {
+  return Array.from({ length: n }, (_, i) => syntheticEntry(i + offset));
+}
