@@ -25,6 +25,8 @@ export interface PipeJob {
   readonly port?: MessagePort;
   /** Frames in flight before a postMessage producer waits for an ack. */
   readonly window: number;
+  /** Entry transports: 'mixed' varies labels per entry (~530 per batch); 'one-stream' is a collector's batch. */
+  readonly labels?: 'mixed' | 'one-stream';
 }
 
 const job = workerData as PipeJob;
@@ -41,7 +43,8 @@ function report(extra: Record<string, number>): void {
 
 async function producer(): Promise<void> {
   const payload = new Uint8Array(job.unit).fill(7);
-  const pool = job.transport.endsWith('batches') || job.transport.endsWith('objects') ? syntheticEntries(POOL) : [];
+  let pool = job.transport.endsWith('batches') || job.transport.endsWith('objects') ? syntheticEntries(POOL) : [];
+  if (job.labels === 'one-stream') pool = pool.map((e) => ({ ...e, service: 'svc-1', server: 'srv-1', region: 'region-1' }));
   parentPort!.postMessage({ ready: true });
   waitForGo();
   const start = now();

@@ -10,6 +10,7 @@ export interface PipeScenario {
   readonly unit: number;
   readonly count: number;
   readonly label: string;
+  readonly labels?: 'mixed' | 'one-stream';
 }
 
 export interface PipeResult extends PipeScenario {
@@ -43,7 +44,7 @@ async function runOnce(s: PipeScenario): Promise<number> {
   const channel = s.transport.includes('clone') || s.transport === 'transfer' ? new MessageChannel() : undefined;
   const frameBytes = s.transport.endsWith('objects') || s.transport.endsWith('batches') ? s.unit * 120 : s.unit;
   const window = Math.max(4, Math.floor(RING_BYTES / frameBytes));
-  const base = { transport: s.transport, unit: s.unit, count: s.count, go, ring, ringbuf, window };
+  const base = { transport: s.transport, unit: s.unit, count: s.count, go, ring, ringbuf, window, labels: s.labels };
   const consumer = spawn({ ...base, port: channel?.port2 }, 'consumer', channel ? [channel.port2] : []);
   const producer = spawn({ ...base, port: channel?.port1 }, 'producer', channel ? [channel.port1] : []);
   try {

@@ -31,10 +31,12 @@ process.stderr.write(`cross-thread pipes: ${runs} fresh worker pairs each...\n`)
 const framesOut = await benchPipes(frames, runs, progress);
 printTable(`Frames between two worker threads (median of ${runs} runs)`, pipeTable(framesOut, () => 'frames'));
 
-const entries: PipeScenario[] = [
-  { transport: 'ring-batches', unit: 1024, count: n(10_000_000), label: 'ring, LogBatches of 1024 entries' },
-  { transport: 'clone-objects', unit: 1024, count: n(1_000_000), label: 'postMessage, arrays of 1024 entry objects' },
-];
+const entries: PipeScenario[] = [];
+for (const labels of ['mixed', 'one-stream'] as const) {
+  const what = labels === 'mixed' ? 'mixed streams' : 'one stream';
+  entries.push({ transport: 'ring-batches', unit: 1024, count: n(10_000_000), labels, label: `ring, LogBatches of 1024 (${what})` });
+  entries.push({ transport: 'clone-objects', unit: 1024, count: n(1_000_000), labels, label: `postMessage, 1024 entry objects (${what})` });
+}
 const entriesOut = await benchPipes(entries, runs, progress);
 printTable(`Entries between two worker threads (median of ${runs} runs)`, pipeTable(entriesOut, () => 'entries'));
 
@@ -48,12 +50,9 @@ const ratios = [65536, 4096, 100].map((u) => ({
   'ring / transfer': ratio(find(framesOut, 'ring', u), find(framesOut, 'transfer', u)).toFixed(1),
   'ring / clone': ratio(find(framesOut, 'ring', u), find(framesOut, 'clone', u)).toFixed(1),
 }));
-ratios.push({
-  frame: 'entries',
-  'ring / ringbuf.js': '-',
-  'ring / transfer': '-',
-  'ring / clone': ratio(entriesOut[0], entriesOut[1]).toFixed(1),
-});
+for (const [i, what] of [[0, 'entries, mixed streams'], [2, 'entries, one stream']] as const) {
+  ratios.push({ frame: what, 'ring / ringbuf.js': '-', 'ring / transfer': '-', 'ring / clone': ratio(entriesOut[i], entriesOut[i + 1]).toFixed(1) });
+}
 printTable('Ratios (same run, same machine)', ratios);
 
 const path = writeResults(quick ? 'mailbox-quick' : 'mailbox', { runs, codec, frames: framesOut, entries: entriesOut, ratios });

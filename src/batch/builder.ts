@@ -70,7 +70,13 @@ export class BatchBuilder {
   private regionCol!: Uint32Array;
   private msgOffCol!: Uint32Array;
   private levelCol!: Uint8Array;
+  /** End of the encoded message bytes. Pending (deferred) messages follow it once flushed. */
   private msgCursor = 0;
+  private pending = '';
+  private pendingChars = 0;
+  private readonly pendingMessages: string[] = [];
+  /** Entry index of the first pending message. */
+  private pendingFirst = 0;
   private msgLimit = 0;
   private n = 0;
   private sourceId = '';
@@ -130,6 +136,9 @@ export class BatchBuilder {
     this.levelCol = new Uint8Array(ab, base + this.cap.level, capacity);
     this.msgOffCol[0] = 0;
     this.msgCursor = this.cap.msgBytes;
+    this.pending = '';
+    this.pendingChars = 0;
+    this.pendingMessages.length = 0;
     this.msgLimit = target.byteLength - DICT_ALIGN_SLACK;
     this.n = 0;
     this.sourceId = options.sourceId;
@@ -174,12 +183,17 @@ export class BatchBuilder {
     if (serviceId < 0) grow += 4 + labelByteLength(service);
     if (serverId < 0 && server !== service) grow += 4 + labelByteLength(server);
     if (regionId < 0 && region !== service && region !== server) grow += 4 + labelByteLength(region);
-    const room = this.msgLimit - this.dictReserve - grow - this.msgCursor;
-    let written: number;
-    if (room >= message.length * 3 && message.length <= MAX_MESSAGE_BYTES / 3) {
-      // Fast path: even the worst-case UTF-8 expansion fits, so encode directly.
-      written = utf8Write(this.buf, message, this.msgCursor);
+    const limit = this.msgLimit - this.dictReserve - grow;
+    let msgEnd: number;
+    if (this.msgCursor + 3 * (this.pendingChars + message.length) <= limit && message.length <= MAX_MESSAGE_BYTES / 3) {
+      // Fast path: even the worst-case UTF-8 expansion of everything pending
+      // fits, so defer the encoding and do it for many messages in one call.
+      this.pending += message;
+      this.pendingMessages.push(message);
+      this.pendingChars += message.length;
+      msgEnd = this.msgCursor + this.pendingChars; // exact if ASCII; fixed up by flushMessages otherwise
     } else {
+      this.flushMessages();
       const needed = Buffer.byteLength(message, 'utf8');
       if (needed > MAX_MESSAGE_BYTES) {
         throw new TributaryError('E_ENTRY_INVALID', `message of ${needed} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`, {
@@ -187,8 +201,10 @@ export class BatchBuilder {
           limit: MAX_MESSAGE_BYTES,
         });
       }
-      if (needed > room) return this.rejectIfEmpty('entry larger than the batch buffer', needed);
-      written = needed === 0 ? 0 : utf8Write(this.buf, message, this.msgCursor);
+      if (this.msgCursor + needed > limit) return this.rejectIfEmpty('entry larger than the batch buffer', needed);
+      if (needed > 0) utf8Write(this.buf, message, this.msgCursor);
+      this.msgCursor += needed;
+      msgEnd = this.msgCursor;
     }
     if (serviceId < 0) serviceId = this.intern(service);
     if (serverId < 0) serverId = server === service ? serviceId : this.intern(server);
@@ -202,10 +218,39 @@ export class BatchBuilder {
     this.lastRegion = region;
     this.tsCol[i] = ts;
     this.levelCol[i] = level;
-    this.msgCursor += written;
-    this.msgOffCol[i + 1] = this.msgCursor - this.cap.msgBytes;
+    if (this.pendingMessages.length === 1) this.pendingFirst = i;
+    this.msgOffCol[i + 1] = msgEnd - this.cap.msgBytes;
     this.n = i + 1;
     return true;
+  }
+
+  /**
+   * Encodes the pending messages with one native call. A UTF-8 encoding has
+   * exactly one byte per UTF-16 unit only when every unit is ASCII, in which
+   * case the provisional offsets (in units) are already the byte offsets.
+   * Otherwise each message is encoded on its own, so the bytes are exactly
+   * those of per-message encoding (a join could fuse surrogate halves of two
+   * neighbouring messages into one pair).
+   */
+  private flushMessages(): void {
+    if (this.pendingMessages.length === 0) return;
+    const written = utf8Write(this.buf, this.pending, this.msgCursor);
+    if (written === this.pendingChars) {
+      this.msgCursor += written;
+    } else {
+      let cursor = this.msgCursor;
+      const base = this.cap.msgBytes;
+      const first = this.pendingFirst;
+      const msgs = this.pendingMessages;
+      for (let k = 0; k < msgs.length; k++) {
+        cursor += utf8Write(this.buf, msgs[k]!, cursor);
+        this.msgOffCol[first + k + 1] = cursor - base;
+      }
+      this.msgCursor = cursor;
+    }
+    this.pending = '';
+    this.pendingChars = 0;
+    this.pendingMessages.length = 0;
   }
 
   addEntry(entry: LogEntry): boolean {
@@ -219,6 +264,7 @@ export class BatchBuilder {
    */
   finish(): number {
     if (this.finished) throw new TributaryError('E_INVALID_ARGUMENT', 'finish called twice');
+    this.flushMessages();
     this.finished = true;
     const n = this.n;
     const msgBytes = this.msgCursor - this.cap.msgBytes;

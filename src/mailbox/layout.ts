@@ -37,21 +37,25 @@ export const DOORBELL_RINGS = 1; // count of wake-ups delivered, for stats
 export const DOORBELL_BYTES = CACHE_LINE;
 
 /**
- * Frame header, 16 bytes, at an 8-byte aligned data offset:
+ * Frame header, 24 bytes, at an 8-byte aligned data offset:
  *   [0] u32 body length in bytes
  *   [1] u16 kind | u16 flags << 16
  *   [2] u32 destination actor id
  *   [3] u32 sender actor id
- * The frame occupies align8(16 + length) bytes. A frame never wraps: when it
+ *   [4] u32 sequence number of this frame in its (sending thread, destination) stream
+ *   [5] u32 reserved, zero
+ * The frame occupies align8(24 + length) bytes. A frame never wraps: when it
  * does not fit before the end of the data area, the producer fills the tail
- * with a PADDING frame, or, when fewer than 16 bytes remain, both sides skip
+ * with a PADDING frame, or, when fewer than 24 bytes remain, both sides skip
  * the tail implicitly.
  */
-export const FRAME_HEADER_BYTES = 16;
+export const FRAME_HEADER_BYTES = 24;
 export const F_LENGTH = 0;
 export const F_KIND_FLAGS = 1;
 export const F_DEST = 2;
 export const F_SENDER = 3;
+export const F_SEQ = 4;
+export const F_RESERVED = 5;
 
 export const FrameKind = {
   PADDING: 0,

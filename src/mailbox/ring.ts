@@ -7,7 +7,9 @@ import {
   F_DEST,
   F_KIND_FLAGS,
   F_LENGTH,
+  F_RESERVED,
   F_SENDER,
+  F_SEQ,
   FRAME_HEADER_BYTES,
   FRAMES_READ,
   FRAMES_WRITTEN,
@@ -180,6 +182,8 @@ export class RingWriter extends RingEnd {
         this.d32[h + F_KIND_FLAGS] = FrameKind.PADDING;
         this.d32[h + F_DEST] = 0;
         this.d32[h + F_SENDER] = 0;
+        this.d32[h + F_SEQ] = 0;
+        this.d32[h + F_RESERVED] = 0;
       }
       this.writePos = (this.writePos + tail) | 0;
       Atomics.store(this.i32, WRITE_POS, this.writePos);
@@ -231,7 +235,7 @@ export class RingWriter extends RingEnd {
    * Publishes the reserved frame. `length` may be less than reserved (a batch
    * builder that finished early); the unused room is returned to the ring.
    */
-  commit(kind: FrameKind | number, dest: number, sender = 0, length = this.reservedLength, flags = 0): void {
+  commit(kind: FrameKind | number, dest: number, sender = 0, length = this.reservedLength, seq = 0, flags = 0): void {
     const offset = this.reservedOffset;
     if (offset < 0) throw new TributaryError('E_MAILBOX_STATE', 'commit without a reservation');
     if (length > this.reservedLength || length < 0) {
@@ -243,6 +247,8 @@ export class RingWriter extends RingEnd {
     this.d32[h + F_KIND_FLAGS] = kind | ((flags & 0xffff) << 16);
     this.d32[h + F_DEST] = dest;
     this.d32[h + F_SENDER] = sender;
+    this.d32[h + F_SEQ] = seq;
+    this.d32[h + F_RESERVED] = 0;
     this.reservedOffset = -1;
     this.writePos = (this.writePos + frameBytes(length)) | 0;
     Atomics.store(this.i32, WRITE_POS, this.writePos);
@@ -256,22 +262,22 @@ export class RingWriter extends RingEnd {
     this.reservedOffset = -1;
   }
 
-  tryPush(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0): boolean {
+  tryPush(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0, seq = 0): boolean {
     const view = this.tryReserve(body.byteLength);
     if (view === null) return false;
     view.set(body);
-    this.commit(kind, dest, sender, body.byteLength);
+    this.commit(kind, dest, sender, body.byteLength, seq);
     return true;
   }
 
-  push(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0, timeoutMs?: number): void {
+  push(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0, seq = 0, timeoutMs?: number): void {
     this.reserve(body.byteLength, timeoutMs).set(body);
-    this.commit(kind, dest, sender, body.byteLength);
+    this.commit(kind, dest, sender, body.byteLength, seq);
   }
 
-  async pushAsync(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0, timeoutMs?: number): Promise<void> {
+  async pushAsync(kind: FrameKind | number, dest: number, body: Uint8Array, sender = 0, seq = 0, timeoutMs?: number): Promise<void> {
     (await this.reserveAsync(body.byteLength, timeoutMs)).set(body);
-    this.commit(kind, dest, sender, body.byteLength);
+    this.commit(kind, dest, sender, body.byteLength, seq);
   }
 
   /** End of stream: the consumer drains what is committed, then sees 'closed'. */
@@ -297,6 +303,8 @@ export class Frame {
   flags = 0;
   dest = 0;
   sender = 0;
+  /** Sequence number in the (sending thread, destination) stream; 0 when the sender does not number frames. */
+  seq = 0;
   length = 0;
   /** Offset of the body in the reader's `data`. */
   offset = 0;
@@ -316,7 +324,11 @@ export class Frame {
   }
 }
 
-export type FrameHandler = (frame: Frame) => void;
+/**
+ * Handles one frame. Returning false means "not now": the frame is left
+ * unconsumed (not committed, polled again next time) and the drain stops.
+ */
+export type FrameHandler = (frame: Frame) => unknown;
 
 /**
  * The consuming end. Reading and committing are separate: poll advances a
@@ -387,6 +399,7 @@ export class RingReader extends RingEnd {
       f.flags = kindFlags >>> 16;
       f.dest = this.d32[h + F_DEST]!;
       f.sender = this.d32[h + F_SENDER]!;
+      f.seq = this.d32[h + F_SEQ]!;
       f.length = length;
       f.offset = offset + FRAME_HEADER_BYTES;
       f.position = this.readPos;
@@ -417,19 +430,26 @@ export class RingReader extends RingEnd {
    * Polls up to `maxFrames` frames, hands each to `handler`, then commits once.
    * If the handler throws, the frames before the failing one are committed and
    * the failing one is not, so it is read again; then the error propagates.
+   * If it returns false, the drain stops there the same way, without an error.
    */
   drain(handler: FrameHandler, maxFrames = Infinity): number {
     let n = 0;
     let f: Frame | null;
     while (n < maxFrames && (f = this.poll()) !== null) {
       const start = f.position;
+      let handled: unknown;
       try {
-        handler(f);
+        handled = handler(f);
       } catch (err) {
         this.readPos = start;
         this.framesRead--;
         this.commit();
         throw err;
+      }
+      if (handled === false) {
+        this.readPos = start;
+        this.framesRead--;
+        break;
       }
       n++;
     }

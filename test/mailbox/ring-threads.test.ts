@@ -66,34 +66,40 @@ test('a full ring parks the producer without spinning, and it resumes when the c
   t.is((await producer.result).count, 200_000);
 });
 
-test('a consumer terminated mid-stream and restarted re-reads exactly the unhandled frames', async (t) => {
-  const perBatch = 100;
-  const batches = 2000;
-  const ring = createRing(1 << 16);
-  const sourceId = newSourceId();
-  const handled1 = new SharedArrayBuffer(batches * 4);
-  const progress = new SharedArrayBuffer(8);
-  const first = startWorker<ConsumerResult>(t, 'mailbox/batch-consumer.js', { rings: [ring], handled: handled1, progress, perBatch, commitEvery: 1 });
-  const producer = startWorker<ProducerResult>(t, 'mailbox/batch-producer.js', { ring, entries: batches * perBatch, perBatch, sourceId, dest: 1 });
-  await waitForCounter(new Int32Array(progress), 0, 300);
-  await first.worker.terminate();
-  const h1 = new Int32Array(handled1);
-  // The first frame the ring still holds: whatever was committed is gone for good.
-  const peek = new RingReader(ring);
-  const { BatchReader } = await import('../../src/batch/reader.js');
-  const resumeAt = Number(BatchReader.open(peek.poll()!.body).firstSeq) / perBatch;
-  // Everything before the resume point was handled by the first consumer, exactly once.
-  for (let b = 0; b < resumeAt; b++) if (h1[b] !== 1) t.fail(`batch ${b} was committed but handled ${h1[b]} times`);
-  // At most the one frame that was handled but not yet committed is read again.
-  const handledAfter = [...h1.slice(resumeAt)].filter((c) => c > 0).length;
-  t.true(handledAfter <= 1, `${handledAfter} frames handled past the commit point`);
-  const second = startWorker<ConsumerResult>(t, 'mailbox/batch-consumer.js', { rings: [ring], startSeq: resumeAt * perBatch });
-  const got = await second.result;
-  t.deepEqual(got.errors, []);
-  t.is(got.firstSeq, resumeAt * perBatch, 'the restarted consumer begins at the first uncommitted frame');
-  t.is(got.sources[sourceId]!.count, (batches - resumeAt) * perBatch, 'and reads every frame after it');
-  t.is((await producer.result).count, batches * perBatch);
-});
+for (const phase of ['before-commit', 'after-commit'] as const) {
+  test(`a consumer terminated mid-stream (${phase}) and restarted re-reads exactly the unhandled frames`, async (t) => {
+    const perBatch = 100;
+    const batches = 2000;
+    const holdBatch = 300 + Math.floor(Math.random() * 1000);
+    t.log(`killed at batch ${holdBatch}, ${phase}`);
+    const ring = createRing(1 << 16);
+    const sourceId = newSourceId();
+    const handled1 = new SharedArrayBuffer(batches * 4);
+    const progress = new SharedArrayBuffer(16);
+    const first = startWorker<ConsumerResult>(t, 'mailbox/batch-consumer.js', {
+      rings: [ring],
+      handled: handled1,
+      progress,
+      perBatch,
+      commitEvery: 1,
+      holdAt: { batch: holdBatch, phase },
+    });
+    const producer = startWorker<ProducerResult>(t, 'mailbox/batch-producer.js', { ring, entries: batches * perBatch, perBatch, sourceId, dest: 1 });
+    await waitForCounter(new Int32Array(progress), 1, 1);
+    await first.worker.terminate();
+    const h1 = new Int32Array(handled1);
+    t.true(h1.slice(0, holdBatch + 1).every((c) => c === 1), 'batches up to the kill were each handled once');
+    t.true(h1.slice(holdBatch + 1).every((c) => c === 0), 'nothing after the kill point was handled');
+    // Handled but not committed must come again; committed must not.
+    const resumeAt = phase === 'before-commit' ? holdBatch : holdBatch + 1;
+    const second = startWorker<ConsumerResult>(t, 'mailbox/batch-consumer.js', { rings: [ring], startSeq: resumeAt * perBatch });
+    const got = await second.result;
+    t.deepEqual(got.errors, []);
+    t.is(got.firstSeq, resumeAt * perBatch, 'the restarted consumer begins at the first uncommitted frame');
+    t.is(got.sources[sourceId]!.count, (batches - resumeAt) * perBatch, 'and reads every frame after it');
+    t.is((await producer.result).count, batches * perBatch);
+  });
+}
 
 test('writer and reader agree on frame boundaries across thousands of wraps with odd frame sizes', async (t) => {
   const ring = createRing(4096);

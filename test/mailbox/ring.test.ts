@@ -18,16 +18,17 @@ test('capacity must be a power of two within bounds', (t) => {
   for (const bad of [0, 1000, 3000, 512, 2 ** 31]) t.true(isTributaryError(t.throws(() => createRing(bad)), 'E_INVALID_ARGUMENT'));
 });
 
-test('frames carry kind, flags, destination, sender and body', (t) => {
+test('frames carry kind, flags, destination, sender, sequence and body', (t) => {
   const { writer, reader } = pair(4096);
   const view = writer.tryReserve(5)!;
   view.set([1, 2, 3, 4, 5]);
-  writer.commit(FrameKind.DATA, 42, 7, 5, 0xbeef);
+  writer.commit(FrameKind.DATA, 42, 7, 5, 0xfffffffe, 0xbeef);
   const f = reader.poll()!;
   t.is(f.kind, FrameKind.DATA);
   t.is(f.flags, 0xbeef);
   t.is(f.dest, 42);
   t.is(f.sender, 7);
+  t.is(f.seq, 0xfffffffe);
   t.deepEqual([...f.body], [1, 2, 3, 4, 5]);
   t.is(f.offset % 8, 0, 'bodies are 8-byte aligned');
   t.is(reader.poll(), null);
@@ -215,4 +216,21 @@ test('waitForDataAsync resolves when a frame is committed', async (t) => {
   setImmediate(() => writer.push(FrameKind.DATA, 5, body(4, 5)));
   t.is(await waiting, 'ok');
   t.is(reader.poll()!.dest, 5);
+});
+
+test('a handler returning false leaves its frame unconsumed and stops the drain', (t) => {
+  const { writer, reader } = pair(4096);
+  for (let i = 0; i < 4; i++) writer.push(FrameKind.DATA, i, body(8, i), 0, 100 + i);
+  const seen: number[] = [];
+  t.is(
+    reader.drain((f) => {
+      if (f.dest === 2) return false;
+      seen.push(f.seq);
+    }),
+    2,
+  );
+  t.deepEqual(seen, [100, 101]);
+  const rest: number[] = [];
+  reader.drain((f) => rest.push(f.dest));
+  t.deepEqual(rest, [2, 3]);
 });
