@@ -26,6 +26,17 @@ export type ErrorCode =
   | 'E_FRAME_TOO_LARGE'
   | 'E_MAILBOX_STATE'
   | 'E_TIMEOUT'
+  // Actors and supervision
+  | 'E_NO_SUCH_ACTOR'
+  | 'E_ACTOR_FAILED'
+  | 'E_ACTOR_UNAVAILABLE'
+  | 'E_ACTOR_LIMIT'
+  | 'E_BEHAVIOUR_INVALID'
+  | 'E_PLACEMENT'
+  | 'E_WORKER_DIED'
+  | 'E_WORKER_HUNG'
+  | 'E_RESTART_INTENSITY'
+  | 'E_SYSTEM_STOPPED'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';

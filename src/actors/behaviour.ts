@@ -1,0 +1,75 @@
+import type { Frame } from '../mailbox/ring.js';
+import { FrameKind } from '../mailbox/layout.js';
+
+/** How an actor is addressed: a numeric id (what frames carry) and an optional name. */
+export interface ActorRef {
+  readonly id: number;
+  readonly name: string;
+}
+
+/**
+ * What a behaviour may do while it handles a frame or an ask. It runs on the
+ * actor's worker thread.
+ */
+export interface ActorContext {
+  readonly self: ActorRef;
+  /** 'replica' for a replica actor: it receives the same frames as its primary. */
+  readonly role: 'primary' | 'replica';
+  /** The primary's id (its own id for a primary). */
+  readonly primary: number;
+  /** Worker thread index (1-based; 0 is the main thread). */
+  readonly thread: number;
+  /**
+   * Sends a frame to another actor (and its replicas). Blocks this thread
+   * while the destination's ring is full, up to the system's send timeout
+   * (E_TIMEOUT); a send to an actor on the same thread never blocks and
+   * raises E_MAILBOX_FULL instead, since this thread is the one that would
+   * have to make room.
+   */
+  send(dest: number, body: Uint8Array, kind?: number): void;
+  /**
+   * Builds a frame in place in the destination's ring: `build` gets a view of
+   * `maxBytes` in shared memory and returns how many it used. This is how a
+   * LogBatch is encoded once, straight into the mailbox.
+   */
+  sendBuilt(dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind?: number): void;
+  /** Structured log line, delivered to the system's event stream. */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * An actor kind. Modules export one (default export, or a named one) created
+ * with {@link defineBehaviour}; workers import the module by URL, so a
+ * behaviour must live in its own module of plain JavaScript at run time.
+ *
+ * `receive` handles data frames: the frame and its body are views into shared
+ * memory, valid only during the call. Returning a value replaces the state.
+ * A frame is committed (gone from the mailbox) only after `receive` returns;
+ * if it throws, the actor is restarted and the frame is delivered again, up
+ * to the system's poison limit, after which it goes to the dead-letter file.
+ */
+export interface Behaviour<State = unknown, Args = unknown, Req = unknown, Res = unknown> {
+  init(args: Args, ctx: ActorContext): State | Promise<State>;
+  receive(state: State, frame: Frame, ctx: ActorContext): State | void;
+  /** Request and response, for control and queries. Never used for data. */
+  ask?(state: State, request: Req, ctx: ActorContext): Res | Promise<Res>;
+  /** A structured-cloneable picture of the state, for restoring a restarted peer. Default: the state itself. */
+  snapshot?(state: State): unknown;
+  /** Rebuilds state from a peer's snapshot. Default: use the snapshot as the state. */
+  restore?(snapshot: unknown, args: Args, ctx: ActorContext): State | Promise<State>;
+  /** Called on a graceful stop. */
+  stop?(state: State, ctx: ActorContext): void | Promise<void>;
+}
+
+/** Identity function that gives a behaviour literal its types. */
+export function defineBehaviour<State, Args = void, Req = unknown, Res = unknown>(b: Behaviour<State, Args, Req, Res>): Behaviour<State, Args, Req, Res> {
+  return b;
+}
+
+/** Where a worker finds a behaviour: a module URL (or absolute path) and the export name. */
+export interface BehaviourRef {
+  readonly module: string | URL;
+  readonly export?: string;
+}
+
+export { FrameKind };

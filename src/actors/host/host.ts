@@ -1,0 +1,393 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TributaryError, serializeError } from '../../errors.js';
+import { Doorbell } from '../../mailbox/doorbell.js';
+import { FrameKind } from '../../mailbox/layout.js';
+import { RingReader, RingWriter, type Frame } from '../../mailbox/ring.js';
+import type { ActorContext, Behaviour } from '../behaviour.js';
+import { ActorStatus, THREAD_SLOT, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
+import { Tables } from '../shared.js';
+import type { ActorLocalStats, HostApi, HostConfig, HostEvent, HostInit, Result, SpawnRequest } from './protocol.js';
+
+interface Instance {
+  readonly id: number;
+  readonly name: string;
+  readonly behaviour: Behaviour<unknown, unknown, unknown, unknown>;
+  readonly ctx: ActorContext;
+  readonly args: unknown;
+  state: unknown;
+  running: boolean;
+  /** After a restore: frames with seq <= skip[ring] are already in the restored state. */
+  skip: Uint32Array | null;
+  handled: number;
+  lastError: string;
+}
+
+/** Longest a busy scheduler runs before yielding to its event loop (control messages, asks). */
+const YIELD_MS = 4;
+
+/**
+ * Hosts many actors on one worker thread. One scheduler loop drains the
+ * thread's inbox (a ring per sending thread) round-robin, dispatching frames
+ * to actors by destination id, and yields to the event loop regularly so the
+ * control plane (spawn, ask, snapshot) is served between turns.
+ *
+ * Crash safety: a frame is committed only after its actor handled it; the
+ * frame being handled is recorded in shared memory (T_CURRENT_*), so if the
+ * thread dies the supervisor knows which actor and frame killed it.
+ */
+export class ActorHost {
+  readonly thread: number;
+  private readonly tables: Tables;
+  private readonly readers: RingReader[];
+  private readonly writers: RingWriter[];
+  private readonly blocked: boolean[];
+  private readonly doorbell: Doorbell;
+  private readonly actors = new Map<number, Instance>();
+  private readonly config: HostConfig;
+  private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
+  private deferred = false;
+  private wakeRequested = false;
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private turn = 0;
+  private deadLetterDirReady = false;
+
+  constructor(
+    init: HostInit,
+    private readonly post: (event: HostEvent) => void,
+  ) {
+    this.thread = init.thread;
+    this.config = init.config;
+    this.tables = new Tables(init.tables);
+    this.readers = init.incoming.map((h, from) => new RingReader(h, { id: from, wait: { spins: 0 } }));
+    this.writers = init.outgoing.map((h) => new RingWriter(h));
+    this.blocked = this.readers.map(() => false);
+    this.doorbell = new Doorbell(init.incoming[0]!.doorbell);
+  }
+
+  start(): void {
+    this.loopDone = this.run();
+  }
+
+  /** The scheduler. Returns when shutdown is requested. */
+  private async run(): Promise<void> {
+    const T = this.readers.length;
+    const control = this.tables.control;
+    const heartbeatSlot = this.thread * THREAD_SLOT + T_HEARTBEAT;
+    let lastYield = performance.now();
+    let start = 0;
+    while (!this.stopping && Atomics.load(control, this.thread * THREAD_SLOT + T_STOP) === 0) {
+      Atomics.add(control, heartbeatSlot, 1);
+      let handled = 0;
+      for (let k = 0; k < T; k++) {
+        const i = (start + k) % T;
+        if (this.blocked[i]) continue;
+        handled += this.readers[i]!.drain(this.dispatch, this.config.framesPerTurn);
+        if (this.deferred) {
+          this.blocked[i] = true;
+          this.deferred = false;
+        }
+      }
+      start = (start + 1) % T;
+      const now = performance.now();
+      if (handled > 0) {
+        if (now - lastYield >= YIELD_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
+        continue;
+      }
+      // Idle, or every ring with data is blocked behind an actor that is
+      // restarting: park until a frame arrives or the control plane wakes us,
+      // and at least every half heartbeat so the heartbeat keeps moving.
+      this.wakeRequested = false;
+      await this.doorbell.parkAsync(() => this.wakeRequested || this.runnable(), this.config.heartbeatMs / 2);
+      lastYield = performance.now();
+    }
+  }
+
+  private runnable(): boolean {
+    for (let i = 0; i < this.readers.length; i++) if (!this.blocked[i] && this.readers[i]!.hasData()) return true;
+    return false;
+  }
+
+  /** Something changed (an actor started or stopped): retry blocked rings and wake the loop. */
+  private unblock(): void {
+    this.blocked.fill(false);
+    this.wakeRequested = true;
+    this.doorbell.ring();
+  }
+
+  private readonly dispatch = (f: Frame): boolean => {
+    const id = f.dest;
+    const a = this.actors.get(id);
+    if (a === undefined || !a.running) {
+      const status = id > 0 && id < this.tables.maxActors ? this.tables.status(id) : ActorStatus.FREE;
+      if (status === ActorStatus.FREE || status === ActorStatus.STOPPED) {
+        this.deadLetter(id, f, status === ActorStatus.STOPPED ? 'actor stopped' : 'no such actor');
+        return true;
+      }
+      this.deferred = true; // starting or restarting: wait for it, keeping the frame
+      return false;
+    }
+    const ring = f.from;
+    const crashes = this.tables.crashesAt(id, ring, f.position);
+    if (crashes >= this.config.poisonAttempts) {
+      this.deadLetter(id, f, `crashed its actor ${crashes} times in a row: ${a.lastError}`);
+      this.tables.clearCrashes(id);
+      if (f.seq !== 0) this.tables.setApplied(id, ring, f.seq);
+      return true;
+    }
+    if (a.skip !== null && f.seq !== 0 && seqLE(f.seq, a.skip[ring]!)) return true; // already in the restored state
+    const control = this.tables.control;
+    const base = this.thread * THREAD_SLOT;
+    Atomics.store(control, base + T_CURRENT_RING, ring);
+    Atomics.store(control, base + T_CURRENT_POS, f.position);
+    Atomics.store(control, base + T_CURRENT_ACTOR, id);
+    try {
+      const next = a.behaviour.receive(a.state, f, a.ctx);
+      if (next !== undefined) a.state = next;
+    } catch (err) {
+      Atomics.store(control, base + T_CURRENT_ACTOR, 0);
+      this.fail(a, err, f);
+      this.deferred = true;
+      return false;
+    }
+    Atomics.store(control, base + T_CURRENT_ACTOR, 0);
+    if (f.seq !== 0) this.tables.setApplied(id, ring, f.seq);
+    this.tables.countHandled(id);
+    a.handled++;
+    if (crashes > 0) this.tables.clearCrashes(id); // it got through this time: not a poison frame
+    return true;
+  };
+
+  private fail(a: Instance, err: unknown, f: Frame): void {
+    const count = this.tables.recordCrash(a.id, f.from, f.position);
+    a.running = false;
+    a.lastError = err instanceof Error ? err.message : String(err);
+    this.tables.setStatus(a.id, ActorStatus.RESTARTING);
+    const error = serializeError(err);
+    this.post({
+      type: 'actor-failed',
+      id: a.id,
+      error: { ...error, context: { ...error.context, crashesOnFrame: count } },
+      frame: { ring: f.from, position: f.position, seq: f.seq },
+    });
+  }
+
+  private deadLetter(id: number, f: Frame, reason: string): void {
+    const path = this.config.deadLetterPath;
+    const record = {
+      time: new Date().toISOString(),
+      actor: id,
+      name: this.actors.get(id)?.name,
+      reason,
+      thread: this.thread,
+      ring: f.from,
+      position: f.position >>> 0,
+      seq: f.seq,
+      kind: f.kind,
+      sender: f.sender,
+      bytes: f.length,
+      body: Buffer.from(f.body).toString('base64'),
+    };
+    try {
+      if (!this.deadLetterDirReady) {
+        mkdirSync(dirname(path), { recursive: true });
+        this.deadLetterDirReady = true;
+      }
+      // Written before the frame is committed: a dead letter is never lost in between.
+      appendFileSync(path, JSON.stringify(record) + '\n');
+    } catch (err) {
+      this.post({ type: 'log', level: 'error', message: `cannot write dead letter to ${path}: ${(err as Error).message}`, id, fields: { reason } });
+    }
+    this.post({ type: 'dead-letter', id, reason, frame: { ring: f.from, position: f.position >>> 0, seq: f.seq } });
+  }
+
+  // ---- sending (used by actor contexts) ----
+
+  send(sender: number, dest: number, body: Uint8Array, kind: number): void {
+    this.checkDest(dest);
+    const seq = this.tables.nextSeq(this.thread, dest);
+    this.write(this.tables.thread(dest), kind, dest, sender, seq, body);
+    this.tables.countSent(dest);
+    for (const r of this.tables.replicas(dest)) {
+      this.write(this.tables.thread(r), kind, r, sender, seq, body);
+      this.tables.countSent(r);
+    }
+  }
+
+  sendBuilt(sender: number, dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind: number): void {
+    this.checkDest(dest);
+    const thread = this.tables.thread(dest);
+    const writer = this.writers[thread]!;
+    const view = thread === this.thread ? writer.tryReserve(maxBytes) : writer.reserve(maxBytes, this.config.sendTimeoutMs);
+    if (view === null) throw mailboxFull(dest);
+    let length: number;
+    try {
+      length = build(view);
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
+    const seq = this.tables.nextSeq(this.thread, dest);
+    writer.commit(kind, dest, sender, length, seq);
+    this.tables.countSent(dest);
+    // Replicas get a copy of the committed bytes: only this thread writes this ring, so they stay put.
+    for (const r of this.tables.replicas(dest)) {
+      this.write(this.tables.thread(r), kind, r, sender, seq, view.subarray(0, length));
+      this.tables.countSent(r);
+    }
+  }
+
+  private checkDest(dest: number): void {
+    this.tables.checkId(dest);
+    const status = this.tables.status(dest);
+    if (status === ActorStatus.FREE || status === ActorStatus.STOPPED) {
+      throw new TributaryError('E_NO_SUCH_ACTOR', `no actor ${dest} to send to`, { dest, status });
+    }
+  }
+
+  private write(thread: number, kind: number, dest: number, sender: number, seq: number, body: Uint8Array): void {
+    const writer = this.writers[thread]!;
+    if (thread === this.thread) {
+      // This thread is the consumer of its own ring: waiting for room would wait forever.
+      if (!writer.tryPush(kind, dest, body, sender, seq)) throw mailboxFull(dest);
+    } else {
+      writer.push(kind, dest, body, sender, seq, this.config.sendTimeoutMs);
+    }
+  }
+
+  // ---- control plane ----
+
+  readonly api: HostApi = {
+    spawn: (req) => result(() => this.spawn(req)),
+    halt: (id, final) => result(() => this.halt(id, final)),
+    ask: (id, request) => result(() => this.ask(id, request)),
+    snapshot: (id, minVector, timeoutMs) => result(() => this.snapshot(id, minVector, timeoutMs)),
+    stats: () => result(() => this.stats()),
+    ping: () => result(() => performance.now()),
+    shutdown: () => result(() => this.shutdown()),
+  };
+
+  private async spawn(req: SpawnRequest): Promise<{ incarnation: number }> {
+    const behaviour = await this.loadBehaviour(req.module, req.exportName);
+    const ctx = this.context(req);
+    let state: unknown;
+    if (req.restore) {
+      state = behaviour.restore ? await behaviour.restore(req.restore.snapshot, req.args, ctx) : req.restore.snapshot;
+      this.tables.setAppliedVector(req.id, req.restore.vector);
+    } else {
+      state = await behaviour.init(req.args, ctx);
+    }
+    this.actors.set(req.id, {
+      id: req.id,
+      name: req.name,
+      behaviour,
+      ctx,
+      args: req.args,
+      state,
+      running: true,
+      skip: req.restore ? Uint32Array.from(req.restore.vector) : null,
+      handled: 0,
+      lastError: '',
+    });
+    this.tables.setStatus(req.id, ActorStatus.RUNNING);
+    const incarnation = this.tables.bumpIncarnation(req.id);
+    this.unblock();
+    return { incarnation };
+  }
+
+  private async halt(id: number, final: boolean): Promise<void> {
+    const a = this.actors.get(id);
+    if (!a) return;
+    a.running = false;
+    this.actors.delete(id);
+    try {
+      if (final && a.behaviour.stop) await a.behaviour.stop(a.state, a.ctx);
+    } finally {
+      this.unblock();
+    }
+  }
+
+  private async ask(id: number, request: unknown): Promise<unknown> {
+    const a = this.actors.get(id);
+    if (!a || !a.running) throw new TributaryError('E_ACTOR_UNAVAILABLE', `actor ${id} is not running on thread ${this.thread}`, { id, thread: this.thread });
+    if (!a.behaviour.ask) throw new TributaryError('E_INVALID_ARGUMENT', `actor ${a.name} (${id}) does not answer asks`, { id });
+    return a.behaviour.ask(a.state, request, a.ctx);
+  }
+
+  private async snapshot(id: number, minVector: number[], timeoutMs: number): Promise<{ snapshot: unknown; vector: number[] }> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const a = this.actors.get(id);
+      if (!a || !a.running) throw new TributaryError('E_ACTOR_UNAVAILABLE', `actor ${id} cannot give a snapshot: not running`, { id });
+      const vector = this.tables.appliedVector(id);
+      if (minVector.every((min, t) => min === 0 || seqLE(min, vector[t]!))) {
+        return { snapshot: a.behaviour.snapshot ? a.behaviour.snapshot(a.state) : a.state, vector };
+      }
+      if (performance.now() > deadline) {
+        throw new TributaryError('E_TIMEOUT', `actor ${id} did not catch up with its peer within ${timeoutMs} ms`, { id, timeoutMs });
+      }
+      await new Promise<void>((r) => setTimeout(r, 1)); // let the scheduler apply more frames
+    }
+  }
+
+  private stats(): ActorLocalStats[] {
+    return [...this.actors.values()].map((a) => ({ id: a.id, handled: a.handled, running: a.running }));
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.doorbell.ring();
+    await this.loopDone;
+    for (const a of [...this.actors.values()]) await this.halt(a.id, true).catch(() => {});
+  }
+
+  private context(req: SpawnRequest): ActorContext {
+    const self = { id: req.id, name: req.name };
+    return {
+      self,
+      role: req.role,
+      primary: req.primary,
+      thread: this.thread,
+      send: (dest, body, kind = FrameKind.DATA) => this.send(req.id, dest, body, kind),
+      sendBuilt: (dest, maxBytes, build, kind = FrameKind.DATA) => this.sendBuilt(req.id, dest, maxBytes, build, kind),
+      log: (level, message, fields) => this.post({ type: 'log', level, message, id: req.id, fields }),
+    };
+  }
+
+  private async loadBehaviour(module: string, exportName: string): Promise<Behaviour<unknown, unknown, unknown, unknown>> {
+    let loading = this.modules.get(module);
+    if (!loading) {
+      loading = import(module) as Promise<Record<string, unknown>>;
+      this.modules.set(module, loading);
+    }
+    let mod: Record<string, unknown>;
+    try {
+      mod = await loading;
+    } catch (err) {
+      this.modules.delete(module);
+      throw new TributaryError('E_BEHAVIOUR_INVALID', `cannot load behaviour module ${module}: ${(err as Error).message}`, { module }, { cause: err });
+    }
+    const b = mod[exportName] as Partial<Behaviour> | undefined;
+    if (!b || typeof b.init !== 'function' || typeof b.receive !== 'function') {
+      throw new TributaryError('E_BEHAVIOUR_INVALID', `${module} export "${exportName}" is not a behaviour (needs init and receive functions)`, { module, exportName });
+    }
+    return b as Behaviour<unknown, unknown, unknown, unknown>;
+  }
+}
+
+function mailboxFull(dest: number): TributaryError {
+  return new TributaryError('E_MAILBOX_FULL', `mailbox of actor ${dest} on this thread is full`, { dest });
+}
+
+/** Runs a control call and answers a Result, so errors cross the thread boundary with their codes. */
+async function result<T>(fn: () => T | Promise<T>): Promise<Result<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}

@@ -1,0 +1,179 @@
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { TributaryError, serializeError, type SerializedError } from '../errors.js';
+import type { RingHandle } from '../mailbox/ring.js';
+import { THREAD_SLOT, T_HEARTBEAT } from './layout.js';
+import type { HostApi, HostConfig, HostEvent, HostInit, Result } from './host/protocol.js';
+import type { SharedTables } from './shared.js';
+
+const HOST_ENTRY = new URL('./host/worker.js', import.meta.url);
+
+export interface ThreadOptions {
+  readonly tables: SharedTables;
+  readonly incoming: readonly RingHandle[];
+  readonly outgoing: readonly RingHandle[];
+  readonly config: HostConfig;
+  readonly resourceLimits?: ResourceLimits;
+  readonly hangTimeoutMs: number;
+}
+
+export interface ThreadHandlers {
+  onEvent(thread: number, event: HostEvent): void;
+  onExit(thread: number, code: number, error: SerializedError | undefined): void;
+  onHung(thread: number, silentMs: number): void;
+}
+
+/**
+ * One worker thread slot on the main side. The slot outlives the Worker: when
+ * the worker dies, a new one is started in the same slot with the same rings,
+ * so nothing addressed to its actors is lost.
+ *
+ * Control calls go through comlink, with two repairs: every answer is a
+ * Result (so error codes survive the crossing), and a call pending on a
+ * worker that dies rejects at once with E_WORKER_DIED (comlink alone would
+ * leave it pending forever).
+ */
+export class ActorThread {
+  private worker: Worker | undefined;
+  private port: MessagePort | undefined;
+  private remote: Comlink.Remote<HostApi> | undefined;
+  private died: Promise<never> = new Promise<never>(() => {});
+  private killDeath: ((err: TributaryError) => void) | undefined;
+  private readyPromise: Promise<void> = Promise.resolve();
+  private monitor: NodeJS.Timeout | undefined;
+  private lastBeat = 0;
+  private lastBeatAt = 0;
+  private lastError: SerializedError | undefined;
+  private intentional = false;
+  status: 'idle' | 'starting' | 'running' | 'dead' | 'stopped' = 'idle';
+  starts = 0;
+
+  constructor(
+    readonly index: number,
+    private readonly options: ThreadOptions,
+    private readonly handlers: ThreadHandlers,
+  ) {}
+
+  /** Starts (or restarts) the worker; resolves when its host is ready. */
+  start(): Promise<void> {
+    this.status = 'starting';
+    this.starts++;
+    this.intentional = false;
+    this.lastError = undefined;
+    const { port1, port2 } = new MessageChannel();
+    const init: HostInit = {
+      thread: this.index,
+      tables: this.options.tables,
+      incoming: this.options.incoming,
+      outgoing: this.options.outgoing,
+      control: port2,
+      config: this.options.config,
+    };
+    const worker = new Worker(HOST_ENTRY, { workerData: init, transferList: [port2], resourceLimits: this.options.resourceLimits });
+    this.worker = worker;
+    this.port = port1;
+    this.remote = Comlink.wrap<HostApi>(nodeEndpoint(port1));
+    this.died = new Promise<never>((_, reject) => (this.killDeath = reject));
+    this.died.catch(() => {});
+    let onReady!: () => void;
+    let onFail!: (err: unknown) => void;
+    this.readyPromise = new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      onFail = reject;
+    });
+    this.readyPromise.catch(() => {});
+    worker.on('message', (event: HostEvent) => {
+      if (event.type === 'ready') {
+        this.status = 'running';
+        this.startMonitor();
+        onReady();
+      } else this.handlers.onEvent(this.index, event);
+    });
+    worker.on('error', (err) => {
+      this.lastError = serializeError(err);
+    });
+    worker.once('exit', (code) => {
+      this.stopMonitor();
+      port1.close();
+      const error = this.lastError;
+      const wasIntentional = this.intentional;
+      this.status = wasIntentional ? 'stopped' : 'dead';
+      const death = new TributaryError('E_WORKER_DIED', `worker thread ${this.index} exited with code ${code}${error ? `: ${error.message}` : ''}`, {
+        thread: this.index,
+        exitCode: code,
+        cause: error?.code ?? null,
+      });
+      this.killDeath?.(death);
+      onFail(death);
+      if (!wasIntentional) this.handlers.onExit(this.index, code, error ?? death.toJSON());
+    });
+    return this.readyPromise;
+  }
+
+  /** Resolves when the current worker is ready (rejects if it dies first). */
+  get ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Calls the host's control plane. Rejects with the host's typed error, or E_WORKER_DIED. */
+  async call<K extends keyof HostApi>(method: K, ...args: Parameters<HostApi[K]>): Promise<Awaited<ReturnType<HostApi[K]>> extends Result<infer T> ? T : never> {
+    await this.readyPromise;
+    const remote = this.remote!;
+    const fn = remote[method] as unknown as (...a: unknown[]) => Promise<Result<unknown>>;
+    const res = await Promise.race([fn(...args), this.died]);
+    if (!res.ok) throw TributaryError.fromJSON(res.error);
+    return res.value as never;
+  }
+
+  /** Asks the host to stop its actors gracefully, then ends the worker. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.worker || this.status === 'stopped' || this.status === 'dead') return;
+    this.intentional = true;
+    this.stopMonitor();
+    const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([this.call('shutdown').catch(() => {}), timer]);
+    await this.worker.terminate();
+    this.port?.close();
+    this.status = 'stopped';
+  }
+
+  /** Ends the worker at once, as a failure (the exit handler restarts it). */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  get threadId(): number | undefined {
+    return this.worker?.threadId;
+  }
+
+  private startMonitor(): void {
+    const control = new Int32Array(this.options.tables.threadControl);
+    const slot = this.index * THREAD_SLOT + T_HEARTBEAT;
+    this.lastBeat = Atomics.load(control, slot);
+    this.lastBeatAt = performance.now();
+    const every = Math.max(10, Math.min(this.options.config.heartbeatMs, this.options.hangTimeoutMs / 4));
+    this.monitor = setInterval(() => {
+      const beat = Atomics.load(control, slot);
+      const now = performance.now();
+      if (beat !== this.lastBeat) {
+        this.lastBeat = beat;
+        this.lastBeatAt = now;
+      } else if (now - this.lastBeatAt > this.options.hangTimeoutMs) {
+        // A hung worker cannot be reasoned with: terminate stops even a busy loop, and exit restarts it.
+        this.stopMonitor();
+        this.handlers.onHung(this.index, now - this.lastBeatAt);
+        this.lastError = new TributaryError('E_WORKER_HUNG', `worker thread ${this.index} made no progress for ${Math.round(now - this.lastBeatAt)} ms`, {
+          thread: this.index,
+        }).toJSON();
+        void this.worker?.terminate();
+      }
+    }, every);
+    this.monitor.unref();
+  }
+
+  private stopMonitor(): void {
+    if (this.monitor) clearInterval(this.monitor);
+    this.monitor = undefined;
+  }
+}
