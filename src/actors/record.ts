@@ -80,6 +80,7 @@ export class ActorRecord implements Supervisable {
       args: this.definition.args,
       role: this.role,
       primary: this.primary,
+      lastFailure: this.lastFailure?.message,
       restore,
     };
     const { incarnation } = await thread.call('spawn', req);

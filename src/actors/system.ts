@@ -70,8 +70,9 @@ export interface ActorStats {
   readonly thread: number;
   readonly role: 'primary' | 'replica';
   readonly status: 'starting' | 'running' | 'restarting' | 'stopped';
-  /** Frames addressed to the actor and not yet handled. */
+  /** Frames addressed to the actor and not yet consumed. */
   readonly mailboxDepth: number;
+  /** Frames consumed: handled, skipped as already in a restored state, or dead-lettered. */
   readonly framesHandled: number;
   readonly restarts: number;
   readonly lastFailure?: SerializedError & { at: string };

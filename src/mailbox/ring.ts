@@ -206,8 +206,9 @@ export class RingWriter extends RingEnd {
         Atomics.store(this.i32, PRODUCER_PARKED, 0);
         return again;
       }
-      Atomics.wait(this.i32, PRODUCER_PARKED, 1, left);
+      Atomics.wait(this.i32, PRODUCER_PARKED, 1, Math.min(left, this.wait.sliceMs ?? Infinity));
       Atomics.store(this.i32, PRODUCER_PARKED, 0);
+      this.wait.onSlice?.();
     }
   }
 

@@ -7,6 +7,13 @@
 export interface WaitStrategy {
   /** Re-checks of the condition before parking. 0 parks at once. */
   readonly spins: number;
+  /**
+   * A blocking wait parks at most this long at a time (default: unbounded)
+   * and calls `onSlice` between slices: a thread blocked on backpressure is
+   * alive, and must keep its heartbeat moving so it is not taken for hung.
+   */
+  readonly sliceMs?: number;
+  readonly onSlice?: () => void;
 }
 
 export const DEFAULT_WAIT: WaitStrategy = { spins: 64 };

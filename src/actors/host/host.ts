@@ -61,7 +61,9 @@ export class ActorHost {
     this.config = init.config;
     this.tables = new Tables(init.tables);
     this.readers = init.incoming.map((h, from) => new RingReader(h, { id: from, wait: { spins: 0 } }));
-    this.writers = init.outgoing.map((h) => new RingWriter(h));
+    // A send blocked on a full ring still beats the heart: backpressure is not a hang.
+    const heartbeat = () => Atomics.add(this.tables.control, this.thread * THREAD_SLOT + T_HEARTBEAT, 1);
+    this.writers = init.outgoing.map((h) => new RingWriter(h, { spins: 64, sliceMs: Math.max(1, init.config.heartbeatMs / 2), onSlice: heartbeat }));
     this.blocked = this.readers.map(() => false);
     this.doorbell = new Doorbell(init.incoming[0]!.doorbell);
   }
@@ -126,6 +128,7 @@ export class ActorHost {
       const status = id > 0 && id < this.tables.maxActors ? this.tables.status(id) : ActorStatus.FREE;
       if (status === ActorStatus.FREE || status === ActorStatus.STOPPED) {
         this.deadLetter(id, f, status === ActorStatus.STOPPED ? 'actor stopped' : 'no such actor');
+        if (status === ActorStatus.STOPPED) this.tables.countHandled(id);
         return true;
       }
       this.deferred = true; // starting or restarting: wait for it, keeping the frame
@@ -137,9 +140,13 @@ export class ActorHost {
       this.deadLetter(id, f, `crashed its actor ${crashes} times in a row: ${a.lastError}`);
       this.tables.clearCrashes(id);
       if (f.seq !== 0) this.tables.setApplied(id, ring, f.seq);
+      this.tables.countHandled(id);
       return true;
     }
-    if (a.skip !== null && f.seq !== 0 && seqLE(f.seq, a.skip[ring]!)) return true; // already in the restored state
+    if (a.skip !== null && f.seq !== 0 && seqLE(f.seq, a.skip[ring]!)) {
+      this.tables.countHandled(id); // consumed: the restored state already contains it
+      return true;
+    }
     const control = this.tables.control;
     const base = this.thread * THREAD_SLOT;
     Atomics.store(control, base + T_CURRENT_RING, ring);
@@ -291,7 +298,7 @@ export class ActorHost {
       running: true,
       skip: req.restore ? Uint32Array.from(req.restore.vector) : null,
       handled: 0,
-      lastError: '',
+      lastError: req.lastFailure ?? '',
     });
     this.tables.setStatus(req.id, ActorStatus.RUNNING);
     const incarnation = this.tables.bumpIncarnation(req.id);

@@ -37,6 +37,8 @@ export interface SpawnRequest {
   readonly args: unknown;
   readonly role: 'primary' | 'replica';
   readonly primary: number;
+  /** Why the previous incarnation failed, for the dead-letter record of a poison frame. */
+  readonly lastFailure?: string;
   /** Restore from a peer's snapshot instead of init; frames up to `vector` are already in it. */
   readonly restore?: { snapshot: unknown; vector: number[] };
 }
