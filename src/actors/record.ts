@@ -99,15 +99,17 @@ export class ActorRecord implements Supervisable {
   /** Stops the actor for a group restart: its mailbox stays, frames wait for the restart. */
   async halt(_reason: string): Promise<void> {
     this.markDown();
-    this.deps.tables.setStatus(this.id, ActorStatus.RESTARTING);
-    await this.deps.threads[this.thread - 1]!.call('halt', this.id, false).catch(() => {});
+    // The hosting thread changes the status itself, between two frames; if it is dead, we do.
+    await this.deps.threads[this.thread - 1]!.call('halt', this.id, false).catch(() => this.deps.tables.transition(this.id, ActorStatus.RUNNING, ActorStatus.RESTARTING));
   }
 
   /** Marks the actor failed; the caller then tells its supervisor. */
   failed(error: SerializedError): void {
+    if (this.stopped) return;
     this.markDown();
     this.lastFailure = { ...error, at: new Date().toISOString() };
-    this.deps.tables.setStatus(this.id, ActorStatus.RESTARTING);
+    this.deps.tables.transition(this.id, ActorStatus.RUNNING, ActorStatus.RESTARTING);
+    this.deps.tables.transition(this.id, ActorStatus.STARTING, ActorStatus.RESTARTING);
     this.deps.events.emit({ type: '@actor.failed', actor: this.ref, thread: this.thread, error });
   }
 
@@ -115,8 +117,7 @@ export class ActorRecord implements Supervisable {
   async stop(): Promise<void> {
     this.stopped = true;
     this.markDown();
-    this.deps.tables.setStatus(this.id, ActorStatus.STOPPED);
-    await this.deps.threads[this.thread - 1]!.call('halt', this.id, true).catch(() => {});
+    await this.deps.threads[this.thread - 1]!.call('halt', this.id, true).catch(() => this.deps.tables.setStatus(this.id, ActorStatus.STOPPED));
     this.deps.events.emit({ type: '@actor.stopped', actor: this.ref });
   }
 

@@ -71,6 +71,11 @@ export class Tables {
     Atomics.store(this.actors, id * ACTOR_SLOT + A_STATE, status);
   }
 
+  /** Moves `id` from one status to another only if it is in `from`; returns whether it did. */
+  transition(id: number, from: ActorStatus, to: ActorStatus): boolean {
+    return Atomics.compareExchange(this.actors, id * ACTOR_SLOT + A_STATE, from, to) === from;
+  }
+
   thread(id: number): number {
     return this.actors[id * ACTOR_SLOT + A_THREAD]!;
   }

@@ -385,7 +385,7 @@ export class ActorSystem {
     switch (event.type) {
       case 'actor-failed': {
         const rec = this.records.get(event.id);
-        if (!rec) return;
+        if (!rec || rec.stopped) return;
         rec.failed(event.error);
         void rec.supervisor?.childFailed(rec, TributaryError.fromJSON(event.error));
         return;

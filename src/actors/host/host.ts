@@ -173,7 +173,8 @@ export class ActorHost {
     const count = this.tables.recordCrash(a.id, f.from, f.position);
     a.running = false;
     a.lastError = err instanceof Error ? err.message : String(err);
-    this.tables.setStatus(a.id, ActorStatus.RESTARTING);
+    // Only a running actor becomes "restarting": a stop that raced with this failure wins.
+    this.tables.transition(a.id, ActorStatus.RUNNING, ActorStatus.RESTARTING);
     const error = serializeError(err);
     this.post({
       type: 'actor-failed',
@@ -248,11 +249,11 @@ export class ActorHost {
     }
   }
 
+  /** A send to an actor that never existed is a bug; one to a stopped actor ends in the dead-letter file (the receiving thread writes it). */
   private checkDest(dest: number): void {
     this.tables.checkId(dest);
-    const status = this.tables.status(dest);
-    if (status === ActorStatus.FREE || status === ActorStatus.STOPPED) {
-      throw new TributaryError('E_NO_SUCH_ACTOR', `no actor ${dest} to send to`, { dest, status });
+    if (this.tables.status(dest) === ActorStatus.FREE) {
+      throw new TributaryError('E_NO_SUCH_ACTOR', `no actor ${dest} to send to`, { dest });
     }
   }
 
@@ -306,9 +307,16 @@ export class ActorHost {
     return { incarnation };
   }
 
+  /**
+   * Stops an actor between two of its frames (this runs on the actor's own
+   * thread, so never in the middle of a handler). `final`: stopped for good,
+   * its stop hook runs and later frames go to the dead-letter file; otherwise
+   * its frames wait for a restart.
+   */
   private async halt(id: number, final: boolean): Promise<void> {
+    this.tables.setStatus(id, final ? ActorStatus.STOPPED : ActorStatus.RESTARTING);
     const a = this.actors.get(id);
-    if (!a) return;
+    if (!a) return this.unblock();
     a.running = false;
     this.actors.delete(id);
     try {
