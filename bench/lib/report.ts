@@ -11,7 +11,13 @@ export function median(xs: readonly number[]): number {
 }
 
 export function machine(): Record<string, string | number> {
-  return { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.arch()}` };
+  return {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.arch()}`,
+  };
 }
 
 /** Human units: 1234567 -> "1.23 M". */
@@ -41,7 +47,11 @@ export function printTable(title: string, rows: readonly Record<string, string |
 export function writeResults(name: string, data: unknown): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const path = `${RESULTS_DIR}${name}.json`;
-  const body = JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machine(), ...(data as object) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  const body = JSON.stringify(
+    { benchmark: name, date: new Date().toISOString(), machine: machine(), ...(data as object) },
+    (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
+    2,
+  );
   writeFileSync(path, body + '\n');
   return path;
 }

@@ -3,7 +3,7 @@ import { BatchBuilder } from '../../src/batch/builder.js';
 import { BatchReader } from '../../src/batch/reader.js';
 import { newSourceId } from '../../src/model/source.js';
 import { si } from '../lib/report.js';
-import { syntheticEntries } from '../lib/synthetic.js';
+import { syntheticEntries } from '../../src/producers/synthetic.js';
 
 export interface CodecResult {
   readonly task: string;
@@ -88,7 +88,12 @@ export async function benchCodec(timeMs = 1500): Promise<CodecResult[]> {
     const eps = rate(task.name);
     const isJson = task.name.includes('JSON');
     const bytesPerEntry = (isJson ? ndjsonBytes : batch.byteLength) / N;
-    rows.push({ task: task.name, entriesPerSec: eps, mbPerSec: (eps * bytesPerEntry) / 1e6, vsJson: eps / (task.name.startsWith('encode') ? jsonEncode : jsonDecode) });
+    rows.push({
+      task: task.name,
+      entriesPerSec: eps,
+      mbPerSec: (eps * bytesPerEntry) / 1e6,
+      vsJson: eps / (task.name.startsWith('encode') ? jsonEncode : jsonDecode),
+    });
   }
   return rows;
 }

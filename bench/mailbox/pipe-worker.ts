@@ -8,7 +8,7 @@ import { BatchBuilder } from '../../src/batch/builder.js';
 import { BatchReader } from '../../src/batch/reader.js';
 import { FrameKind, RingReader, RingWriter, type RingHandle } from '../../src/mailbox/index.js';
 import type { LogEntry } from '../../src/model/entry.js';
-import { syntheticEntries } from '../lib/synthetic.js';
+import { syntheticEntries } from '../../src/producers/synthetic.js';
 
 export type Transport = 'ring' | 'ringbuf' | 'transfer' | 'clone' | 'ring-batches' | 'clone-objects';
 
@@ -63,7 +63,7 @@ async function producer(): Promise<void> {
       const perBatch = job.unit;
       let builder: BatchBuilder | undefined;
       const sourceId = 'bench-source';
-      for (let seq = 0; seq < job.count; ) {
+      for (let seq = 0; seq < job.count;) {
         const region = w.reserve(perBatch * 160 + 8192);
         const opts = { sourceId, firstSeq: BigInt(seq), maxEntries: perBatch };
         if (builder) builder.reset(region, opts);

@@ -23,7 +23,11 @@ export interface PipeResult extends PipeScenario {
 
 const RING_BYTES = 4 << 20;
 
-function spawn(job: Omit<PipeJob, 'role'>, role: 'producer' | 'consumer', transfer: MessagePort[]): { worker: Worker; ready: Promise<void>; done: Promise<Record<string, number>> } {
+function spawn(
+  job: Omit<PipeJob, 'role'>,
+  role: 'producer' | 'consumer',
+  transfer: MessagePort[],
+): { worker: Worker; ready: Promise<void>; done: Promise<Record<string, number>> } {
   const worker = new Worker(new URL('./pipe-worker.js', import.meta.url), { workerData: { ...job, role }, transferList: transfer });
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));

@@ -29,7 +29,10 @@ for (const [bytes, count, slowCount] of [
 }
 process.stderr.write(`cross-thread pipes: ${runs} fresh worker pairs each...\n`);
 const framesOut = await benchPipes(frames, runs, progress);
-printTable(`Frames between two worker threads (median of ${runs} runs)`, pipeTable(framesOut, () => 'frames'));
+printTable(
+  `Frames between two worker threads (median of ${runs} runs)`,
+  pipeTable(framesOut, () => 'frames'),
+);
 
 const entries: PipeScenario[] = [];
 for (const labels of ['mixed', 'one-stream'] as const) {
@@ -38,7 +41,10 @@ for (const labels of ['mixed', 'one-stream'] as const) {
   entries.push({ transport: 'clone-objects', unit: 1024, count: n(1_000_000), labels, label: `postMessage, 1024 entry objects (${what})` });
 }
 const entriesOut = await benchPipes(entries, runs, progress);
-printTable(`Entries between two worker threads (median of ${runs} runs)`, pipeTable(entriesOut, () => 'entries'));
+printTable(
+  `Entries between two worker threads (median of ${runs} runs)`,
+  pipeTable(entriesOut, () => 'entries'),
+);
 
 function ratio(a: PipeResult | undefined, b: PipeResult | undefined): number {
   return a && b ? a.rate.median / b.rate.median : NaN;
@@ -50,7 +56,10 @@ const ratios = [65536, 4096, 100].map((u) => ({
   'ring / transfer': ratio(find(framesOut, 'ring', u), find(framesOut, 'transfer', u)).toFixed(1),
   'ring / clone': ratio(find(framesOut, 'ring', u), find(framesOut, 'clone', u)).toFixed(1),
 }));
-for (const [i, what] of [[0, 'entries, mixed streams'], [2, 'entries, one stream']] as const) {
+for (const [i, what] of [
+  [0, 'entries, mixed streams'],
+  [2, 'entries, one stream'],
+] as const) {
   ratios.push({ frame: what, 'ring / ringbuf.js': '-', 'ring / transfer': '-', 'ring / clone': ratio(entriesOut[i], entriesOut[i + 1]).toFixed(1) });
 }
 printTable('Ratios (same run, same machine)', ratios);

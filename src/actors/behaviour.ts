@@ -33,6 +33,22 @@ export interface ActorContext {
    * LogBatch is encoded once, straight into the mailbox.
    */
   sendBuilt(dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind?: number): void;
+  /**
+   * Like send, but returns false at once, sending nothing, when the
+   * destination's ring has no room now. The way to apply backpressure to a
+   * burst, above all towards actors on the same thread: keep the rest of
+   * the work in the state and call resumeLater().
+   */
+  trySend(dest: number, body: Uint8Array, kind?: number): boolean;
+  /** Like sendBuilt, but returns false (without calling `build`) when there is no room now. */
+  trySendBuilt(dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind?: number): boolean;
+  /**
+   * Asks the scheduler to call the behaviour's `resume` on a later turn,
+   * after it has drained the thread's rings (so co-located consumers make
+   * room). Held in the thread's memory: a crash forgets it, as it forgets the
+   * state that needed it.
+   */
+  resumeLater(): void;
   /** Structured log line, delivered to the system's event stream. */
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }
@@ -41,6 +57,12 @@ export interface ActorContext {
  * An actor kind. Modules export one (default export, or a named one) created
  * with {@link defineBehaviour}; workers import the module by URL, so a
  * behaviour must live in its own module of plain JavaScript at run time.
+ *
+ * Scheduling is cooperative: the actors of a thread take turns between
+ * calls, so a handler should return within about a millisecond and split
+ * longer work with ctx.resumeLater(). A handler that runs for seconds delays
+ * every actor on its thread, and one that runs past the hang timeout gets
+ * its thread restarted.
  *
  * `receive` handles data frames: the frame and its body are views into shared
  * memory, valid only during the call. Returning a value replaces the state.
@@ -51,6 +73,8 @@ export interface ActorContext {
 export interface Behaviour<State = unknown, Args = unknown, Req = unknown, Res = unknown> {
   init(args: Args, ctx: ActorContext): State | Promise<State>;
   receive(state: State, frame: Frame, ctx: ActorContext): State | void;
+  /** Continues work put off with ctx.resumeLater(). A throw fails the actor as in receive. */
+  resume?(state: State, ctx: ActorContext): State | void;
   /** Request and response, for control and queries. Never used for data. */
   ask?(state: State, request: Req, ctx: ActorContext): Res | Promise<Res>;
   /** A structured-cloneable picture of the state, for restoring a restarted peer. Default: the state itself. */

@@ -100,7 +100,9 @@ export class ActorRecord implements Supervisable {
   async halt(_reason: string): Promise<void> {
     this.markDown();
     // The hosting thread changes the status itself, between two frames; if it is dead, we do.
-    await this.deps.threads[this.thread - 1]!.call('halt', this.id, false).catch(() => this.deps.tables.transition(this.id, ActorStatus.RUNNING, ActorStatus.RESTARTING));
+    await this.deps.threads[this.thread - 1]!.call('halt', this.id, false).catch(() =>
+      this.deps.tables.transition(this.id, ActorStatus.RUNNING, ActorStatus.RESTARTING),
+    );
   }
 
   /** Marks the actor failed; the caller then tells its supervisor. */

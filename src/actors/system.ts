@@ -6,7 +6,7 @@ import { TributaryError, serializeError, type SerializedError } from '../errors.
 import { Doorbell } from '../mailbox/doorbell.js';
 import { FrameKind } from '../mailbox/layout.js';
 import { RingWriter, createRing, ringStats, shutdownRing, type RingHandle } from '../mailbox/ring.js';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from '../supervisor/backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from '../supervisor/backoff.js';
 import { systemClock, type Clock } from '../supervisor/clock.js';
 import { DEFAULT_INTENSITY, type Intensity } from '../supervisor/intensity.js';
 import type { Strategy } from '../supervisor/strategy.js';
@@ -44,6 +44,12 @@ export interface ActorSystemOptions {
   readonly resourceLimits?: ResourceLimits;
   /** How long a restarting actor waits for a replica's snapshot. Default 5 s. */
   readonly snapshotTimeoutMs?: number;
+  /**
+   * Delay before a dead worker thread is started again, when it died more than
+   * once within 10 s: the 2nd death waits initialMs, doubling up to maxMs. The
+   * first death restarts at once. Default 10 ms .. 1 s.
+   */
+  readonly workerRestartBackoff?: BackoffPolicy;
   /** How long stop() lets actors drain their mailboxes. Default 5 s. */
   readonly drainTimeoutMs?: number;
   /** The root supervisor's policy. */
@@ -80,6 +86,8 @@ export interface ActorStats {
 }
 
 const STATUS_NAMES = ['starting', 'starting', 'running', 'restarting', 'stopped'] as const;
+/** Deaths of one worker thread within this window make its next restart wait longer. */
+const THREAD_DEATH_WINDOW_MS = 10_000;
 
 /**
  * The programmatic API of Tributary's actor runtime: supervised actors on
@@ -103,6 +111,9 @@ export class ActorSystem {
   private readonly byName = new Map<string, ActorRecord>();
   private readonly opts: Required<Omit<ActorSystemOptions, 'resourceLimits' | 'supervisor' | 'clock' | 'workers'>>;
   private readonly clock: Clock;
+  private readonly threadDeaths: number[][] = [];
+  /** Pending worker restarts, cancelled (and released) by stop(). */
+  private readonly restartTimers = new Map<NodeJS.Timeout, () => void>();
   private nextId = 1;
   private sendChain: Promise<void> = Promise.resolve();
   private state: 'running' | 'stopping' | 'stopped' | 'failed' = 'running';
@@ -125,6 +136,7 @@ export class ActorSystem {
       framesPerTurn: options.framesPerTurn ?? 64,
       snapshotTimeoutMs: options.snapshotTimeoutMs ?? 5_000,
       drainTimeoutMs: options.drainTimeoutMs ?? 5_000,
+      workerRestartBackoff: options.workerRestartBackoff ?? { initialMs: 10, maxMs: 1000, jitter: 0 },
     };
     this.clock = options.clock ?? systemClock;
     const threads = this.workers + 1;
@@ -172,6 +184,7 @@ export class ActorSystem {
         t,
         {
           tables: this.tables.shared,
+          doorbell: this.rings[MAIN_THREAD]![t]!.doorbell,
           incoming: this.rings.map((row) => row[t]!),
           outgoing: this.rings[t]!,
           config,
@@ -185,6 +198,7 @@ export class ActorSystem {
         },
       );
       this.threads.push(thread);
+      this.threadDeaths.push([]);
     }
     await Promise.all(this.threads.map((t) => t.start()));
     for (const t of this.threads) this.events.emit({ type: '@worker.started', thread: t.index, restarts: 0 });
@@ -208,7 +222,10 @@ export class ActorSystem {
       throw new TributaryError('E_INVALID_ARGUMENT', `replicas must be 0-${MAX_REPLICAS}, got ${spec.replicas}`, { replicas: spec.replicas });
     }
     if (replicas + 1 > this.workers) {
-      throw new TributaryError('E_PLACEMENT', `${replicas} replicas need ${replicas + 1} worker threads, the system has ${this.workers}`, { replicas, workers: this.workers });
+      throw new TributaryError('E_PLACEMENT', `${replicas} replicas need ${replicas + 1} worker threads, the system has ${this.workers}`, {
+        replicas,
+        workers: this.workers,
+      });
     }
     const module = moduleUrl(spec.behaviour.module);
     const exportName = spec.behaviour.export ?? 'default';
@@ -294,7 +311,12 @@ export class ActorSystem {
       }
       const call = this.threads[target.thread - 1]!.call('ask', target.id, request);
       try {
-        return (await Promise.race([call, delay(left).then(() => Promise.reject(new TributaryError('E_TIMEOUT', `ask to ${rec.name} timed out after ${timeoutMs} ms`, { id: rec.id, timeoutMs })))])) as Res;
+        return (await Promise.race([
+          call,
+          delay(left).then(() =>
+            Promise.reject(new TributaryError('E_TIMEOUT', `ask to ${rec.name} timed out after ${timeoutMs} ms`, { id: rec.id, timeoutMs })),
+          ),
+        ])) as Res;
       } catch (err) {
         // The member died or was restarting under us: try again with whoever runs now.
         if (err instanceof TributaryError && (err.code === 'E_WORKER_DIED' || err.code === 'E_ACTOR_UNAVAILABLE')) continue;
@@ -368,6 +390,11 @@ export class ActorSystem {
     await this.sendChain;
     if (!failed) await this.drain();
     this.root.dispose();
+    for (const [timer, release] of this.restartTimers) {
+      clearTimeout(timer);
+      release();
+    }
+    this.restartTimers.clear();
     await Promise.all(this.threads.map((t) => t.stop(this.opts.drainTimeoutMs)));
     for (const row of this.rings) for (const ring of row) shutdownRing(ring);
     this.state = 'stopped';
@@ -392,7 +419,13 @@ export class ActorSystem {
       }
       case 'dead-letter': {
         const rec = this.records.get(event.id);
-        this.events.emit({ type: '@actor.dead-letter', actor: rec?.ref ?? { id: event.id, name: String(event.id) }, reason: event.reason, path: this.opts.deadLetterPath, frame: event.frame });
+        this.events.emit({
+          type: '@actor.dead-letter',
+          actor: rec?.ref ?? { id: event.id, name: String(event.id) },
+          reason: event.reason,
+          path: this.opts.deadLetterPath,
+          frame: event.frame,
+        });
         return;
       }
       case 'log': {
@@ -416,10 +449,17 @@ export class ActorSystem {
     Atomics.store(control, base + T_CURRENT_ACTOR, 0);
     const victims = [...this.records.values()].filter((r) => r.thread === thread && !r.stopped);
     const reason: SerializedError = error ?? { name: 'TributaryError', code: 'E_WORKER_DIED', message: `worker thread ${thread} exited with code ${code}` };
-    for (const r of victims) r.failed(r.id === culprit ? reason : { ...reason, message: `${reason.message} (while ${culprit ? `actor ${culprit}` : 'idle'} ran)` });
+    const bystander = culprit ? { ...reason, message: `${reason.message} (while actor ${culprit} was handling a frame)` } : reason;
+    for (const r of victims) r.failed(r.id === culprit ? reason : bystander);
     const t = this.threads[thread - 1]!;
     // Restarting the thread is infrastructure, not policy: the slot must exist for its actors to come back.
-    await delay(Math.min(1000, 5 * 2 ** Math.min(8, t.starts - 1)));
+    // Only a thread that keeps dying waits (workerRestartBackoff); the actors' supervisors decide the rest.
+    const recent = this.threadDeaths[thread - 1]!;
+    const now = performance.now();
+    while (recent.length > 0 && now - recent[0]! > THREAD_DEATH_WINDOW_MS) recent.shift();
+    recent.push(now);
+    // A ref'd timer: between a worker's death and its successor nothing else may keep the process alive.
+    await this.restartDelay(recent.length <= 1 ? 0 : backoffDelay(this.opts.workerRestartBackoff, recent.length - 1));
     if (this.state !== 'running') return;
     try {
       await t.start();
@@ -428,6 +468,16 @@ export class ActorSystem {
       return; // it died again while starting: its exit handler takes over
     }
     for (const r of victims) void r.supervisor?.childFailed(r, TributaryError.fromJSON(reason));
+  }
+
+  private restartDelay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.restartTimers.delete(timer);
+        resolve();
+      }, ms);
+      this.restartTimers.set(timer, resolve);
+    });
   }
 
   private async onFatal(err: TributaryError): Promise<void> {

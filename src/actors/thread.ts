@@ -2,6 +2,7 @@ import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'n
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { TributaryError, serializeError, type SerializedError } from '../errors.js';
+import { Doorbell } from '../mailbox/doorbell.js';
 import type { RingHandle } from '../mailbox/ring.js';
 import { THREAD_SLOT, T_HEARTBEAT } from './layout.js';
 import type { HostApi, HostConfig, HostEvent, HostInit, Result } from './host/protocol.js';
@@ -11,6 +12,8 @@ const HOST_ENTRY = new URL('./host/worker.js', import.meta.url);
 
 export interface ThreadOptions {
   readonly tables: SharedTables;
+  /** The thread's doorbell: rung after each control message so a parked scheduler serves it at once. */
+  readonly doorbell: SharedArrayBuffer;
   readonly incoming: readonly RingHandle[];
   readonly outgoing: readonly RingHandle[];
   readonly config: HostConfig;
@@ -49,11 +52,15 @@ export class ActorThread {
   status: 'idle' | 'starting' | 'running' | 'dead' | 'stopped' = 'idle';
   starts = 0;
 
+  private readonly bell: Doorbell;
+
   constructor(
     readonly index: number,
     private readonly options: ThreadOptions,
     private readonly handlers: ThreadHandlers,
-  ) {}
+  ) {
+    this.bell = new Doorbell(options.doorbell);
+  }
 
   /** Starts (or restarts) the worker; resolves when its host is ready. */
   start(): Promise<void> {
@@ -117,11 +124,16 @@ export class ActorThread {
   }
 
   /** Calls the host's control plane. Rejects with the host's typed error, or E_WORKER_DIED. */
-  async call<K extends keyof HostApi>(method: K, ...args: Parameters<HostApi[K]>): Promise<Awaited<ReturnType<HostApi[K]>> extends Result<infer T> ? T : never> {
+  async call<K extends keyof HostApi>(
+    method: K,
+    ...args: Parameters<HostApi[K]>
+  ): Promise<Awaited<ReturnType<HostApi[K]>> extends Result<infer T> ? T : never> {
     await this.readyPromise;
     const remote = this.remote!;
     const fn = remote[method] as unknown as (...a: unknown[]) => Promise<Result<unknown>>;
-    const res = await Promise.race([fn(...args), this.died]);
+    const pending = fn(...args);
+    this.bell.ring(); // a scheduler parked in Atomics.wait returns to its event loop to read the message
+    const res = await Promise.race([pending, this.died]);
     if (!res.ok) throw TributaryError.fromJSON(res.error);
     return res.value as never;
   }

@@ -168,7 +168,7 @@ export class BatchBuilder {
   add(ts: bigint, level: Level, service: string, server: string, region: string, message: string): boolean {
     if (this.finished) throw new TributaryError('E_INVALID_ARGUMENT', 'add after finish: call reset first');
     if (this.n === this.capacity) return this.rejectIfEmpty('entry limit reached', 0);
-    if (!((level >>> 0) <= MAX_LEVEL) || level !== (level | 0)) {
+    if (!(level >>> 0 <= MAX_LEVEL) || level !== (level | 0)) {
       throw new TributaryError('E_ENTRY_INVALID', `level must be an integer 0-${MAX_LEVEL}, got ${level}`, { level });
     }
     // Resolve labels without inserting yet, so a rejected entry leaves no trace.

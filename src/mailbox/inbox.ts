@@ -30,7 +30,7 @@ export class Inbox {
   /** Attaches an existing ring (e.g. after a restart, from the handles the supervisor kept). */
   attach(handle: RingHandle, id: number): void {
     if (handle.doorbell !== this.doorbell.sab) {
-      throw new TributaryError('E_INVALID_ARGUMENT', 'ring does not ring this inbox\'s doorbell', { id });
+      throw new TributaryError('E_INVALID_ARGUMENT', "ring does not ring this inbox's doorbell", { id });
     }
     if (this.readers.some((r) => r.frame.from === id)) throw new TributaryError('E_INVALID_ARGUMENT', `ring id ${id} is already attached`, { id });
     this.readers.push(new RingReader(handle, { wait: this.wait, id }));

@@ -12,12 +12,21 @@ export const CACHE_LINE = 64;
 /** Int32 slot indexes in the ring's control block. */
 export const WRITE_POS = 0; // byte 0: end of the last committed frame (producer stores)
 export const READ_POS = CACHE_LINE / 4; // byte 64: end of the last handled frame (consumer stores)
-export const PRODUCER_PARKED = (2 * CACHE_LINE) / 4; // byte 128: 1 while the producer waits for space
+export const PRODUCER_PARKED = (2 * CACHE_LINE) / 4; // byte 128: ProducerWait
+/** What the producer is waiting for room with. */
+export const ProducerWait = {
+  NONE: 0,
+  /** Blocked in Atomics.wait on PRODUCER_PARKED: the consumer's commit notifies it. */
+  PARKED: 1,
+  /** Parked on its own thread's doorbell: the consumer's commit rings that doorbell. */
+  DOORBELL: 2,
+} as const;
 export const STATE = (3 * CACHE_LINE) / 4; // byte 192: RingState
 export const CAPACITY = STATE + 1; // byte 196: capacity of the data area, for validation
 export const MAGIC = STATE + 2; // byte 200
 export const FRAMES_WRITTEN = STATE + 3; // byte 204: committed frames (wrapping), for stats
 export const FRAMES_READ = STATE + 4; // byte 208: handled frames (wrapping), for stats
+export const ROOM_WANTED = STATE + 5; // byte 212: free bytes a DOORBELL-waiting producer wants before it is woken
 export const CONTROL_BYTES = 4 * CACHE_LINE;
 export const DATA_OFFSET = CONTROL_BYTES;
 export const RING_MAGIC = 0x52494e47; // 'RING'

@@ -19,8 +19,10 @@ import {
   MAX_FRAME_KIND,
   MIN_CAPACITY,
   PRODUCER_PARKED,
+  ProducerWait,
   READ_POS,
   RING_MAGIC,
+  ROOM_WANTED,
   RingState,
   STATE,
   WRITE_POS,
@@ -41,7 +43,9 @@ export interface RingHandle {
 
 export function createRing(capacity: number, doorbell: Doorbell = new Doorbell()): RingHandle {
   if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
-    throw new TributaryError('E_INVALID_ARGUMENT', `ring capacity must be a power of two between ${MIN_CAPACITY} and ${MAX_CAPACITY}, got ${capacity}`, { capacity });
+    throw new TributaryError('E_INVALID_ARGUMENT', `ring capacity must be a power of two between ${MIN_CAPACITY} and ${MAX_CAPACITY}, got ${capacity}`, {
+      capacity,
+    });
   }
   const ring = new SharedArrayBuffer(CONTROL_BYTES + capacity);
   const i32 = new Int32Array(ring, 0, CONTROL_BYTES / 4);
@@ -82,7 +86,7 @@ export function ringStats(handle: RingHandle): RingStats {
     framesWritten: i32[FRAMES_WRITTEN]! >>> 0,
     framesRead: i32[FRAMES_READ]! >>> 0,
     state: Atomics.load(i32, STATE) as RingState,
-    producerParked: Atomics.load(i32, PRODUCER_PARKED) === 1,
+    producerParked: Atomics.load(i32, PRODUCER_PARKED) !== ProducerWait.NONE,
   };
 }
 
@@ -242,7 +246,8 @@ export class RingWriter extends RingEnd {
     if (length > this.reservedLength || length < 0) {
       throw new TributaryError('E_INVALID_ARGUMENT', `commit of ${length} bytes exceeds the ${this.reservedLength} reserved`, { length });
     }
-    if (kind <= FrameKind.PADDING || kind > MAX_FRAME_KIND) throw new TributaryError('E_INVALID_ARGUMENT', `frame kind ${kind} is reserved or out of range`, { kind });
+    if (kind <= FrameKind.PADDING || kind > MAX_FRAME_KIND)
+      throw new TributaryError('E_INVALID_ARGUMENT', `frame kind ${kind} is reserved or out of range`, { kind });
     const h = offset >> 2;
     this.d32[h + F_LENGTH] = length;
     this.d32[h + F_KIND_FLAGS] = kind | ((flags & 0xffff) << 16);
@@ -256,6 +261,38 @@ export class RingWriter extends RingEnd {
     // Stats only: a plain store, read racily by ringStats.
     this.i32[FRAMES_WRITTEN] = ++this.framesWritten;
     this.doorbell.ring();
+  }
+
+  /**
+   * For a producer that cannot block (it also consumes, and the consumer of
+   * this ring may be waiting on it): asks the consumer to ring the producer
+   * thread's doorbell when it next frees room. Returns true if room for a
+   * `length`-byte body is already there (retry now instead of parking).
+   * Setting the flag before the re-check means no wake-up can fall between.
+   */
+  requestRoom(length: number): boolean {
+    const need = frameBytes(length);
+    // Hysteresis: be woken when half the ring is free, not when one frame's room is.
+    // Waking per freed frame makes both threads trade tiny bursts, each wake-up
+    // costing as much as the work it allows.
+    Atomics.store(this.i32, ROOM_WANTED, Math.min(this.capacity, Math.max(2 * need, this.capacity >>> 1)));
+    Atomics.store(this.i32, PRODUCER_PARKED, ProducerWait.DOORBELL);
+    const offset = this.writePos & this.mask;
+    const tail = this.capacity - offset;
+    this.cachedRead = Atomics.load(this.i32, READ_POS);
+    const free = this.capacity - ((this.writePos - this.cachedRead) >>> 0);
+    const room = need <= tail ? free >= need : free >= tail + need;
+    if (room) Atomics.compareExchange(this.i32, PRODUCER_PARKED, ProducerWait.DOORBELL, ProducerWait.NONE);
+    return room;
+  }
+
+  /**
+   * After requestRoom: true once the consumer has freed room since (it clears
+   * the flag before ringing). Checked by the producer thread when it parks, so
+   * a commit that happened while it was busy is not lost.
+   */
+  roomGranted(): boolean {
+    return Atomics.load(this.i32, PRODUCER_PARKED) !== ProducerWait.DOORBELL;
   }
 
   /** Drops an open reservation without publishing anything. */
@@ -344,8 +381,12 @@ export class RingReader extends RingEnd {
   private cachedWrite: number;
   private framesRead: number;
 
-  constructor(handle: RingHandle, options: { wait?: WaitStrategy; id?: number } = {}) {
+  private readonly producerDoorbell: Doorbell | undefined;
+
+  /** `producerDoorbell`: the producing thread's doorbell, for producers that park on it (requestRoom). */
+  constructor(handle: RingHandle, options: { wait?: WaitStrategy; id?: number; producerDoorbell?: SharedArrayBuffer } = {}) {
     super(handle, options.wait ?? DEFAULT_WAIT);
+    this.producerDoorbell = options.producerDoorbell ? new Doorbell(options.producerDoorbell) : undefined;
     this.readPos = this.committedPos = Atomics.load(this.i32, READ_POS);
     this.cachedWrite = Atomics.load(this.i32, WRITE_POS);
     this.framesRead = this.i32[FRAMES_READ]!;
@@ -416,8 +457,18 @@ export class RingReader extends RingEnd {
     this.committedPos = this.readPos;
     Atomics.store(this.i32, READ_POS, this.readPos);
     this.i32[FRAMES_READ] = this.framesRead;
-    if (Atomics.load(this.i32, PRODUCER_PARKED) !== 0 && Atomics.compareExchange(this.i32, PRODUCER_PARKED, 1, 0) === 1) {
-      Atomics.notify(this.i32, PRODUCER_PARKED);
+    const waiting = Atomics.load(this.i32, PRODUCER_PARKED);
+    if (waiting === ProducerWait.PARKED) {
+      if (Atomics.compareExchange(this.i32, PRODUCER_PARKED, ProducerWait.PARKED, ProducerWait.NONE) === ProducerWait.PARKED)
+        Atomics.notify(this.i32, PRODUCER_PARKED);
+    } else if (waiting === ProducerWait.DOORBELL) {
+      const free = this.capacity - ((Atomics.load(this.i32, WRITE_POS) - this.readPos) >>> 0);
+      if (
+        free >= Atomics.load(this.i32, ROOM_WANTED) &&
+        Atomics.compareExchange(this.i32, PRODUCER_PARKED, ProducerWait.DOORBELL, ProducerWait.NONE) === ProducerWait.DOORBELL
+      ) {
+        this.producerDoorbell?.ring();
+      }
     }
   }
 

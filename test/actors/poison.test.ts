@@ -6,7 +6,11 @@ import { waitUntil } from '../helpers/workers.js';
 import { fixture, nextEvent, startSystem } from '../helpers/system.js';
 
 test('a frame that crashes its actor K times in a row goes to the dead-letter file and is skipped', async (t) => {
-  const { system, events, deadLetters } = await startSystem(t, { workers: 1, poisonAttempts: 3, supervisor: { backoff: { initialMs: 1, maxMs: 5, jitter: 0 } } });
+  const { system, events, deadLetters } = await startSystem(t, {
+    workers: 1,
+    poisonAttempts: 3,
+    supervisor: { backoff: { initialMs: 1, maxMs: 5, jitter: 0 } },
+  });
   const counter = await system.spawn({ name: 'victim', behaviour: { module: fixture('counter') } });
   const dead = nextEvent(system, '@actor.dead-letter');
   await system.send(counter, valueFrame(1));
@@ -19,7 +23,10 @@ test('a frame that crashes its actor K times in a row goes to the dead-letter fi
   t.is(system.stats(counter).restarts, 3);
   const state = await system.ask<CounterState>(counter, 'get');
   t.deepEqual(state.values, [2], 'it restarted from init (no replica), then handled what followed the poison');
-  const records = readFileSync(deadLetters, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const records = readFileSync(deadLetters, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.is(records.length, 1);
   t.is(records[0]!.name, 'victim');
   t.is(records[0]!.actor, counter.id);

@@ -33,7 +33,11 @@ test('a restarted primary restores its state exactly from its replica, which ans
   do after = await system.ask<Answer>(counter, 'get');
   while (after.role !== 'primary' || after.count < 6000);
   t.is(after.count, 6000);
-  t.deepEqual(after.values, Array.from({ length: 6000 }, (_, i) => i + 1), 'every value exactly once, in order: nothing lost, nothing applied twice');
+  t.deepEqual(
+    after.values,
+    Array.from({ length: 6000 }, (_, i) => i + 1),
+    'every value exactly once, in order: nothing lost, nothing applied twice',
+  );
   t.is(system.stats(counter).restarts, 1);
 });
 
@@ -57,5 +61,8 @@ test('a replica that dies is restored from its primary', async (t) => {
   let after: Answer;
   do after = await system.ask<Answer>(counter, 'get');
   while (after.role !== 'primary');
-  t.deepEqual(after.values, Array.from({ length: 2000 }, (_, i) => i + 1));
+  t.deepEqual(
+    after.values,
+    Array.from({ length: 2000 }, (_, i) => i + 1),
+  );
 });

@@ -21,7 +21,10 @@ test('a flooded actor does not starve another actor on its thread', async (t) =>
     args: { target: flooded.id, sourceId: sources[0], total, perBatch: 1000 },
   });
   await system.send(producer, new Uint8Array([1]));
-  await waitUntil('the flood has backed up the flooded actor\'s mailbox', () => system.stats(flooded).framesHandled > 100 && system.stats(flooded).mailboxDepth > 3);
+  await waitUntil(
+    "the flood has backed up the flooded actor's mailbox",
+    () => system.stats(flooded).framesHandled > 100 && system.stats(flooded).mailboxDepth > 3,
+  );
   const t0 = performance.now();
   // While the flood runs, frames to the quiet actor are still served promptly.
   for (let i = 0; i < 200; i++) await system.send(quiet, valueFrame(1));

@@ -14,7 +14,11 @@ test('spawn, send, ask and stats on a two-thread system', async (t) => {
   do state = await system.ask<CounterState>(counter, 'get');
   while (state.count < 100);
   t.is(state.sum, 5050);
-  t.deepEqual(state.values, Array.from({ length: 100 }, (_, i) => i + 1), 'frames from one sender arrive in order');
+  t.deepEqual(
+    state.values,
+    Array.from({ length: 100 }, (_, i) => i + 1),
+    'frames from one sender arrive in order',
+  );
   const stats = system.stats(counter);
   t.is(stats.framesHandled, 100);
   t.is(stats.mailboxDepth, 0);
@@ -22,7 +26,7 @@ test('spawn, send, ask and stats on a two-thread system', async (t) => {
   t.is(stats.restarts, 0);
 });
 
-test('actors are spread over threads; replicas never share their primary\'s thread', async (t) => {
+test("actors are spread over threads; replicas never share their primary's thread", async (t) => {
   const { system } = await startSystem(t, { workers: 3 });
   const a = await system.spawn({ behaviour: { module: fixture('counter') }, replicas: 2 });
   const s = system.stats(a);
@@ -41,7 +45,12 @@ test('errors keep their codes across the thread boundary', async (t) => {
   t.true(isTributaryError(bad, 'E_BEHAVIOUR_INVALID'), String(bad));
   const missing = await t.throwsAsync(system.spawn({ behaviour: { module: fixture('does-not-exist') } }));
   t.true(isTributaryError(missing, 'E_BEHAVIOUR_INVALID'));
-  t.true(isTributaryError(t.throws(() => system.stats(9999)), 'E_NO_SUCH_ACTOR'));
+  t.true(
+    isTributaryError(
+      t.throws(() => system.stats(9999)),
+      'E_NO_SUCH_ACTOR',
+    ),
+  );
 });
 
 test('stop() drains the mailboxes first, then refuses work', async (t) => {

@@ -26,7 +26,10 @@ test('round trip keeps every field, source and sequence', (t) => {
   t.is(r.byteLength, bytes.byteLength);
   t.is(r.byteLength % 8, 0);
   const back = [...r.entries()];
-  t.deepEqual(back.map((e) => e.seq), entries.map((_, i) => 1000n + BigInt(i)));
+  t.deepEqual(
+    back.map((e) => e.seq),
+    entries.map((_, i) => 1000n + BigInt(i)),
+  );
   t.true(back.every((e) => e.source === SOURCE));
   t.deepEqual(roundTrip(entries), entries);
 });
@@ -83,7 +86,10 @@ test('add returns false when full and the batch stays readable; an entry too big
   while (b.add(BigInt(added), Level.INFO, 'svc', 'srv', 'reg', `message number ${added}`)) added++;
   t.true(added > 0 && added <= 8);
   const r = BatchReader.open(target.subarray(0, b.finish()));
-  t.deepEqual([...r.entries()].map((e) => e.message), Array.from({ length: added }, (_, i) => `message number ${i}`));
+  t.deepEqual(
+    [...r.entries()].map((e) => e.message),
+    Array.from({ length: added }, (_, i) => `message number ${i}`),
+  );
   const small = new BatchBuilder(new Uint8Array(512), { sourceId: SOURCE, firstSeq: 0n, maxEntries: 2 });
   const err = t.throws(() => small.add(0n, Level.INFO, 'a', 'b', 'c', 'z'.repeat(600)));
   t.true(isTributaryError(err, 'E_BATCH_FULL'));
@@ -125,7 +131,10 @@ test('reading the level column touches no message bytes', (t) => {
   const msgStart = msgs.byteOffset - bytes.byteOffset;
   clone.fill(0xff, msgStart, msgStart + msgs.byteLength);
   const r2 = BatchReader.open(clone);
-  t.deepEqual([...r2.levels()], makeEntries(64).map((e) => e.level));
+  t.deepEqual(
+    [...r2.levels()],
+    makeEntries(64).map((e) => e.level),
+  );
   t.throws(() => r2.message(0), { code: 'E_BATCH_CORRUPT' } as never);
 });
 
@@ -147,7 +156,10 @@ test('random batches round trip (property)', (t) => {
         back.map(({ ts, level, service, server, region, message }) => ({ ts, level, service, server, region, message })),
         entries.map(normalised),
       );
-      t.deepEqual(back.map((e) => e.seq), entries.map((_, i) => firstSeq + BigInt(i)));
+      t.deepEqual(
+        back.map((e) => e.seq),
+        entries.map((_, i) => firstSeq + BigInt(i)),
+      );
     }),
     { numRuns: 300 },
   );

@@ -15,7 +15,10 @@ export function tempDir(t: ExecutionContext, prefix = 'tributary-'): string {
 }
 
 /** Starts a system that is stopped when the test ends, recording its events. */
-export async function startSystem(t: ExecutionContext, options: ActorSystemOptions = {}): Promise<{ system: ActorSystem; events: RuntimeEvent[]; deadLetters: string }> {
+export async function startSystem(
+  t: ExecutionContext,
+  options: ActorSystemOptions = {},
+): Promise<{ system: ActorSystem; events: RuntimeEvent[]; deadLetters: string }> {
   const dir = tempDir(t);
   const deadLetters = join(dir, 'dead-letters.ndjson');
   const system = await ActorSystem.start({ workers: 2, ringBytes: 1 << 20, deadLetterPath: deadLetters, ...options });

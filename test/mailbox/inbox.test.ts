@@ -39,7 +39,10 @@ test('waitForData wakes for any ring; done when every ring is closed and drained
   const waiting = inbox.waitForDataAsync(5000);
   setImmediate(() => b.push(FrameKind.DATA, 9, new Uint8Array(1)));
   t.is(await waiting, 'ok');
-  t.is(inbox.drain(() => {}), 1);
+  t.is(
+    inbox.drain(() => {}),
+    1,
+  );
   a.close();
   t.false(inbox.done);
   b.close();
@@ -49,9 +52,19 @@ test('waitForData wakes for any ring; done when every ring is closed and drained
 
 test('attach rejects a ring of another doorbell and duplicate ids', (t) => {
   const inbox = new Inbox();
-  t.true(isTributaryError(t.throws(() => inbox.attach(createRing(4096), 1)), 'E_INVALID_ARGUMENT'));
+  t.true(
+    isTributaryError(
+      t.throws(() => inbox.attach(createRing(4096), 1)),
+      'E_INVALID_ARGUMENT',
+    ),
+  );
   inbox.createRing(4096, 1);
-  t.true(isTributaryError(t.throws(() => inbox.createRing(4096, 1)), 'E_INVALID_ARGUMENT'));
+  t.true(
+    isTributaryError(
+      t.throws(() => inbox.createRing(4096, 1)),
+      'E_INVALID_ARGUMENT',
+    ),
+  );
   inbox.detach(1);
   t.is(inbox.size, 0);
 });

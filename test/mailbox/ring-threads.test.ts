@@ -88,8 +88,14 @@ for (const phase of ['before-commit', 'after-commit'] as const) {
     await waitForCounter(new Int32Array(progress), 1, 1);
     await first.worker.terminate();
     const h1 = new Int32Array(handled1);
-    t.true(h1.slice(0, holdBatch + 1).every((c) => c === 1), 'batches up to the kill were each handled once');
-    t.true(h1.slice(holdBatch + 1).every((c) => c === 0), 'nothing after the kill point was handled');
+    t.true(
+      h1.slice(0, holdBatch + 1).every((c) => c === 1),
+      'batches up to the kill were each handled once',
+    );
+    t.true(
+      h1.slice(holdBatch + 1).every((c) => c === 0),
+      'nothing after the kill point was handled',
+    );
     // Handled but not committed must come again; committed must not.
     const resumeAt = phase === 'before-commit' ? holdBatch : holdBatch + 1;
     const second = startWorker<ConsumerResult>(t, 'mailbox/batch-consumer.js', { rings: [ring], startSeq: resumeAt * perBatch });

@@ -15,7 +15,13 @@ function pair(capacity: number) {
 }
 
 test('capacity must be a power of two within bounds', (t) => {
-  for (const bad of [0, 1000, 3000, 512, 2 ** 31]) t.true(isTributaryError(t.throws(() => createRing(bad)), 'E_INVALID_ARGUMENT'));
+  for (const bad of [0, 1000, 3000, 512, 2 ** 31])
+    t.true(
+      isTributaryError(
+        t.throws(() => createRing(bad)),
+        'E_INVALID_ARGUMENT',
+      ),
+    );
 });
 
 test('frames carry kind, flags, destination, sender, sequence and body', (t) => {
@@ -46,7 +52,12 @@ test('reserve then commit a shorter length returns the unused room', (t) => {
 
 test('a frame larger than the ring is rejected with E_FRAME_TOO_LARGE', (t) => {
   const { writer } = pair(1024);
-  t.true(isTributaryError(t.throws(() => writer.tryReserve(1024)), 'E_FRAME_TOO_LARGE'));
+  t.true(
+    isTributaryError(
+      t.throws(() => writer.tryReserve(1024)),
+      'E_FRAME_TOO_LARGE',
+    ),
+  );
   t.truthy(writer.tryReserve(1024 - FRAME_HEADER_BYTES), 'exactly the capacity fits in an empty ring');
 });
 
@@ -178,20 +189,38 @@ test('close lets the consumer drain, then reports closed; shutdown fails writers
   writer.close();
   t.is(reader.waitForData(0), 'ok');
   t.false(reader.done);
-  t.is(reader.drain(() => {}), 1);
+  t.is(
+    reader.drain(() => {}),
+    1,
+  );
   t.true(reader.done);
   t.is(reader.waitForData(10), 'closed');
-  t.true(isTributaryError(t.throws(() => writer.tryReserve(8)), 'E_MAILBOX_CLOSED'));
+  t.true(
+    isTributaryError(
+      t.throws(() => writer.tryReserve(8)),
+      'E_MAILBOX_CLOSED',
+    ),
+  );
   const other = pair(4096);
   shutdownRing(other.handle);
-  t.true(isTributaryError(t.throws(() => other.writer.tryReserve(8)), 'E_MAILBOX_CLOSED'));
+  t.true(
+    isTributaryError(
+      t.throws(() => other.writer.tryReserve(8)),
+      'E_MAILBOX_CLOSED',
+    ),
+  );
   t.is(ringStats(handle).framesWritten, 1);
 });
 
 test('a blocked reserve times out with E_TIMEOUT; waitForData times out when empty', (t) => {
   const { writer, reader } = pair(1024);
   writer.push(FrameKind.DATA, 1, body(900, 1));
-  t.true(isTributaryError(t.throws(() => writer.reserve(900, 20)), 'E_TIMEOUT'));
+  t.true(
+    isTributaryError(
+      t.throws(() => writer.reserve(900, 20)),
+      'E_TIMEOUT',
+    ),
+  );
   t.is(reader.waitForData(20), 'ok');
   reader.drain(() => {});
   t.is(reader.waitForData(20), 'timed-out');

@@ -5,7 +5,10 @@ import { Level, levelFromPinoNumber, levelFromSyslogSeverity, levelName, parseLe
 
 test('levels are ordered by severity', (t) => {
   t.true(Level.DEBUG < Level.INFO && Level.INFO < Level.WARN && Level.WARN < Level.ERROR);
-  t.deepEqual([0, 1, 2, 3].map((l) => levelName(l as Level)), ['DEBUG', 'INFO', 'WARN', 'ERROR']);
+  t.deepEqual(
+    [0, 1, 2, 3].map((l) => levelName(l as Level)),
+    ['DEBUG', 'INFO', 'WARN', 'ERROR'],
+  );
 });
 
 test('common spellings, any case and surrounding space', (t) => {
@@ -26,7 +29,10 @@ test('common spellings, any case and surrounding space', (t) => {
 });
 
 test('pino numeric levels 10-60', (t) => {
-  t.deepEqual([10, 20, 30, 40, 50, 60].map((n) => parseLevel(n)), [Level.DEBUG, Level.DEBUG, Level.INFO, Level.WARN, Level.ERROR, Level.ERROR]);
+  t.deepEqual(
+    [10, 20, 30, 40, 50, 60].map((n) => parseLevel(n)),
+    [Level.DEBUG, Level.DEBUG, Level.INFO, Level.WARN, Level.ERROR, Level.ERROR],
+  );
   t.is(parseLevel('30'), Level.INFO);
   t.is(levelFromPinoNumber(35), Level.INFO);
 });

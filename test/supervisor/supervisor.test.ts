@@ -158,12 +158,15 @@ test('a child that fails to restart counts as another failure, up to escalation'
 
 test('restartTargets matches the OTP definitions (property)', (t) => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 20 }).chain((n) => fc.tuple(fc.constant(n), fc.nat(n - 1))), ([n, failed]) => {
-      const one = restartTargets('one_for_one', n, failed);
-      const all = restartTargets('one_for_all', n, failed);
-      const rest = restartTargets('rest_for_one', n, failed);
-      return one.length === 1 && one[0] === failed && all.length === n && rest[0] === failed && rest.length === n - failed;
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 20 }).chain((n) => fc.tuple(fc.constant(n), fc.nat(n - 1))),
+      ([n, failed]) => {
+        const one = restartTargets('one_for_one', n, failed);
+        const all = restartTargets('one_for_all', n, failed);
+        const rest = restartTargets('rest_for_one', n, failed);
+        return one.length === 1 && one[0] === failed && all.length === n && rest[0] === failed && rest.length === n - failed;
+      },
+    ),
   );
   t.pass();
 });

@@ -46,6 +46,12 @@ export class ActorHost {
   private readonly actors = new Map<number, Instance>();
   private readonly config: HostConfig;
   private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
+  /** Actors that asked to be resumed on a later turn. */
+  private readonly resumes = new Set<number>();
+  /** Rings whose consumers were asked (requestRoom) to wake this thread when they free room. */
+  private readonly awaitingRoom = new Set<RingWriter>();
+  /** Actors whose last try-send found no room: their resume can wait for a consumer to ring. */
+  private readonly roomWaiters = new Set<number>();
   private deferred = false;
   private wakeRequested = false;
   private stopping = false;
@@ -60,7 +66,8 @@ export class ActorHost {
     this.thread = init.thread;
     this.config = init.config;
     this.tables = new Tables(init.tables);
-    this.readers = init.incoming.map((h, from) => new RingReader(h, { id: from, wait: { spins: 0 } }));
+    // outgoing[x].doorbell is thread x's doorbell: ring it when x waits for room in the ring x -> here.
+    this.readers = init.incoming.map((h, from) => new RingReader(h, { id: from, wait: { spins: 0 }, producerDoorbell: init.outgoing[from]!.doorbell }));
     // A send blocked on a full ring still beats the heart: backpressure is not a hang.
     const heartbeat = () => Atomics.add(this.tables.control, this.thread * THREAD_SLOT + T_HEARTBEAT, 1);
     this.writers = init.outgoing.map((h) => new RingWriter(h, { spins: 64, sliceMs: Math.max(1, init.config.heartbeatMs / 2), onSlice: heartbeat }));
@@ -92,21 +99,65 @@ export class ActorHost {
         }
       }
       start = (start + 1) % T;
+      if (this.resumes.size > 0) this.runResumes();
       const now = performance.now();
-      if (handled > 0) {
+      if (handled > 0 || this.yielded()) {
         if (now - lastYield >= YIELD_MS) {
           await new Promise<void>((r) => setImmediate(r));
           lastYield = performance.now();
         }
         continue;
       }
-      // Idle, or every ring with data is blocked behind an actor that is
-      // restarting: park until a frame arrives or the control plane wakes us,
-      // and at least every half heartbeat so the heartbeat keeps moving.
       this.wakeRequested = false;
-      await this.doorbell.parkAsync(() => this.wakeRequested || this.runnable(), this.config.heartbeatMs / 2);
+      // Idle, or every ring with data is blocked behind an actor that is
+      // restarting, or put-off work (resumeLater) waits for room that a
+      // consumer will ring this doorbell for. Park with a blocking wait: it
+      // wakes in microseconds, where Atomics.waitAsync resolves through the
+      // event loop in a few hundred (measured: half of two busy threads' time
+      // went to waking). The wait is bounded by half a heartbeat, and the
+      // main thread rings this doorbell after every control message, so the
+      // event loop below serves asks and spawns promptly.
+      this.doorbell.park(() => this.wakeRequested || this.roomGranted() || this.runnable(), this.config.heartbeatMs / 2);
+      await new Promise<void>((r) => setImmediate(r));
       lastYield = performance.now();
     }
+  }
+
+  /** Runs the resume hooks requested so far (not those requested while running them: they wait a turn). */
+  private runResumes(): number {
+    const ids = [...this.resumes];
+    this.resumes.clear();
+    let ran = 0;
+    for (const id of ids) {
+      const a = this.actors.get(id);
+      if (!a || !a.running || !a.behaviour.resume) continue;
+      try {
+        const next = a.behaviour.resume(a.state, a.ctx);
+        if (next !== undefined) a.state = next;
+        ran++;
+      } catch (err) {
+        this.fail(a, err, undefined);
+      }
+    }
+    return ran;
+  }
+
+  /** True when some actor asked to resume for a reason other than waiting for room: it has work now. */
+  private yielded(): boolean {
+    for (const id of this.resumes) if (!this.roomWaiters.has(id)) return true;
+    return false;
+  }
+
+  /** True (and forgets the requests) once any ring we wait for room in has freed some. */
+  private roomGranted(): boolean {
+    for (const w of this.awaitingRoom) {
+      if (w.roomGranted()) {
+        this.awaitingRoom.clear();
+        this.roomWaiters.clear();
+        return true;
+      }
+    }
+    return false;
   }
 
   private runnable(): boolean {
@@ -169,8 +220,8 @@ export class ActorHost {
     return true;
   };
 
-  private fail(a: Instance, err: unknown, f: Frame): void {
-    const count = this.tables.recordCrash(a.id, f.from, f.position);
+  private fail(a: Instance, err: unknown, f: Frame | undefined): void {
+    const count = f ? this.tables.recordCrash(a.id, f.from, f.position) : 0;
     a.running = false;
     a.lastError = err instanceof Error ? err.message : String(err);
     // Only a running actor becomes "restarting": a stop that raced with this failure wins.
@@ -180,7 +231,7 @@ export class ActorHost {
       type: 'actor-failed',
       id: a.id,
       error: { ...error, context: { ...error.context, crashesOnFrame: count } },
-      frame: { ring: f.from, position: f.position, seq: f.seq },
+      frame: f ? { ring: f.from, position: f.position, seq: f.seq } : undefined,
     });
   }
 
@@ -226,12 +277,20 @@ export class ActorHost {
     }
   }
 
-  sendBuilt(sender: number, dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind: number): void {
+  /** Builds a frame in place; with `tryOnly`, returns false instead of waiting when there is no room. */
+  sendBuilt(sender: number, dest: number, maxBytes: number, build: (view: Uint8Array) => number, kind: number, tryOnly = false): boolean {
     this.checkDest(dest);
     const thread = this.tables.thread(dest);
     const writer = this.writers[thread]!;
-    const view = thread === this.thread ? writer.tryReserve(maxBytes) : writer.reserve(maxBytes, this.config.sendTimeoutMs);
-    if (view === null) throw mailboxFull(dest);
+    const view = tryOnly || thread === this.thread ? writer.tryReserve(maxBytes) : writer.reserve(maxBytes, this.config.sendTimeoutMs);
+    if (view === null) {
+      if (!tryOnly) throw mailboxFull(dest);
+      // The consumer will ring our doorbell when it frees room: a resumeLater() then parks, not polls.
+      writer.requestRoom(maxBytes);
+      this.awaitingRoom.add(writer);
+      this.roomWaiters.add(sender);
+      return false;
+    }
     let length: number;
     try {
       length = build(view);
@@ -247,6 +306,12 @@ export class ActorHost {
       this.write(this.tables.thread(r), kind, r, sender, seq, view.subarray(0, length));
       this.tables.countSent(r);
     }
+    return true;
+  }
+
+  /** send, or false when the primary's ring has no room now (replica copies still wait for room). */
+  trySend(sender: number, dest: number, body: Uint8Array, kind: number): boolean {
+    return this.sendBuilt(sender, dest, body.byteLength, (view) => (view.set(body), body.byteLength), kind, true);
   }
 
   /** A send to an actor that never existed is a bug; one to a stopped actor ends in the dead-letter file (the receiving thread writes it). */
@@ -368,7 +433,12 @@ export class ActorHost {
       primary: req.primary,
       thread: this.thread,
       send: (dest, body, kind = FrameKind.DATA) => this.send(req.id, dest, body, kind),
-      sendBuilt: (dest, maxBytes, build, kind = FrameKind.DATA) => this.sendBuilt(req.id, dest, maxBytes, build, kind),
+      sendBuilt: (dest, maxBytes, build, kind = FrameKind.DATA) => void this.sendBuilt(req.id, dest, maxBytes, build, kind),
+      trySend: (dest, body, kind = FrameKind.DATA) => this.trySend(req.id, dest, body, kind),
+      trySendBuilt: (dest, maxBytes, build, kind = FrameKind.DATA) => this.sendBuilt(req.id, dest, maxBytes, build, kind, true),
+      resumeLater: () => {
+        this.resumes.add(req.id);
+      },
       log: (level, message, fields) => this.post({ type: 'log', level, message, id: req.id, fields }),
     };
   }
@@ -388,7 +458,10 @@ export class ActorHost {
     }
     const b = mod[exportName] as Partial<Behaviour> | undefined;
     if (!b || typeof b.init !== 'function' || typeof b.receive !== 'function') {
-      throw new TributaryError('E_BEHAVIOUR_INVALID', `${module} export "${exportName}" is not a behaviour (needs init and receive functions)`, { module, exportName });
+      throw new TributaryError('E_BEHAVIOUR_INVALID', `${module} export "${exportName}" is not a behaviour (needs init and receive functions)`, {
+        module,
+        exportName,
+      });
     }
     return b as Behaviour<unknown, unknown, unknown, unknown>;
   }

@@ -70,4 +70,10 @@ export type HostEvent =
   | { readonly type: 'ready' }
   | { readonly type: 'actor-failed'; readonly id: number; readonly error: SerializedError; readonly frame?: FrameRef }
   | { readonly type: 'dead-letter'; readonly id: number; readonly reason: string; readonly frame: FrameRef }
-  | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly message: string; readonly id?: number; readonly fields?: Record<string, unknown> };
+  | {
+      readonly type: 'log';
+      readonly level: 'debug' | 'info' | 'warn' | 'error';
+      readonly message: string;
+      readonly id?: number;
+      readonly fields?: Record<string, unknown>;
+    };
