@@ -37,3 +37,21 @@ test('a flooded actor does not starve another actor on its thread', async (t) =>
   t.is(state.sum, 200);
   await system.stopActor(producer);
 });
+
+test('a producer bursting into a consumer on its own thread applies backpressure instead of failing', async (t) => {
+  // A 64 KiB ring holds a handful of batches: the burst must wait for the co-located consumer, turn by turn.
+  const { system, events } = await startSystem(t, { workers: 1, ringBytes: 1 << 16 });
+  const src = (p: string) => new URL(`../../src/${p}`, import.meta.url);
+  const counter = await system.spawn({ behaviour: { module: src('actors/builtin/level-counter.js'), export: 'levelCounter' } });
+  const producer = await system.spawn({
+    behaviour: { module: src('producers/synthetic-producer.js'), export: 'syntheticProducer' },
+    args: { targets: [counter.id], perBatch: 100 },
+  });
+  const { budgetFrame } = await import('../../src/producers/synthetic-producer.js');
+  await system.send(producer, budgetFrame(300_000));
+  let counts: { entries: number };
+  do counts = await system.ask<{ entries: number }>(counter, 'counts');
+  while (counts.entries < 300_000);
+  t.is(counts.entries, 300_000);
+  t.false(events.some((e) => e.type === '@actor.failed'), 'no E_MAILBOX_FULL, no restart');
+});

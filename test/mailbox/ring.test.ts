@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isTributaryError } from '../../src/errors.js';
-import { FRAME_HEADER_BYTES, FrameKind, RingReader, RingWriter, createRing, frameBytes, ringStats, shutdownRing } from '../../src/mailbox/index.js';
+import { Doorbell, FRAME_HEADER_BYTES, FrameKind, RingReader, RingWriter, createRing, frameBytes, ringStats, shutdownRing } from '../../src/mailbox/index.js';
 
 function body(length: number, tag: number): Uint8Array {
   const b = new Uint8Array(length);
@@ -262,4 +262,29 @@ test('a handler returning false leaves its frame unconsumed and stops the drain'
   const rest: number[] = [];
   reader.drain((f) => rest.push(f.dest));
   t.deepEqual(rest, [2, 3]);
+});
+
+test('requestRoom: the consumer rings the producer\'s doorbell once half the ring is free, not per frame', (t) => {
+  const handle = createRing(4096);
+  const producerBell = new Doorbell();
+  const writer = new RingWriter(handle);
+  const reader = new RingReader(handle, { producerDoorbell: producerBell.sab });
+  while (writer.tryPush(FrameKind.DATA, 1, body(100, 0)));
+  t.false(writer.requestRoom(100), 'no room now');
+  t.false(writer.roomGranted());
+  // Free one frame: not enough to wake a producer that waits with hysteresis.
+  reader.poll();
+  reader.commit();
+  t.false(writer.roomGranted(), 'one freed frame does not wake it');
+  // Free more than half: granted, and the doorbell was rung (its wake count moved if parked; the flag is cleared either way).
+  for (let i = 0; i < 20; i++) reader.poll();
+  reader.commit();
+  t.true(writer.roomGranted());
+  t.true(writer.tryPush(FrameKind.DATA, 1, body(100, 1)));
+});
+
+test('requestRoom returns true at once when room is already there', (t) => {
+  const { writer } = pair(4096);
+  t.true(writer.requestRoom(100));
+  t.true(writer.roomGranted(), 'the flag is not left set');
 });
