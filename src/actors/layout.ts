@@ -44,6 +44,7 @@ export const T_CURRENT_ACTOR = 1; // actor whose handler is running, 0 when none
 export const T_CURRENT_RING = 2; // sending thread of the frame being handled
 export const T_CURRENT_POS = 3; // ring position of that frame
 export const T_STOP = 4; // 1 asks the scheduler to stop
+export const T_CONTROL = 5; // bumped by the main thread after posting a control message
 
 /** Serial-number comparison for u32 sequence numbers that wrap (RFC 1982 style): a <= b. */
 export function seqLE(a: number, b: number): boolean {

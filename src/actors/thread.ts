@@ -4,7 +4,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { TributaryError, serializeError, type SerializedError } from '../errors.js';
 import { Doorbell } from '../mailbox/doorbell.js';
 import type { RingHandle } from '../mailbox/ring.js';
-import { THREAD_SLOT, T_HEARTBEAT } from './layout.js';
+import { THREAD_SLOT, T_CONTROL, T_HEARTBEAT } from './layout.js';
 import type { HostApi, HostConfig, HostEvent, HostInit, Result } from './host/protocol.js';
 import type { SharedTables } from './shared.js';
 
@@ -43,7 +43,9 @@ export class ActorThread {
   private remote: Comlink.Remote<HostApi> | undefined;
   private died: Promise<never> = new Promise<never>(() => {});
   private killDeath: ((err: TributaryError) => void) | undefined;
+  /** Resolves when the slot's current (or, while it is dead, next) worker is ready. */
   private readyPromise: Promise<void> = Promise.resolve();
+  private markReady: (() => void) | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private lastBeat = 0;
   private lastBeatAt = 0;
@@ -60,7 +62,10 @@ export class ActorThread {
     private readonly handlers: ThreadHandlers,
   ) {
     this.bell = new Doorbell(options.doorbell);
+    this.control = new Int32Array(options.tables.threadControl);
   }
+
+  private readonly control: Int32Array;
 
   /** Starts (or restarts) the worker; resolves when its host is ready. */
   start(): Promise<void> {
@@ -83,18 +88,23 @@ export class ActorThread {
     this.remote = Comlink.wrap<HostApi>(nodeEndpoint(port1));
     this.died = new Promise<never>((_, reject) => (this.killDeath = reject));
     this.died.catch(() => {});
-    let onReady!: () => void;
-    let onFail!: (err: unknown) => void;
-    this.readyPromise = new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      onFail = reject;
+    if (!this.markReady) this.awaitNextWorker();
+    const onReady = this.markReady!;
+    // This start's own outcome: ready, or dead before ready (a boot failure).
+    let booted!: () => void;
+    let bootFailed!: (err: unknown) => void;
+    const boot = new Promise<void>((resolve, reject) => {
+      booted = resolve;
+      bootFailed = reject;
     });
-    this.readyPromise.catch(() => {});
+    boot.catch(() => {});
     worker.on('message', (event: HostEvent) => {
       if (event.type === 'ready') {
         this.status = 'running';
+        this.markReady = undefined;
         this.startMonitor();
         onReady();
+        booted();
       } else this.handlers.onEvent(this.index, event);
     });
     worker.on('error', (err) => {
@@ -112,15 +122,23 @@ export class ActorThread {
         cause: error?.code ?? null,
       });
       this.killDeath?.(death);
-      onFail(death);
+      bootFailed(death);
+      // Whoever waits for this slot now waits for the next worker (stop() releases them).
+      if (!wasIntentional) this.awaitNextWorker();
+      else this.markReady?.();
       if (!wasIntentional) this.handlers.onExit(this.index, code, error ?? death.toJSON());
     });
+    return boot;
+  }
+
+  /** Resolves when the slot has a ready worker: the current one, or the next one while it is dead. */
+  get ready(): Promise<void> {
     return this.readyPromise;
   }
 
-  /** Resolves when the current worker is ready (rejects if it dies first). */
-  get ready(): Promise<void> {
-    return this.readyPromise;
+  private awaitNextWorker(): void {
+    if (this.markReady) return;
+    this.readyPromise = new Promise<void>((resolve) => (this.markReady = resolve));
   }
 
   /** Calls the host's control plane. Rejects with the host's typed error, or E_WORKER_DIED. */
@@ -131,8 +149,12 @@ export class ActorThread {
     await this.readyPromise;
     const remote = this.remote!;
     const fn = remote[method] as unknown as (...a: unknown[]) => Promise<Result<unknown>>;
-    const pending = fn(...args);
-    this.bell.ring(); // a scheduler parked in Atomics.wait returns to its event loop to read the message
+    const pending = fn(...args); // comlink posts the message synchronously
+    // Then bump the control counter, then ring: a scheduler about to park sees
+    // the counter move (and does not park); one already parked is woken. Either
+    // way it returns to its event loop, which delivers the message.
+    Atomics.add(this.control, this.index * THREAD_SLOT + T_CONTROL, 1);
+    this.bell.ring();
     const res = await Promise.race([pending, this.died]);
     if (!res.ok) throw TributaryError.fromJSON(res.error);
     return res.value as never;
@@ -140,7 +162,11 @@ export class ActorThread {
 
   /** Asks the host to stop its actors gracefully, then ends the worker. */
   async stop(timeoutMs: number): Promise<void> {
-    if (!this.worker || this.status === 'stopped' || this.status === 'dead') return;
+    if (!this.worker || this.status === 'stopped' || this.status === 'dead') {
+      this.status = 'stopped';
+      this.markReady?.(); // release anyone waiting for a worker that will not come
+      return;
+    }
     this.intentional = true;
     this.stopMonitor();
     const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());

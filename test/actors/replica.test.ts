@@ -66,3 +66,25 @@ test('a replica that dies is restored from its primary', async (t) => {
     Array.from({ length: 2000 }, (_, i) => i + 1),
   );
 });
+
+test('repeated worker deaths cause one restart each: a restart waits for the next worker, no storm', async (t) => {
+  const { system, events } = await startSystem(t, {
+    workers: 1,
+    supervisor: { intensity: { maxRestarts: 50, withinMs: 60_000 }, backoff: { initialMs: 0, maxMs: 0, jitter: 0 } },
+    workerRestartBackoff: { initialMs: 0, maxMs: 0, jitter: 0 },
+  });
+  const counter = await system.spawn({ behaviour: { module: fixture('counter') } });
+  for (let i = 0; i < 5; i++) {
+    const back = nextEvent(system, '@actor.restarted', (e) => e.actor.id === counter.id && e.restarts === i + 1);
+    await system.killThread(1);
+    await back;
+  }
+  t.is(events.filter((e) => e.type === '@supervisor.restarting').length, 5);
+  t.false(events.some((e) => e.type === '@supervisor.escalated'));
+  t.is(system.status, 'running');
+  await system.send(counter, valueFrame(3));
+  let s: Answer;
+  do s = await system.ask<Answer>(counter, 'get');
+  while (s.count < 1);
+  t.is(s.sum, 3);
+});

@@ -53,5 +53,8 @@ test('a producer bursting into a consumer on its own thread applies backpressure
   do counts = await system.ask<{ entries: number }>(counter, 'counts');
   while (counts.entries < 300_000);
   t.is(counts.entries, 300_000);
-  t.false(events.some((e) => e.type === '@actor.failed'), 'no E_MAILBOX_FULL, no restart');
+  t.false(
+    events.some((e) => e.type === '@actor.failed'),
+    'no E_MAILBOX_FULL, no restart',
+  );
 });

@@ -164,3 +164,20 @@ test('random batches round trip (property)', (t) => {
     { numRuns: 300 },
   );
 });
+
+test('a builder reused over many batches stays exact through its label cache and the cache reset', (t) => {
+  const target = new Uint8Array(1 << 20);
+  const b = new BatchBuilder(target, { sourceId: SOURCE, firstSeq: 0n, maxEntries: 1000 });
+  // 80 batches of 1000 distinct servers each: 80 000 labels, past the cache's 65 536 limit.
+  for (let batch = 0; batch < 80; batch++) {
+    b.reset(target, { sourceId: SOURCE, firstSeq: BigInt(batch * 1000), maxEntries: 1000 });
+    const entries: LogEntry[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const n = batch * 1000 + i;
+      entries.push({ ts: BigInt(n), level: Level.INFO, service: `svc-${n % 7}`, server: `host-${n}`, region: i % 2 ? `host-${n}` : 'r', message: `m${n}` });
+    }
+    for (const e of entries) t.true(b.addEntry(e) || false);
+    const bytes = target.slice(0, b.finish());
+    if (batch % 20 === 0 || batch === 79) t.deepEqual(roundTripFrom(bytes), entries, `batch ${batch}`);
+  }
+});

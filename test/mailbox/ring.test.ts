@@ -264,7 +264,7 @@ test('a handler returning false leaves its frame unconsumed and stops the drain'
   t.deepEqual(rest, [2, 3]);
 });
 
-test('requestRoom: the consumer rings the producer\'s doorbell once half the ring is free, not per frame', (t) => {
+test("requestRoom: the consumer rings the producer's doorbell once half the ring is free, not per frame", (t) => {
   const handle = createRing(4096);
   const producerBell = new Doorbell();
   const writer = new RingWriter(handle);

@@ -5,7 +5,7 @@ import { Doorbell } from '../../mailbox/doorbell.js';
 import { FrameKind } from '../../mailbox/layout.js';
 import { RingReader, RingWriter, type Frame } from '../../mailbox/ring.js';
 import type { ActorContext, Behaviour } from '../behaviour.js';
-import { ActorStatus, THREAD_SLOT, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
+import { ActorStatus, THREAD_SLOT, T_CONTROL, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
 import { Tables } from '../shared.js';
 import type { ActorLocalStats, HostApi, HostConfig, HostEvent, HostInit, Result, SpawnRequest } from './protocol.js';
 
@@ -25,6 +25,8 @@ interface Instance {
 
 /** Longest a busy scheduler runs before yielding to its event loop (control messages, asks). */
 const YIELD_MS = 4;
+/** Longest a park blocks the thread before it waits asynchronously instead (see run()). */
+const BLOCKING_PARK_MS = 1;
 
 /**
  * Hosts many actors on one worker thread. One scheduler loop drains the
@@ -84,6 +86,9 @@ export class ActorHost {
     const T = this.readers.length;
     const control = this.tables.control;
     const heartbeatSlot = this.thread * THREAD_SLOT + T_HEARTBEAT;
+    const controlSlot = this.thread * THREAD_SLOT + T_CONTROL;
+    // Control messages posted before this was read are delivered by the next yield to the event loop.
+    let controlSeen = Atomics.load(control, controlSlot);
     let lastYield = performance.now();
     let start = 0;
     while (!this.stopping && Atomics.load(control, this.thread * THREAD_SLOT + T_STOP) === 0) {
@@ -103,6 +108,7 @@ export class ActorHost {
       const now = performance.now();
       if (handled > 0 || this.yielded()) {
         if (now - lastYield >= YIELD_MS) {
+          controlSeen = Atomics.load(control, controlSlot);
           await new Promise<void>((r) => setImmediate(r));
           lastYield = performance.now();
         }
@@ -111,13 +117,24 @@ export class ActorHost {
       this.wakeRequested = false;
       // Idle, or every ring with data is blocked behind an actor that is
       // restarting, or put-off work (resumeLater) waits for room that a
-      // consumer will ring this doorbell for. Park with a blocking wait: it
-      // wakes in microseconds, where Atomics.waitAsync resolves through the
-      // event loop in a few hundred (measured: half of two busy threads' time
-      // went to waking). The wait is bounded by half a heartbeat, and the
-      // main thread rings this doorbell after every control message, so the
-      // event loop below serves asks and spawns promptly.
-      this.doorbell.park(() => this.wakeRequested || this.roomGranted() || this.runnable(), this.config.heartbeatMs / 2);
+      // consumer will ring this doorbell for. Park in two steps:
+      // 1. a blocking Atomics.wait of at most BLOCKING_PARK_MS: it wakes in
+      //    microseconds, where Atomics.waitAsync resolves through the event
+      //    loop in hundreds (measured: half of two busy threads' time went to
+      //    waking when every park was async);
+      // 2. then Atomics.waitAsync, so a thread idle for longer keeps its event
+      //    loop running: a behaviour's dynamic import, file I/O and timers need
+      //    several turns of it (measured: a spawn took a second when every
+      //    park blocked for half a heartbeat).
+      // The main thread bumps T_CONTROL and rings after each control message,
+      // so a message posted before controlSeen was read is delivered by the
+      // yield below, and one posted after it ends the park.
+      const ready = () => this.wakeRequested || Atomics.load(control, controlSlot) !== controlSeen || this.roomGranted() || this.runnable();
+      if (this.doorbell.park(ready, BLOCKING_PARK_MS) === 'timed-out') {
+        controlSeen = Atomics.load(control, controlSlot);
+        await this.doorbell.parkAsync(ready, this.config.heartbeatMs / 2);
+      }
+      controlSeen = Atomics.load(control, controlSlot);
       await new Promise<void>((r) => setImmediate(r));
       lastYield = performance.now();
     }

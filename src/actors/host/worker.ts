@@ -10,5 +10,6 @@ const init = workerData as HostInit;
 const post = (event: HostEvent): void => parentPort!.postMessage(event);
 const host = new ActorHost(init, post);
 Comlink.expose(host.api, nodeEndpoint(init.control));
-host.start();
+// Ready first: the scheduler may park right away, and nothing should wait on that.
 post({ type: 'ready' });
+host.start();
