@@ -3,20 +3,15 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { TributaryError, serializeError, type SerializedError } from '../errors.js';
 import { Doorbell } from '../mailbox/doorbell.js';
-import type { RingHandle } from '../mailbox/ring.js';
 import { THREAD_SLOT, T_CONTROL, T_HEARTBEAT } from './layout.js';
-import type { HostApi, HostConfig, HostEvent, HostInit, Result } from './host/protocol.js';
-import type { SharedTables } from './shared.js';
+import type { HostApi, HostEvent, HostInit, Result } from './host/protocol.js';
 
 const HOST_ENTRY = new URL('./host/worker.js', import.meta.url);
 
-export interface ThreadOptions {
-  readonly tables: SharedTables;
+/** What a slot needs: the host's init (less what each start supplies) and the slot's own settings. */
+export interface ThreadOptions extends Omit<HostInit, 'thread' | 'control'> {
   /** The thread's doorbell: rung after each control message so a parked scheduler serves it at once. */
   readonly doorbell: SharedArrayBuffer;
-  readonly incoming: readonly RingHandle[];
-  readonly outgoing: readonly RingHandle[];
-  readonly config: HostConfig;
   readonly resourceLimits?: ResourceLimits;
   readonly hangTimeoutMs: number;
 }
