@@ -74,3 +74,18 @@ test('frames for a stopped actor are dead-lettered, not left to block its thread
   while (state.count < 1);
   t.is(state.sum, 5);
 });
+
+test('an unhandled rejection ends the worker thread; its actors come back and handle what follows', async (t) => {
+  const { system, events } = await startSystem(t, { workers: 1 });
+  const counter = await system.spawn({ behaviour: { module: fixture('counter') } });
+  const back = nextEvent(system, '@actor.restarted', (e) => e.actor.id === counter.id);
+  await system.send(counter, new Uint8Array([0xfd]));
+  await back;
+  const exit = events.find((e) => e.type === '@worker.exited') as { error?: { message: string } } | undefined;
+  t.regex(exit?.error?.message ?? '', /nobody handles this rejection/);
+  await system.send(counter, valueFrame(4));
+  let state: CounterState;
+  do state = await system.ask<CounterState>(counter, 'get');
+  while (state.count < 1);
+  t.deepEqual(state.values, [4], 'the rejecting frame was handled (committed) before the thread ended: it is not replayed');
+});
