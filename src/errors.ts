@@ -37,6 +37,12 @@ export type ErrorCode =
   | 'E_WORKER_HUNG'
   | 'E_RESTART_INTENSITY'
   | 'E_SYSTEM_STOPPED'
+  // Storage
+  | 'E_DISK_FULL'
+  | 'E_IO'
+  | 'E_WAL_CORRUPT'
+  | 'E_BLOCK_CORRUPT'
+  | 'E_STORAGE_UNWRITABLE'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';
