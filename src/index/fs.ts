@@ -12,6 +12,7 @@ export interface StorageFs {
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
   fstatSize(fd: number): number;
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   readFileSync(path: string): Buffer;
   writeFileSync(path: string, data: Uint8Array): void;
   renameSync(from: string, to: string): void;
@@ -29,6 +30,7 @@ export const nodeFs: StorageFs = {
   fsyncSync: (fd) => fs.fsyncSync(fd),
   ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
   fstatSize: (fd) => fs.fstatSync(fd).size,
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   readFileSync: (p) => fs.readFileSync(p),
   writeFileSync: (p, d) => fs.writeFileSync(p, d),
   renameSync: (a, b) => fs.renameSync(a, b),

@@ -319,5 +319,10 @@ export function storageError(err: unknown, doing: string, context: Record<string
   if (err instanceof TributaryError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  return new TributaryError(code === 'ENOSPC' ? 'E_DISK_FULL' : 'E_IO', `${doing} failed: ${message}`, { ...context, errno: code ?? 'unknown' }, { cause: err });
+  return new TributaryError(
+    code === 'ENOSPC' ? 'E_DISK_FULL' : 'E_IO',
+    `${doing} failed: ${message}`,
+    { ...context, errno: code ?? 'unknown' },
+    { cause: err },
+  );
 }

@@ -35,7 +35,13 @@ test('a torn tail of any length is cut off and reported; everything before it su
     const { wal } = reopen(dir);
     for (let i = 0; i < 5; i++) wal.append(payload(i, 40));
     await wal.close();
-    const file = join(dir, readdirSync(dir).filter((n) => n.endsWith('.wal')).sort().at(-1)!);
+    const file = join(
+      dir,
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wal'))
+        .sort()
+        .at(-1)!,
+    );
     const size = statSync(file).size;
     truncateSync(file, size - cut);
     const { wal: again, got, report } = reopen(dir);

@@ -1,0 +1,83 @@
+import type { WalPosition } from './wal.js';
+
+/**
+ * Sealed block v1, one immutable file:
+ *
+ *   header  32 B: magic 'TBLK', version u16, reserved u16, entries u32, pages u32, reserved
+ *   page*   entries sorted by (ts, source, seq), at most PAGE_ENTRIES each:
+ *             u32 count, u32 x COLUMN_COUNT compressed column lengths,
+ *             the compressed columns, u32 CRC-32 of everything before it in the page
+ *   footer  JSON: the block's index (below)
+ *   trailer 16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
+ *
+ * Columns are compressed one by one so a query decodes only what it reads:
+ * numeric columns with raw deflate level 1, messages with brotli quality 4.
+ * Brotli q4 was measured on the Loghub samples (README of this folder's
+ * issue, docs/ARCHITECTURE.md): 5-28 bytes per line, smaller than deflate
+ * level 6 and faster (130-430 MB/s).
+ */
+
+export const BLOCK_MAGIC = 0x4b4c4254; // 'TBLK'
+export const BLOCK_VERSION = 1;
+export const BLOCK_HEADER_BYTES = 32;
+export const BLOCK_TRAILER_BYTES = 16;
+export const PAGE_ENTRIES = 8192;
+
+export const Column = {
+  TS: 0, // BigInt64 deltas from the page's minTs (sorted, so >= 0)
+  LEVEL: 1, // Uint8
+  SERVICE: 2, // Uint32 label ids
+  SERVER: 3,
+  REGION: 4,
+  SOURCE: 5, // Uint32 index into the block's sources
+  SEQ: 6, // Uint32 offset from the source's base in this block
+  MSG_OFFSETS: 7, // Uint32 x (count + 1)
+  MSG_BYTES: 8, // UTF-8
+} as const;
+export type Column = (typeof Column)[keyof typeof Column];
+export const COLUMN_COUNT = 9;
+export const PAGE_HEADER_BYTES = 4 + 4 * COLUMN_COUNT;
+
+export interface PageIndex {
+  readonly offset: number;
+  readonly length: number;
+  readonly count: number;
+  readonly minTs: bigint;
+  readonly maxTs: bigint;
+  readonly levels: readonly [number, number, number, number];
+}
+
+export interface BlockSource {
+  readonly id: string;
+  /** Smallest seq of this source in the block; entries store seq - base. */
+  readonly base: number;
+  /** The seq intervals [from, to) of this source stored in the block (for deduplication). */
+  readonly ranges: readonly number[];
+}
+
+/** The in-memory index of a sealed block: enough to decide whether a query needs it, and to rebuild dedup state. */
+export interface BlockIndex {
+  readonly id: number;
+  readonly path: string;
+  readonly bytes: number;
+  readonly entries: number;
+  readonly minTs: bigint;
+  readonly maxTs: bigint;
+  readonly levels: readonly [number, number, number, number];
+  readonly pages: readonly PageIndex[];
+  readonly sources: readonly BlockSource[];
+  /** Bitsets over the shard's label ids: which services, servers and regions occur. */
+  readonly labels: { readonly service: Uint8Array; readonly server: Uint8Array; readonly region: Uint8Array };
+  /** The WAL position whose records this block (with the ones before it) contains. */
+  readonly walEnd: WalPosition;
+  /** When the block was sealed (ms since the epoch). */
+  readonly sealedAt: number;
+}
+
+export function hasLabel(bits: Uint8Array, id: number): boolean {
+  return (bits[id >> 3]! & (1 << (id & 7))) !== 0;
+}
+
+export function blockFileName(id: number): string {
+  return `${String(id).padStart(12, '0')}.blk`;
+}

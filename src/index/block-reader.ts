@@ -1,0 +1,224 @@
+import zlib from 'node:zlib';
+import { TributaryError } from '../errors.js';
+import { crc32 } from '../batch/crc32.js';
+import {
+  BLOCK_HEADER_BYTES,
+  BLOCK_MAGIC,
+  BLOCK_TRAILER_BYTES,
+  BLOCK_VERSION,
+  COLUMN_COUNT,
+  Column,
+  PAGE_HEADER_BYTES,
+  type BlockIndex,
+  type BlockSource,
+  type PageIndex,
+} from './block-format.js';
+import type { StorageFs } from './fs.js';
+
+function corrupt(path: string, reason: string, context: Record<string, number> = {}): TributaryError {
+  return new TributaryError('E_BLOCK_CORRUPT', `corrupt block ${path}: ${reason}`, { path, reason, ...context });
+}
+
+function readAt(fs: StorageFs, fd: number, position: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/** Opens a block's index: header, trailer and footer, all checked. Throws E_BLOCK_CORRUPT. */
+export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIndex {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSize(fd);
+    if (size < BLOCK_HEADER_BYTES + BLOCK_TRAILER_BYTES) throw corrupt(path, `file of ${size} bytes is too short`, { size });
+    const header = readAt(fs, fd, 0, BLOCK_HEADER_BYTES);
+    const hv = new DataView(header.buffer);
+    if (hv.getUint32(0, true) !== BLOCK_MAGIC) throw corrupt(path, 'bad magic');
+    if (hv.getUint16(4, true) !== BLOCK_VERSION) throw corrupt(path, `unsupported version ${hv.getUint16(4, true)}`);
+    const trailer = readAt(fs, fd, size - BLOCK_TRAILER_BYTES, BLOCK_TRAILER_BYTES);
+    const tv = new DataView(trailer.buffer);
+    const footerOffset = Number(tv.getBigUint64(0, true));
+    const footerLength = tv.getUint32(8, true);
+    if (footerOffset + footerLength + BLOCK_TRAILER_BYTES !== size)
+      throw corrupt(path, 'trailer does not match the file size', { size, footerOffset, footerLength });
+    const footer = readAt(fs, fd, footerOffset, footerLength);
+    if (crc32(footer) !== tv.getUint32(12, true)) throw corrupt(path, 'footer checksum mismatch', { offset: footerOffset });
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(footer)) as Record<string, unknown>;
+    } catch (err) {
+      throw corrupt(path, `footer is not JSON: ${(err as Error).message}`);
+    }
+    const index = parseIndex(raw, path, id, size);
+    if (index.entries !== hv.getUint32(8, true) || index.pages.length !== hv.getUint32(12, true)) throw corrupt(path, 'header and footer disagree');
+    for (const p of index.pages)
+      if (p.offset < BLOCK_HEADER_BYTES || p.offset + p.length > footerOffset) throw corrupt(path, 'page outside the data area', { offset: p.offset });
+    return index;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseIndex(raw: Record<string, unknown>, path: string, id: number, bytes: number): BlockIndex {
+  try {
+    const pages = (raw.pages as Record<string, unknown>[]).map((p): PageIndex => ({
+      offset: Number(p.offset),
+      length: Number(p.length),
+      count: Number(p.count),
+      minTs: BigInt(p.minTs as string),
+      maxTs: BigInt(p.maxTs as string),
+      levels: p.levels as [number, number, number, number],
+    }));
+    const labels = raw.labels as Record<string, string>;
+    const bits = (b64: string) => new Uint8Array(zlib.inflateRawSync(Buffer.from(b64, 'base64')));
+    return {
+      id,
+      path,
+      bytes,
+      entries: Number(raw.entries),
+      minTs: BigInt(raw.minTs as string),
+      maxTs: BigInt(raw.maxTs as string),
+      levels: raw.levels as [number, number, number, number],
+      pages,
+      sources: raw.sources as BlockSource[],
+      labels: { service: bits(labels.service!), server: bits(labels.server!), region: bits(labels.region!) },
+      walEnd: raw.walEnd as BlockIndex['walEnd'],
+      sealedAt: Number(raw.sealedAt),
+    };
+  } catch (err) {
+    throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * One page of a block, read and checked (CRC) as a whole, with each column
+ * decompressed the first time it is asked for.
+ */
+export class BlockPage {
+  readonly count: number;
+  private readonly cols: Uint8Array[];
+  private readonly cache: (ArrayBufferView | undefined)[] = new Array(COLUMN_COUNT);
+  private absoluteTs: BigInt64Array | undefined;
+
+  private constructor(
+    private readonly index: BlockIndex,
+    private readonly page: PageIndex,
+    bytes: Uint8Array,
+  ) {
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.count = v.getUint32(0, true);
+    this.cols = [];
+    let off = PAGE_HEADER_BYTES;
+    for (let i = 0; i < COLUMN_COUNT; i++) {
+      const len = v.getUint32(4 + i * 4, true);
+      this.cols.push(bytes.subarray(off, off + len));
+      off += len;
+    }
+  }
+
+  static read(fs: StorageFs, index: BlockIndex, pageNo: number): BlockPage {
+    const page = index.pages[pageNo]!;
+    const fd = fs.openSync(index.path, 'r');
+    let bytes: Uint8Array;
+    try {
+      bytes = readAt(fs, fd, page.offset, page.length);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (bytes.byteLength !== page.length || bytes.byteLength < PAGE_HEADER_BYTES + 4)
+      throw corrupt(index.path, `page ${pageNo} is truncated`, { page: pageNo });
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (crc32(bytes.subarray(0, bytes.byteLength - 4)) !== v.getUint32(bytes.byteLength - 4, true)) {
+      throw corrupt(index.path, `page ${pageNo} checksum mismatch`, { page: pageNo, offset: page.offset });
+    }
+    const p = new BlockPage(index, page, bytes);
+    let total = PAGE_HEADER_BYTES + 4;
+    for (const c of p.cols) total += c.byteLength;
+    if (total !== bytes.byteLength || p.count !== page.count) throw corrupt(index.path, `page ${pageNo} framing is inconsistent`, { page: pageNo });
+    return p;
+  }
+
+  private raw(col: Column): Uint8Array {
+    const out = col === Column.MSG_BYTES ? zlib.brotliDecompressSync(this.cols[col]!) : zlib.inflateRawSync(this.cols[col]!);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  }
+
+  private typed<T extends ArrayBufferView>(col: Column, make: (b: ArrayBuffer, off: number, len: number) => T, width: number, expect: number): T {
+    let v = this.cache[col] as T | undefined;
+    if (v === undefined) {
+      let b = this.raw(col);
+      if (b.byteLength !== expect * width) throw corrupt(this.index.path, `column ${col} has ${b.byteLength} bytes, expected ${expect * width}`);
+      if (b.byteOffset % width !== 0) b = b.slice();
+      v = make(b.buffer as ArrayBuffer, b.byteOffset, expect);
+      this.cache[col] = v;
+    }
+    return v;
+  }
+
+  /** Absolute timestamps (stored as deltas from the page's minimum; converted once, in place). */
+  ts(): BigInt64Array {
+    if (this.absoluteTs === undefined) {
+      const d = this.typed(Column.TS, (b, o, n) => new BigInt64Array(b, o, n), 8, this.count);
+      const min = this.page.minTs;
+      for (let i = 0; i < d.length; i++) d[i] = d[i]! + min;
+      this.absoluteTs = d;
+    }
+    return this.absoluteTs;
+  }
+
+  level(): Uint8Array {
+    return this.typed(Column.LEVEL, (b, o, n) => new Uint8Array(b, o, n), 1, this.count);
+  }
+
+  service(): Uint32Array {
+    return this.typed(Column.SERVICE, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+  }
+
+  server(): Uint32Array {
+    return this.typed(Column.SERVER, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+  }
+
+  region(): Uint32Array {
+    return this.typed(Column.REGION, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+  }
+
+  source(): Uint32Array {
+    return this.typed(Column.SOURCE, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+  }
+
+  /** Absolute sequence number of entry i. */
+  seq(i: number): number {
+    const rel = this.typed(Column.SEQ, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+    return this.index.sources[this.source()[i]!]!.base + rel[i]!;
+  }
+
+  sourceId(i: number): string {
+    return this.index.sources[this.source()[i]!]!.id;
+  }
+
+  messageOffsets(): Uint32Array {
+    return this.typed(Column.MSG_OFFSETS, (b, o, n) => new Uint32Array(b, o, n), 4, this.count + 1);
+  }
+
+  messageBytes(): Uint8Array {
+    let v = this.cache[Column.MSG_BYTES] as Uint8Array | undefined;
+    if (v === undefined) {
+      v = this.raw(Column.MSG_BYTES);
+      const off = this.messageOffsets();
+      if (v.byteLength !== off[this.count]) throw corrupt(this.index.path, 'message bytes do not match their offsets');
+      this.cache[Column.MSG_BYTES] = v;
+    }
+    return v;
+  }
+
+  message(i: number): string {
+    const off = this.messageOffsets();
+    const bytes = this.messageBytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', off[i]!, off[i + 1]!);
+  }
+}

@@ -1,0 +1,404 @@
+import { TributaryError } from '../errors.js';
+import { encodeBatch } from '../batch/builder.js';
+import { BatchReader } from '../batch/reader.js';
+import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
+import type { Level } from '../model/level.js';
+import type { BlockIndex } from './block-format.js';
+import { BlockPage, readBlockIndex } from './block-reader.js';
+import { writeBlock, type SealColumns } from './block-writer.js';
+import { Dedup } from './dedup.js';
+import { nodeFs, type StorageFs } from './fs.js';
+import { LabelDictionary } from './labels.js';
+import { Wal, type WalPosition, type WalRecoveryReport } from './wal.js';
+
+export interface StoreOptions {
+  readonly dir: string;
+  readonly fs?: StorageFs;
+  readonly walSegmentBytes?: number;
+  /** Seal the memtable into a block at this many entries... */
+  readonly sealEntries?: number;
+  /** ...or this many bytes of batches... */
+  readonly sealBytes?: number;
+  /** ...or when its oldest entry arrived this long ago. */
+  readonly sealAgeMs?: number;
+  /** Sources idle this long are forgotten by deduplication. */
+  readonly dedupWindowMs?: number;
+  readonly now?: () => number;
+}
+
+export interface AppendResult {
+  /** Entries stored (new). */
+  readonly accepted: number;
+  /** Entries already stored (a resend), dropped. */
+  readonly duplicates: number;
+  /** Where in the WAL the entries went; durable once sync() reaches it. Null when nothing was written. */
+  readonly position: WalPosition | null;
+}
+
+export interface RecoveryReport {
+  readonly blocks: number;
+  readonly blockEntries: number;
+  readonly quarantined: { file: string; reason: string }[];
+  readonly removedTmp: number;
+  readonly wal: WalRecoveryReport;
+  /** Entries replayed from the WAL into the memtable (after deduplication). */
+  readonly replayedEntries: number;
+  readonly replayDuplicates: number;
+  readonly invalidRecords: number;
+  readonly ms: number;
+}
+
+export interface StoreStats {
+  readonly blocks: number;
+  readonly blockEntries: number;
+  readonly blockBytes: number;
+  readonly memtableEntries: number;
+  readonly memtableBytes: number;
+  readonly walBytes: number;
+  readonly dedupSources: number;
+  readonly dedupIntervals: number;
+  readonly duplicatesDropped: number;
+}
+
+interface MemBatch {
+  readonly reader: BatchReader;
+  readonly arrivedAt: number;
+}
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+/**
+ * One shard's storage: WAL, memtable and sealed blocks in a directory.
+ *
+ *   dir/wal/       write-ahead log segments and checkpoint
+ *   dir/labels/    label dictionary log
+ *   dir/blocks/    sealed blocks (NNN.blk), written via .tmp + rename
+ *   dir/quarantine/ blocks that failed their checks at open
+ *
+ * Single-threaded by design: the shard actor that owns it is the only caller.
+ */
+export class ShardStore {
+  private readonly fs: StorageFs;
+  private readonly wal: Wal;
+  private readonly labels: LabelDictionary;
+  private readonly dedup: Dedup;
+  private readonly blockList: BlockIndex[] = [];
+  private memtable: MemBatch[] = [];
+  private memEntries = 0;
+  private memBytes = 0;
+  private nextBlockId = 1;
+  private duplicatesDropped = 0;
+  private readonly now: () => number;
+  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes'>>;
+
+  private constructor(
+    readonly dir: string,
+    options: StoreOptions,
+    wal: Wal,
+    labels: LabelDictionary,
+  ) {
+    this.fs = options.fs ?? nodeFs;
+    this.wal = wal;
+    this.labels = labels;
+    this.now = options.now ?? Date.now;
+    this.opts = {
+      sealEntries: options.sealEntries ?? 1 << 20,
+      sealBytes: options.sealBytes ?? 64 * 1024 * 1024,
+      sealAgeMs: options.sealAgeMs ?? 60_000,
+      dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
+    };
+    this.dedup = new Dedup(this.opts.dedupWindowMs);
+  }
+
+  /** Opens (creating) a shard directory and recovers it: blocks, then the WAL after the checkpoint. */
+  static open(options: StoreOptions): { store: ShardStore; report: RecoveryReport } {
+    const started = performance.now();
+    const fs = options.fs ?? nodeFs;
+    const dir = options.dir;
+    for (const sub of ['', '/blocks', '/quarantine']) {
+      try {
+        fs.mkdirSync(`${dir}${sub}`);
+      } catch (err) {
+        throw new TributaryError('E_STORAGE_UNWRITABLE', `cannot create ${dir}${sub}: ${(err as Error).message}`, { path: `${dir}${sub}` }, { cause: err });
+      }
+    }
+    const labels = LabelDictionary.open(`${dir}/labels`, { fs });
+    // The WAL is opened after the blocks are known, so replay can deduplicate against them.
+    const blocks: BlockIndex[] = [];
+    const quarantined: RecoveryReport['quarantined'] = [];
+    let removedTmp = 0;
+    let maxId = 0;
+    for (const name of fs.readdirSync(`${dir}/blocks`).sort()) {
+      const path = `${dir}/blocks/${name}`;
+      if (name.endsWith('.tmp')) {
+        fs.unlinkSync(path); // a seal that did not finish: its entries are still in the WAL
+        removedTmp++;
+        continue;
+      }
+      const m = /^(\d{12})\.blk$/.exec(name);
+      if (!m) continue;
+      const id = Number(m[1]);
+      maxId = Math.max(maxId, id);
+      try {
+        blocks.push(readBlockIndex(fs, path, id));
+      } catch (err) {
+        fs.renameSync(path, `${dir}/quarantine/${name}`);
+        quarantined.push({ file: name, reason: (err as Error).message });
+      }
+    }
+    let replayedEntries = 0;
+    let replayDuplicates = 0;
+    let invalidRecords = 0;
+    const pending: Uint8Array[] = [];
+    const { wal, report: walReport } = Wal.open(`${dir}/wal`, (r) => pending.push(r.payload), { fs, segmentBytes: options.walSegmentBytes });
+    const store = new ShardStore(dir, options, wal, labels);
+    store.nextBlockId = maxId + 1;
+    for (const b of blocks) {
+      store.blockList.push(b);
+      for (const s of b.sources) for (let i = 0; i + 1 < s.ranges.length; i += 2) store.dedup.add(s.id, s.ranges[i]!, s.ranges[i + 1]!, b.sealedAt);
+    }
+    for (const payload of pending) {
+      try {
+        const r = store.insert(payload.slice(), false);
+        replayedEntries += r.accepted;
+        replayDuplicates += r.duplicates;
+      } catch {
+        invalidRecords++; // a record that passed its CRC but is not a valid batch: never acknowledged as data
+      }
+    }
+    return {
+      store,
+      report: {
+        blocks: blocks.length,
+        blockEntries: blocks.reduce((a, b) => a + b.entries, 0),
+        quarantined,
+        removedTmp,
+        wal: walReport,
+        replayedEntries,
+        replayDuplicates,
+        invalidRecords,
+        ms: performance.now() - started,
+      },
+    };
+  }
+
+  /**
+   * Validates a LogBatch, drops entries already stored, logs the rest to the
+   * WAL and adds them to the memtable (queryable at once). Not durable until
+   * sync() covers the returned position. Throws E_BATCH_* for bad input and
+   * E_DISK_FULL / E_IO when the WAL cannot be written; nothing is stored then.
+   */
+  append(batch: Uint8Array): AppendResult {
+    return this.insert(batch, true);
+  }
+
+  private insert(batch: Uint8Array, log: boolean): AppendResult {
+    const reader = BatchReader.open(batch);
+    reader.validate();
+    const first = Number(reader.firstSeq);
+    if (first + reader.count > MAX_SEQ) {
+      throw new TributaryError('E_INVALID_ARGUMENT', `sequence numbers beyond 2^53 are not supported (source ${reader.sourceId})`, { source: reader.sourceId });
+    }
+    if (reader.count === 0) return { accepted: 0, duplicates: 0, position: null };
+    const missing = this.dedup.missing(reader.sourceId, first, reader.count);
+    const fresh = missing.reduce((a, [from, to]) => a + (to - from), 0);
+    const duplicates = reader.count - fresh;
+    if (fresh === 0) {
+      this.duplicatesDropped += duplicates;
+      return { accepted: 0, duplicates, position: null };
+    }
+    // The common case stores the batch exactly as received; a partial resend is cut to its new ranges.
+    const parts = duplicates === 0 ? [reader] : missing.map(([from, to]) => BatchReader.open(subBatch(reader, from - first, to - from)));
+    let position: WalPosition | null = null;
+    for (const part of parts) {
+      const owned = log || parts.length > 1 ? part.raw.slice() : part.raw;
+      if (log) position = this.wal.append(owned);
+      const r = BatchReader.open(owned, { verify: false });
+      this.memtable.push({ reader: r, arrivedAt: this.now() });
+      this.memEntries += r.count;
+      this.memBytes += owned.byteLength;
+      this.dedup.add(r.sourceId, Number(r.firstSeq), Number(r.firstSeq) + r.count, this.now());
+    }
+    this.duplicatesDropped += duplicates;
+    return { accepted: fresh, duplicates, position };
+  }
+
+  /** Makes everything appended so far durable (group commit: concurrent calls share an fdatasync). */
+  sync(): Promise<WalPosition> {
+    return this.wal.sync();
+  }
+
+  get durablePosition(): WalPosition {
+    return this.wal.durablePosition;
+  }
+
+  /** True when the memtable has reached a seal threshold (entries, bytes or age). */
+  shouldSeal(): boolean {
+    if (this.memEntries === 0) return false;
+    return this.memEntries >= this.opts.sealEntries || this.memBytes >= this.opts.sealBytes || this.now() - this.memtable[0]!.arrivedAt >= this.opts.sealAgeMs;
+  }
+
+  /**
+   * Seals the memtable into a block: sort by (ts, source, seq), write the
+   * block durably, then checkpoint the WAL so replay starts after it.
+   */
+  async seal(): Promise<BlockIndex | null> {
+    if (this.memEntries === 0) return null;
+    const walEnd = this.wal.position;
+    const columns = this.sealColumns();
+    await this.labels.sync(); // the block refers to label ids: they must be on disk first
+    const block = writeBlock(this.fs, `${this.dir}/blocks`, this.nextBlockId++, columns, this.labels.size, walEnd, this.now());
+    this.blockList.push(block);
+    this.memtable = [];
+    this.memEntries = 0;
+    this.memBytes = 0;
+    this.wal.checkpoint(walEnd);
+    this.dedup.expire(this.now());
+    return block;
+  }
+
+  private sealColumns(): SealColumns {
+    const n = this.memEntries;
+    const ts = new BigInt64Array(n);
+    const level = new Uint8Array(n);
+    const service = new Uint32Array(n);
+    const server = new Uint32Array(n);
+    const region = new Uint32Array(n);
+    const source = new Uint32Array(n);
+    const seq = new Float64Array(n);
+    const msgStart = new Uint32Array(n);
+    const msgLen = new Uint32Array(n);
+    const sources: string[] = [];
+    const sourceIdx = new Map<string, number>();
+    let msgTotal = 0;
+    for (const b of this.memtable) msgTotal += b.reader.messageBytes().byteLength;
+    const allMsgs = new Uint8Array(msgTotal);
+    let k = 0;
+    let mcur = 0;
+    for (const { reader: r } of this.memtable) {
+      const labels = r.labels().map((l) => this.labels.idOf(l));
+      let si = sourceIdx.get(r.sourceId);
+      if (si === undefined) {
+        si = sources.length;
+        sources.push(r.sourceId);
+        sourceIdx.set(r.sourceId, si);
+      }
+      const rts = r.timestamps();
+      const rl = r.levels();
+      const rs = r.serviceIds();
+      const rv = r.serverIds();
+      const rg = r.regionIds();
+      const off = r.messageOffsets();
+      allMsgs.set(r.messageBytes(), mcur);
+      const first = Number(r.firstSeq);
+      for (let i = 0; i < r.count; i++, k++) {
+        ts[k] = rts[i]!;
+        level[k] = rl[i]!;
+        service[k] = labels[rs[i]!]!;
+        server[k] = labels[rv[i]!]!;
+        region[k] = labels[rg[i]!]!;
+        source[k] = si;
+        seq[k] = first + i;
+        msgStart[k] = mcur + off[i]!;
+        msgLen[k] = off[i + 1]! - off[i]!;
+      }
+      mcur += off[r.count]!;
+    }
+    // Sort by (ts, source, seq). Timestamps compare as (high signed, low unsigned) 32-bit halves.
+    const halves = new Int32Array(ts.buffer);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort(
+      (a, b) => halves[2 * a + 1]! - halves[2 * b + 1]! || (halves[2 * a]! >>> 0) - (halves[2 * b]! >>> 0) || source[a]! - source[b]! || seq[a]! - seq[b]!,
+    );
+    const msgOffsets = new Uint32Array(n + 1);
+    const msgBytes = new Uint8Array(msgTotal);
+    const out = {
+      ts: new BigInt64Array(n),
+      level: new Uint8Array(n),
+      service: new Uint32Array(n),
+      server: new Uint32Array(n),
+      region: new Uint32Array(n),
+      source: new Uint32Array(n),
+      seq: new Float64Array(n),
+    };
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      const i = order[j]!;
+      out.ts[j] = ts[i]!;
+      out.level[j] = level[i]!;
+      out.service[j] = service[i]!;
+      out.server[j] = server[i]!;
+      out.region[j] = region[i]!;
+      out.source[j] = source[i]!;
+      out.seq[j] = seq[i]!;
+      msgOffsets[j] = m;
+      msgBytes.set(allMsgs.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
+      m += msgLen[i]!;
+    }
+    msgOffsets[n] = m;
+    return { count: n, ...out, sources, msgOffsets, msgBytes };
+  }
+
+  get blocks(): readonly BlockIndex[] {
+    return this.blockList;
+  }
+
+  labelName(id: number): string {
+    return this.labels.name(id);
+  }
+
+  /** Every stored entry: sealed blocks (each sorted) then the memtable (arrival order). For tests and tools. */
+  *entries(): IterableIterator<IdentifiedEntry> {
+    for (const b of this.blockList) {
+      for (let p = 0; p < b.pages.length; p++) {
+        const page = BlockPage.read(this.fs, b, p);
+        const ts = page.ts();
+        const lv = page.level();
+        const sv = page.service();
+        const sr = page.server();
+        const rg = page.region();
+        for (let i = 0; i < page.count; i++) {
+          yield {
+            ts: ts[i]!,
+            level: lv[i] as Level,
+            service: this.labels.name(sv[i]!),
+            server: this.labels.name(sr[i]!),
+            region: this.labels.name(rg[i]!),
+            message: page.message(i),
+            source: page.sourceId(i),
+            seq: BigInt(page.seq(i)),
+          };
+        }
+      }
+    }
+    for (const { reader } of this.memtable) yield* reader.entries();
+  }
+
+  get stats(): StoreStats {
+    const d = this.dedup.stats;
+    return {
+      blocks: this.blockList.length,
+      blockEntries: this.blockList.reduce((a, b) => a + b.entries, 0),
+      blockBytes: this.blockList.reduce((a, b) => a + b.bytes, 0),
+      memtableEntries: this.memEntries,
+      memtableBytes: this.memBytes,
+      walBytes: this.wal.sizeBytes,
+      dedupSources: d.sources,
+      dedupIntervals: d.intervals,
+      duplicatesDropped: this.duplicatesDropped,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+    await this.labels.close();
+  }
+}
+
+/** A new batch holding entries [from, from + count) of `r`, keeping their source and sequence numbers. */
+function subBatch(r: BatchReader, from: number, count: number): Uint8Array {
+  const entries: LogEntry[] = [];
+  for (let i = from; i < from + count; i++) entries.push(r.entry(i));
+  return encodeBatch(entries, { sourceId: r.sourceId, firstSeq: r.firstSeq + BigInt(from) });
+}

@@ -1,0 +1,199 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeBatch } from '../../src/batch/builder.js';
+import { isTributaryError } from '../../src/errors.js';
+import { nodeFs, type StorageFs } from '../../src/index/fs.js';
+import { ShardStore } from '../../src/index/store.js';
+import type { IdentifiedEntry, LogEntry } from '../../src/model/entry.js';
+import type { Level } from '../../src/model/level.js';
+import { tempDir } from '../helpers/system.js';
+
+function entries(n: number, offset = 0, tsOf: (i: number) => bigint = (i) => 1_700_000_000_000_000_000n + BigInt(i) * 1000n): LogEntry[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = k + offset;
+    return {
+      ts: tsOf(i),
+      level: (i % 4) as Level,
+      service: `svc-${i % 3}`,
+      server: `srv-${i % 11}`,
+      region: `r-${i % 2}`,
+      message: `message ${i} ${'x'.repeat(i % 40)}`,
+    };
+  });
+}
+
+const batch = (source: string, first: number, es: LogEntry[]) => encodeBatch(es, { sourceId: source, firstSeq: BigInt(first) });
+const key = (e: IdentifiedEntry) => `${e.source}/${e.seq}`;
+const plain = (e: IdentifiedEntry) => ({
+  ts: e.ts,
+  level: e.level,
+  service: e.service,
+  server: e.server,
+  region: e.region,
+  message: e.message,
+  source: e.source,
+  seq: e.seq,
+});
+
+test('appended entries are stored, sealed into sorted blocks, and read back after reopening', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  // Out of order timestamps: the block must come out sorted.
+  const es = entries(20_000, 0, (i) => 1_700_000_000_000_000_000n + BigInt((i * 7919) % 20_000) * 1000n);
+  for (let i = 0; i < 20; i++) store.append(batch('src-a', i * 1000, es.slice(i * 1000, (i + 1) * 1000)));
+  await store.sync();
+  const before = [...store.entries()].map(plain);
+  const block = await store.seal();
+  t.is(block?.entries, 20_000);
+  t.is(block?.pages.length, 3, '8192 entries per page');
+  await store.close();
+  const { store: again, report } = ShardStore.open({ dir });
+  t.is(report.blocks, 1);
+  t.is(report.replayedEntries, 0, 'the checkpoint skips what is sealed');
+  const after = [...again.entries()].map(plain);
+  t.is(after.length, 20_000);
+  for (let i = 1; i < after.length; i++) if (after[i - 1]!.ts > after[i]!.ts) return t.fail(`not sorted at ${i}`);
+  const canon = (es: ReturnType<typeof plain>[]) => es.map((e) => JSON.stringify(e, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).sort();
+  t.deepEqual(canon(after), canon(before), 'the same entries, every field');
+  await again.close();
+});
+
+test('unsealed entries survive a reopen through WAL replay', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  store.append(batch('src-a', 0, entries(500)));
+  await store.sync();
+  // No close: as after a crash.
+  const { store: again, report } = ShardStore.open({ dir });
+  t.is(report.replayedEntries, 500);
+  t.is([...again.entries()].length, 500);
+  await again.close();
+});
+
+test('a resend is stored once, before and after a restart; a partial resend keeps only its new entries', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  const es = entries(300);
+  t.deepEqual({ ...store.append(batch('s', 0, es.slice(0, 200))), position: null }, { accepted: 200, duplicates: 0, position: null });
+  t.is(store.append(batch('s', 0, es.slice(0, 200))).duplicates, 200);
+  await store.seal();
+  const r = store.append(batch('s', 100, es.slice(100, 300)));
+  t.is(r.accepted, 100);
+  t.is(r.duplicates, 100);
+  await store.sync();
+  const { store: again } = ShardStore.open({ dir });
+  t.is(again.append(batch('s', 0, es)).duplicates, 300, 'after a restart too');
+  const all = [...again.entries()];
+  t.is(all.length, 300);
+  t.is(new Set(all.map(key)).size, 300);
+  await again.close();
+  await store.close();
+});
+
+test('whatever the arrival order and resends, the stored set equals the accepted set (property)', async (t) => {
+  const base = tempDir(t);
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ source: fc.constantFrom('a', 'b', 'c'), first: fc.nat(60), count: fc.integer({ min: 1, max: 15 }) }), {
+        minLength: 1,
+        maxLength: 25,
+      }),
+      fc.nat(25),
+      async (sends, sealAt) => {
+        const { store } = ShardStore.open({ dir: join(base, `r${run++}`) });
+        const expected = new Set<string>();
+        for (const [i, s] of sends.entries()) {
+          store.append(batch(s.source, s.first, entries(s.count, s.first)));
+          for (let k = 0; k < s.count; k++) expected.add(`${s.source}/${s.first + k}`);
+          if (i === sealAt) await store.seal();
+        }
+        await store.sync();
+        const stored = [...store.entries()].map(key);
+        await store.close();
+        return stored.length === expected.size && stored.every((k) => expected.has(k));
+      },
+    ),
+    { numRuns: 60 },
+  );
+  t.pass();
+});
+
+test('a corrupt block is quarantined and reported at open; the rest is served', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  store.append(batch('s', 0, entries(100)));
+  await store.seal();
+  store.append(batch('s', 100, entries(100, 100)));
+  await store.seal();
+  await store.close();
+  const blockDir = join(dir, 'blocks');
+  const first = join(blockDir, readdirSync(blockDir).sort()[0]!);
+  const bytes = readFileSync(first);
+  bytes[bytes.length - 30]! ^= 0xff; // inside the footer
+  writeFileSync(first, bytes);
+  const { store: again, report } = ShardStore.open({ dir });
+  t.is(report.quarantined.length, 1);
+  t.regex(report.quarantined[0]!.reason, /footer checksum mismatch/);
+  t.is(readdirSync(join(dir, 'quarantine')).length, 1);
+  t.is([...again.entries()].length, 100);
+  await again.close();
+});
+
+test('a seal that crashed midway leaves a .tmp file that the next open removes; its entries replay from the WAL', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  store.append(batch('s', 0, entries(50)));
+  await store.sync();
+  writeFileSync(join(dir, 'blocks', '000000000001.blk.tmp'), 'half a block');
+  const { store: again, report } = ShardStore.open({ dir });
+  t.is(report.removedTmp, 1);
+  t.is([...again.entries()].length, 50);
+  await again.close();
+});
+
+test('a full disk rejects the append with E_DISK_FULL; nothing of it is stored, and appends resume when space returns', async (t) => {
+  const dir = tempDir(t);
+  let full = false;
+  const fs: StorageFs = {
+    ...nodeFs,
+    writevSync: (fd, bufs, pos) => {
+      if (full) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return nodeFs.writevSync(fd, bufs, pos);
+    },
+  };
+  const { store } = ShardStore.open({ dir, fs });
+  store.append(batch('s', 0, entries(10)));
+  full = true;
+  t.true(
+    isTributaryError(
+      t.throws(() => store.append(batch('s', 10, entries(10, 10)))),
+      'E_DISK_FULL',
+    ),
+  );
+  t.is([...store.entries()].length, 10, 'the rejected batch is not in the memtable either');
+  full = false;
+  t.is(store.append(batch('s', 10, entries(10, 10))).accepted, 10, 'the same batch is accepted once there is room');
+  await store.sync();
+  const { store: again } = ShardStore.open({ dir });
+  t.is([...again.entries()].length, 20);
+  await again.close();
+  await store.close();
+});
+
+test('a corrupt batch is rejected before it reaches the WAL', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  const b = batch('s', 0, entries(10));
+  b[b.length - 20]! ^= 1;
+  t.true(
+    isTributaryError(
+      t.throws(() => store.append(b)),
+      'E_BATCH_CORRUPT',
+    ),
+  );
+  t.is(store.stats.walBytes, 16, 'nothing but the segment header');
+  await store.close();
+});
