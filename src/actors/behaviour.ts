@@ -1,5 +1,6 @@
 import type { Frame } from '../mailbox/ring.js';
 import { FrameKind } from '../mailbox/layout.js';
+import type { HealthCode } from './layout.js';
 
 /** How an actor is addressed: a numeric id (what frames carry) and an optional name. */
 export interface ActorRef {
@@ -49,6 +50,26 @@ export interface ActorContext {
    * state that needed it.
    */
   resumeLater(): void;
+  /**
+   * Leaves the frame being handled in the mailbox, unconsumed: it is
+   * delivered again in `ms` (or sooner, when the actor is woken). For input
+   * the actor cannot take now, such as a batch while the disk is full:
+   * backpressure instead of loss. Call from receive, then return.
+   */
+  retryLater(ms: number): void;
+  /**
+   * Acknowledges every frame from `fromThread` up to `seq` (a frame's `from`
+   * and `seq`): whoever sent them and waits in system.whenAcked() learns
+   * they are done (for a shard: durable).
+   */
+  ack(fromThread: number, seq: number): void;
+  /**
+   * Fails this actor from asynchronous code (a timer, a promise), as a throw
+   * from receive would: its state is disposed and its supervisor restarts it.
+   */
+  fail(error: unknown): void;
+  /** Reports why the actor holds frames back (E_DISK_FULL, ...), or undefined once healthy again. Senders waiting for acks fail fast with it. */
+  setHealth(code: HealthCode | undefined): void;
   /** Structured log line, delivered to the system's event stream. */
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }
@@ -81,8 +102,15 @@ export interface Behaviour<State = unknown, Args = unknown, Req = unknown, Res =
   snapshot?(state: State): unknown;
   /** Rebuilds state from a peer's snapshot. Default: use the snapshot as the state. */
   restore?(snapshot: unknown, args: Args, ctx: ActorContext): State | Promise<State>;
-  /** Called on a graceful stop. */
+  /** Called on a graceful stop (before dispose). */
   stop?(state: State, ctx: ActorContext): void | Promise<void>;
+  /**
+   * Called whenever this instance's state is discarded: after a failure, a
+   * halt for a group restart, or a stop. Release what the state holds (open
+   * files, timers): the next instance may need the same resources. Errors
+   * are ignored. Not called when the whole thread dies (the OS releases it).
+   */
+  dispose?(state: State, ctx: ActorContext): void;
 }
 
 /** Identity function that gives a behaviour literal its types. */

@@ -25,6 +25,7 @@ export const A_POISON_RING = 10; // ring (sending thread) of the frame that last
 export const A_POISON_POS = 11; // its ring position
 export const A_POISON_COUNT = 12; // consecutive crashes on that frame
 export const A_INCARNATION = 13; // bumped on every (re)start
+export const A_HEALTH = 14; // 0 healthy, else an index into HEALTH_CODES: why the actor holds its frames back
 
 export const ActorStatus = {
   FREE: 0,
@@ -36,6 +37,10 @@ export const ActorStatus = {
   STOPPED: 4,
 } as const;
 export type ActorStatus = (typeof ActorStatus)[keyof typeof ActorStatus];
+
+/** What an actor can report as the reason it is holding frames back (ctx.setHealth). */
+export const HEALTH_CODES = ['', 'E_DISK_FULL', 'E_IO', 'E_STORAGE_UNWRITABLE', 'E_ACTOR_UNAVAILABLE'] as const;
+export type HealthCode = Exclude<(typeof HEALTH_CODES)[number], ''>;
 
 /** Int32 slots of each thread's control block (one cache line). */
 export const THREAD_SLOT = 16;

@@ -1,6 +1,7 @@
 import { TributaryError } from '../errors.js';
 import {
   A_HANDLED,
+  A_HEALTH,
   A_INCARNATION,
   A_POISON_COUNT,
   A_POISON_POS,
@@ -25,6 +26,8 @@ export interface SharedTables {
   readonly sendSeq: SharedArrayBuffer;
   /** u32 per (actor, sending thread): sequence number of the last frame the actor handled. */
   readonly applied: SharedArrayBuffer;
+  /** u32 per (actor, sending thread): highest sequence number the actor acknowledged (e.g. made durable). */
+  readonly acked: SharedArrayBuffer;
   readonly threadControl: SharedArrayBuffer;
 }
 
@@ -35,6 +38,7 @@ export function createSharedTables(threads: number, maxActors: number): SharedTa
     actors: new SharedArrayBuffer(maxActors * ACTOR_SLOT * 4),
     sendSeq: new SharedArrayBuffer(threads * maxActors * 4),
     applied: new SharedArrayBuffer(maxActors * threads * 4),
+    acked: new SharedArrayBuffer(maxActors * threads * 4),
     threadControl: new SharedArrayBuffer(threads * THREAD_SLOT * 4),
   };
 }
@@ -46,6 +50,8 @@ export class Tables {
   readonly actors: Int32Array;
   readonly sendSeq: Uint32Array;
   readonly applied: Uint32Array;
+  /** Int32 view (Atomics.wait needs one); values are u32 sequence numbers. */
+  readonly acked: Int32Array;
   readonly control: Int32Array;
 
   constructor(readonly shared: SharedTables) {
@@ -54,6 +60,7 @@ export class Tables {
     this.actors = new Int32Array(shared.actors);
     this.sendSeq = new Uint32Array(shared.sendSeq);
     this.applied = new Uint32Array(shared.applied);
+    this.acked = new Int32Array(shared.acked);
     this.control = new Int32Array(shared.threadControl);
   }
 
@@ -102,6 +109,7 @@ export class Tables {
     replicas.forEach((r, i) => (this.actors[base + A_REPLICAS + i] = r));
     this.actors[base + A_POISON_RING] = -1;
     this.applied.fill(0, id * this.threads, (id + 1) * this.threads);
+    this.acked.fill(0, id * this.threads, (id + 1) * this.threads);
     for (let t = 0; t < this.threads; t++) this.sendSeq[t * this.maxActors + id] = 0;
     Atomics.store(this.actors, base + A_STATE, ActorStatus.STARTING);
   }
@@ -148,6 +156,31 @@ export class Tables {
 
   setAppliedVector(id: number, vector: readonly number[]): void {
     for (let t = 0; t < this.threads; t++) Atomics.store(this.applied, id * this.threads + t, vector[t] ?? 0);
+  }
+
+  /** Publishes that `id` acknowledges every frame from `fromThread` up to `seq`, and wakes whoever waits. Never moves back. */
+  ack(id: number, fromThread: number, seq: number): void {
+    const i = id * this.threads + fromThread;
+    const cur = Atomics.load(this.acked, i) >>> 0;
+    if (cur !== 0 && ((seq - cur) | 0) <= 0) return;
+    Atomics.store(this.acked, i, seq | 0);
+    Atomics.notify(this.acked, i);
+  }
+
+  ackedSeq(id: number, fromThread: number): number {
+    return Atomics.load(this.acked, id * this.threads + fromThread) >>> 0;
+  }
+
+  ackSlot(id: number, fromThread: number): number {
+    return id * this.threads + fromThread;
+  }
+
+  health(id: number): number {
+    return Atomics.load(this.actors, id * ACTOR_SLOT + A_HEALTH);
+  }
+
+  setHealth(id: number, code: number): void {
+    Atomics.store(this.actors, id * ACTOR_SLOT + A_HEALTH, code);
   }
 
   /** Records that `id` crashed on the frame at (ring, pos); returns how many times in a row it did. */

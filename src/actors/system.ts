@@ -2,7 +2,7 @@ import os from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { TributaryError, serializeError, type SerializedError } from '../errors.js';
+import { TributaryError, serializeError, type ErrorCode, type SerializedError } from '../errors.js';
 import { Doorbell } from '../mailbox/doorbell.js';
 import { FrameKind } from '../mailbox/layout.js';
 import { RingWriter, createRing, ringStats, shutdownRing, type RingHandle } from '../mailbox/ring.js';
@@ -14,7 +14,7 @@ import { Supervisor, type SupervisorSpec } from '../supervisor/supervisor.js';
 import type { ActorRef, BehaviourRef } from './behaviour.js';
 import { EventBus, type RuntimeListener } from './events.js';
 import type { HostConfig, HostEvent } from './host/protocol.js';
-import { ActorStatus, MAIN_THREAD, MAX_REPLICAS, THREAD_SLOT, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING } from './layout.js';
+import { ActorStatus, HEALTH_CODES, MAIN_THREAD, MAX_REPLICAS, THREAD_SLOT, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, seqLE } from './layout.js';
 import { ActorRecord, actorUnavailable } from './record.js';
 import { Tables, createSharedTables } from './shared.js';
 import { ActorThread } from './thread.js';
@@ -82,6 +82,8 @@ export interface ActorStats {
   readonly framesHandled: number;
   readonly restarts: number;
   readonly lastFailure?: SerializedError & { at: string };
+  /** Why the actor holds frames back (ctx.setHealth), if it does. */
+  readonly health?: string;
   readonly replicas: ActorStats[];
 }
 
@@ -268,13 +270,49 @@ export class ActorSystem {
    * the send timeout. Sends from the main thread are serialised, so they
    * arrive in call order.
    */
-  send(to: ActorRef | number, body: Uint8Array, kind: number = FrameKind.DATA): Promise<void> {
+  send(to: ActorRef | number, body: Uint8Array, kind: number = FrameKind.DATA): Promise<number> {
     const run = this.sendChain.then(() => this.sendNow(this.record(to), body, kind));
-    this.sendChain = run.catch(() => {});
+    this.sendChain = run.then(
+      () => {},
+      () => {},
+    );
     return run;
   }
 
-  private async sendNow(rec: ActorRecord, body: Uint8Array, kind: number): Promise<void> {
+  /**
+   * Resolves once `to` acknowledged the main thread's frame `seq` (the number
+   * send() returned), and `replicas` of its replicas did too. A shard
+   * acknowledges when the batch is durable. Rejects with E_TIMEOUT, or at once
+   * with the code an actor reports through ctx.setHealth (E_DISK_FULL, ...).
+   */
+  async whenAcked(to: ActorRef | number, seq: number, options: { timeoutMs?: number; replicas?: number } = {}): Promise<void> {
+    const rec = this.record(to);
+    const timeoutMs = options.timeoutMs ?? this.opts.sendTimeoutMs;
+    const deadline = performance.now() + timeoutMs;
+    const members = [rec, ...rec.peers.slice(0, options.replicas ?? 0)];
+    const acked = this.tables.acked;
+    for (const m of members) {
+      const slot = this.tables.ackSlot(m.id, MAIN_THREAD);
+      for (;;) {
+        const cur = Atomics.load(acked, slot);
+        if (cur !== 0 && seqLE(seq, cur >>> 0)) break;
+        const health = this.tables.health(m.id);
+        if (health !== 0) {
+          const code = HEALTH_CODES[health] as ErrorCode;
+          throw new TributaryError(code, `${m.name} holds frames back: ${code}`, { actor: m.name, seq });
+        }
+        const left = deadline - performance.now();
+        if (left <= 0 || this.state !== 'running') {
+          throw new TributaryError('E_TIMEOUT', `${m.name} did not acknowledge frame ${seq} within ${timeoutMs} ms`, { actor: m.name, seq, timeoutMs });
+        }
+        // Woken by the ack; re-checks health at least every 100 ms.
+        const w = Atomics.waitAsync(acked, slot, cur, Math.min(left, 100));
+        if (w.async) await w.value;
+      }
+    }
+  }
+
+  private async sendNow(rec: ActorRecord, body: Uint8Array, kind: number): Promise<number> {
     this.assertRunning();
     if (rec.stopped) throw new TributaryError('E_NO_SUCH_ACTOR', `actor ${rec.name} is stopped`, { id: rec.id });
     const seq = this.tables.nextSeq(MAIN_THREAD, rec.id);
@@ -288,6 +326,7 @@ export class ActorSystem {
       writer.commit(kind, m.id, 0, body.byteLength, seq);
       this.tables.countSent(m.id);
     }
+    return seq;
   }
 
   /**
@@ -346,6 +385,7 @@ export class ActorSystem {
       framesHandled: handled,
       restarts: r.restarts,
       lastFailure: r.lastFailure,
+      health: HEALTH_CODES[this.tables.health(r.id)] || undefined,
       replicas: r.role === 'primary' ? r.peers.map((p) => this.statsOf(p)) : [],
     };
   }

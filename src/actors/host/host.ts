@@ -5,7 +5,7 @@ import { Doorbell } from '../../mailbox/doorbell.js';
 import { FrameKind } from '../../mailbox/layout.js';
 import { RingReader, RingWriter, type Frame } from '../../mailbox/ring.js';
 import type { ActorContext, Behaviour } from '../behaviour.js';
-import { ActorStatus, THREAD_SLOT, T_CONTROL, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
+import { ActorStatus, HEALTH_CODES, THREAD_SLOT, T_CONTROL, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
 import { Tables } from '../shared.js';
 import type { ActorLocalStats, HostApi, HostConfig, HostEvent, HostInit, Result, SpawnRequest } from './protocol.js';
 
@@ -48,6 +48,9 @@ export class ActorHost {
   private readonly actors = new Map<number, Instance>();
   private readonly config: HostConfig;
   private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
+  /** Set by ctx.retryLater during a receive: the frame stays unconsumed, retried after this many ms. */
+  private retryMs = -1;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Actors that asked to be resumed on a later turn. */
   private readonly resumes = new Set<number>();
   /** Rings whose consumers were asked (requestRoom) to wake this thread when they free room. */
@@ -159,6 +162,14 @@ export class ActorHost {
     return ran;
   }
 
+  private scheduleRetry(ms: number): void {
+    if (this.retryTimer) return; // one pending retry unblocks every ring
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.unblock();
+    }, ms);
+  }
+
   /** True when some actor asked to resume for a reason other than waiting for room: it has work now. */
   private yielded(): boolean {
     for (const id of this.resumes) if (!this.roomWaiters.has(id)) return true;
@@ -225,11 +236,19 @@ export class ActorHost {
       if (next !== undefined) a.state = next;
     } catch (err) {
       Atomics.store(control, base + T_CURRENT_ACTOR, 0);
+      this.retryMs = -1;
       this.fail(a, err, f);
       this.deferred = true;
       return false;
     }
     Atomics.store(control, base + T_CURRENT_ACTOR, 0);
+    if (this.retryMs >= 0) {
+      // The actor cannot take this frame now: leave it (and its ring) for later.
+      this.scheduleRetry(this.retryMs);
+      this.retryMs = -1;
+      this.deferred = true;
+      return false;
+    }
     if (f.seq !== 0) this.tables.setApplied(id, ring, f.seq);
     this.tables.countHandled(id);
     a.handled++;
@@ -240,6 +259,7 @@ export class ActorHost {
   private fail(a: Instance, err: unknown, f: Frame | undefined): void {
     const count = f ? this.tables.recordCrash(a.id, f.from, f.position) : 0;
     a.running = false;
+    dispose(a);
     a.lastError = err instanceof Error ? err.message : String(err);
     // Only a running actor becomes "restarting": a stop that raced with this failure wins.
     this.tables.transition(a.id, ActorStatus.RUNNING, ActorStatus.RESTARTING);
@@ -404,6 +424,7 @@ export class ActorHost {
     try {
       if (final && a.behaviour.stop) await a.behaviour.stop(a.state, a.ctx);
     } finally {
+      dispose(a);
       this.unblock();
     }
   }
@@ -437,6 +458,7 @@ export class ActorHost {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.doorbell.ring();
     await this.loopDone;
     for (const a of [...this.actors.values()]) await this.halt(a.id, true).catch(() => {});
@@ -444,7 +466,7 @@ export class ActorHost {
 
   private context(req: SpawnRequest): ActorContext {
     const self = { id: req.id, name: req.name };
-    return {
+    const ctx: ActorContext = {
       self,
       role: req.role,
       primary: req.primary,
@@ -456,8 +478,21 @@ export class ActorHost {
       resumeLater: () => {
         this.resumes.add(req.id);
       },
+      retryLater: (ms) => {
+        this.retryMs = Math.max(0, ms);
+      },
+      ack: (fromThread, seq) => this.tables.ack(req.id, fromThread, seq),
+      fail: (error) => {
+        const a = this.actors.get(req.id);
+        if (a && a.running && a.ctx === ctx) {
+          this.fail(a, error, undefined);
+          this.unblock();
+        }
+      },
+      setHealth: (code) => this.tables.setHealth(req.id, code === undefined ? 0 : HEALTH_CODES.indexOf(code)),
       log: (level, message, fields) => this.post({ type: 'log', level, message, id: req.id, fields }),
     };
+    return ctx;
   }
 
   private async loadBehaviour(module: string, exportName: string): Promise<Behaviour<unknown, unknown, unknown, unknown>> {
@@ -481,6 +516,15 @@ export class ActorHost {
       });
     }
     return b as Behaviour<unknown, unknown, unknown, unknown>;
+  }
+}
+
+/** Lets the discarded state release its resources; its errors must not affect anything else. */
+function dispose(a: Instance): void {
+  try {
+    a.behaviour.dispose?.(a.state, a.ctx);
+  } catch {
+    // ignored by contract
   }
 }
 

@@ -1,0 +1,267 @@
+import { isTributaryError } from '../errors.js';
+import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
+import type { Frame } from '../mailbox/ring.js';
+import { nodeFs, type StorageFs } from '../index/fs.js';
+import { ShardStore, type RecoveryReport, type StoreStats } from '../index/store.js';
+
+export interface ShardArgs {
+  /** The shard's directory (WAL, labels, blocks). */
+  readonly dir: string;
+  /** Group commit: fdatasync at most this long after the first unsynced append... */
+  readonly groupCommitMs?: number;
+  /** ...or as soon as this many bytes are waiting. */
+  readonly groupCommitBytes?: number;
+  readonly sealEntries?: number;
+  readonly sealBytes?: number;
+  readonly sealAgeMs?: number;
+  readonly dedupWindowMs?: number;
+  /** Bytes of recent batches a replica keeps in memory for its primary's restart. */
+  readonly replicaTailBytes?: number;
+  /**
+   * Fault injection for tests and drills: while Int32 slot 0 of this buffer is
+   * 1, every write fails with ENOSPC, as on a full disk.
+   */
+  readonly faults?: SharedArrayBuffer;
+}
+
+export type ShardRequest = { op: 'stats' } | { op: 'seal' } | { op: 'recovery' };
+
+export interface ShardStatsAnswer {
+  readonly role: 'primary' | 'replica';
+  readonly store?: StoreStats;
+  readonly tailBatches?: number;
+  readonly tailBytes?: number;
+  readonly diskFull: boolean;
+}
+
+interface PrimaryState {
+  readonly role: 'primary';
+  readonly args: ShardArgs;
+  store: ShardStore;
+  readonly recovery: RecoveryReport;
+  /** Highest frame seq per sending thread, appended and waiting for the next sync. */
+  pending: Map<number, number>;
+  pendingBytes: number;
+  syncTimer: NodeJS.Timeout | undefined;
+  syncing: boolean;
+  sealTimer: NodeJS.Timeout | undefined;
+  retryMs: number;
+  diskFull: boolean;
+  disposed: boolean;
+}
+
+interface ReplicaState {
+  readonly role: 'replica';
+  readonly args: ShardArgs;
+  /** Recent batches, oldest first, bounded by replicaTailBytes. */
+  tail: Uint8Array[];
+  tailBytes: number;
+}
+
+type State = PrimaryState | ReplicaState;
+
+/** What a member hands a restarting peer: recent batches (copies). */
+interface Snapshot {
+  readonly batches: Uint8Array[];
+}
+
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2000;
+
+/**
+ * A shard aggregator. The primary owns a ShardStore: every batch frame is
+ * appended to the WAL (deduplicated by source and sequence), group-committed,
+ * and acknowledged to its sender only once durable. A replica keeps the
+ * recent batches in memory and acknowledges on receipt; when the primary
+ * restarts it appends that tail again, deduplication making it exact, so a
+ * batch the replica holds is never lost even if the primary died before
+ * logging it.
+ */
+export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | null>({
+  init(args, ctx) {
+    return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
+  },
+
+  restore(snapshot, args, ctx) {
+    const batches = (snapshot as Snapshot).batches;
+    if (ctx.role === 'replica') {
+      const s: ReplicaState = { role: 'replica', args, tail: [], tailBytes: 0 };
+      for (const b of batches) keepInTail(s, b);
+      return s;
+    }
+    return openPrimary(args, ctx, batches);
+  },
+
+  snapshot(state) {
+    return { batches: state.role === 'replica' ? state.tail : [] } satisfies Snapshot;
+  },
+
+  receive(state, frame, ctx) {
+    if (state.role === 'replica') {
+      keepInTail(state, frame.body.slice());
+      ctx.ack(frame.from, frame.seq);
+      return;
+    }
+    appendFrame(state, frame, ctx);
+  },
+
+  ask(state, req) {
+    if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;
+    if (state.role === 'replica') return { role: 'replica', tailBatches: state.tail.length, tailBytes: state.tailBytes, diskFull: false };
+    if (req.op === 'seal') {
+      void state.store.seal();
+      return null;
+    }
+    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull };
+  },
+
+  async stop(state) {
+    if (state.role === 'primary') {
+      await flush(state);
+      await state.store.close();
+    }
+  },
+
+  dispose(state) {
+    if (state.role !== 'primary' || state.disposed) return;
+    state.disposed = true;
+    if (state.syncTimer) clearTimeout(state.syncTimer);
+    if (state.sealTimer) clearInterval(state.sealTimer);
+    void state.store.close().catch(() => {});
+  },
+});
+
+function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {
+  const { store, report } = ShardStore.open({
+    dir: args.dir,
+    fs: args.faults ? faultyFs(new Int32Array(args.faults)) : undefined,
+    sealEntries: args.sealEntries,
+    sealBytes: args.sealBytes,
+    sealAgeMs: args.sealAgeMs,
+    dedupWindowMs: args.dedupWindowMs,
+  });
+  const state: PrimaryState = {
+    role: 'primary',
+    args,
+    store,
+    recovery: report,
+    pending: new Map(),
+    pendingBytes: 0,
+    syncTimer: undefined,
+    syncing: false,
+    sealTimer: undefined,
+    retryMs: RETRY_MIN_MS,
+    diskFull: false,
+    disposed: false,
+  };
+  // The replica's tail: what this primary may have lost by dying before it logged it. Dedup drops the rest.
+  for (const b of replay) store.append(b);
+  if (report.wal.truncatedBytes > 0 || report.quarantined.length > 0) {
+    ctx.log('warn', `shard ${args.dir} recovered with losses of unacknowledged data or damaged blocks`, {
+      truncatedWalBytes: report.wal.truncatedBytes,
+      quarantined: report.quarantined,
+    });
+  }
+  ctx.log('info', `shard ${args.dir} recovered in ${report.ms.toFixed(1)} ms`, {
+    blocks: report.blocks,
+    blockEntries: report.blockEntries,
+    replayedEntries: report.replayedEntries,
+    replayedFromReplica: replay.length,
+  });
+  // Seal by age even when no frame arrives.
+  const ageMs = args.sealAgeMs ?? 60_000;
+  state.sealTimer = setInterval(() => void maybeSeal(state, ctx), Math.max(100, ageMs / 4));
+  return state;
+}
+
+function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void {
+  try {
+    state.store.append(frame.body);
+  } catch (err) {
+    if (isTributaryError(err, 'E_DISK_FULL') || isTributaryError(err, 'E_IO')) {
+      // Keep the frame in the mailbox and try again later: backpressure, not loss.
+      if (!state.diskFull) ctx.log('error', `shard ${state.args.dir}: ${(err as Error).message}; holding writes until it clears`);
+      state.diskFull = true;
+      ctx.setHealth(err.code === 'E_DISK_FULL' ? 'E_DISK_FULL' : 'E_IO');
+      ctx.retryLater(state.retryMs);
+      state.retryMs = Math.min(RETRY_MAX_MS, state.retryMs * 2);
+      return;
+    }
+    throw err; // a malformed batch: fail, and after repeated failures it is dead-lettered
+  }
+  if (state.diskFull) {
+    state.diskFull = false;
+    state.retryMs = RETRY_MIN_MS;
+    ctx.setHealth(undefined);
+    ctx.log('info', `shard ${state.args.dir}: writes resumed`);
+  }
+  const prev = state.pending.get(frame.from);
+  if (prev === undefined || ((frame.seq - prev) | 0) > 0) state.pending.set(frame.from, frame.seq);
+  state.pendingBytes += frame.length;
+  if (state.pendingBytes >= (state.args.groupCommitBytes ?? 1 << 20)) void commit(state, ctx);
+  else if (!state.syncTimer) state.syncTimer = setTimeout(() => void commit(state, ctx), state.args.groupCommitMs ?? 2);
+}
+
+/** Group commit: one fdatasync for everything appended so far, then the acknowledgements. */
+async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
+  if (state.syncTimer) {
+    clearTimeout(state.syncTimer);
+    state.syncTimer = undefined;
+  }
+  if (state.pending.size === 0 || state.disposed) return;
+  const acks = state.pending;
+  state.pending = new Map();
+  state.pendingBytes = 0;
+  try {
+    await state.store.sync();
+  } catch (err) {
+    // After a failed fsync nothing since the last good one may be trusted on disk (the kernel
+    // may have dropped the dirty pages): restart the shard, whose recovery reads back what the
+    // WAL really holds. The unacknowledged frames' senders time out and resend.
+    ctx.log('error', `shard ${state.args.dir}: WAL sync failed: ${(err as Error).message}`);
+    ctx.fail(err);
+    return;
+  }
+  if (state.disposed) return;
+  for (const [from, seq] of acks) ctx.ack(from, seq);
+  await maybeSeal(state, ctx);
+}
+
+async function maybeSeal(state: PrimaryState, ctx: ActorContext): Promise<void> {
+  if (state.disposed || !state.store.shouldSeal()) return;
+  try {
+    await state.store.seal();
+  } catch (err) {
+    ctx.log('error', `shard ${state.args.dir}: seal failed, will retry: ${(err as Error).message}`);
+  }
+}
+
+async function flush(state: PrimaryState): Promise<void> {
+  if (state.syncTimer) clearTimeout(state.syncTimer);
+  state.syncTimer = undefined;
+  await state.store.sync();
+}
+
+/** The node file layer, with writes failing ENOSPC while the fault flag is set. */
+function faultyFs(flag: Int32Array): StorageFs {
+  const full = () => Atomics.load(flag, 0) === 1;
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+  return {
+    ...nodeFs,
+    writevSync: (fd, bufs, pos) => {
+      if (full()) throw enospc();
+      return nodeFs.writevSync(fd, bufs, pos);
+    },
+    writeFileSync: (p, d) => {
+      if (full()) throw enospc();
+      nodeFs.writeFileSync(p, d);
+    },
+  };
+}
+
+function keepInTail(state: ReplicaState, batch: Uint8Array): void {
+  state.tail.push(batch);
+  state.tailBytes += batch.byteLength;
+  const limit = state.args.replicaTailBytes ?? 128 * 1024 * 1024;
+  while (state.tailBytes > limit && state.tail.length > 1) state.tailBytes -= state.tail.shift()!.byteLength;
+}
