@@ -84,6 +84,9 @@ export class ShardStore {
   private readonly dedup: Dedup;
   private readonly blockList: BlockIndex[] = [];
   private memtable: MemBatch[] = [];
+  /** Batches taken out of the memtable by a seal in flight: still readable until their block is on disk. */
+  private sealing: MemBatch[] = [];
+  private sealInFlight: Promise<BlockIndex | null> | undefined;
   private memEntries = 0;
   private memBytes = 0;
   private nextBlockId = 1;
@@ -232,33 +235,56 @@ export class ShardStore {
     return this.wal.durablePosition;
   }
 
-  /** True when the memtable has reached a seal threshold (entries, bytes or age). */
+  /** True when the memtable has reached a seal threshold (entries, bytes or age) and no seal is in flight. */
   shouldSeal(): boolean {
-    if (this.memEntries === 0) return false;
+    if (this.memEntries === 0 || this.sealInFlight) return false;
     return this.memEntries >= this.opts.sealEntries || this.memBytes >= this.opts.sealBytes || this.now() - this.memtable[0]!.arrivedAt >= this.opts.sealAgeMs;
   }
 
   /**
    * Seals the memtable into a block: sort by (ts, source, seq), write the
    * block durably, then checkpoint the WAL so replay starts after it.
+   *
+   * The memtable is swapped out before the first await, so appends that
+   * arrive while the seal is in flight go to a fresh memtable (and are not
+   * lost with it), and one seal runs at a time (a second call waits for it
+   * rather than sealing the same entries again).
    */
   async seal(): Promise<BlockIndex | null> {
+    while (this.sealInFlight) await this.sealInFlight;
     if (this.memEntries === 0) return null;
     const walEnd = this.wal.position;
-    const columns = this.sealColumns();
-    await this.labels.sync(); // the block refers to label ids: they must be on disk first
-    const block = writeBlock(this.fs, `${this.dir}/blocks`, this.nextBlockId++, columns, this.labels.size, walEnd, this.now());
-    this.blockList.push(block);
+    this.sealing = this.memtable;
+    const columns = this.sealColumns(this.sealing, this.memEntries);
     this.memtable = [];
     this.memEntries = 0;
     this.memBytes = 0;
-    this.wal.checkpoint(walEnd);
-    this.dedup.expire(this.now());
-    return block;
+    const run = (async () => {
+      try {
+        await this.labels.sync(); // the block refers to label ids: they must be on disk first
+        const block = writeBlock(this.fs, `${this.dir}/blocks`, this.nextBlockId++, columns, this.labels.size, walEnd, this.now());
+        this.blockList.push(block);
+        this.wal.checkpoint(walEnd);
+        this.dedup.expire(this.now());
+        return block;
+      } catch (err) {
+        // Not sealed: the batches go back in front of the memtable, to be sealed next time.
+        this.memtable = this.sealing.concat(this.memtable);
+        for (const b of this.sealing) {
+          this.memEntries += b.reader.count;
+          this.memBytes += b.reader.byteLength;
+        }
+        throw err;
+      } finally {
+        this.sealing = [];
+        this.sealInFlight = undefined;
+      }
+    })();
+    this.sealInFlight = run;
+    return run;
   }
 
-  private sealColumns(): SealColumns {
-    const n = this.memEntries;
+  private sealColumns(batches: readonly MemBatch[], n: number): SealColumns {
     const ts = new BigInt64Array(n);
     const level = new Uint8Array(n);
     const service = new Uint32Array(n);
@@ -271,11 +297,11 @@ export class ShardStore {
     const sources: string[] = [];
     const sourceIdx = new Map<string, number>();
     let msgTotal = 0;
-    for (const b of this.memtable) msgTotal += b.reader.messageBytes().byteLength;
+    for (const b of batches) msgTotal += b.reader.messageBytes().byteLength;
     const allMsgs = new Uint8Array(msgTotal);
     let k = 0;
     let mcur = 0;
-    for (const { reader: r } of this.memtable) {
+    for (const { reader: r } of batches) {
       const labels = r.labels().map((l) => this.labels.idOf(l));
       let si = sourceIdx.get(r.sourceId);
       if (si === undefined) {
@@ -372,6 +398,7 @@ export class ShardStore {
         }
       }
     }
+    for (const { reader } of this.sealing) yield* reader.entries();
     for (const { reader } of this.memtable) yield* reader.entries();
   }
 

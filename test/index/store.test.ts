@@ -197,3 +197,23 @@ test('a corrupt batch is rejected before it reaches the WAL', async (t) => {
   t.is(store.stats.walBytes, 16, 'nothing but the segment header');
   await store.close();
 });
+
+test('appends during a seal are neither lost nor sealed twice; concurrent seals do not duplicate', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  store.append(batch('s', 0, entries(1000)));
+  const first = store.seal(); // awaits the label log's fsync inside
+  const second = store.seal(); // must not seal the same entries again
+  store.append(batch('s', 1000, entries(1000, 1000))); // arrives while the seal is in flight
+  t.is([...store.entries()].length, 2000, 'entries being sealed stay visible meanwhile');
+  await Promise.all([first, second]);
+  const keys = [...store.entries()].map(key);
+  t.is(keys.length, 2000);
+  t.is(new Set(keys).size, 2000, 'no entry twice');
+  t.is(store.stats.blockEntries + store.stats.memtableEntries, 2000);
+  await store.close();
+  const { store: again } = ShardStore.open({ dir });
+  t.is(new Set([...again.entries()].map(key)).size, 2000);
+  t.is([...again.entries()].length, 2000);
+  await again.close();
+});
