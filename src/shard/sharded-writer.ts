@@ -1,0 +1,109 @@
+import { TributaryError, isTributaryError } from '../errors.js';
+import { encodeBatch } from '../batch/builder.js';
+import type { ActorRef } from '../actors/behaviour.js';
+import type { ActorSystem } from '../actors/system.js';
+import type { LogEntry } from '../model/entry.js';
+import { newSourceId } from '../model/source.js';
+import { HashRing, streamKey } from './hash-ring.js';
+
+export interface ShardedWriterOptions {
+  /** Base source id (a nanoid by default); the writer numbers entries per shard under `${source}-${n}`. */
+  readonly sourceId?: string;
+  /** Replicas that must hold a batch too before it counts as written. Default 0 (the primary's WAL). */
+  readonly replicas?: number;
+  /** Per attempt. */
+  readonly ackTimeoutMs?: number;
+  /** Attempts per batch before write() fails. */
+  readonly attempts?: number;
+}
+
+/**
+ * The edge into storage from the main thread: routes each entry by its
+ * stream (service + server) over the hash ring, encodes one LogBatch per
+ * shard, and resolves once every shard has acknowledged its batch as durable.
+ *
+ * Numbering: each (writer, shard) pair is its own source, so every shard sees
+ * contiguous sequence numbers and its deduplication costs one interval per
+ * source. A batch whose acknowledgement does not come is sent again with the
+ * same bytes (same source and sequence), which deduplication makes exact.
+ */
+export class ShardedWriter {
+  readonly sourceId: string;
+  private readonly ring: HashRing;
+  private readonly refs = new Map<string, ActorRef>();
+  private readonly streams = new Map<string, { source: string; next: bigint }>();
+  private nextStream = 0;
+
+  constructor(
+    private readonly system: ActorSystem,
+    shards: Record<string, ActorRef>,
+    private readonly options: ShardedWriterOptions = {},
+  ) {
+    this.sourceId = options.sourceId ?? newSourceId();
+    for (const [name, ref] of Object.entries(shards)) this.refs.set(name, ref);
+    this.ring = new HashRing(Object.keys(shards));
+  }
+
+  /** New writes for keys that now hash to `name` go there. */
+  addShard(name: string, ref: ActorRef): void {
+    this.refs.set(name, ref);
+    this.ring.add(name);
+  }
+
+  /** No new writes go to `name`; what it stores stays queryable where it is. */
+  removeShard(name: string): void {
+    this.ring.remove(name);
+  }
+
+  get shards(): string[] {
+    return this.ring.shards;
+  }
+
+  shardFor(service: string, server: string): string {
+    return this.ring.lookup(streamKey(service, server));
+  }
+
+  /** Writes entries; resolves when every shard holds its share durably. */
+  async write(entries: readonly LogEntry[]): Promise<void> {
+    const groups = new Map<string, LogEntry[]>();
+    for (const e of entries) {
+      const shard = this.shardFor(e.service, e.server);
+      let g = groups.get(shard);
+      if (!g) groups.set(shard, (g = []));
+      g.push(e);
+    }
+    await Promise.all([...groups].map(([shard, es]) => this.writeBatch(shard, this.encode(shard, es))));
+  }
+
+  private encode(shard: string, entries: LogEntry[]): Uint8Array {
+    let stream = this.streams.get(shard);
+    if (!stream) this.streams.set(shard, (stream = { source: `${this.sourceId}-${this.nextStream++}`, next: 0n }));
+    const bytes = encodeBatch(entries, { sourceId: stream.source, firstSeq: stream.next });
+    stream.next += BigInt(entries.length);
+    return bytes;
+  }
+
+  private async writeBatch(shard: string, bytes: Uint8Array): Promise<void> {
+    const ref = this.refs.get(shard)!;
+    const attempts = this.options.attempts ?? 5;
+    let last: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const seq = await this.system.send(ref, bytes);
+        await this.system.whenAcked(ref, seq, { replicas: this.options.replicas ?? 0, timeoutMs: this.options.ackTimeoutMs ?? 10_000 });
+        return;
+      } catch (err) {
+        last = err;
+        if (!(
+          isTributaryError(err, 'E_TIMEOUT') ||
+          isTributaryError(err, 'E_WORKER_DIED') ||
+          isTributaryError(err, 'E_DISK_FULL') ||
+          isTributaryError(err, 'E_IO')
+        ))
+          throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+      }
+    }
+    throw new TributaryError('E_TIMEOUT', `shard ${shard} did not acknowledge a batch after ${attempts} attempts`, { shard, attempts }, { cause: last });
+  }
+}
