@@ -106,7 +106,7 @@ export class ShardStore {
     this.now = options.now ?? Date.now;
     this.opts = {
       sealEntries: options.sealEntries ?? 1 << 20,
-      sealBytes: options.sealBytes ?? 64 * 1024 * 1024,
+      sealBytes: options.sealBytes ?? 32 * 1024 * 1024,
       sealAgeMs: options.sealAgeMs ?? 60_000,
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
     };
@@ -292,15 +292,16 @@ export class ShardStore {
     const region = new Uint32Array(n);
     const source = new Uint32Array(n);
     const seq = new Float64Array(n);
+    // Messages are copied once, straight from their batch into sorted order: entry k's
+    // message is batch[msgBatch[k]].messageBytes()[msgStart[k] .. + msgLen[k]].
+    const msgBatch = new Uint32Array(n);
     const msgStart = new Uint32Array(n);
     const msgLen = new Uint32Array(n);
+    const batchBytes: Uint8Array[] = [];
     const sources: string[] = [];
     const sourceIdx = new Map<string, number>();
     let msgTotal = 0;
-    for (const b of batches) msgTotal += b.reader.messageBytes().byteLength;
-    const allMsgs = new Uint8Array(msgTotal);
     let k = 0;
-    let mcur = 0;
     for (const { reader: r } of batches) {
       const labels = r.labels().map((l) => this.labels.idOf(l));
       let si = sourceIdx.get(r.sourceId);
@@ -315,7 +316,9 @@ export class ShardStore {
       const rv = r.serverIds();
       const rg = r.regionIds();
       const off = r.messageOffsets();
-      allMsgs.set(r.messageBytes(), mcur);
+      const b = batchBytes.length;
+      batchBytes.push(r.messageBytes());
+      msgTotal += off[r.count]!;
       const first = Number(r.firstSeq);
       for (let i = 0; i < r.count; i++, k++) {
         ts[k] = rts[i]!;
@@ -325,10 +328,10 @@ export class ShardStore {
         region[k] = labels[rg[i]!]!;
         source[k] = si;
         seq[k] = first + i;
-        msgStart[k] = mcur + off[i]!;
+        msgBatch[k] = b;
+        msgStart[k] = off[i]!;
         msgLen[k] = off[i + 1]! - off[i]!;
       }
-      mcur += off[r.count]!;
     }
     // Sort by (ts, source, seq). Timestamps compare as (high signed, low unsigned) 32-bit halves.
     const halves = new Int32Array(ts.buffer);
@@ -359,7 +362,7 @@ export class ShardStore {
       out.source[j] = source[i]!;
       out.seq[j] = seq[i]!;
       msgOffsets[j] = m;
-      msgBytes.set(allMsgs.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
+      msgBytes.set(batchBytes[msgBatch[i]!]!.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
       m += msgLen[i]!;
     }
     msgOffsets[n] = m;
