@@ -2,6 +2,7 @@
 // beside a raw append-and-fdatasync baseline in the same run; bytes on disk per
 // entry (synthetic templates and the Loghub samples); resident memory after
 // 1 M and 10 M stored entries; recovery time of a 10 M-entry store.
+import { spawnSync } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,44 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { ActorSystem } from '../../src/actors/system.js';
 import type { ActorRef } from '../../src/actors/behaviour.js';
 import { BatchBuilder } from '../../src/batch/builder.js';
-import { crc32 } from '../../src/batch/crc32.js';
-import { H_FIRST_SEQ, H_HEADER_CRC } from '../../src/batch/layout.js';
+import { PER_BATCH, WINDOW, setFirstSeq, shardModule, templates } from './common.js';
 import { ShardStore } from '../../src/index/store.js';
 import { Level, type Level as LevelT } from '../../src/model/level.js';
 import type { ShardStatsAnswer } from '../../src/shard/shard-actor.js';
-import { syntheticEntries } from '../../src/producers/synthetic.js';
 import { printTable, si, writeResults } from '../lib/report.js';
 
 const quick = process.argv.includes('--quick');
-const root = mkdtempSync(join(tmpdir(), 'tributary-storage-'));
-const PER_BATCH = 1000;
-const WINDOW = 64; // batches in flight per run
-const shardModule = { module: new URL('../../src/shard/shard-actor.js', import.meta.url), export: 'shardActor' };
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
-
-/** Encoded template batches; each send patches firstSeq (and the header CRC) so every entry is new. */
-function templates(n: number): Uint8Array[] {
-  const pool = syntheticEntries(4096);
-  const buf = new Uint8Array(PER_BATCH * 200 + 8192);
-  const b = new BatchBuilder(buf, { sourceId: 'bench', firstSeq: 0n, maxEntries: PER_BATCH });
-  const out: Uint8Array[] = [];
-  for (let t = 0; t < n; t++) {
-    b.reset(buf, { sourceId: `bench-${t}`, firstSeq: 0n, maxEntries: PER_BATCH });
-    for (let k = 0; k < PER_BATCH; k++) {
-      const e = pool[(t * PER_BATCH + k) % pool.length]!;
-      b.add(e.ts, e.level, e.service, e.server, e.region, e.message);
-    }
-    out.push(buf.slice(0, b.finish()));
-  }
-  return out;
-}
-
-function setFirstSeq(batch: Uint8Array, seq: number): void {
-  const v = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-  v.setBigUint64(H_FIRST_SEQ, BigInt(seq), true);
-  v.setUint32(H_HEADER_CRC, crc32(batch.subarray(0, H_HEADER_CRC)), true);
-}
-
+const root = mkdtempSync(join(tmpdir(), 'tributary-storage-'));
 async function ingest(shards: number, replicas: number, total: number): Promise<{ rate: number; dir: string; system: ActorSystem; refs: ActorRef[] }> {
   const dir = mkdtempSync(join(root, 'run-'));
   const system = await ActorSystem.start({ workers: 2, deadLetterPath: join(dir, 'dl.ndjson') });
@@ -201,41 +173,20 @@ printTable(
   hub,
 );
 
-process.stderr.write('memory and recovery...\n');
+process.stderr.write('memory and recovery (in a fresh process)...\n');
 const memTotal = quick ? 2_000_000 : 10_000_000;
 const memDir = mkdtempSync(join(root, 'mem-'));
-const memSystem = await ActorSystem.start({ workers: 2, deadLetterPath: join(memDir, 'dl.ndjson') });
-const memRefs: ActorRef[] = [];
-for (let s = 0; s < 2; s++) memRefs.push(await memSystem.spawn({ name: `shard-${s}`, behaviour: shardModule, args: { dir: join(memDir, `shard-${s}`) } }));
-const tpl = templates(2);
-const next = [0, 0];
-const rss: Record<string, number> = {};
-const inflight: Promise<void>[] = [];
-for (let i = 0; i < memTotal / PER_BATCH; i++) {
-  const s = i % 2;
-  setFirstSeq(tpl[s]!, next[s]!);
-  next[s]! += PER_BATCH;
-  inflight.push(memSystem.whenAcked(memRefs[s]!, await memSystem.send(memRefs[s]!, tpl[s]!), { timeoutMs: 60_000 }));
-  if (inflight.length >= WINDOW) await inflight.shift();
-  const stored = (i + 1) * PER_BATCH;
-  if (stored === 1_000_000 || stored === memTotal) {
-    await Promise.all(inflight.splice(0));
-    global.gc?.();
-    rss[`${stored / 1e6} M`] = process.memoryUsage().rss;
-  }
-}
-await memSystem.stop();
+const child = spawnSync(process.execPath, [fileURLToPath(new URL('./memory.js', import.meta.url)), String(memTotal), memDir], { encoding: 'utf8' });
+if (child.status !== 0) throw new Error(`memory benchmark failed: ${child.stderr}`);
+const mem = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { rss: Record<string, number>; recovery: { entries: number; ms: number } };
+const rss = mem.rss;
 const onDisk = diskBytes(memDir);
-const t0 = performance.now();
-let recoveredEntries = 0;
-for (let s = 0; s < 2; s++) {
-  const { store, report } = ShardStore.open({ dir: join(memDir, `shard-${s}`) });
-  recoveredEntries += report.blockEntries + report.replayedEntries;
-  await store.close();
-}
-const recoveryMs = performance.now() - t0;
-printTable('Resident memory of the whole process (main + 2 workers, 2 shards)', [
+const recoveredEntries = mem.recovery.entries;
+const recoveryMs = mem.recovery.ms;
+const rssValues = Object.values(rss);
+printTable('Resident memory of a fresh process (main + 2 workers + seal pool, 2 shards)', [
   ...Object.entries(rss).map(([k, v]) => ({ stored: k, 'RSS MiB': (v / 2 ** 20).toFixed(0) })),
+  { stored: 'change from the first to the last', 'RSS MiB': `${(((rssValues.at(-1)! - rssValues[0]!) / rssValues[0]!) * 100).toFixed(0)} %` },
   {
     stored: `recovery of ${recoveredEntries.toLocaleString('en')} entries (${(onDisk / 2 ** 20).toFixed(0)} MiB on disk)`,
     'RSS MiB': `${recoveryMs.toFixed(0)} ms`,

@@ -5,10 +5,11 @@ import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
 import type { BlockIndex } from './block-format.js';
 import { BlockPage, readBlockIndex } from './block-reader.js';
-import { writeBlock, type SealColumns } from './block-writer.js';
 import { Dedup } from './dedup.js';
 import { nodeFs, type StorageFs } from './fs.js';
+import { SlabArena } from './arena.js';
 import { LabelDictionary } from './labels.js';
+import { inlineSealer, poolSealer, type Sealer } from './sealer.js';
 import { Wal, type WalPosition, type WalRecoveryReport } from './wal.js';
 
 export interface StoreOptions {
@@ -23,6 +24,16 @@ export interface StoreOptions {
   readonly sealAgeMs?: number;
   /** Sources idle this long are forgotten by deduplication. */
   readonly dedupWindowMs?: number;
+  /**
+   * Most bytes of batches the memtable may hold while a seal is in flight
+   * (default 2 x sealBytes). Past it, `full` is true and the shard holds new
+   * frames in its mailbox until the seal completes: memory stays bounded
+   * (memtable + the batches being sealed <= 3 x sealBytes) when ingest
+   * outruns sealing, and the backpressure reaches the edges.
+   */
+  readonly maxMemtableBytes?: number;
+  /** Seal on a pool thread (default) or inline. Inline whenever a custom `fs` is given. */
+  readonly sealInBackground?: boolean;
   readonly now?: () => number;
 }
 
@@ -84,6 +95,7 @@ export class ShardStore {
   private readonly dedup: Dedup;
   private readonly blockList: BlockIndex[] = [];
   private memtable: MemBatch[] = [];
+  private readonly arena = new SlabArena();
   /** Batches taken out of the memtable by a seal in flight: still readable until their block is on disk. */
   private sealing: MemBatch[] = [];
   private sealInFlight: Promise<BlockIndex | null> | undefined;
@@ -92,7 +104,8 @@ export class ShardStore {
   private nextBlockId = 1;
   private duplicatesDropped = 0;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes'>>;
+  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground'>>;
+  private readonly sealer: Sealer;
 
   private constructor(
     readonly dir: string,
@@ -109,8 +122,10 @@ export class ShardStore {
       sealBytes: options.sealBytes ?? 32 * 1024 * 1024,
       sealAgeMs: options.sealAgeMs ?? 60_000,
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
+      maxMemtableBytes: options.maxMemtableBytes ?? 2 * (options.sealBytes ?? 32 * 1024 * 1024),
     };
     this.dedup = new Dedup(this.opts.dedupWindowMs);
+    this.sealer = options.fs === undefined && options.sealInBackground !== false ? poolSealer() : inlineSealer(this.fs);
   }
 
   /** Opens (creating) a shard directory and recovers it: blocks, then the WAL after the checkpoint. */
@@ -214,7 +229,9 @@ export class ShardStore {
     const parts = duplicates === 0 ? [reader] : missing.map(([from, to]) => BatchReader.open(subBatch(reader, from - first, to - from)));
     let position: WalPosition | null = null;
     for (const part of parts) {
-      const owned = log || parts.length > 1 ? part.raw.slice() : part.raw;
+      // Kept in the memtable's slabs (shared memory): a seal on a pool thread reads it without a copy.
+      const owned = this.arena.alloc(part.raw.byteLength);
+      owned.set(part.raw);
       if (log) position = this.wal.append(owned);
       const r = BatchReader.open(owned, { verify: false });
       this.memtable.push({ reader: r, arrivedAt: this.now() });
@@ -233,6 +250,16 @@ export class ShardStore {
 
   get durablePosition(): WalPosition {
     return this.wal.durablePosition;
+  }
+
+  /** True while the memtable is at its limit and a seal is in flight: take no more until it completes. */
+  get full(): boolean {
+    return this.memBytes >= this.opts.maxMemtableBytes && this.sealInFlight !== undefined;
+  }
+
+  /** Resolves when the seal in flight (if any) is done. */
+  sealed(): Promise<unknown> {
+    return this.sealInFlight?.catch(() => {}) ?? Promise.resolve();
   }
 
   /** True when the memtable has reached a seal threshold (entries, bytes or age) and no seal is in flight. */
@@ -255,20 +282,32 @@ export class ShardStore {
     if (this.memEntries === 0) return null;
     const walEnd = this.wal.position;
     this.sealing = this.memtable;
-    const columns = this.sealColumns(this.sealing, this.memEntries);
+    // Label ids are assigned here, on the thread that owns the dictionary; the rest can run elsewhere.
+    const batches = this.sealing.map((b) => ({ bytes: b.reader.raw, labelIds: Uint32Array.from(b.reader.labels(), (l) => this.labels.idOf(l)) }));
+    const slabs = this.arena.cut();
     this.memtable = [];
     this.memEntries = 0;
     this.memBytes = 0;
     const run = (async () => {
       try {
         await this.labels.sync(); // the block refers to label ids: they must be on disk first
-        const block = writeBlock(this.fs, `${this.dir}/blocks`, this.nextBlockId++, columns, this.labels.size, walEnd, this.now());
+        const block = await this.sealer.seal({
+          dir: `${this.dir}/blocks`,
+          id: this.nextBlockId++,
+          batches,
+          labelCount: this.labels.size,
+          walEnd,
+          now: this.now(),
+        });
         this.blockList.push(block);
         this.wal.checkpoint(walEnd);
         this.dedup.expire(this.now());
+        this.sealing = []; // nothing reads the sealed batches any more: their slabs can be reused
+        this.arena.release(slabs);
         return block;
       } catch (err) {
-        // Not sealed: the batches go back in front of the memtable, to be sealed next time.
+        // Not sealed: the batches (and their slabs) go back in front of the memtable, to be sealed next time.
+        this.arena.adopt(slabs);
         this.memtable = this.sealing.concat(this.memtable);
         for (const b of this.sealing) {
           this.memEntries += b.reader.count;
@@ -282,91 +321,6 @@ export class ShardStore {
     })();
     this.sealInFlight = run;
     return run;
-  }
-
-  private sealColumns(batches: readonly MemBatch[], n: number): SealColumns {
-    const ts = new BigInt64Array(n);
-    const level = new Uint8Array(n);
-    const service = new Uint32Array(n);
-    const server = new Uint32Array(n);
-    const region = new Uint32Array(n);
-    const source = new Uint32Array(n);
-    const seq = new Float64Array(n);
-    // Messages are copied once, straight from their batch into sorted order: entry k's
-    // message is batch[msgBatch[k]].messageBytes()[msgStart[k] .. + msgLen[k]].
-    const msgBatch = new Uint32Array(n);
-    const msgStart = new Uint32Array(n);
-    const msgLen = new Uint32Array(n);
-    const batchBytes: Uint8Array[] = [];
-    const sources: string[] = [];
-    const sourceIdx = new Map<string, number>();
-    let msgTotal = 0;
-    let k = 0;
-    for (const { reader: r } of batches) {
-      const labels = r.labels().map((l) => this.labels.idOf(l));
-      let si = sourceIdx.get(r.sourceId);
-      if (si === undefined) {
-        si = sources.length;
-        sources.push(r.sourceId);
-        sourceIdx.set(r.sourceId, si);
-      }
-      const rts = r.timestamps();
-      const rl = r.levels();
-      const rs = r.serviceIds();
-      const rv = r.serverIds();
-      const rg = r.regionIds();
-      const off = r.messageOffsets();
-      const b = batchBytes.length;
-      batchBytes.push(r.messageBytes());
-      msgTotal += off[r.count]!;
-      const first = Number(r.firstSeq);
-      for (let i = 0; i < r.count; i++, k++) {
-        ts[k] = rts[i]!;
-        level[k] = rl[i]!;
-        service[k] = labels[rs[i]!]!;
-        server[k] = labels[rv[i]!]!;
-        region[k] = labels[rg[i]!]!;
-        source[k] = si;
-        seq[k] = first + i;
-        msgBatch[k] = b;
-        msgStart[k] = off[i]!;
-        msgLen[k] = off[i + 1]! - off[i]!;
-      }
-    }
-    // Sort by (ts, source, seq). Timestamps compare as (high signed, low unsigned) 32-bit halves.
-    const halves = new Int32Array(ts.buffer);
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort(
-      (a, b) => halves[2 * a + 1]! - halves[2 * b + 1]! || (halves[2 * a]! >>> 0) - (halves[2 * b]! >>> 0) || source[a]! - source[b]! || seq[a]! - seq[b]!,
-    );
-    const msgOffsets = new Uint32Array(n + 1);
-    const msgBytes = new Uint8Array(msgTotal);
-    const out = {
-      ts: new BigInt64Array(n),
-      level: new Uint8Array(n),
-      service: new Uint32Array(n),
-      server: new Uint32Array(n),
-      region: new Uint32Array(n),
-      source: new Uint32Array(n),
-      seq: new Float64Array(n),
-    };
-    let m = 0;
-    for (let j = 0; j < n; j++) {
-      const i = order[j]!;
-      out.ts[j] = ts[i]!;
-      out.level[j] = level[i]!;
-      out.service[j] = service[i]!;
-      out.server[j] = server[i]!;
-      out.region[j] = region[i]!;
-      out.source[j] = source[i]!;
-      out.seq[j] = seq[i]!;
-      msgOffsets[j] = m;
-      msgBytes.set(batchBytes[msgBatch[i]!]!.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
-      m += msgLen[i]!;
-    }
-    msgOffsets[n] = m;
-    return { count: n, ...out, sources, msgOffsets, msgBytes };
   }
 
   get blocks(): readonly BlockIndex[] {
@@ -421,8 +375,10 @@ export class ShardStore {
   }
 
   async close(): Promise<void> {
+    while (this.sealInFlight) await this.sealInFlight.catch(() => {});
     await this.wal.close();
     await this.labels.close();
+    await this.sealer.release();
   }
 }
 

@@ -175,6 +175,11 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
 }
 
 function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void {
+  if (state.store.full) {
+    // Ingest outruns sealing: keep the frame in the mailbox until the seal in flight is done.
+    ctx.retryLater(5);
+    return;
+  }
   try {
     state.store.append(frame.body);
   } catch (err) {

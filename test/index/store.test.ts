@@ -217,3 +217,20 @@ test('appends during a seal are neither lost nor sealed twice; concurrent seals 
   t.is([...again.entries()].length, 2000);
   await again.close();
 });
+
+test('while a seal is in flight the memtable has a limit: the store reports full instead of growing', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir, sealBytes: 20_000, maxMemtableBytes: 40_000 });
+  store.append(batch('s', 0, entries(300)));
+  const sealing = store.seal();
+  t.false(store.full, 'an empty memtable is not full');
+  let seq = 300;
+  while (!store.full) {
+    store.append(batch('s', seq, entries(300, seq)));
+    seq += 300;
+  }
+  t.true(store.stats.memtableBytes >= 40_000 && store.stats.memtableBytes < 40_000 + 30_000, 'it stops at the limit (within one batch)');
+  await sealing;
+  t.false(store.full, 'the limit lifts when the seal completes');
+  await store.close();
+});

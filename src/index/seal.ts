@@ -1,0 +1,102 @@
+import { BatchReader } from '../batch/reader.js';
+import type { SealColumns } from './block-writer.js';
+
+/** A batch to seal: its bytes and, for each label of its dictionary, the shard-wide label id. */
+export interface SealBatch {
+  readonly bytes: Uint8Array;
+  readonly labelIds: Uint32Array;
+}
+
+/**
+ * Gathers the entries of many batches into sorted columns for a block:
+ * sorted by (ts, source, seq), labels mapped to shard-wide ids, messages
+ * copied once, straight into sorted order. Pure: it runs on the shard's thread
+ * or on a seal worker alike.
+ */
+export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
+  let n = 0;
+  const readers = batches.map((b) => BatchReader.open(b.bytes, { verify: false }));
+  for (const r of readers) n += r.count;
+  const ts = new BigInt64Array(n);
+  const level = new Uint8Array(n);
+  const service = new Uint32Array(n);
+  const server = new Uint32Array(n);
+  const region = new Uint32Array(n);
+  const source = new Uint32Array(n);
+  const seq = new Float64Array(n);
+  // Messages are copied once, straight from their batch into sorted order: entry k's
+  // message is batch[msgBatch[k]].messageBytes()[msgStart[k] .. + msgLen[k]].
+  const msgBatch = new Uint32Array(n);
+  const msgStart = new Uint32Array(n);
+  const msgLen = new Uint32Array(n);
+  const batchBytes: Uint8Array[] = [];
+  const sources: string[] = [];
+  const sourceIdx = new Map<string, number>();
+  let msgTotal = 0;
+  let k = 0;
+  for (const [bi, r] of readers.entries()) {
+    const labels = batches[bi]!.labelIds;
+    let si = sourceIdx.get(r.sourceId);
+    if (si === undefined) {
+      si = sources.length;
+      sources.push(r.sourceId);
+      sourceIdx.set(r.sourceId, si);
+    }
+    const rts = r.timestamps();
+    const rl = r.levels();
+    const rs = r.serviceIds();
+    const rv = r.serverIds();
+    const rg = r.regionIds();
+    const off = r.messageOffsets();
+    const b = batchBytes.length;
+    batchBytes.push(r.messageBytes());
+    msgTotal += off[r.count]!;
+    const first = Number(r.firstSeq);
+    for (let i = 0; i < r.count; i++, k++) {
+      ts[k] = rts[i]!;
+      level[k] = rl[i]!;
+      service[k] = labels[rs[i]!]!;
+      server[k] = labels[rv[i]!]!;
+      region[k] = labels[rg[i]!]!;
+      source[k] = si;
+      seq[k] = first + i;
+      msgBatch[k] = b;
+      msgStart[k] = off[i]!;
+      msgLen[k] = off[i + 1]! - off[i]!;
+    }
+  }
+  // Sort by (ts, source, seq). Timestamps compare as (high signed, low unsigned) 32-bit halves.
+  const halves = new Int32Array(ts.buffer);
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort(
+    (a, b) => halves[2 * a + 1]! - halves[2 * b + 1]! || (halves[2 * a]! >>> 0) - (halves[2 * b]! >>> 0) || source[a]! - source[b]! || seq[a]! - seq[b]!,
+  );
+  const msgOffsets = new Uint32Array(n + 1);
+  const msgBytes = new Uint8Array(msgTotal);
+  const out = {
+    ts: new BigInt64Array(n),
+    level: new Uint8Array(n),
+    service: new Uint32Array(n),
+    server: new Uint32Array(n),
+    region: new Uint32Array(n),
+    source: new Uint32Array(n),
+    seq: new Float64Array(n),
+  };
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const i = order[j]!;
+    out.ts[j] = ts[i]!;
+    out.level[j] = level[i]!;
+    out.service[j] = service[i]!;
+    out.server[j] = server[i]!;
+    out.region[j] = region[i]!;
+    out.source[j] = source[i]!;
+    out.seq[j] = seq[i]!;
+    msgOffsets[j] = m;
+    msgBytes.set(batchBytes[msgBatch[i]!]!.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
+    m += msgLen[i]!;
+  }
+  msgOffsets[n] = m;
+  return { count: n, ...out, sources, msgOffsets, msgBytes };
+}
