@@ -59,6 +59,15 @@ export interface RecoveryReport {
   readonly ms: number;
 }
 
+/** Upper bounds (ms) of the lateness buckets: how long after its timestamp an entry arrived. */
+export const LATENESS_BUCKETS_MS = [1_000, 10_000, 60_000, 600_000, 3_600_000, Infinity] as const;
+
+/** Per source: entries per lateness bucket, plus entries stamped more than a second in the future. */
+export interface Lateness {
+  readonly buckets: number[];
+  readonly future: number;
+}
+
 export interface StoreStats {
   readonly blocks: number;
   readonly blockEntries: number;
@@ -69,6 +78,8 @@ export interface StoreStats {
   readonly dedupSources: number;
   readonly dedupIntervals: number;
   readonly duplicatesDropped: number;
+  /** Lateness histogram per source (live ingest only): skewed clocks and late batches show here. */
+  readonly lateness: Record<string, Lateness>;
 }
 
 interface MemBatch {
@@ -103,6 +114,7 @@ export class ShardStore {
   private memBytes = 0;
   private nextBlockId = 1;
   private duplicatesDropped = 0;
+  private readonly lateness = new Map<string, Lateness>();
   private readonly now: () => number;
   private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground'>>;
   private readonly sealer: Sealer;
@@ -133,11 +145,22 @@ export class ShardStore {
     const started = performance.now();
     const fs = options.fs ?? nodeFs;
     const dir = options.dir;
+    // Fail at open, with the path and the reason, rather than at the first write.
     for (const sub of ['', '/blocks', '/quarantine']) {
+      const path = `${dir}${sub}`;
       try {
-        fs.mkdirSync(`${dir}${sub}`);
+        fs.mkdirSync(path);
+        const probe = `${path}/.writable`;
+        fs.writeFileSync(probe, new Uint8Array(1));
+        fs.unlinkSync(probe);
       } catch (err) {
-        throw new TributaryError('E_STORAGE_UNWRITABLE', `cannot create ${dir}${sub}: ${(err as Error).message}`, { path: `${dir}${sub}` }, { cause: err });
+        const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        throw new TributaryError(
+          'E_STORAGE_UNWRITABLE',
+          `data directory ${path} is not writable (${reason}): ${(err as Error).message}`,
+          { path, reason },
+          { cause: err },
+        );
       }
     }
     const labels = LabelDictionary.open(`${dir}/labels`, { fs });
@@ -238,9 +261,33 @@ export class ShardStore {
       this.memEntries += r.count;
       this.memBytes += owned.byteLength;
       this.dedup.add(r.sourceId, Number(r.firstSeq), Number(r.firstSeq) + r.count, this.now());
+      if (log) this.measureLateness(r);
     }
     this.duplicatesDropped += duplicates;
     return { accepted: fresh, duplicates, position };
+  }
+
+  /**
+   * Counts each entry of a live batch into its source's lateness histogram.
+   * Nothing is rejected for being late or early: entries are stored whatever
+   * their timestamps (blocks sort at seal, queries merge); this is how an
+   * operator sees a skewed clock or a batch that waited out an outage.
+   */
+  private measureLateness(r: BatchReader): void {
+    let h = this.lateness.get(r.sourceId);
+    if (!h) this.lateness.set(r.sourceId, (h = { buckets: new Array<number>(LATENESS_BUCKETS_MS.length).fill(0), future: 0 }));
+    const nowNs = BigInt(this.now()) * 1_000_000n;
+    const ts = r.timestamps();
+    for (let i = 0; i < ts.length; i++) {
+      const lateMs = Number(nowNs - ts[i]!) / 1e6;
+      if (lateMs < -1000) {
+        (h as { future: number }).future++;
+        continue;
+      }
+      let b = 0;
+      while (lateMs >= LATENESS_BUCKETS_MS[b]!) b++;
+      h.buckets[b]!++;
+    }
   }
 
   /** Makes everything appended so far durable (group commit: concurrent calls share an fdatasync). */
@@ -323,6 +370,37 @@ export class ShardStore {
     return run;
   }
 
+  /**
+   * Drops whole sealed blocks, oldest data first: those whose newest entry is
+   * older than `maxAgeMs`, then more until the blocks take at most `maxBytes`.
+   * Returns what was removed. The memtable is never dropped.
+   */
+  enforceRetention(policy: { maxAgeMs?: number; maxBytes?: number }): { blocks: number; entries: number; bytes: number } {
+    const removed = { blocks: 0, entries: 0, bytes: 0 };
+    const drop = (b: BlockIndex) => {
+      this.fs.unlinkSync(b.path);
+      this.blockList.splice(this.blockList.indexOf(b), 1);
+      removed.blocks++;
+      removed.entries += b.entries;
+      removed.bytes += b.bytes;
+    };
+    const byAge = [...this.blockList].sort((a, b) => (a.maxTs < b.maxTs ? -1 : a.maxTs > b.maxTs ? 1 : a.id - b.id));
+    if (policy.maxAgeMs !== undefined) {
+      const cutoff = BigInt(this.now() - policy.maxAgeMs) * 1_000_000n;
+      for (const b of byAge) if (b.maxTs < cutoff) drop(b);
+    }
+    if (policy.maxBytes !== undefined) {
+      let total = this.blockList.reduce((a, b) => a + b.bytes, 0);
+      for (const b of byAge) {
+        if (total <= policy.maxBytes) break;
+        if (!this.blockList.includes(b)) continue;
+        total -= b.bytes;
+        drop(b);
+      }
+    }
+    return removed;
+  }
+
   get blocks(): readonly BlockIndex[] {
     return this.blockList;
   }
@@ -371,6 +449,7 @@ export class ShardStore {
       dedupSources: d.sources,
       dedupIntervals: d.intervals,
       duplicatesDropped: this.duplicatesDropped,
+      lateness: Object.fromEntries(this.lateness),
     };
   }
 

@@ -17,6 +17,8 @@ export interface ShardArgs {
   readonly dedupWindowMs?: number;
   /** Bytes of recent batches a replica keeps in memory for its primary's restart. */
   readonly replicaTailBytes?: number;
+  /** Retention: whole blocks older than maxAgeMs, then the oldest beyond maxBytes, are removed. */
+  readonly retention?: { readonly maxAgeMs?: number; readonly maxBytes?: number };
   /**
    * Fault injection for tests and drills: while Int32 slot 0 of this buffer is
    * 1, every write fails with ENOSPC, as on a full disk.
@@ -168,9 +170,18 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
     replayedEntries: report.replayedEntries,
     replayedFromReplica: replay.length,
   });
-  // Seal by age even when no frame arrives.
+  // Housekeeping even when no frame arrives: seal by age, enforce retention.
   const ageMs = args.sealAgeMs ?? 60_000;
-  state.sealTimer = setInterval(() => void maybeSeal(state, ctx), Math.max(100, ageMs / 4));
+  state.sealTimer = setInterval(
+    () => {
+      void maybeSeal(state, ctx);
+      if (args.retention) {
+        const removed = state.store.enforceRetention(args.retention);
+        if (removed.blocks > 0) ctx.log('info', `shard ${args.dir}: retention removed ${removed.blocks} blocks (${removed.entries} entries)`, removed);
+      }
+    },
+    Math.max(100, ageMs / 4),
+  );
   return state;
 }
 

@@ -234,3 +234,65 @@ test('while a seal is in flight the memtable has a limit: the store reports full
   t.false(store.full, 'the limit lifts when the seal completes');
   await store.close();
 });
+
+test('an unwritable data directory fails at open with the path and the reason', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'not-a-directory');
+  writeFileSync(file, 'x');
+  const err = t.throws(() => ShardStore.open({ dir: join(file, 'shard') }));
+  t.true(isTributaryError(err, 'E_STORAGE_UNWRITABLE'), String(err));
+  t.regex(err!.message, /not-a-directory\/shard is not writable \(ENOTDIR\)/);
+});
+
+test('lateness per source: late and future-stamped entries are counted, and stored all the same', async (t) => {
+  const dir = tempDir(t);
+  const now = 1_700_000_000_000;
+  const { store } = ShardStore.open({ dir, now: () => now });
+  const at = (msAgo: number) => BigInt(now - msAgo) * 1_000_000n;
+  const ages = [0, 500, 5_000, 30_000, 300_000, 3_000_000, 7_200_000, -5_000];
+  store.append(
+    batch(
+      'late',
+      0,
+      entries(ages.length, 0, (i) => at(ages[i]!)),
+    ),
+  );
+  const h = store.stats.lateness.late!;
+  t.deepEqual(h.buckets, [2, 1, 1, 1, 1, 1]);
+  t.is(h.future, 1);
+  t.is([...store.entries()].length, ages.length, 'nothing rejected for its timestamp');
+  await store.close();
+});
+
+test('retention drops whole blocks by age, then by size, oldest data first', async (t) => {
+  const dir = tempDir(t);
+  let now = 1_700_000_000_000;
+  const { store } = ShardStore.open({ dir, now: () => now });
+  const hour = 3_600_000;
+  // Three blocks: data 3 h old, 2 h old, and fresh.
+  for (const [k, age] of [3 * hour, 2 * hour, 0].entries()) {
+    store.append(
+      batch(
+        's',
+        k * 100,
+        entries(100, k * 100, (i) => BigInt(now - age) * 1_000_000n + BigInt(i)),
+      ),
+    );
+    await store.seal();
+  }
+  t.is(store.blocks.length, 3);
+  t.deepEqual(store.enforceRetention({ maxAgeMs: 150 * 60_000 }).blocks, 1, 'only the 3-hour-old block is past 2.5 h');
+  const fresh = store.blocks.find((b) => b.maxTs >= BigInt(now - 1000) * 1_000_000n)!;
+  const r = store.enforceRetention({ maxBytes: fresh.bytes });
+  t.is(r.blocks, 1, 'the older of the two remaining goes to fit the size');
+  t.deepEqual(
+    store.blocks.map((b) => b.id),
+    [fresh.id],
+  );
+  t.is([...store.entries()].length, 100);
+  await store.close();
+  now += 1;
+  const { store: again } = ShardStore.open({ dir });
+  t.is(again.blocks.length, 1, 'the removal is on disk');
+  await again.close();
+});
