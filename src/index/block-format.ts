@@ -72,6 +72,8 @@ export interface BlockIndex {
   readonly walEnd: WalPosition;
   /** When the block was sealed (ms since the epoch). */
   readonly sealedAt: number;
+  /** Blocks this one was compacted from: if any is still on disk at open (a crash came between), it is deleted. */
+  readonly replaces?: readonly number[];
 }
 
 export function hasLabel(bits: Uint8Array, id: number): boolean {

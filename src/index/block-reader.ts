@@ -89,6 +89,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       labels: { service: bits(labels.service!), server: bits(labels.server!), region: bits(labels.region!) },
       walEnd: raw.walEnd as BlockIndex['walEnd'],
       sealedAt: Number(raw.sealedAt),
+      replaces: Array.isArray(raw.replaces) ? (raw.replaces as number[]) : undefined,
     };
   } catch (err) {
     throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);

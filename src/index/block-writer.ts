@@ -99,7 +99,16 @@ function bitset(ids: Uint32Array, labelCount: number): Uint8Array {
  * block until this returns, so a crash mid-write leaves only a .tmp file,
  * removed at the next open.
  */
-export function writeBlock(fs: StorageFs, dir: string, id: number, c: SealColumns, labelCount: number, walEnd: WalPosition, now = Date.now()): BlockIndex {
+export function writeBlock(
+  fs: StorageFs,
+  dir: string,
+  id: number,
+  c: SealColumns,
+  labelCount: number,
+  walEnd: WalPosition,
+  now = Date.now(),
+  replaces?: readonly number[],
+): BlockIndex {
   // Per source: the base (smallest seq) and the stored intervals, for dedup after a restart.
   const perSource = c.sources.map(() => ({ base: Infinity, seqs: [] as number[] }));
   for (let i = 0; i < c.count; i++) {
@@ -161,6 +170,7 @@ export function writeBlock(fs: StorageFs, dir: string, id: number, c: SealColumn
       labels,
       walEnd,
       sealedAt: now,
+      replaces,
     };
     const footer = new TextEncoder().encode(serializeIndex(index));
     const trailer = new Uint8Array(16);
@@ -203,5 +213,6 @@ export function serializeIndex(index: BlockIndex): string {
     },
     walEnd: index.walEnd,
     sealedAt: index.sealedAt,
+    replaces: index.replaces,
   });
 }

@@ -1,5 +1,8 @@
 import { BatchReader } from '../batch/reader.js';
 import type { SealColumns } from './block-writer.js';
+import type { BlockIndex } from './block-format.js';
+import { BlockPage } from './block-reader.js';
+import type { StorageFs } from './fs.js';
 
 /** A batch to seal: its bytes and, for each label of its dictionary, the shard-wide label id. */
 export interface SealBatch {
@@ -65,15 +68,48 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
       msgLen[k] = off[i + 1]! - off[i]!;
     }
   }
-  // Sort by (ts, source, seq). Timestamps compare as (high signed, low unsigned) 32-bit halves.
-  const halves = new Int32Array(ts.buffer);
+  return sortColumns({
+    n,
+    ts,
+    level,
+    service,
+    server,
+    region,
+    source,
+    seq,
+    sources,
+    msg: (k) => batchBytes[msgBatch[k]!]!.subarray(msgStart[k]!, msgStart[k]! + msgLen[k]!),
+    msgTotal,
+  });
+}
+
+/** Unsorted columns, with a way to reach entry k's message bytes. */
+interface Gathered {
+  readonly n: number;
+  readonly ts: BigInt64Array;
+  readonly level: Uint8Array;
+  readonly service: Uint32Array;
+  readonly server: Uint32Array;
+  readonly region: Uint32Array;
+  readonly source: Uint32Array;
+  readonly seq: Float64Array;
+  readonly sources: string[];
+  readonly msg: (k: number) => Uint8Array;
+  readonly msgTotal: number;
+}
+
+/** Sorts gathered columns by (ts, source, seq) into block columns; messages are copied once, in sorted order. */
+function sortColumns(g: Gathered): SealColumns {
+  const { n, ts, level, service, server, region, source, seq } = g;
+  // Timestamps compare as (high signed, low unsigned) 32-bit halves.
+  const halves = new Int32Array(ts.buffer, ts.byteOffset, n * 2);
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort(
     (a, b) => halves[2 * a + 1]! - halves[2 * b + 1]! || (halves[2 * a]! >>> 0) - (halves[2 * b]! >>> 0) || source[a]! - source[b]! || seq[a]! - seq[b]!,
   );
   const msgOffsets = new Uint32Array(n + 1);
-  const msgBytes = new Uint8Array(msgTotal);
+  const msgBytes = new Uint8Array(g.msgTotal);
   const out = {
     ts: new BigInt64Array(n),
     level: new Uint8Array(n),
@@ -94,9 +130,56 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
     out.source[j] = source[i]!;
     out.seq[j] = seq[i]!;
     msgOffsets[j] = m;
-    msgBytes.set(batchBytes[msgBatch[i]!]!.subarray(msgStart[i]!, msgStart[i]! + msgLen[i]!), m);
-    m += msgLen[i]!;
+    const bytes = g.msg(i);
+    msgBytes.set(bytes, m);
+    m += bytes.byteLength;
   }
   msgOffsets[n] = m;
-  return { count: n, ...out, sources, msgOffsets, msgBytes };
+  return { count: n, ...out, sources: g.sources, msgOffsets, msgBytes };
+}
+
+/** Reads every entry of the given blocks back into one sorted set of columns (for compaction). */
+export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockIndex[]): SealColumns {
+  const n = blocks.reduce((a, b) => a + b.entries, 0);
+  const ts = new BigInt64Array(n);
+  const level = new Uint8Array(n);
+  const service = new Uint32Array(n);
+  const server = new Uint32Array(n);
+  const region = new Uint32Array(n);
+  const source = new Uint32Array(n);
+  const seq = new Float64Array(n);
+  const messages: Uint8Array[] = new Array(n);
+  const sources: string[] = [];
+  const sourceIdx = new Map<string, number>();
+  let msgTotal = 0;
+  let k = 0;
+  for (const b of blocks) {
+    const remap = b.sources.map((s) => {
+      let i = sourceIdx.get(s.id);
+      if (i === undefined) {
+        i = sources.length;
+        sources.push(s.id);
+        sourceIdx.set(s.id, i);
+      }
+      return i;
+    });
+    for (let p = 0; p < b.pages.length; p++) {
+      const page = BlockPage.read(fs, b, p);
+      ts.set(page.ts(), k);
+      level.set(page.level(), k);
+      service.set(page.service(), k);
+      server.set(page.server(), k);
+      region.set(page.region(), k);
+      const src = page.source();
+      const off = page.messageOffsets();
+      const bytes = page.messageBytes();
+      for (let i = 0; i < page.count; i++, k++) {
+        source[k] = remap[src[i]!]!;
+        seq[k] = page.seq(i);
+        messages[k] = bytes.subarray(off[i]!, off[i + 1]!);
+        msgTotal += off[i + 1]! - off[i]!;
+      }
+    }
+  }
+  return sortColumns({ n, ts, level, service, server, region, source, seq, sources, msg: (i) => messages[i]!, msgTotal });
 }

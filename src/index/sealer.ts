@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { BlockIndex } from './block-format.js';
 import { writeBlock } from './block-writer.js';
 import type { StorageFs } from './fs.js';
-import { buildSealColumns, type SealBatch } from './seal.js';
+import { buildColumnsFromBlocks, buildSealColumns, type SealBatch } from './seal.js';
 import type { WalPosition } from './wal.js';
 
 export interface SealTask {
@@ -15,16 +15,42 @@ export interface SealTask {
   readonly now: number;
 }
 
-/** Where seals run: a seam with one method, swapped in tests. */
+/** Merge sealed blocks into one (the new block's footer names the ones it replaces). */
+export interface CompactTask {
+  readonly dir: string;
+  readonly id: number;
+  readonly blocks: readonly BlockIndex[];
+  readonly labelCount: number;
+  readonly walEnd: WalPosition;
+  readonly now: number;
+}
+
+/** Where seals and compactions run: a narrow seam, swapped in tests. */
 export interface Sealer {
   seal(task: SealTask): Promise<BlockIndex>;
+  compact(task: CompactTask): Promise<BlockIndex>;
   release(): Promise<void>;
+}
+
+export function runCompaction(fs: StorageFs, t: CompactTask): BlockIndex {
+  const columns = buildColumnsFromBlocks(fs, t.blocks);
+  return writeBlock(
+    fs,
+    t.dir,
+    t.id,
+    columns,
+    t.labelCount,
+    t.walEnd,
+    t.now,
+    t.blocks.map((b) => b.id),
+  );
 }
 
 /** Seals on the calling thread (used with an injected file layer, and where threads are not wanted). */
 export function inlineSealer(fs: StorageFs): Sealer {
   return {
     seal: async (t) => writeBlock(fs, t.dir, t.id, buildSealColumns(t.batches), t.labelCount, t.walEnd, t.now),
+    compact: async (t) => runCompaction(fs, t),
     release: async () => {},
   };
 }
@@ -53,7 +79,8 @@ export function poolSealer(): Sealer {
   const mine = pool;
   let released = false;
   return {
-    seal: (t) => mine.run(t) as Promise<BlockIndex>,
+    seal: (t) => mine.run({ kind: 'seal', task: t }) as Promise<BlockIndex>,
+    compact: (t) => mine.run({ kind: 'compact', task: t }) as Promise<BlockIndex>,
     release: async () => {
       if (released) return;
       released = true;

@@ -10,7 +10,7 @@ import { nodeFs, type StorageFs } from './fs.js';
 import { SlabArena } from './arena.js';
 import { LabelDictionary } from './labels.js';
 import { inlineSealer, poolSealer, type Sealer } from './sealer.js';
-import { Wal, type WalPosition, type WalRecoveryReport } from './wal.js';
+import { Wal, comparePositions, type WalPosition, type WalRecoveryReport } from './wal.js';
 
 export interface StoreOptions {
   readonly dir: string;
@@ -110,6 +110,9 @@ export class ShardStore {
   /** Batches taken out of the memtable by a seal in flight: still readable until their block is on disk. */
   private sealing: MemBatch[] = [];
   private sealInFlight: Promise<BlockIndex | null> | undefined;
+  private compactInFlight: Promise<BlockIndex | null> | undefined;
+  /** Blocks being merged: retention leaves them alone (deleting one would resurrect nothing but break the merge). */
+  private compacting = new Set<BlockIndex>();
   private memEntries = 0;
   private memBytes = 0;
   private nextBlockId = 1;
@@ -186,6 +189,13 @@ export class ShardStore {
         fs.renameSync(path, `${dir}/quarantine/${name}`);
         quarantined.push({ file: name, reason: (err as Error).message });
       }
+    }
+    // A compacted block names the blocks it replaced: any still here (a crash came between
+    // writing it and deleting them) would duplicate its entries, so they go now.
+    const replaced = new Set(blocks.flatMap((b) => b.replaces ?? []));
+    for (const b of blocks.filter((x) => replaced.has(x.id))) {
+      fs.unlinkSync(b.path);
+      blocks.splice(blocks.indexOf(b), 1);
     }
     let replayedEntries = 0;
     let replayDuplicates = 0;
@@ -371,6 +381,54 @@ export class ShardStore {
   }
 
   /**
+   * Merges the longest run of small, consecutive blocks (fewer than
+   * `smallEntries` entries each, at most `targetEntries` together, at least
+   * two) into one, on the seal pool. Ingest goes on meanwhile; readers see
+   * either the old blocks or the new one, never both: the block list is
+   * swapped in one step, then the old files are deleted. Returns the new
+   * block, or null when there was nothing to merge.
+   */
+  async compact(options: { smallEntries?: number; targetEntries?: number } = {}): Promise<BlockIndex | null> {
+    if (this.compactInFlight) return this.compactInFlight;
+    const small = options.smallEntries ?? Math.floor(this.opts.sealEntries / 4);
+    const target = options.targetEntries ?? this.opts.sealEntries;
+    const byId = [...this.blockList].sort((a, b) => a.id - b.id);
+    let best: BlockIndex[] = [];
+    for (let i = 0; i < byId.length; i++) {
+      const run: BlockIndex[] = [];
+      let total = 0;
+      for (let j = i; j < byId.length && byId[j]!.entries < small && total + byId[j]!.entries <= target; j++) {
+        run.push(byId[j]!);
+        total += byId[j]!.entries;
+      }
+      if (run.length > best.length) best = run;
+    }
+    if (best.length < 2) return null;
+    const walEnd = best.reduce((a, b) => (comparePositions(a, b.walEnd) >= 0 ? a : b.walEnd), best[0]!.walEnd);
+    this.compacting = new Set(best);
+    const run = (async () => {
+      try {
+        const block = await this.sealer.compact({
+          dir: `${this.dir}/blocks`,
+          id: this.nextBlockId++,
+          blocks: best,
+          labelCount: this.labels.size,
+          walEnd,
+          now: this.now(),
+        });
+        this.blockList.splice(0, this.blockList.length, ...this.blockList.filter((b) => !best.includes(b)), block);
+        for (const b of best) this.fs.unlinkSync(b.path);
+        return block;
+      } finally {
+        this.compacting = new Set();
+        this.compactInFlight = undefined;
+      }
+    })();
+    this.compactInFlight = run;
+    return run;
+  }
+
+  /**
    * Drops whole sealed blocks, oldest data first: those whose newest entry is
    * older than `maxAgeMs`, then more until the blocks take at most `maxBytes`.
    * Returns what was removed. The memtable is never dropped.
@@ -384,7 +442,7 @@ export class ShardStore {
       removed.entries += b.entries;
       removed.bytes += b.bytes;
     };
-    const byAge = [...this.blockList].sort((a, b) => (a.maxTs < b.maxTs ? -1 : a.maxTs > b.maxTs ? 1 : a.id - b.id));
+    const byAge = this.blockList.filter((b) => !this.compacting.has(b)).sort((a, b) => (a.maxTs < b.maxTs ? -1 : a.maxTs > b.maxTs ? 1 : a.id - b.id));
     if (policy.maxAgeMs !== undefined) {
       const cutoff = BigInt(this.now() - policy.maxAgeMs) * 1_000_000n;
       for (const b of byAge) if (b.maxTs < cutoff) drop(b);
@@ -455,6 +513,7 @@ export class ShardStore {
 
   async close(): Promise<void> {
     while (this.sealInFlight) await this.sealInFlight.catch(() => {});
+    while (this.compactInFlight) await this.compactInFlight.catch(() => {});
     await this.wal.close();
     await this.labels.close();
     await this.sealer.release();
