@@ -16,18 +16,34 @@ import {
 import { syncDir, type StorageFs } from './fs.js';
 import { storageError, type WalPosition } from './wal.js';
 
-/** Entries to seal, as columns, already sorted by (ts, source, seq). */
-export interface SealColumns {
-  readonly count: number;
+/** The fixed-width columns of a set of entries. */
+export interface EntryColumns {
   readonly ts: BigInt64Array;
   readonly level: Uint8Array;
   readonly service: Uint32Array;
   readonly server: Uint32Array;
   readonly region: Uint32Array;
-  /** Index into `sources`. */
+  /** Index into a list of source ids. */
   readonly source: Uint32Array;
   /** Exact integers (sequence numbers are < 2^53). */
   readonly seq: Float64Array;
+}
+
+export function allocColumns(n: number): EntryColumns {
+  return {
+    ts: new BigInt64Array(n),
+    level: new Uint8Array(n),
+    service: new Uint32Array(n),
+    server: new Uint32Array(n),
+    region: new Uint32Array(n),
+    source: new Uint32Array(n),
+    seq: new Float64Array(n),
+  };
+}
+
+/** Entries to seal, as columns, already sorted by (ts, source, seq). */
+export interface SealColumns extends EntryColumns {
+  readonly count: number;
   readonly sources: readonly string[];
   /** Message i is msgBytes[msgOffsets[i], msgOffsets[i + 1]). */
   readonly msgOffsets: Uint32Array;

@@ -1,5 +1,5 @@
 import { BatchReader } from '../batch/reader.js';
-import type { SealColumns } from './block-writer.js';
+import { allocColumns, type EntryColumns, type SealColumns } from './block-writer.js';
 import type { BlockIndex } from './block-format.js';
 import { BlockPage } from './block-reader.js';
 import type { StorageFs } from './fs.js';
@@ -20,13 +20,8 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
   let n = 0;
   const readers = batches.map((b) => BatchReader.open(b.bytes, { verify: false }));
   for (const r of readers) n += r.count;
-  const ts = new BigInt64Array(n);
-  const level = new Uint8Array(n);
-  const service = new Uint32Array(n);
-  const server = new Uint32Array(n);
-  const region = new Uint32Array(n);
-  const source = new Uint32Array(n);
-  const seq = new Float64Array(n);
+  const cols = allocColumns(n);
+  const { ts, level, service, server, region, source, seq } = cols;
   // Messages are copied once, straight from their batch into sorted order: entry k's
   // message is batch[msgBatch[k]].messageBytes()[msgStart[k] .. + msgLen[k]].
   const msgBatch = new Uint32Array(n);
@@ -70,13 +65,7 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
   }
   return sortColumns({
     n,
-    ts,
-    level,
-    service,
-    server,
-    region,
-    source,
-    seq,
+    cols,
     sources,
     msg: (k) => batchBytes[msgBatch[k]!]!.subarray(msgStart[k]!, msgStart[k]! + msgLen[k]!),
     msgTotal,
@@ -86,13 +75,7 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
 /** Unsorted columns, with a way to reach entry k's message bytes. */
 interface Gathered {
   readonly n: number;
-  readonly ts: BigInt64Array;
-  readonly level: Uint8Array;
-  readonly service: Uint32Array;
-  readonly server: Uint32Array;
-  readonly region: Uint32Array;
-  readonly source: Uint32Array;
-  readonly seq: Float64Array;
+  readonly cols: EntryColumns;
   readonly sources: string[];
   readonly msg: (k: number) => Uint8Array;
   readonly msgTotal: number;
@@ -100,7 +83,8 @@ interface Gathered {
 
 /** Sorts gathered columns by (ts, source, seq) into block columns; messages are copied once, in sorted order. */
 function sortColumns(g: Gathered): SealColumns {
-  const { n, ts, level, service, server, region, source, seq } = g;
+  const { n } = g;
+  const { ts, level, service, server, region, source, seq } = g.cols;
   // Timestamps compare as (high signed, low unsigned) 32-bit halves.
   const halves = new Int32Array(ts.buffer, ts.byteOffset, n * 2);
   const order = new Uint32Array(n);
@@ -110,15 +94,7 @@ function sortColumns(g: Gathered): SealColumns {
   );
   const msgOffsets = new Uint32Array(n + 1);
   const msgBytes = new Uint8Array(g.msgTotal);
-  const out = {
-    ts: new BigInt64Array(n),
-    level: new Uint8Array(n),
-    service: new Uint32Array(n),
-    server: new Uint32Array(n),
-    region: new Uint32Array(n),
-    source: new Uint32Array(n),
-    seq: new Float64Array(n),
-  };
+  const out = allocColumns(n);
   let m = 0;
   for (let j = 0; j < n; j++) {
     const i = order[j]!;
@@ -141,13 +117,8 @@ function sortColumns(g: Gathered): SealColumns {
 /** Reads every entry of the given blocks back into one sorted set of columns (for compaction). */
 export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockIndex[]): SealColumns {
   const n = blocks.reduce((a, b) => a + b.entries, 0);
-  const ts = new BigInt64Array(n);
-  const level = new Uint8Array(n);
-  const service = new Uint32Array(n);
-  const server = new Uint32Array(n);
-  const region = new Uint32Array(n);
-  const source = new Uint32Array(n);
-  const seq = new Float64Array(n);
+  const cols = allocColumns(n);
+  const { ts, level, service, server, region, source, seq } = cols;
   const messages: Uint8Array[] = new Array(n);
   const sources: string[] = [];
   const sourceIdx = new Map<string, number>();
@@ -181,5 +152,5 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
       }
     }
   }
-  return sortColumns({ n, ts, level, service, server, region, source, seq, sources, msg: (i) => messages[i]!, msgTotal });
+  return sortColumns({ n, cols, sources, msg: (i) => messages[i]!, msgTotal });
 }
