@@ -134,10 +134,10 @@ export class ShardStore {
     this.now = options.now ?? Date.now;
     this.opts = {
       sealEntries: options.sealEntries ?? 1 << 20,
-      sealBytes: options.sealBytes ?? 32 * 1024 * 1024,
+      sealBytes: options.sealBytes ?? 8 * 1024 * 1024,
       sealAgeMs: options.sealAgeMs ?? 60_000,
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
-      maxMemtableBytes: options.maxMemtableBytes ?? 2 * (options.sealBytes ?? 32 * 1024 * 1024),
+      maxMemtableBytes: options.maxMemtableBytes ?? 2 * (options.sealBytes ?? 8 * 1024 * 1024),
     };
     this.dedup = new Dedup(this.opts.dedupWindowMs);
     this.sealer = options.fs === undefined && options.sealInBackground !== false ? poolSealer() : inlineSealer(this.fs);
@@ -381,25 +381,28 @@ export class ShardStore {
   }
 
   /**
-   * Merges the longest run of small, consecutive blocks (fewer than
-   * `smallEntries` entries each, at most `targetEntries` together, at least
-   * two) into one, on the seal pool. Ingest goes on meanwhile; readers see
+   * Merges the longest run of small, consecutive blocks (under `smallBytes`
+   * on disk each, at most `targetBytes` together, at least two) into one, on
+   * the seal pool. Sizes are compressed bytes; the merge's working set is
+   * several times larger, which is why the default target is a quarter of
+   * the memtable size (measured: merging runs of up to 1 M entries made the
+   * seal thread's heap the largest part of resident memory). Ingest goes on meanwhile; readers see
    * either the old blocks or the new one, never both: the block list is
    * swapped in one step, then the old files are deleted. Returns the new
    * block, or null when there was nothing to merge.
    */
-  async compact(options: { smallEntries?: number; targetEntries?: number } = {}): Promise<BlockIndex | null> {
+  async compact(options: { smallBytes?: number; targetBytes?: number } = {}): Promise<BlockIndex | null> {
     if (this.compactInFlight) return this.compactInFlight;
-    const small = options.smallEntries ?? Math.floor(this.opts.sealEntries / 4);
-    const target = options.targetEntries ?? this.opts.sealEntries;
+    const target = options.targetBytes ?? Math.floor(this.opts.sealBytes / 4);
+    const small = options.smallBytes ?? Math.floor(target / 4);
     const byId = [...this.blockList].sort((a, b) => a.id - b.id);
     let best: BlockIndex[] = [];
     for (let i = 0; i < byId.length; i++) {
       const run: BlockIndex[] = [];
       let total = 0;
-      for (let j = i; j < byId.length && byId[j]!.entries < small && total + byId[j]!.entries <= target; j++) {
+      for (let j = i; j < byId.length && byId[j]!.bytes < small && total + byId[j]!.bytes <= target; j++) {
         run.push(byId[j]!);
-        total += byId[j]!.entries;
+        total += byId[j]!.bytes;
       }
       if (run.length > best.length) best = run;
     }
