@@ -176,10 +176,6 @@ export class ActorThread {
     await this.worker?.terminate();
   }
 
-  get threadId(): number | undefined {
-    return this.worker?.threadId;
-  }
-
   private startMonitor(): void {
     const control = new Int32Array(this.options.tables.threadControl);
     const slot = this.index * THREAD_SLOT + T_HEARTBEAT;

@@ -426,12 +426,6 @@ function measure(entries: readonly LogEntry[]): BatchSizes {
   return { count: entries.length, msgBytes, dictCount: labels.size, dictBytes };
 }
 
-/** Exact encoded size of a batch holding `entries`. */
-export function encodedBatchSize(entries: readonly LogEntry[]): number {
-  const m = measure(entries);
-  return computeLayout(m.count, m.msgBytes, m.dictCount, m.dictBytes).total;
-}
-
 /**
  * Encodes entries into a new, exactly sized buffer. For tests, tools and cold
  * paths; hot paths build in place with a BatchBuilder over a ring reservation.

@@ -67,7 +67,7 @@ export class BatchReader {
   private msgOffView?: Uint32Array;
   private labelCache?: string[];
 
-  private constructor(bytes: Uint8Array, options: BatchReaderOptions & { headerOnly?: boolean }) {
+  private constructor(bytes: Uint8Array, options: BatchReaderOptions) {
     this.verify = options.verify ?? true;
     if (bytes.byteLength < 8) throw truncated(bytes.byteLength, 8, 'header');
     // Views need 8-byte alignment; bytes read from a file or socket may not have it.
@@ -118,23 +118,10 @@ export class BatchReader {
     this.layout = layout;
     this.msgByteCount = msgBytes;
     this.dictByteCount = dictBytes;
-    if (options.headerOnly) {
-      this.bytes = bytes;
-      this.buf = buf;
-      return;
-    }
     if (bytes.byteLength < total) throw truncated(bytes.byteLength, total, 'body');
     this.bytes = bytes.subarray(0, total);
     this.buf = buf.subarray(0, total);
     this.checkPadding();
-  }
-
-  /**
-   * Reads and checks only the header (HEADER_BYTES) and returns the batch's
-   * total length: how a stream reader learns how many bytes to wait for.
-   */
-  static peekLength(header: Uint8Array): number {
-    return new BatchReader(header.subarray(0, Math.min(header.byteLength, HEADER_BYTES)), { headerOnly: true }).byteLength;
   }
 
   /** Opens a batch, checking its header. Throws E_BATCH_TRUNCATED, E_BATCH_CORRUPT or E_BATCH_VERSION. */

@@ -76,10 +76,6 @@ export interface BlockIndex {
   readonly replaces?: readonly number[];
 }
 
-export function hasLabel(bits: Uint8Array, id: number): boolean {
-  return (bits[id >> 3]! & (1 << (id & 7))) !== 0;
-}
-
 export function blockFileName(id: number): string {
   return `${String(id).padStart(12, '0')}.blk`;
 }

@@ -1,4 +1,4 @@
-import { DOORBELL_BYTES, DOORBELL_PARKED, DOORBELL_RINGS } from './layout.js';
+import { DOORBELL_BYTES, DOORBELL_PARKED } from './layout.js';
 import type { WaitOutcome } from './wait.js';
 
 /**
@@ -27,7 +27,6 @@ export class Doorbell {
   ring(): void {
     const i32 = this.i32;
     if (Atomics.load(i32, DOORBELL_PARKED) !== 0 && Atomics.compareExchange(i32, DOORBELL_PARKED, 1, 0) === 1) {
-      Atomics.add(i32, DOORBELL_RINGS, 1);
       Atomics.notify(i32, DOORBELL_PARKED);
     }
   }
@@ -60,9 +59,5 @@ export class Doorbell {
     } finally {
       Atomics.store(i32, DOORBELL_PARKED, 0);
     }
-  }
-
-  get wakeups(): number {
-    return Atomics.load(this.i32, DOORBELL_RINGS) >>> 0;
   }
 }

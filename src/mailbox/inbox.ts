@@ -12,6 +12,8 @@ import { DEFAULT_WAIT, type WaitOutcome, type WaitStrategy } from './wait.js';
 export class Inbox {
   readonly doorbell: Doorbell;
   private readonly readers: RingReader[] = [];
+  /** Rings stalled on a deferred frame: skipped by drain until unblockAll(). */
+  private readonly blocked: boolean[] = [];
   private readonly wait: WaitStrategy;
   private next = 0;
 
@@ -27,18 +29,26 @@ export class Inbox {
     return handle;
   }
 
-  /** Attaches an existing ring (e.g. after a restart, from the handles the supervisor kept). */
-  attach(handle: RingHandle, id: number): void {
+  /**
+   * Attaches an existing ring (e.g. after a restart, from the handles the
+   * supervisor kept). `producerDoorbell`: the sending thread's doorbell, rung
+   * when this side frees room it asked for (RingWriter.requestRoom).
+   */
+  attach(handle: RingHandle, id: number, producerDoorbell?: SharedArrayBuffer): void {
     if (handle.doorbell !== this.doorbell.sab) {
       throw new TributaryError('E_INVALID_ARGUMENT', "ring does not ring this inbox's doorbell", { id });
     }
     if (this.readers.some((r) => r.frame.from === id)) throw new TributaryError('E_INVALID_ARGUMENT', `ring id ${id} is already attached`, { id });
-    this.readers.push(new RingReader(handle, { wait: this.wait, id }));
+    this.readers.push(new RingReader(handle, { wait: this.wait, id, producerDoorbell }));
+    this.blocked.push(false);
   }
 
   detach(id: number): void {
     const i = this.readers.findIndex((r) => r.frame.from === id);
-    if (i >= 0) this.readers.splice(i, 1);
+    if (i >= 0) {
+      this.readers.splice(i, 1);
+      this.blocked.splice(i, 1);
+    }
   }
 
   get size(): number {
@@ -55,17 +65,33 @@ export class Inbox {
     return this.readers.length > 0 && this.readers.every((r) => r.done);
   }
 
+  /** True when a ring that is not blocked has a frame. */
+  runnable(): boolean {
+    for (let i = 0; i < this.readers.length; i++) if (!this.blocked[i] && this.readers[i]!.hasData()) return true;
+    return false;
+  }
+
+  /** Retries every blocked ring (something changed: an actor started or stopped). */
+  unblockAll(): void {
+    this.blocked.fill(false);
+  }
+
   /**
    * Drains the rings round-robin, at most `framesPerRing` from each per turn,
    * committing each ring once. The starting ring rotates between calls so
-   * that one busy sender cannot starve the others.
+   * that one busy sender cannot starve the others. A ring whose handler
+   * deferred a frame (returned false) is blocked: skipped until unblockAll(),
+   * since its next frame is the same one.
    */
   drain(handler: FrameHandler, framesPerRing = 256): number {
     const n = this.readers.length;
     let total = 0;
     for (let k = 0; k < n; k++) {
-      const reader = this.readers[(this.next + k) % n]!;
+      const i = (this.next + k) % n;
+      if (this.blocked[i]) continue;
+      const reader = this.readers[i]!;
       total += reader.drain(handler, framesPerRing);
+      if (reader.deferred) this.blocked[i] = true;
     }
     this.next = n === 0 ? 0 : (this.next + 1) % n;
     return total;

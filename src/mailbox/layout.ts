@@ -42,7 +42,6 @@ export type RingState = (typeof RingState)[keyof typeof RingState];
 
 /** Doorbell: its own SharedArrayBuffer so several rings (an inbox) can share one. */
 export const DOORBELL_PARKED = 0; // 1 while the consumer sleeps on this doorbell
-export const DOORBELL_RINGS = 1; // count of wake-ups delivered, for stats
 export const DOORBELL_BYTES = CACHE_LINE;
 
 /**

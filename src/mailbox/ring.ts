@@ -382,6 +382,8 @@ export class RingReader extends RingEnd {
   private framesRead: number;
 
   private readonly producerDoorbell: Doorbell | undefined;
+  /** True when the last drain stopped because the handler deferred a frame (returned false). */
+  deferred = false;
 
   /** `producerDoorbell`: the producing thread's doorbell, for producers that park on it (requestRoom). */
   constructor(handle: RingHandle, options: { wait?: WaitStrategy; id?: number; producerDoorbell?: SharedArrayBuffer } = {}) {
@@ -485,6 +487,7 @@ export class RingReader extends RingEnd {
    * If it returns false, the drain stops there the same way, without an error.
    */
   drain(handler: FrameHandler, maxFrames = Infinity): number {
+    this.deferred = false;
     let n = 0;
     let f: Frame | null;
     while (n < maxFrames && (f = this.poll()) !== null) {
@@ -501,6 +504,7 @@ export class RingReader extends RingEnd {
       if (handled === false) {
         this.readPos = start;
         this.framesRead--;
+        this.deferred = true;
         break;
       }
       n++;

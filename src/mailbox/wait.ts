@@ -18,7 +18,7 @@ export interface WaitStrategy {
 
 export const DEFAULT_WAIT: WaitStrategy = { spins: 64 };
 
-/** True where Atomics.wait may block this thread (it throws on a browser main thread; Node allows it everywhere, but blocking the main thread stalls its event loop). */
+/** How a wait ended: something to do, the time ran out, or the mailbox will bring nothing more. */
 export type WaitOutcome = 'ok' | 'timed-out' | 'closed';
 
 export function deadlineFrom(timeoutMs: number | undefined): number {

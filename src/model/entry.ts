@@ -19,13 +19,3 @@ export interface IdentifiedEntry extends LogEntry {
   readonly source: string;
   readonly seq: bigint;
 }
-
-/** Nanoseconds since the epoch from milliseconds (Date.now()). */
-export function nsFromMillis(ms: number): bigint {
-  return BigInt(Math.trunc(ms)) * 1_000_000n;
-}
-
-/** Wall clock in nanoseconds, with sub-millisecond precision from the monotonic clock. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
-}

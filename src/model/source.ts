@@ -1,4 +1,4 @@
-import { customAlphabet, nanoid } from 'nanoid';
+import { nanoid } from 'nanoid';
 import { TributaryError } from '../errors.js';
 
 /**
@@ -15,9 +15,6 @@ const SOURCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 export function newSourceId(): string {
   return nanoid(SOURCE_ID_LENGTH);
 }
-
-/** Deterministic-looking ids for tests and fixtures that want a readable alphabet. */
-export const newShortId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
 export function assertSourceId(id: string): void {
   if (!SOURCE_ID_PATTERN.test(id)) {

@@ -68,3 +68,30 @@ test('attach rejects a ring of another doorbell and duplicate ids', (t) => {
   inbox.detach(1);
   t.is(inbox.size, 0);
 });
+
+test('a ring whose handler defers a frame is skipped until unblockAll; the other rings go on', (t) => {
+  const inbox = new Inbox();
+  const a = new RingWriter(inbox.createRing(4096, 1));
+  const b = new RingWriter(inbox.createRing(4096, 2));
+  for (let i = 0; i < 3; i++) {
+    a.push(FrameKind.DATA, 100 + i, new Uint8Array(8));
+    b.push(FrameKind.DATA, 200 + i, new Uint8Array(8));
+  }
+  let acceptA = false;
+  const seen: number[] = [];
+  const handler = (f: { dest: number; from: number }) => {
+    if (f.from === 1 && !acceptA) return false; // ring 1's head cannot be taken yet
+    seen.push(f.dest);
+    return true;
+  };
+  inbox.drain(handler);
+  inbox.drain(handler);
+  t.deepEqual(seen, [200, 201, 202], 'ring 2 drained; ring 1 left alone after its first deferral');
+  t.false(inbox.runnable(), 'a blocked ring does not count as work');
+  t.true(inbox.hasData());
+  acceptA = true;
+  inbox.unblockAll();
+  t.true(inbox.runnable());
+  inbox.drain(handler);
+  t.deepEqual(seen, [200, 201, 202, 100, 101, 102]);
+});

@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { TributaryError, serializeError } from '../../errors.js';
 import { Doorbell } from '../../mailbox/doorbell.js';
 import { FrameKind } from '../../mailbox/layout.js';
-import { RingReader, RingWriter, type Frame } from '../../mailbox/ring.js';
+import { Inbox } from '../../mailbox/inbox.js';
+import { RingWriter, type Frame } from '../../mailbox/ring.js';
 import type { ActorContext, Behaviour } from '../behaviour.js';
 import { ActorStatus, HEALTH_CODES, THREAD_SLOT, T_CONTROL, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
 import { Tables } from '../shared.js';
@@ -41,9 +42,8 @@ const BLOCKING_PARK_MS = 1;
 export class ActorHost {
   readonly thread: number;
   private readonly tables: Tables;
-  private readonly readers: RingReader[];
+  private readonly inbox: Inbox;
   private readonly writers: RingWriter[];
-  private readonly blocked: boolean[];
   private readonly doorbell: Doorbell;
   private readonly actors = new Map<number, Instance>();
   private readonly config: HostConfig;
@@ -57,7 +57,6 @@ export class ActorHost {
   private readonly awaitingRoom = new Set<RingWriter>();
   /** Actors whose last try-send found no room: their resume can wait for a consumer to ring. */
   private readonly roomWaiters = new Set<number>();
-  private deferred = false;
   private wakeRequested = false;
   private stopping = false;
   private loopDone: Promise<void> | undefined;
@@ -71,12 +70,12 @@ export class ActorHost {
     this.thread = init.thread;
     this.config = init.config;
     this.tables = new Tables(init.tables);
-    // outgoing[x].doorbell is thread x's doorbell: ring it when x waits for room in the ring x -> here.
-    this.readers = init.incoming.map((h, from) => new RingReader(h, { id: from, wait: { spins: 0 }, producerDoorbell: init.outgoing[from]!.doorbell }));
+    this.inbox = new Inbox({ doorbell: init.incoming[0]!.doorbell, wait: { spins: 0 } });
+    // outgoing[x].doorbell is thread x's doorbell: rung when x waits for room in the ring x -> here.
+    init.incoming.forEach((h, from) => this.inbox.attach(h, from, init.outgoing[from]!.doorbell));
     // A send blocked on a full ring still beats the heart: backpressure is not a hang.
     const heartbeat = () => Atomics.add(this.tables.control, this.thread * THREAD_SLOT + T_HEARTBEAT, 1);
     this.writers = init.outgoing.map((h) => new RingWriter(h, { spins: 64, sliceMs: Math.max(1, init.config.heartbeatMs / 2), onSlice: heartbeat }));
-    this.blocked = this.readers.map(() => false);
     this.doorbell = new Doorbell(init.incoming[0]!.doorbell);
   }
 
@@ -86,27 +85,15 @@ export class ActorHost {
 
   /** The scheduler. Returns when shutdown is requested. */
   private async run(): Promise<void> {
-    const T = this.readers.length;
     const control = this.tables.control;
     const heartbeatSlot = this.thread * THREAD_SLOT + T_HEARTBEAT;
     const controlSlot = this.thread * THREAD_SLOT + T_CONTROL;
     // Control messages posted before this was read are delivered by the next yield to the event loop.
     let controlSeen = Atomics.load(control, controlSlot);
     let lastYield = performance.now();
-    let start = 0;
     while (!this.stopping && Atomics.load(control, this.thread * THREAD_SLOT + T_STOP) === 0) {
       Atomics.add(control, heartbeatSlot, 1);
-      let handled = 0;
-      for (let k = 0; k < T; k++) {
-        const i = (start + k) % T;
-        if (this.blocked[i]) continue;
-        handled += this.readers[i]!.drain(this.dispatch, this.config.framesPerTurn);
-        if (this.deferred) {
-          this.blocked[i] = true;
-          this.deferred = false;
-        }
-      }
-      start = (start + 1) % T;
+      const handled = this.inbox.drain(this.dispatch, this.config.framesPerTurn);
       if (this.resumes.size > 0) this.runResumes();
       const now = performance.now();
       if (handled > 0 || this.yielded()) {
@@ -189,13 +176,12 @@ export class ActorHost {
   }
 
   private runnable(): boolean {
-    for (let i = 0; i < this.readers.length; i++) if (!this.blocked[i] && this.readers[i]!.hasData()) return true;
-    return false;
+    return this.inbox.runnable();
   }
 
   /** Something changed (an actor started or stopped): retry blocked rings and wake the loop. */
   private unblock(): void {
-    this.blocked.fill(false);
+    this.inbox.unblockAll();
     this.wakeRequested = true;
     this.doorbell.ring();
   }
@@ -210,8 +196,7 @@ export class ActorHost {
         if (status === ActorStatus.STOPPED) this.tables.countHandled(id);
         return true;
       }
-      this.deferred = true; // starting or restarting: wait for it, keeping the frame
-      return false;
+      return false; // starting or restarting: wait for it, keeping the frame (its ring is blocked until then)
     }
     const ring = f.from;
     const crashes = this.tables.crashesAt(id, ring, f.position);
@@ -238,7 +223,6 @@ export class ActorHost {
       Atomics.store(control, base + T_CURRENT_ACTOR, 0);
       this.retryMs = -1;
       this.fail(a, err, f);
-      this.deferred = true;
       return false;
     }
     Atomics.store(control, base + T_CURRENT_ACTOR, 0);
@@ -246,7 +230,6 @@ export class ActorHost {
       // The actor cannot take this frame now: leave it (and its ring) for later.
       this.scheduleRetry(this.retryMs);
       this.retryMs = -1;
-      this.deferred = true;
       return false;
     }
     if (f.seq !== 0) this.tables.setApplied(id, ring, f.seq);
