@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'E_WAL_CORRUPT'
   | 'E_BLOCK_CORRUPT'
   | 'E_STORAGE_UNWRITABLE'
+  // Queries
+  | 'E_QUERY_INVALID'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';

@@ -84,7 +84,14 @@ interface Gathered {
 /** Sorts gathered columns by (ts, source, seq) into block columns; messages are copied once, in sorted order. */
 function sortColumns(g: Gathered): SealColumns {
   const { n } = g;
-  const { ts, level, service, server, region, source, seq } = g.cols;
+  const { ts, level, service, server, region, seq } = g.cols;
+  // Number sources in the order of their ids, so that ties at one timestamp order by
+  // (source id, seq) in every block alike: merging blocks needs one total order.
+  const sortedSources = [...g.sources].sort();
+  const rank = new Map(sortedSources.map((id, i) => [id, i]));
+  const remap = Uint32Array.from(g.sources, (id) => rank.get(id)!);
+  const source = g.cols.source;
+  for (let i = 0; i < n; i++) source[i] = remap[source[i]!]!;
   // Timestamps compare as (high signed, low unsigned) 32-bit halves.
   const halves = new Int32Array(ts.buffer, ts.byteOffset, n * 2);
   const order = new Uint32Array(n);
@@ -111,7 +118,7 @@ function sortColumns(g: Gathered): SealColumns {
     m += bytes.byteLength;
   }
   msgOffsets[n] = m;
-  return { count: n, ...out, sources: g.sources, msgOffsets, msgBytes };
+  return { count: n, ...out, sources: sortedSources, msgOffsets, msgBytes };
 }
 
 /** Reads every entry of the given blocks back into one sorted set of columns (for compaction). */

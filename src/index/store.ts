@@ -68,6 +68,14 @@ export interface Lateness {
   readonly future: number;
 }
 
+export interface StoreView {
+  readonly blocks: readonly BlockIndex[];
+  readonly batches: readonly BatchReader[];
+  readonly fs: StorageFs;
+  labelId(name: string): number | undefined;
+  labelName(id: number): string;
+}
+
 export interface StoreStats {
   readonly blocks: number;
   readonly blockEntries: number;
@@ -460,6 +468,22 @@ export class ShardStore {
       }
     }
     return removed;
+  }
+
+  /**
+   * What a query reads: the sealed blocks and the batches not yet in a block
+   * (being sealed, then the memtable), as of now. Read synchronously, on the
+   * shard's thread: compaction and retention cannot delete a block between
+   * two steps of a synchronous scan.
+   */
+  readView(): StoreView {
+    return {
+      blocks: this.blockList,
+      batches: [...this.sealing, ...this.memtable].map((b) => b.reader),
+      fs: this.fs,
+      labelId: (name) => this.labels.lookup(name),
+      labelName: (id) => this.labels.name(id),
+    };
   }
 
   get blocks(): readonly BlockIndex[] {

@@ -1,0 +1,214 @@
+import type { BatchReader } from '../batch/reader.js';
+import type { BlockIndex } from '../index/block-format.js';
+import { BlockPage } from '../index/block-reader.js';
+import type { StoreView } from '../index/store.js';
+import type { IdentifiedEntry } from '../model/entry.js';
+import type { Level } from '../model/level.js';
+import { comparePositions, encodeCursor, matchesMessage, type PlannedQuery, type Position, type QueryResult, type QueryStats } from './model.js';
+
+/** Label ids a block filter accepts, or null for "any"; an empty array means nothing can match. */
+interface LabelFilter {
+  readonly ids: Uint8Array | null; // wanted[id] = 1
+  readonly none: boolean;
+}
+
+function labelFilter(view: StoreView, names: ReadonlySet<string> | null): LabelFilter {
+  if (names === null) return { ids: null, none: false };
+  const ids = [...names].map((n) => view.labelId(n)).filter((id): id is number => id !== undefined);
+  if (ids.length === 0) return { ids: null, none: true };
+  const wanted = new Uint8Array(Math.max(...ids) + 1);
+  for (const id of ids) wanted[id] = 1;
+  return { ids: wanted, none: false };
+}
+
+function bitsetHasAny(bits: Uint8Array, wanted: Uint8Array): boolean {
+  for (let id = 0; id < wanted.length; id++) if (wanted[id] === 1 && (bits[id >> 3]! & (1 << (id & 7))) !== 0) return true;
+  return false;
+}
+
+/** Whether the cursor excludes `p` (it must come strictly after the cursor in the query's direction). */
+function beforeCursor(q: PlannedQuery, p: Position): boolean {
+  if (q.after === null) return false;
+  const c = comparePositions(p, q.after);
+  return q.backward ? c >= 0 : c <= 0;
+}
+
+function levelsMatch(levels: readonly number[], mask: number): boolean {
+  for (let l = 0; l < levels.length; l++) if ((mask & (1 << l)) !== 0 && levels[l]! > 0) return true;
+  return false;
+}
+
+/** First index with ts >= bound in a sorted column. */
+function lowerBound(ts: BigInt64Array, bound: bigint): number {
+  let lo = 0;
+  let hi = ts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ts[mid]! < bound) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The matching entries of one sealed block, lazily, in the query's order. */
+function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
+  const pages = block.pages.map((_, i) => i);
+  if (q.backward) pages.reverse();
+  for (const p of pages) {
+    const meta = block.pages[p]!;
+    if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
+    const page = BlockPage.read(view.fs, block, p);
+    stats.pagesScanned++;
+    const ts = page.ts();
+    const lo = lowerBound(ts, f.from);
+    const hi = lowerBound(ts, q.to);
+    const lv = page.level();
+    const sv = f.service.ids ? page.service() : null;
+    const sr = f.server.ids ? page.server() : null;
+    const rg = f.region.ids ? page.region() : null;
+    for (let k = 0; k < hi - lo; k++) {
+      const i = q.backward ? hi - 1 - k : lo + k;
+      stats.entriesExamined++;
+      if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
+      if (sv !== null && f.service.ids![sv[i]!] !== 1) continue;
+      if (sr !== null && f.server.ids![sr[i]!] !== 1) continue;
+      if (rg !== null && f.region.ids![rg[i]!] !== 1) continue;
+      const pos = { ts: ts[i]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
+      if (beforeCursor(q, pos)) continue;
+      const message = page.message(i);
+      if (!matchesMessage(q, message)) continue;
+      yield {
+        ...pos,
+        level: lv[i] as Level,
+        service: view.labelName(page.service()[i]!),
+        server: view.labelName(page.server()[i]!),
+        region: view.labelName(page.region()[i]!),
+        message,
+      };
+    }
+  }
+}
+
+/** The matching entries of the batches not yet sealed, sorted in the query's order. */
+function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filters, stats: QueryStats): IdentifiedEntry[] {
+  const out: IdentifiedEntry[] = [];
+  for (const r of batches) {
+    stats.memtableBatches++;
+    const ts = r.timestamps();
+    const lv = r.levels();
+    const labels = r.labels();
+    const sv = r.serviceIds();
+    const sr = r.serverIds();
+    const rg = r.regionIds();
+    for (let i = 0; i < r.count; i++) {
+      stats.entriesExamined++;
+      const t = ts[i]!;
+      if (t < f.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
+      const service = labels[sv[i]!]!;
+      const server = labels[sr[i]!]!;
+      const region = labels[rg[i]!]!;
+      if ((q.services && !q.services.has(service)) || (q.servers && !q.servers.has(server)) || (q.regions && !q.regions.has(region))) continue;
+      const pos = { ts: t, source: r.sourceId, seq: r.seq(i) };
+      if (beforeCursor(q, pos)) continue;
+      const message = r.message(i);
+      if (!matchesMessage(q, message)) continue;
+      out.push({ ...pos, level: lv[i] as Level, service, server, region, message });
+    }
+  }
+  out.sort(q.backward ? (a, b) => comparePositions(b, a) : comparePositions);
+  return out;
+}
+
+interface Filters {
+  /** The effective lower time bound (a forward cursor moves it up). */
+  readonly from: bigint;
+  readonly service: LabelFilter;
+  readonly server: LabelFilter;
+  readonly region: LabelFilter;
+}
+
+/**
+ * A sorted run, opened lazily: `bound` is the earliest timestamp it can
+ * yield in the query's direction (a block's minTs going forward, its maxTs
+ * going backward), so the merge opens a block only when its frontier gets
+ * there and a limited query reads only the pages it needs.
+ */
+interface Run {
+  readonly bound: bigint;
+  readonly open: () => Iterator<IdentifiedEntry>;
+  it?: Iterator<IdentifiedEntry>;
+  head?: IdentifiedEntry;
+}
+
+/**
+ * Answers a planned query from one store: prunes blocks (time range, level
+ * counts, label bitsets) and pages, scans what is left lazily, merges the
+ * sorted runs by (ts, source, seq), and stops at the limit: a limited query
+ * reads only as many pages as it needs.
+ */
+export function queryView(view: StoreView, q: PlannedQuery): QueryResult {
+  const stats: QueryStats = { blocksTotal: view.blocks.length, blocksScanned: 0, pagesScanned: 0, memtableBatches: 0, entriesExamined: 0 };
+  const f: Filters = {
+    from: q.after && !q.backward && q.after.ts > q.from ? q.after.ts : q.from,
+    service: labelFilter(view, q.services),
+    server: labelFilter(view, q.servers),
+    region: labelFilter(view, q.regions),
+  };
+  const to = q.after && q.backward && q.after.ts + 1n < q.to ? q.after.ts + 1n : q.to;
+  const pq: PlannedQuery = to === q.to ? q : { ...q, to };
+  const runs: Run[] = [];
+  const labelsImpossible = f.service.none || f.server.none || f.region.none;
+  for (const b of view.blocks) {
+    if (labelsImpossible || b.entries === 0 || b.maxTs < f.from || b.minTs >= pq.to || !levelsMatch(b.levels, q.levelMask)) continue;
+    if (f.service.ids && !bitsetHasAny(b.labels.service, f.service.ids)) continue;
+    if (f.server.ids && !bitsetHasAny(b.labels.server, f.server.ids)) continue;
+    if (f.region.ids && !bitsetHasAny(b.labels.region, f.region.ids)) continue;
+    runs.push({
+      bound: q.backward ? b.maxTs : b.minTs,
+      open: () => {
+        stats.blocksScanned++;
+        return scanBlock(view, b, pq, f, stats);
+      },
+    });
+  }
+  const unsealed = scanBatches(view.batches, pq, f, stats);
+  if (unsealed.length > 0) runs.push({ bound: unsealed[0]!.ts, open: () => unsealed[Symbol.iterator]() });
+  return mergeRuns(runs, q, stats);
+}
+
+/**
+ * k-way merge of sorted runs, in the query's direction, up to its limit.
+ * Pending runs are opened, in bound order, only while their bound could
+ * precede the best head among the open runs.
+ */
+export function mergeRuns(runs: Run[], q: PlannedQuery, stats: QueryStats): QueryResult {
+  const sign = q.backward ? -1 : 1;
+  const earlier = (a: bigint, b: bigint) => (q.backward ? a > b : a < b);
+  const pending = [...runs].sort((a, b) => (a.bound === b.bound ? 0 : earlier(a.bound, b.bound) ? -1 : 1));
+  const live: Run[] = [];
+  const advance = (r: Run): boolean => {
+    const n = r.it!.next();
+    if (n.done) return false;
+    r.head = n.value;
+    return true;
+  };
+  const entries: IdentifiedEntry[] = [];
+  while (entries.length < q.limit) {
+    // Open every pending run that could hold something no later than the best open head.
+    let best = -1;
+    for (let i = 0; i < live.length; i++) if (best < 0 || sign * comparePositions(live[i]!.head!, live[best]!.head!) < 0) best = i;
+    while (pending.length > 0 && (best < 0 || !earlier(live[best]!.head!.ts, pending[0]!.bound))) {
+      const r = pending.shift()!;
+      r.it = r.open();
+      if (!advance(r)) continue;
+      live.push(r);
+      if (best < 0 || sign * comparePositions(r.head!, live[best]!.head!) < 0) best = live.length - 1;
+    }
+    if (best < 0) break;
+    const run = live[best]!;
+    entries.push(run.head!);
+    if (!advance(run)) live.splice(best, 1);
+  }
+  const last = entries.at(-1);
+  return { entries, nextCursor: entries.length === q.limit && last ? encodeCursor(last) : undefined, stats };
+}
