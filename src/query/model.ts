@@ -131,8 +131,25 @@ export interface QueryResult {
   readonly entries: IdentifiedEntry[];
   /** Present when the limit was reached: pass it as `cursor` for the next page. */
   readonly nextCursor?: string;
+  /**
+   * Present when the answer is incomplete: the entries are correct and in
+   * order, but some that match may be missing (a timeout, the memory bound,
+   * a shard that did not answer). Never silently incomplete.
+   */
+  readonly partial?: { readonly reasons: string[] };
   readonly stats: QueryStats;
 }
+
+/** What one query may spend. */
+export interface QueryBudget {
+  /** performance.now() after which the scan stops with what it has. */
+  readonly deadline: number;
+  /** Bytes of messages a result may hold before the scan stops. */
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_BUDGET_MS = 5_000;
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
 export interface QueryStats {
   blocksTotal: number;

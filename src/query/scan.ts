@@ -4,7 +4,16 @@ import { BlockPage } from '../index/block-reader.js';
 import type { StoreView } from '../index/store.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
-import { comparePositions, encodeCursor, matchesMessage, type PlannedQuery, type Position, type QueryResult, type QueryStats } from './model.js';
+import {
+  comparePositions,
+  encodeCursor,
+  matchesMessage,
+  type PlannedQuery,
+  type Position,
+  type QueryBudget,
+  type QueryResult,
+  type QueryStats,
+} from './model.js';
 
 /** Label ids a block filter accepts, or null for "any"; an empty array means nothing can match. */
 interface LabelFilter {
@@ -146,8 +155,12 @@ interface Run {
  * sorted runs by (ts, source, seq), and stops at the limit: a limited query
  * reads only as many pages as it needs.
  */
-export function queryView(view: StoreView, q: PlannedQuery): QueryResult {
-  const stats: QueryStats = { blocksTotal: view.blocks.length, blocksScanned: 0, pagesScanned: 0, memtableBatches: 0, entriesExamined: 0 };
+export function emptyStats(): QueryStats {
+  return { blocksTotal: 0, blocksScanned: 0, pagesScanned: 0, memtableBatches: 0, entriesExamined: 0 };
+}
+
+export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget): QueryResult {
+  const stats: QueryStats = { ...emptyStats(), blocksTotal: view.blocks.length };
   const f: Filters = {
     from: q.after && !q.backward && q.after.ts > q.from ? q.after.ts : q.from,
     service: labelFilter(view, q.services),
@@ -173,7 +186,7 @@ export function queryView(view: StoreView, q: PlannedQuery): QueryResult {
   }
   const unsealed = scanBatches(view.batches, pq, f, stats);
   if (unsealed.length > 0) runs.push({ bound: unsealed[0]!.ts, open: () => unsealed[Symbol.iterator]() });
-  return mergeRuns(runs, q, stats);
+  return mergeRuns(runs, q, stats, budget);
 }
 
 /**
@@ -181,7 +194,7 @@ export function queryView(view: StoreView, q: PlannedQuery): QueryResult {
  * Pending runs are opened, in bound order, only while their bound could
  * precede the best head among the open runs.
  */
-export function mergeRuns(runs: Run[], q: PlannedQuery, stats: QueryStats): QueryResult {
+export function mergeRuns(runs: Run[], q: PlannedQuery, stats: QueryStats, budget?: QueryBudget): QueryResult {
   const sign = q.backward ? -1 : 1;
   const earlier = (a: bigint, b: bigint) => (q.backward ? a > b : a < b);
   const pending = [...runs].sort((a, b) => (a.bound === b.bound ? 0 : earlier(a.bound, b.bound) ? -1 : 1));
@@ -193,7 +206,13 @@ export function mergeRuns(runs: Run[], q: PlannedQuery, stats: QueryStats): Quer
     return true;
   };
   const entries: IdentifiedEntry[] = [];
+  let bytes = 0;
+  let stopped: string | undefined;
   while (entries.length < q.limit) {
+    if (budget && (entries.length & 63) === 0 && performance.now() > budget.deadline) {
+      stopped = 'timeout: the query ran out of time';
+      break;
+    }
     // Open every pending run that could hold something no later than the best open head.
     let best = -1;
     for (let i = 0; i < live.length; i++) if (best < 0 || sign * comparePositions(live[i]!.head!, live[best]!.head!) < 0) best = i;
@@ -207,8 +226,15 @@ export function mergeRuns(runs: Run[], q: PlannedQuery, stats: QueryStats): Quer
     if (best < 0) break;
     const run = live[best]!;
     entries.push(run.head!);
+    bytes += run.head!.message.length + 64;
+    if (budget && bytes > budget.maxBytes) {
+      stopped = `memory: the result reached the ${budget.maxBytes}-byte bound`;
+      break;
+    }
     if (!advance(run)) live.splice(best, 1);
   }
   const last = entries.at(-1);
-  return { entries, nextCursor: entries.length === q.limit && last ? encodeCursor(last) : undefined, stats };
+  // A stopped scan still hands out a cursor, so the caller can continue from what it got.
+  const more = entries.length === q.limit || stopped !== undefined;
+  return { entries, nextCursor: more && last ? encodeCursor(last) : undefined, partial: stopped ? { reasons: [stopped] } : undefined, stats };
 }

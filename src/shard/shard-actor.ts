@@ -2,6 +2,8 @@ import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
 import { nodeFs, type StorageFs } from '../index/fs.js';
+import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
+import { emptyStats, queryView } from '../query/scan.js';
 import { ShardStore, type RecoveryReport, type StoreStats } from '../index/store.js';
 
 export interface ShardArgs {
@@ -26,7 +28,7 @@ export interface ShardArgs {
   readonly faults?: SharedArrayBuffer;
 }
 
-export type ShardRequest = { op: 'stats' } | { op: 'seal' } | { op: 'recovery' };
+export type ShardRequest = { op: 'stats' } | { op: 'seal' } | { op: 'recovery' } | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number };
 
 export interface ShardStatsAnswer {
   readonly role: 'primary' | 'replica';
@@ -79,7 +81,7 @@ const RETRY_MAX_MS = 2000;
  * batch the replica holds is never lost even if the primary died before
  * logging it.
  */
-export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | null>({
+export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | null>({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
   },
@@ -108,6 +110,13 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
   },
 
   ask(state, req) {
+    if (req.op === 'query') {
+      if (state.role === 'replica') {
+        // A replica stands in while its primary restarts; it holds no sealed data.
+        return { entries: [], partial: { reasons: [`shard ${state.args.dir} is restarting: its replica cannot answer queries`] }, stats: emptyStats() };
+      }
+      return queryView(state.store.readView(), planQuery(req.query), { deadline: performance.now() + req.budgetMs, maxBytes: req.maxBytes });
+    }
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;
     if (state.role === 'replica') return { role: 'replica', tailBatches: state.tail.length, tailBytes: state.tailBytes, diskFull: false };
     if (req.op === 'seal') {

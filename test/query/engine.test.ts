@@ -169,3 +169,29 @@ test('bad queries are rejected with E_QUERY_INVALID and the field', (t) => {
     t.is((err as { context?: { field?: string } }).context?.field, field);
   }
 });
+
+test('a query stopped by its memory bound or its deadline says so, and what it returns is a correct prefix', async (t) => {
+  const dir = tempDir(t);
+  const batches: LogEntry[][] = Array.from({ length: 5 }, (_, b) =>
+    Array.from({ length: 400 }, (_, i) => ({
+      ts: BigInt(b * 400 + i),
+      level: 1 as Level,
+      service: 'api',
+      server: 's1',
+      region: 'eu',
+      message: 'x'.repeat(100),
+    })),
+  );
+  const { store, all } = await storeWith(dir, batches, new Set([1, 3]));
+  const q: LogQuery = { from: 0n, to: 1_000_000n, limit: 2000 };
+  const full = reference(all, q).map(key);
+  const mem = queryView(store.readView(), planQuery(q), { deadline: Infinity, maxBytes: 50 * 164 });
+  t.regex(mem.partial!.reasons[0]!, /^memory/);
+  t.true(mem.entries.length > 0 && mem.entries.length < full.length);
+  t.deepEqual(mem.entries.map(key), full.slice(0, mem.entries.length), 'a correct prefix');
+  t.truthy(mem.nextCursor, 'and a cursor to go on from it');
+  const late = queryView(store.readView(), planQuery(q), { deadline: performance.now() - 1, maxBytes: Infinity });
+  t.regex(late.partial!.reasons[0]!, /^timeout/);
+  t.is(late.entries.length, 0);
+  await store.close();
+});

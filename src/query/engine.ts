@@ -1,0 +1,72 @@
+import type { ActorRef } from '../actors/behaviour.js';
+import type { ActorSystem } from '../actors/system.js';
+import type { IdentifiedEntry } from '../model/entry.js';
+import {
+  DEFAULT_BUDGET_MS,
+  DEFAULT_MAX_RESULT_BYTES,
+  comparePositions,
+  encodeCursor,
+  planQuery,
+  type LogQuery,
+  type QueryResult,
+  type QueryStats,
+} from './model.js';
+import { emptyStats } from './scan.js';
+
+export interface QueryOptions {
+  /** Whole-query time budget; a shard that has not answered by then is left out, and the answer says so. */
+  readonly timeoutMs?: number;
+  /** Bound on the message bytes one query may gather, per shard and in total. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Answers queries over every shard: the query goes to all of them in
+ * parallel (each scans its own store, its limit applied locally), and the
+ * sorted answers are merged by (ts, source, seq) up to the limit. Adding or
+ * removing a shard needs no data moved: every shard is asked.
+ */
+export class QueryEngine {
+  constructor(
+    private readonly system: ActorSystem,
+    private readonly shards: () => readonly ActorRef[],
+  ) {}
+
+  async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
+    const q = planQuery(query); // reject a bad query here, before any shard sees it
+    const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    const started = performance.now();
+    const shards = this.shards();
+    const answers = await Promise.all(
+      shards.map(async (ref) => {
+        try {
+          // Shards scan with a little less time than the whole query, so their partial answers arrive.
+          const budgetMs = Math.max(1, timeoutMs * 0.8 - (performance.now() - started));
+          return await this.system.ask<QueryResult>(ref, { op: 'query', query, budgetMs, maxBytes }, { timeoutMs });
+        } catch (err) {
+          return {
+            entries: [],
+            partial: { reasons: [`shard ${ref.name} did not answer: ${(err as Error).message}`] },
+            stats: emptyStats(),
+          } satisfies QueryResult;
+        }
+      }),
+    );
+    const sign = q.backward ? -1 : 1;
+    const all: IdentifiedEntry[] = answers.flatMap((a) => a.entries);
+    all.sort((a, b) => sign * comparePositions(a, b));
+    const entries = all.slice(0, q.limit);
+    const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
+    const more = entries.length === q.limit || answers.some((a) => a.nextCursor !== undefined);
+    const last = entries.at(-1);
+    const stats: QueryStats = emptyStats();
+    for (const a of answers) for (const k of Object.keys(stats) as (keyof QueryStats)[]) stats[k] += a.stats[k];
+    return {
+      entries,
+      nextCursor: more && last ? encodeCursor(last) : undefined,
+      partial: reasons.length > 0 ? { reasons } : undefined,
+      stats,
+    };
+  }
+}
