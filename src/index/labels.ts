@@ -9,7 +9,7 @@ import { Wal, type WalOptions } from './wal.js';
  */
 export class LabelDictionary {
   private readonly ids = new Map<string, number>();
-  private readonly names: string[] = [];
+  private readonly names_: string[] = [];
   private readonly encoder = new TextEncoder();
 
   private constructor(private readonly wal: Wal) {}
@@ -24,7 +24,7 @@ export class LabelDictionary {
   }
 
   get size(): number {
-    return this.names.length;
+    return this.names_.length;
   }
 
   /** The id of `name`, assigning (and logging) a new one if needed. Call sync() before relying on it on disk. */
@@ -36,8 +36,13 @@ export class LabelDictionary {
     return this.remember(name);
   }
 
+  /** Every name, indexed by id (read-only view). */
+  get names(): readonly string[] {
+    return this.names_;
+  }
+
   name(id: number): string {
-    return this.names[id] ?? '';
+    return this.names_[id] ?? '';
   }
 
   lookup(name: string): number | undefined {
@@ -54,8 +59,8 @@ export class LabelDictionary {
 
   private remember(name: string): number {
     const decoded = name === '\u0000' ? '' : name;
-    const id = this.names.length;
-    this.names.push(decoded);
+    const id = this.names_.length;
+    this.names_.push(decoded);
     this.ids.set(decoded, id);
     return id;
   }

@@ -74,6 +74,8 @@ export interface StoreView {
   readonly fs: StorageFs;
   labelId(name: string): number | undefined;
   labelName(id: number): string;
+  /** Every label name, indexed by id. */
+  labelNames(): readonly string[];
 }
 
 export interface StoreStats {
@@ -483,6 +485,7 @@ export class ShardStore {
       fs: this.fs,
       labelId: (name) => this.labels.lookup(name),
       labelName: (id) => this.labels.name(id),
+      labelNames: () => this.labels.names,
     };
   }
 

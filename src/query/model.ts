@@ -17,10 +17,14 @@ export interface LogQuery {
   readonly services?: readonly string[];
   readonly servers?: readonly string[];
   readonly regions?: readonly string[];
+  /** Label matchers, as in LogQL: every one must hold. Regexes are fully anchored. */
+  readonly labels?: readonly LabelMatcher[];
   /** Message contains this text. */
   readonly contains?: { readonly text: string; readonly caseSensitive?: boolean };
   /** Message matches this regular expression (JavaScript syntax). */
   readonly regex?: string;
+  /** Line filters, as in LogQL: every one must hold, in order. */
+  readonly lineFilters?: readonly LineFilter[];
   /** 'forward' = oldest first (default), 'backward' = newest first. */
   readonly direction?: 'forward' | 'backward';
   /** At most this many entries (default 1000, at most 100 000). */
@@ -31,22 +35,42 @@ export interface LogQuery {
 
 export const MAX_LIMIT = 100_000;
 
+export type LabelName = 'service' | 'server' | 'region';
+export interface LabelMatcher {
+  readonly name: LabelName;
+  readonly op: '=' | '!=' | '=~' | '!~';
+  readonly value: string;
+}
+
+export interface LineFilter {
+  /** |= contains, != does not contain, |~ matches, !~ does not match. */
+  readonly op: '|=' | '!=' | '|~' | '!~';
+  readonly value: string;
+  /** For |= and !=: compare case-insensitively. */
+  readonly caseInsensitive?: boolean;
+}
+
+/** A compiled line filter: true when the message passes. */
+type LinePredicate = (message: string) => boolean;
+
 /** A query checked and reduced to what the engine evaluates. */
 export interface PlannedQuery {
   readonly from: bigint;
   readonly to: bigint;
   /** Bit l set when level l is wanted. */
   readonly levelMask: number;
-  readonly services: ReadonlySet<string> | null;
-  readonly servers: ReadonlySet<string> | null;
-  readonly regions: ReadonlySet<string> | null;
-  readonly text: string | null;
-  readonly caseSensitive: boolean;
-  readonly regex: RegExp | null;
+  /** Per label, the names it accepts (null: any). */
+  readonly services: LabelPredicate | null;
+  readonly servers: LabelPredicate | null;
+  readonly regions: LabelPredicate | null;
+  readonly lines: readonly LinePredicate[];
   readonly backward: boolean;
   readonly limit: number;
   readonly after: Position | null;
 }
+
+/** Whether a label value is accepted. */
+export type LabelPredicate = (value: string) => boolean;
 
 /** Where an entry sits in the total order: (ts, source, seq). */
 export interface Position {
@@ -72,27 +96,40 @@ export function planQuery(q: LogQuery): PlannedQuery {
   }
   const limit = q.limit ?? 1000;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw invalid(`limit must be 1-${MAX_LIMIT}, got ${limit}`, 'limit');
-  let regex: RegExp | null = null;
-  if (q.regex !== undefined) {
-    try {
-      regex = new RegExp(q.regex);
-    } catch (err) {
-      throw invalid(`bad regular expression: ${(err as Error).message}`, 'regex');
-    }
-  }
-  const caseSensitive = q.contains?.caseSensitive ?? true;
-  const text = q.contains === undefined || q.contains.text === '' ? null : caseSensitive ? q.contains.text : q.contains.text.toLowerCase();
-  const set = (xs: readonly string[] | undefined) => (xs === undefined ? null : new Set(xs));
+  const matchers: LabelMatcher[] = [...(q.labels ?? [])];
+  const sets: [LabelName, readonly string[] | undefined][] = [
+    ['service', q.services],
+    ['server', q.servers],
+    ['region', q.regions],
+  ];
+  const lines: LinePredicate[] = [];
+  if (q.contains !== undefined && q.contains.text !== '')
+    lines.push(compileLine({ op: '|=', value: q.contains.text, caseInsensitive: q.contains.caseSensitive === false }));
+  if (q.regex !== undefined) lines.push(compileLine({ op: '|~', value: q.regex }));
+  for (const f of q.lineFilters ?? []) lines.push(compileLine(f));
+  const labelPredicate = (name: LabelName): LabelPredicate | null => {
+    const preds: LabelPredicate[] = [];
+    for (const [n, set] of sets)
+      if (n === name && set !== undefined)
+        preds.push(
+          (
+            (s) => (v: string) =>
+              s.has(v)
+          )(new Set(set)),
+        );
+    for (const m of matchers) if (m.name === name) preds.push(compileLabel(m));
+    if (preds.length === 0) return null;
+    return preds.length === 1 ? preds[0]! : (v) => preds.every((p) => p(v));
+  };
+  for (const m of matchers) if (m.name !== 'service' && m.name !== 'server' && m.name !== 'region') throw invalid(`unknown label ${String(m.name)}`, 'labels');
   return {
     from: q.from,
     to: q.to,
     levelMask,
-    services: set(q.services),
-    servers: set(q.servers),
-    regions: set(q.regions),
-    text,
-    caseSensitive,
-    regex,
+    services: labelPredicate('service'),
+    servers: labelPredicate('server'),
+    regions: labelPredicate('region'),
+    lines,
     backward: q.direction === 'backward',
     limit,
     after: q.cursor === undefined ? null : decodeCursor(q.cursor),
@@ -120,11 +157,60 @@ export function decodeCursor(cursor: string): Position {
   }
 }
 
-/** True when the entry's message (and level, labels) pass the query's filters. Time is checked by the caller. */
+/** True when the message passes every line filter. */
 export function matchesMessage(q: PlannedQuery, message: string): boolean {
-  if (q.text !== null && !(q.caseSensitive ? message.includes(q.text) : message.toLowerCase().includes(q.text))) return false;
-  if (q.regex !== null && !q.regex.test(message)) return false;
+  for (const p of q.lines) if (!p(message)) return false;
   return true;
+}
+
+function regexOf(source: string, field: string, anchored: boolean): RegExp {
+  try {
+    return new RegExp(anchored ? `^(?:${source})$` : source);
+  } catch (err) {
+    throw invalid(`bad regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, field);
+  }
+}
+
+function compileLine(f: LineFilter): LinePredicate {
+  switch (f.op) {
+    case '|=':
+    case '!=': {
+      const want = f.op === '|=';
+      if (f.caseInsensitive) {
+        const v = f.value.toLowerCase();
+        return (m) => m.toLowerCase().includes(v) === want;
+      }
+      return (m) => m.includes(f.value) === want;
+    }
+    case '|~':
+    case '!~': {
+      const re = regexOf(f.value, 'regex', false);
+      const want = f.op === '|~';
+      return (m) => re.test(m) === want;
+    }
+    default:
+      throw invalid(`unknown line filter ${String((f as LineFilter).op)}`, 'lineFilters');
+  }
+}
+
+/** Label regexes are fully anchored, as in Prometheus and Loki. */
+function compileLabel(m: LabelMatcher): LabelPredicate {
+  switch (m.op) {
+    case '=':
+      return (v) => v === m.value;
+    case '!=':
+      return (v) => v !== m.value;
+    case '=~': {
+      const re = regexOf(m.value, 'labels', true);
+      return (v) => re.test(v);
+    }
+    case '!~': {
+      const re = regexOf(m.value, 'labels', true);
+      return (v) => !re.test(v);
+    }
+    default:
+      throw invalid(`unknown label operator ${String((m as LabelMatcher).op)}`, 'labels');
+  }
 }
 
 export interface QueryResult {

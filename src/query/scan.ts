@@ -8,6 +8,7 @@ import {
   comparePositions,
   encodeCursor,
   matchesMessage,
+  type LabelPredicate,
   type PlannedQuery,
   type Position,
   type QueryBudget,
@@ -21,9 +22,11 @@ interface LabelFilter {
   readonly none: boolean;
 }
 
-function labelFilter(view: StoreView, names: ReadonlySet<string> | null): LabelFilter {
-  if (names === null) return { ids: null, none: false };
-  const ids = [...names].map((n) => view.labelId(n)).filter((id): id is number => id !== undefined);
+/** Resolves a label predicate against the shard's dictionary into the ids it accepts. */
+function labelFilter(view: StoreView, accept: LabelPredicate | null): LabelFilter {
+  if (accept === null) return { ids: null, none: false };
+  const ids: number[] = [];
+  view.labelNames().forEach((name, id) => accept(name) && ids.push(id));
   if (ids.length === 0) return { ids: null, none: true };
   const wanted = new Uint8Array(Math.max(...ids) + 1);
   for (const id of ids) wanted[id] = 1;
@@ -116,7 +119,7 @@ function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filter
       const service = labels[sv[i]!]!;
       const server = labels[sr[i]!]!;
       const region = labels[rg[i]!]!;
-      if ((q.services && !q.services.has(service)) || (q.servers && !q.servers.has(server)) || (q.regions && !q.regions.has(region))) continue;
+      if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
       const pos = { ts: t, source: r.sourceId, seq: r.seq(i) };
       if (beforeCursor(q, pos)) continue;
       const message = r.message(i);

@@ -35,6 +35,28 @@ const queryArb: fc.Arbitrary<LogQuery> = fc
     regex: fc.option(fc.constantFrom('^ok', 'retry$', 't.me'), { nil: undefined }),
     direction: fc.constantFrom('forward', 'backward') as fc.Arbitrary<'forward' | 'backward'>,
     limit: fc.integer({ min: 1, max: 50 }),
+    labels: fc.option(
+      fc.array(
+        fc.record({
+          name: fc.constantFrom('service', 'server', 'region') as fc.Arbitrary<'service' | 'server' | 'region'>,
+          op: fc.constantFrom('=', '!=', '=~', '!~') as fc.Arbitrary<'=' | '!=' | '=~' | '!~'>,
+          value: fc.constantFrom('api', 's1', 'eu', 's[12]', 'a.*', 'db|auth', 'us'),
+        }),
+        { maxLength: 2 },
+      ),
+      { nil: undefined },
+    ),
+    lineFilters: fc.option(
+      fc.array(
+        fc.record({
+          op: fc.constantFrom('|=', '!=', '|~', '!~') as fc.Arbitrary<'|=' | '!=' | '|~' | '!~'>,
+          value: fc.constantFrom('timeout', 'ok', 'disk', 't.me', '^GET'),
+          caseInsensitive: fc.boolean(),
+        }),
+        { maxLength: 2 },
+      ),
+      { nil: undefined },
+    ),
   })
   .map((r) => ({ ...r, from: BigInt(r.from) * 1000n, to: BigInt(r.from + r.span) * 1000n }));
 
@@ -50,7 +72,18 @@ function reference(all: IdentifiedEntry[], q: LogQuery): IdentifiedEntry[] {
       (!q.servers || q.servers.includes(e.server)) &&
       (!q.regions || q.regions.includes(e.region)) &&
       (!q.contains || (ci ? e.message.toLowerCase().includes(q.contains.text.toLowerCase()) : e.message.includes(q.contains.text))) &&
-      (!q.regex || new RegExp(q.regex).test(e.message)),
+      (!q.regex || new RegExp(q.regex).test(e.message)) &&
+      (q.labels ?? []).every((m) => {
+        const v = e[m.name];
+        const re = new RegExp(`^(?:${m.value})$`);
+        return m.op === '=' ? v === m.value : m.op === '!=' ? v !== m.value : m.op === '=~' ? re.test(v) : !re.test(v);
+      }) &&
+      (q.lineFilters ?? []).every((f) => {
+        if (f.op === '|~') return new RegExp(f.value).test(e.message);
+        if (f.op === '!~') return !new RegExp(f.value).test(e.message);
+        const has = f.caseInsensitive ? e.message.toLowerCase().includes(f.value.toLowerCase()) : e.message.includes(f.value);
+        return f.op === '|=' ? has : !has;
+      }),
   );
   out.sort(q.direction === 'backward' ? (a, b) => comparePositions(b, a) : comparePositions);
   return out;
