@@ -163,9 +163,20 @@ export function matchesMessage(q: PlannedQuery, message: string): boolean {
   return true;
 }
 
+/**
+ * A JavaScript RegExp for a LogQL (RE2) pattern. A leading `(?i)`, the RE2
+ * inline flag Loki users write for case-insensitive matching, becomes the
+ * `i` flag (JavaScript on Node 20 has no inline flags).
+ */
+export function toRegExp(source: string, anchored = false): RegExp {
+  const ci = source.startsWith('(?i)');
+  const body = ci ? source.slice(4) : source;
+  return new RegExp(anchored ? `^(?:${body})$` : body, ci ? 'i' : '');
+}
+
 function regexOf(source: string, field: string, anchored: boolean): RegExp {
   try {
-    return new RegExp(anchored ? `^(?:${source})$` : source);
+    return toRegExp(source, anchored);
   } catch (err) {
     throw invalid(`bad regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, field);
   }
