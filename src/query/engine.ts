@@ -12,6 +12,9 @@ import {
   type QueryStats,
 } from './model.js';
 import { emptyStats } from './scan.js';
+import { mergeCounts, type CountResult } from './aggregate.js';
+import type { MetricQuery } from './logql.js';
+import { TributaryError } from '../errors.js';
 
 export interface QueryOptions {
   /** Whole-query time budget; a shard that has not answered by then is left out, and the answer says so. */
@@ -27,6 +30,36 @@ export interface QueryOptions {
  * removing a shard needs no data moved: every shard is asked.
  */
 export class QueryEngine {
+  /**
+   * Evaluates a metric query (count_over_time by labels, optionally topk)
+   * over [from, to) on every shard, and adds the shards' counts together.
+   */
+  async metric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions = {}): Promise<CountResult> {
+    const select = { ...query.select, from, to };
+    const q = planQuery(select);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+    if (query.range <= 0n) throw new TributaryError('E_QUERY_INVALID', 'the range of count_over_time must be positive', { field: 'range' });
+    if ((to - from) / query.range > 11_000n) {
+      throw new TributaryError('E_QUERY_INVALID', `too many buckets: ${(to - from) / query.range} (at most 11000); use a longer range`, { field: 'range' });
+    }
+    const answers = await Promise.all(
+      this.shards().map(async (ref) => {
+        try {
+          return await this.system.ask<CountResult>(
+            ref,
+            { op: 'count', query: select, step: query.range, by: [...query.by], budgetMs: timeoutMs * 0.8 },
+            { timeoutMs },
+          );
+        } catch (err) {
+          const empty: CountResult = { from: q.from, step: query.range, buckets: Number((to - from + query.range - 1n) / query.range), series: [] };
+          return { ...empty, partial: { reasons: [`shard ${ref.name} did not answer: ${(err as Error).message}`] } };
+        }
+      }),
+    );
+    if (answers.length === 0) return { from, step: query.range, buckets: Number((to - from + query.range - 1n) / query.range), series: [] };
+    return mergeCounts(answers, query.by, query.topk);
+  }
+
   constructor(
     private readonly system: ActorSystem,
     private readonly shards: () => readonly ActorRef[],

@@ -4,6 +4,9 @@ import type { Frame } from '../mailbox/ring.js';
 import { nodeFs, type StorageFs } from '../index/fs.js';
 import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { emptyStats, queryView } from '../query/scan.js';
+import { countView, type CountResult } from '../query/aggregate.js';
+import type { GroupLabel } from '../query/logql.js';
+import type { StoreView } from '../index/store.js';
 import { ShardStore, type RecoveryReport, type StoreStats } from '../index/store.js';
 
 export interface ShardArgs {
@@ -28,7 +31,12 @@ export interface ShardArgs {
   readonly faults?: SharedArrayBuffer;
 }
 
-export type ShardRequest = { op: 'stats' } | { op: 'seal' } | { op: 'recovery' } | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number };
+export type ShardRequest =
+  | { op: 'stats' }
+  | { op: 'seal' }
+  | { op: 'recovery' }
+  | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
+  | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number };
 
 export interface ShardStatsAnswer {
   readonly role: 'primary' | 'replica';
@@ -81,7 +89,7 @@ const RETRY_MAX_MS = 2000;
  * batch the replica holds is never lost even if the primary died before
  * logging it.
  */
-export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | null>({
+export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | null>({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
   },
@@ -117,6 +125,16 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
       }
       return queryView(state.store.readView(), planQuery(req.query), { deadline: performance.now() + req.budgetMs, maxBytes: req.maxBytes });
     }
+    if (req.op === 'count') {
+      const q = planQuery(req.query);
+      if (state.role === 'replica') {
+        return {
+          ...countView(emptyView, q, req.step, req.by),
+          partial: { reasons: [`shard ${state.args.dir} is restarting: its replica cannot answer queries`] },
+        };
+      }
+      return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs);
+    }
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;
     if (state.role === 'replica') return { role: 'replica', tailBatches: state.tail.length, tailBytes: state.tailBytes, diskFull: false };
     if (req.op === 'seal') {
@@ -141,6 +159,9 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
     void state.store.close().catch(() => {});
   },
 });
+
+/** What a replica scans: nothing (it holds no sealed data). */
+const emptyView: StoreView = { blocks: [], batches: [], fs: nodeFs, labelId: () => undefined, labelName: () => '', labelNames: () => [] };
 
 function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {
   const { store, report } = ShardStore.open({

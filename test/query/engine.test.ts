@@ -264,3 +264,38 @@ test('queries during compaction and after retention answer exactly as the refere
   t.deepEqual(queryView(store.readView(), planQuery(q)).entries.map(key), wantKept, 'after retention');
   await store.close();
 });
+
+test('count_over_time by any labels equals a brute-force count (property)', async (t) => {
+  const { countView } = await import('../../src/query/aggregate.js');
+  const base = tempDir(t);
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(entryArb, { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.nat(6)),
+      queryArb,
+      fc.subarray(['service', 'server', 'region', 'level'] as const),
+      fc.integer({ min: 1, max: 700 }),
+      async (batches, seals, q, by, stepUs) => {
+        const { store, all } = await storeWith(join(base, `c${run++}`), batches, new Set(seals));
+        try {
+          const step = BigInt(stepUs) * 1000n;
+          const got = countView(store.readView(), planQuery(q), step, by);
+          const match = reference(all, { ...q, limit: undefined, direction: 'forward' });
+          const want = new Map<string, number[]>();
+          for (const e of match) {
+            const key = by.map((l) => (l === 'level' ? ['DEBUG', 'INFO', 'WARN', 'ERROR'][e.level] : e[l])).join('|');
+            if (!want.has(key)) want.set(key, new Array<number>(got.buckets).fill(0));
+            want.get(key)![Number((e.ts - q.from) / step)]!++;
+          }
+          const gotMap = new Map(got.series.map((s) => [by.map((l) => s.labels[l]).join('|'), s.counts]));
+          return JSON.stringify([...gotMap].sort()) === JSON.stringify([...want].sort());
+        } finally {
+          await store.close();
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+  t.pass();
+});

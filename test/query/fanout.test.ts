@@ -89,3 +89,32 @@ test('a bad query is rejected before any shard is asked', async (t) => {
   const { engine } = await cluster(t);
   await t.throwsAsync(engine.query({ from: 5n, to: 1n }), { code: 'E_QUERY_INVALID' } as never);
 });
+
+test('count_over_time across shards equals the brute force; topk keeps the largest series', async (t) => {
+  const { engine, written } = await cluster(t);
+  const { parseLogQL } = await import('../../src/query/logql.js');
+  const parsed = parseLogQL('count_over_time({region!="r-0"} |= "timeout" [1s]) by (level)');
+  if (parsed.type !== 'metric') return t.fail('not a metric query');
+  const r = await engine.metric(parsed.query, 0n, 20_000_000_000n);
+  t.is(r.partial, undefined);
+  t.is(r.buckets, 20);
+  const want = new Map<string, number[]>();
+  for (const e of written) {
+    if (e.region === 'r-0' || !e.message.includes('timeout')) continue;
+    const k = ['DEBUG', 'INFO', 'WARN', 'ERROR'][e.level]!;
+    if (!want.has(k)) want.set(k, new Array<number>(20).fill(0));
+    want.get(k)![Number(e.ts / 1_000_000_000n)]!++;
+  }
+  t.deepEqual(new Map(r.series.map((s) => [s.labels.level!, s.counts])), want);
+  const top = parseLogQL('topk(2, sum by (server) (count_over_time({}[20s])))');
+  if (top.type !== 'metric') return t.fail('not a metric query');
+  const tk = await engine.metric(top.query, 0n, 20_000_000_000n);
+  t.is(tk.series.length, 2);
+  const perServer = new Map<string, number>();
+  for (const e of written) perServer.set(e.server, (perServer.get(e.server) ?? 0) + 1);
+  const best = [...perServer.values()].sort((a, b) => b - a).slice(0, 2);
+  t.deepEqual(
+    tk.series.map((s) => s.counts[0]).sort((a, b) => b! - a!),
+    best,
+  );
+});

@@ -1,0 +1,150 @@
+import type { BlockIndex } from '../index/block-format.js';
+import { BlockPage } from '../index/block-reader.js';
+import type { StoreView } from '../index/store.js';
+import { LEVEL_NAMES } from '../model/level.js';
+import type { GroupLabel } from './logql.js';
+import { matchesMessage, type PlannedQuery } from './model.js';
+
+/** Counts of matching entries per time bucket, for one group of label values. */
+export interface Series {
+  /** The group's label values (only the labels grouped by). */
+  readonly labels: Partial<Record<GroupLabel, string>>;
+  /** counts[i] = entries in [from + i*step, from + (i+1)*step). */
+  readonly counts: number[];
+}
+
+export interface CountResult {
+  readonly from: bigint;
+  readonly step: bigint;
+  readonly buckets: number;
+  readonly series: Series[];
+  readonly partial?: { readonly reasons: string[] };
+}
+
+/**
+ * count_over_time by (labels), over one store: scans the entries in
+ * [q.from, q.to) that pass the query's filters and counts them per bucket of
+ * `step` and per group. Reads only the columns it needs: messages only when
+ * the query has line filters, label columns only when filtered or grouped on.
+ */
+export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: readonly GroupLabel[], deadline = Infinity): CountResult {
+  const buckets = Number((q.to - q.from + step - 1n) / step);
+  const stepN = Number(step);
+  const groups = new Map<string, Series>();
+  const seriesFor = (labels: Partial<Record<GroupLabel, string>>): Series => {
+    const key = by.map((l) => labels[l] ?? '').join('\u0000');
+    let s = groups.get(key);
+    if (!s) groups.set(key, (s = { labels, counts: new Array<number>(buckets).fill(0) }));
+    return s;
+  };
+  const bucketOf = (ts: bigint) => Math.floor(Number(ts - q.from) / stepN);
+  let stopped: string | undefined;
+  const needMessages = q.lines.length > 0;
+  const wants = (l: GroupLabel) => by.includes(l);
+
+  for (const block of view.blocks) {
+    if (performance.now() > deadline) {
+      stopped = 'timeout: the query ran out of time';
+      break;
+    }
+    if (block.entries === 0 || block.maxTs < q.from || block.minTs >= q.to) continue;
+    countBlock(view, block, q, by, wants, needMessages, bucketOf, seriesFor);
+  }
+  if (!stopped) {
+    for (const r of view.batches) {
+      const ts = r.timestamps();
+      const lv = r.levels();
+      const names = r.labels();
+      const sv = r.serviceIds();
+      const sr = r.serverIds();
+      const rg = r.regionIds();
+      for (let i = 0; i < r.count; i++) {
+        const t = ts[i]!;
+        if (t < q.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
+        const service = names[sv[i]!]!;
+        const server = names[sr[i]!]!;
+        const region = names[rg[i]!]!;
+        if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
+        if (needMessages && !matchesMessage(q, r.message(i))) continue;
+        seriesFor(groupLabels(by, service, server, region, lv[i]!)).counts[bucketOf(t)]!++;
+      }
+    }
+  }
+  return { from: q.from, step, buckets, series: [...groups.values()], partial: stopped ? { reasons: [stopped] } : undefined };
+}
+
+function groupLabels(by: readonly GroupLabel[], service: string, server: string, region: string, level: number): Partial<Record<GroupLabel, string>> {
+  const out: Partial<Record<GroupLabel, string>> = {};
+  for (const l of by) out[l] = l === 'service' ? service : l === 'server' ? server : l === 'region' ? region : LEVEL_NAMES[level]!;
+  return out;
+}
+
+function countBlock(
+  view: StoreView,
+  block: BlockIndex,
+  q: PlannedQuery,
+  by: readonly GroupLabel[],
+  wants: (l: GroupLabel) => boolean,
+  needMessages: boolean,
+  bucketOf: (ts: bigint) => number,
+  seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
+): void {
+  // Label predicates are evaluated on names, once per distinct id (cached per block).
+  const accept = (pred: ((v: string) => boolean) | null) => {
+    if (!pred) return null;
+    const cache = new Map<number, boolean>();
+    return (id: number) => {
+      let ok = cache.get(id);
+      if (ok === undefined) cache.set(id, (ok = pred(view.labelName(id))));
+      return ok;
+    };
+  };
+  const svOk = accept(q.services);
+  const srOk = accept(q.servers);
+  const rgOk = accept(q.regions);
+  const keyCache = new Map<string, Series>();
+  for (let p = 0; p < block.pages.length; p++) {
+    const meta = block.pages[p]!;
+    if (meta.maxTs < q.from || meta.minTs >= q.to) continue;
+    const page = BlockPage.read(view.fs, block, p);
+    const ts = page.ts();
+    const lv = page.level();
+    const sv = svOk || wants('service') ? page.service() : null;
+    const sr = srOk || wants('server') ? page.server() : null;
+    const rg = rgOk || wants('region') ? page.region() : null;
+    for (let i = 0; i < page.count; i++) {
+      const t = ts[i]!;
+      if (t < q.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
+      if ((svOk && !svOk(sv![i]!)) || (srOk && !srOk(sr![i]!)) || (rgOk && !rgOk(rg![i]!))) continue;
+      if (needMessages && !matchesMessage(q, page.message(i))) continue;
+      const k = `${sv ? sv[i] : ''}:${sr ? sr[i] : ''}:${rg ? rg[i] : ''}:${lv[i]}`;
+      let s = keyCache.get(k);
+      if (!s) {
+        s = seriesFor(groupLabels(by, sv ? view.labelName(sv[i]!) : '', sr ? view.labelName(sr[i]!) : '', rg ? view.labelName(rg[i]!) : '', lv[i]!));
+        keyCache.set(k, s);
+      }
+      s.counts[bucketOf(t)]!++;
+    }
+  }
+}
+
+/** Adds the series of several answers (shards) together, by group. */
+export function mergeCounts(results: readonly CountResult[], by: readonly GroupLabel[], topk?: number): CountResult {
+  const first = results[0]!;
+  const groups = new Map<string, Series>();
+  for (const r of results) {
+    for (const s of r.series) {
+      const key = by.map((l) => s.labels[l] ?? '').join('\u0000');
+      const into = groups.get(key);
+      if (!into) groups.set(key, { labels: s.labels, counts: [...s.counts] });
+      else s.counts.forEach((c, i) => (into.counts[i]! += c));
+    }
+  }
+  let series = [...groups.values()];
+  if (topk !== undefined) {
+    const total = (s: Series) => s.counts.reduce((a, c) => a + c, 0);
+    series = series.sort((a, b) => total(b) - total(a)).slice(0, topk);
+  }
+  const reasons = results.flatMap((r) => r.partial?.reasons ?? []);
+  return { from: first.from, step: first.step, buckets: first.buckets, series, partial: reasons.length ? { reasons } : undefined };
+}
