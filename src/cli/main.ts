@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
-import { start } from './start.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { isTributaryError } from '../errors.js';
+import { queryCommand } from './query.js';
+import { runDaemon } from './run-daemon.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -10,16 +12,46 @@ function positiveInt(value: string): number {
 
 const program = new Command().name('tributary').description('Log aggregation on an actor system of worker threads').version('0.1.0');
 
-program
-  .command('start')
-  .description('start the actor runtime (today: with a synthetic load; storage, ingest and queries arrive in later releases)')
-  .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
-  .option('--rate <entries/s>', 'synthetic load in entries per second', positiveInt, 100_000)
-  .option('--replicas <n>', 'replicas of each counting actor', (v) => Number(v), 1)
-  .option('--data-dir <dir>', 'data directory', './data')
-  .option('--status-every <ms>', 'status line interval', positiveInt, 2000)
-  .action(async (o: { workers?: number; rate: number; replicas: number; dataDir: string; statusEvery: number }) => {
-    await start({ workers: o.workers, rate: o.rate, replicas: o.replicas, dataDir: o.dataDir, statusEveryMs: o.statusEvery });
+const daemonOptions = (cmd: Command) =>
+  cmd
+    .option('--data-dir <dir>', 'data directory', './data')
+    .option('--http-host <host>', 'HTTP listen address', '127.0.0.1')
+    .option('--http-port <port>', 'HTTP port', positiveInt, 3100)
+    .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
+    .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt);
+
+type DaemonFlags = { dataDir: string; httpHost: string; httpPort: number; workers?: number; shards?: number };
+const toOptions = (o: DaemonFlags) => ({ dataDir: o.dataDir, http: { host: o.httpHost, port: o.httpPort }, workers: o.workers, shards: o.shards });
+
+daemonOptions(program.command('start').description('run the daemon: shards with replicas, queries over HTTP')).action(async (o: DaemonFlags) => {
+  await runDaemon(toOptions(o));
+});
+
+daemonOptions(program.command('demo').description('run the daemon with a simulated fleet writing into it'))
+  .option('--rate <entries/s>', 'simulated entries per second', positiveInt, 20_000)
+  .action(async (o: DaemonFlags & { rate: number }) => {
+    await runDaemon(toOptions(o), { rate: o.rate });
   });
 
-await program.parseAsync();
+program
+  .command('query')
+  .description('query a running daemon with LogQL, e.g. tributary query \'{service="api"} |= "timeout" | level >= WARN\' --since 15m')
+  .argument('<query>', 'a LogQL query (log or metric)')
+  .option('--url <url>', 'the daemon', 'http://127.0.0.1:3100')
+  .option('--since <duration>', 'how far back (when --from is not given)', '1h')
+  .option('--from <time>', 'start: RFC 3339, nanoseconds, or now-15m')
+  .option('--to <time>', 'end (default now)')
+  .option('--limit <n>', 'at most this many entries', positiveInt, 100)
+  .addOption(new Option('--direction <dir>', 'newest first (backward) or oldest first').choices(['backward', 'forward']).default('backward'))
+  .addOption(new Option('--output <format>', 'table for people, ndjson for pipes').choices(['table', 'ndjson']).default('table'))
+  .option('--no-color', 'no colours in the table')
+  .action(async (query: string, o: Parameters<typeof queryCommand>[1]) => {
+    await queryCommand(query, { ...o, color: o.color && process.stdout.isTTY === true });
+  });
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  console.error(isTributaryError(err) ? `error ${err.code}: ${err.message}` : err);
+  process.exit(1);
+}

@@ -2,7 +2,8 @@ import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
 import { nodeFs, type StorageFs } from '../index/fs.js';
-import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
+import { planQuery, type LabelName, type LogQuery, type QueryResult } from '../query/model.js';
+import { labelValues } from '../query/labels.js';
 import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
 import type { GroupLabel } from '../query/logql.js';
@@ -36,7 +37,8 @@ export type ShardRequest =
   | { op: 'seal' }
   | { op: 'recovery' }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
-  | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number };
+  | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number }
+  | { op: 'labelValues'; name: LabelName; from?: bigint; to?: bigint };
 
 export interface ShardStatsAnswer {
   readonly role: 'primary' | 'replica';
@@ -89,7 +91,7 @@ const RETRY_MAX_MS = 2000;
  * batch the replica holds is never lost even if the primary died before
  * logging it.
  */
-export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | null>({
+export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | string[] | null>({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
   },
@@ -135,6 +137,7 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
       }
       return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs);
     }
+    if (req.op === 'labelValues') return state.role === 'primary' ? labelValues(state.store.readView(), req.name, req.from, req.to) : [];
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;
     if (state.role === 'replica') return { role: 'replica', tailBatches: state.tail.length, tailBytes: state.tailBytes, diskFull: false };
     if (req.op === 'seal') {

@@ -1,0 +1,121 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { TributaryError } from '../errors.js';
+import type { ActorRef } from '../actors/behaviour.js';
+import { ActorSystem } from '../actors/system.js';
+import { QueryEngine } from '../query/engine.js';
+import type { ShardArgs } from '../shard/shard-actor.js';
+import { ShardedWriter } from '../shard/sharded-writer.js';
+import { createHttpServer } from '../http/server.js';
+
+export interface DaemonOptions {
+  /** Where shards keep their data. Default ./data. */
+  readonly dataDir?: string;
+  readonly http?: { readonly host?: string; readonly port?: number };
+  /** Worker threads (default: cores). */
+  readonly workers?: number;
+  /** Shards that take new writes (default: workers). Existing shard directories beyond these are still queried. */
+  readonly shards?: number;
+  /** Replicas per shard (default 1 when there are 2 or more workers, else 0). */
+  readonly replicas?: number;
+  /** Settings passed to every shard (group commit, seal sizes, retention...). */
+  readonly shard?: Partial<Omit<ShardArgs, 'dir'>>;
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+const SHARD_NAME = /^shard-(\d+)$/;
+
+/**
+ * The single-host daemon: the actor system, the shard actors (and their
+ * replicas) over the data directory, the edge that writes into them, the
+ * query engine, and the HTTP server in front.
+ */
+export class Daemon {
+  readonly writer: ShardedWriter;
+  readonly engine: QueryEngine;
+  private http: FastifyInstance | undefined;
+  private address = '';
+
+  private constructor(
+    readonly system: ActorSystem,
+    private readonly refs: ActorRef[],
+    writable: Record<string, ActorRef>,
+    readonly dataDir: string,
+  ) {
+    this.writer = new ShardedWriter(system, writable, { replicas: 0 });
+    this.engine = new QueryEngine(system, () => this.refs);
+  }
+
+  static async start(options: DaemonOptions = {}): Promise<Daemon> {
+    const dataDir = resolve(options.dataDir ?? 'data');
+    const log = options.log ?? (() => {});
+    const shardsDir = join(dataDir, 'shards');
+    try {
+      mkdirSync(shardsDir, { recursive: true });
+    } catch (err) {
+      throw new TributaryError(
+        'E_STORAGE_UNWRITABLE',
+        `data directory ${dataDir} cannot be created: ${(err as Error).message}`,
+        { path: dataDir },
+        { cause: err },
+      );
+    }
+    const system = await ActorSystem.start({ workers: options.workers, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
+    try {
+      system.subscribe((e) => {
+        if (e.type === '@log') log(e.level === 'debug' ? 'info' : e.level, e.message);
+        else if (e.type === '@actor.failed') log('warn', `${e.actor.name} failed: ${e.error.message}`);
+        else if (e.type === '@actor.restarted') log('info', `${e.actor.name} restarted after ${e.downMs.toFixed(0)} ms`);
+        else if (e.type === '@supervisor.escalated') log('error', `supervisor ${e.supervisor} gave up: ${e.error.message}`);
+      });
+      const active = options.shards ?? system.workers;
+      const replicas = options.replicas ?? (system.workers >= 2 ? 1 : 0);
+      const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
+      const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
+      const refs: ActorRef[] = [];
+      const writable: Record<string, ActorRef> = {};
+      for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
+        const ref = await system.spawn({
+          name,
+          behaviour: { module: new URL('../shard/shard-actor.js', import.meta.url), export: 'shardActor' },
+          args: { ...options.shard, dir: join(shardsDir, name) },
+          replicas,
+        });
+        refs.push(ref);
+        if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
+      }
+      const daemon = new Daemon(system, refs, writable, dataDir);
+      daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => daemon.labelValues(name, from, to) });
+      daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
+      log(
+        'info',
+        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}`,
+      );
+      return daemon;
+    } catch (err) {
+      await system.stop();
+      throw err;
+    }
+  }
+
+  /** The HTTP server's base URL, e.g. http://127.0.0.1:3100. */
+  get url(): string {
+    return this.address;
+  }
+
+  get shards(): readonly ActorRef[] {
+    return this.refs;
+  }
+
+  async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
+    const all = await Promise.all(this.refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
+    return [...new Set(all.flat())].sort();
+  }
+
+  /** Stops accepting requests, then stops the actors (shards flush and close their stores). */
+  async stop(): Promise<void> {
+    await this.http?.close();
+    await this.system.stop();
+  }
+}

@@ -1,0 +1,124 @@
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { TributaryError, serializeError, type ErrorCode } from '../errors.js';
+import type { IdentifiedEntry } from '../model/entry.js';
+import { LEVEL_NAMES } from '../model/level.js';
+import type { QueryEngine } from '../query/engine.js';
+import { parseLogQL } from '../query/logql.js';
+import { MAX_LIMIT, type LabelName } from '../query/model.js';
+import { formatTime, parseDuration, parseTime } from '../query/time.js';
+
+export interface HttpDeps {
+  readonly engine: QueryEngine;
+  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+}
+
+/** HTTP status for each error code that a client can cause or should retry. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  E_QUERY_INVALID: 400,
+  E_INVALID_ARGUMENT: 400,
+  E_TIMEOUT: 504,
+  E_SYSTEM_STOPPED: 503,
+  E_DISK_FULL: 507,
+};
+
+/** An entry as JSON: timestamps as strings of nanoseconds (JSON numbers lose precision past 2^53), plus RFC 3339. */
+export function entryJson(e: IdentifiedEntry): Record<string, string> {
+  return {
+    ts: e.ts.toString(),
+    time: formatTime(e.ts),
+    level: LEVEL_NAMES[e.level]!,
+    service: e.service,
+    server: e.server,
+    region: e.region,
+    message: e.message,
+    source: e.source,
+    seq: e.seq.toString(),
+  };
+}
+
+type Query = Record<string, string | undefined>;
+
+/** The [from, to) of a request: `from`/`to` in any accepted form, or `since` back from now (default 1 hour). */
+function timeRange(q: Query): { from: bigint; to: bigint } {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const to = q.to !== undefined ? parseTime(q.to, 'to', now) : now;
+  const from = q.from !== undefined ? parseTime(q.from, 'from', now) : to - parseDuration(q.since ?? '1h', 'since');
+  return { from, to };
+}
+
+function int(value: string | undefined, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new TributaryError('E_QUERY_INVALID', `${field} must be an integer, got ${JSON.stringify(value)}`, { field });
+  return n;
+}
+
+/** The query API. Every failure answers JSON with the error's code; a bad query is a 400, never a 500. */
+export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+
+  app.setErrorHandler((err, _req, reply: FastifyReply) => {
+    const status = err instanceof TributaryError ? (STATUS[err.code] ?? 500) : ((err as { statusCode?: number }).statusCode ?? 500);
+    void reply.status(status).send({ status: 'error', error: serializeError(err) });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/api/v1/query', async (req) => {
+    const q = req.query as Query;
+    if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
+    const compiled = parseLogQL(q.query);
+    if (compiled.type !== 'log') throw new TributaryError('E_QUERY_INVALID', 'a metric query goes to /api/v1/query_range', { field: 'query' });
+    const { from, to } = timeRange(q);
+    const direction = q.direction === 'forward' ? 'forward' : q.direction === undefined || q.direction === 'backward' ? 'backward' : undefined;
+    if (!direction) throw new TributaryError('E_QUERY_INVALID', `direction must be forward or backward, got ${q.direction}`, { field: 'direction' });
+    const result = await deps.engine.query(
+      { ...compiled.query, from, to, direction, limit: Math.min(MAX_LIMIT, int(q.limit, 'limit', 100)), cursor: q.cursor },
+      { timeoutMs: int(q.timeout_ms, 'timeout_ms', 5000) },
+    );
+    return {
+      status: 'success',
+      data: {
+        entries: result.entries.map(entryJson),
+        nextCursor: result.nextCursor,
+        partial: result.partial,
+        stats: result.stats,
+      },
+    };
+  });
+
+  app.get('/api/v1/query_range', async (req) => {
+    const q = req.query as Query;
+    if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
+    const compiled = parseLogQL(q.query);
+    if (compiled.type !== 'metric') throw new TributaryError('E_QUERY_INVALID', 'a log query goes to /api/v1/query', { field: 'query' });
+    const { from, to } = timeRange(q);
+    const r = await deps.engine.metric(compiled.query, from, to, { timeoutMs: int(q.timeout_ms, 'timeout_ms', 10_000) });
+    return {
+      status: 'success',
+      data: {
+        step: r.step.toString(),
+        series: r.series.map((s) => ({
+          labels: s.labels,
+          points: s.counts.map((c, i) => [(r.from + BigInt(i) * r.step).toString(), c]),
+        })),
+        partial: r.partial,
+      },
+    };
+  });
+
+  app.get('/api/v1/labels', async () => ({ status: 'success', data: ['level', 'region', 'server', 'service'] }));
+
+  app.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (req) => {
+    const name = req.params.name;
+    if (name === 'level') return { status: 'success', data: [...LEVEL_NAMES] };
+    if (name !== 'service' && name !== 'server' && name !== 'region') {
+      throw new TributaryError('E_QUERY_INVALID', `unknown label ${JSON.stringify(name)}: service, server, region or level`, { field: 'name' });
+    }
+    const q = req.query as Query;
+    const range = q.from !== undefined || q.to !== undefined || q.since !== undefined ? timeRange(q) : undefined;
+    return { status: 'success', data: await deps.labelValues(name, range?.from, range?.to) };
+  });
+
+  return app;
+}
