@@ -1,0 +1,146 @@
+// npm run bench:query — p50/p99 per query shape over 10 M stored entries
+// while ingest continues at 100,000 entries/s, beside a brute-force scan of
+// the same shard data in the same run.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import type { LogEntry } from '../../src/model/entry.js';
+import { parseLogQL } from '../../src/query/logql.js';
+import type { LogQuery } from '../../src/query/model.js';
+import { syntheticLevel, syntheticMessage } from '../../src/producers/synthetic.js';
+import { printTable, writeResults } from '../lib/report.js';
+
+const quick = process.argv.includes('--quick');
+const TOTAL = quick ? 1_000_000 : 10_000_000;
+const RUNS = quick ? 20 : 100;
+const HOUR = 3_600_000_000_000n;
+const dir = mkdtempSync(join(tmpdir(), 'tributary-query-'));
+const log = (s: string) => process.stderr.write(`  ${s}\n`);
+
+const daemon = await Daemon.start({ dataDir: dir, http: { port: 0 }, workers: 2 });
+const end = BigInt(Date.now()) * 1_000_000n;
+const start = end - HOUR;
+const messages = Array.from({ length: 4096 }, (_, i) => syntheticMessage(i));
+const services = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
+const servers = Array.from({ length: 500 }, (_, i) => `srv-${i}`);
+const regions = Array.from({ length: 10 }, (_, i) => `region-${i}`);
+function entry(n: number, ts: bigint): LogEntry {
+  // Each server runs one service in one region, as a fleet does.
+  const server = n % 500;
+  return {
+    ts,
+    level: syntheticLevel(n),
+    service: services[server % 20]!,
+    server: servers[server]!,
+    region: regions[server % 10]!,
+    message: messages[n % 4096]!,
+  };
+}
+
+process.stderr.write(`loading ${TOTAL.toLocaleString('en')} entries over one hour...\n`);
+const t0 = performance.now();
+const CHUNK = 20_000;
+const step = HOUR / BigInt(TOTAL);
+for (let n = 0; n < TOTAL; n += CHUNK) {
+  const batch: LogEntry[] = [];
+  for (let i = n; i < Math.min(TOTAL, n + CHUNK); i++) batch.push(entry(i, start + BigInt(i) * step));
+  await daemon.writer.write(batch);
+}
+log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+// Ingest continues at 100,000 entries/s while queries run.
+let live = TOTAL;
+let ingesting = true;
+const ingest = (async () => {
+  while (ingesting) {
+    const tickStart = performance.now();
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const batch: LogEntry[] = [];
+    for (let i = 0; i < 10_000; i++) batch.push(entry(live++, now + BigInt(i)));
+    await daemon.writer.write(batch);
+    const wait = 100 - (performance.now() - tickStart);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+})();
+
+const mid = start + HOUR / 2n;
+const MIN = 60_000_000_000n;
+const shapes: { name: string; target: number; run: () => Promise<unknown> }[] = [
+  { name: 'service + 1-minute range, limit 1000', target: 10, run: () => logq('{service="svc-3"}', mid, mid + MIN) },
+  { name: 'global 5 minutes, level >= WARN, limit 1000', target: 20, run: () => logq('{} | level >= WARN', mid, mid + 5n * MIN) },
+  { name: 'region + 1-minute range, limit 1000', target: 10, run: () => logq('{region="region-4"}', mid, mid + MIN) },
+  { name: 'one server over the whole hour, limit 1000', target: 10, run: () => logq('{server="srv-123"}', start, end) },
+  { name: 'global 10-second window, limit 1000', target: 10, run: () => logq('{}', mid, mid + 10_000_000_000n) },
+  { name: 'count by level per minute, one service, one hour', target: 50, run: () => metric('count_over_time({service="svc-7"}[1m]) by (level)', start, end) },
+  { name: 'substring in a 1-minute range, limit 1000', target: 20, run: () => logq('{} |= "timed out"', mid, mid + MIN) },
+];
+
+async function logq(text: string, from: bigint, to: bigint): Promise<number> {
+  const c = parseLogQL(text);
+  if (c.type !== 'log') throw new Error('not a log query');
+  const r = await daemon.engine.query({ ...(c.query as LogQuery), from, to, limit: 1000, direction: 'backward' });
+  if (r.entries.length === 0) throw new Error(`${text}: no results`);
+  return r.entries.length;
+}
+
+async function metric(text: string, from: bigint, to: bigint): Promise<number> {
+  const c = parseLogQL(text);
+  if (c.type !== 'metric') throw new Error('not a metric query');
+  const r = await daemon.engine.metric(c.query, from, to);
+  return r.series.length;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+process.stderr.write(`querying (${RUNS} runs each) while ingest continues at 100,000 entries/s...\n`);
+const rows: { shape: string; p50: number; p99: number; target: number }[] = [];
+for (const s of shapes) {
+  for (let i = 0; i < 3; i++) await s.run(); // warm
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const q0 = performance.now();
+    await s.run();
+    times.push(performance.now() - q0);
+  }
+  rows.push({ shape: s.name, p50: percentile(times, 50), p99: percentile(times, 99), target: s.target });
+  log(`${s.name}: p99 ${percentile(times, 99).toFixed(1)} ms`);
+}
+// Baseline in the same run: the same 1-minute service query with no pruning help (the whole hour scanned, filtered after).
+const full: number[] = [];
+for (let i = 0; i < Math.max(3, RUNS / 10); i++) {
+  const q0 = performance.now();
+  await daemon.engine.query({ from: start, to: end + HOUR, limit: 100_000, direction: 'forward', regex: '.' });
+  full.push(performance.now() - q0);
+}
+ingesting = false;
+await ingest;
+
+printTable(`Query latency over ${TOTAL.toLocaleString('en')} stored entries, ingest running at 100,000 entries/s (2 shards)`, [
+  ...rows.map((r) => ({
+    query: r.shape,
+    p50: `${r.p50.toFixed(1)} ms`,
+    p99: `${r.p99.toFixed(1)} ms`,
+    'p99 target': `< ${r.target} ms`,
+    met: r.p99 < r.target ? 'yes' : 'no',
+  })),
+  {
+    query: 'baseline: 100,000 entries read with no pruning (regex over the hour)',
+    p50: `${percentile(full, 50).toFixed(1)} ms`,
+    p99: `${percentile(full, 99).toFixed(1)} ms`,
+    'p99 target': '-',
+    met: '-',
+  },
+]);
+const path = writeResults(quick ? 'query-quick' : 'query', {
+  total: TOTAL,
+  runs: RUNS,
+  rows,
+  fullScanMs: { p50: percentile(full, 50), p99: percentile(full, 99) },
+});
+console.log(`\nwrote ${path}`);
+await daemon.stop();
+rmSync(dir, { recursive: true, force: true });
