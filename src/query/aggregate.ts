@@ -4,6 +4,7 @@ import type { StoreView } from '../index/store.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
+import { forEachUnsealed } from './scan.js';
 
 /** Counts of matching entries per time bucket, for one group of label values. */
 export interface Series {
@@ -51,24 +52,10 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     countBlock(view, block, q, by, wants, needMessages, bucketOf, seriesFor);
   }
   if (!stopped) {
-    for (const r of view.batches) {
-      const ts = r.timestamps();
-      const lv = r.levels();
-      const names = r.labels();
-      const sv = r.serviceIds();
-      const sr = r.serverIds();
-      const rg = r.regionIds();
-      for (let i = 0; i < r.count; i++) {
-        const t = ts[i]!;
-        if (t < q.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
-        const service = names[sv[i]!]!;
-        const server = names[sr[i]!]!;
-        const region = names[rg[i]!]!;
-        if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
-        if (needMessages && !matchesMessage(q, r.message(i))) continue;
-        seriesFor(groupLabels(by, service, server, region, lv[i]!)).counts[bucketOf(t)]!++;
-      }
-    }
+    forEachUnsealed(view.batches, q, q.from, q.to, (r, i, service, server, region) => {
+      if (needMessages && !matchesMessage(q, r.message(i))) return;
+      seriesFor(groupLabels(by, service, server, region, r.levels()[i]!)).counts[bucketOf(r.timestamps()[i]!)]!++;
+    });
   }
   return { from: q.from, step, buckets, series: [...groups.values()], partial: stopped ? { reasons: [stopped] } : undefined };
 }

@@ -1,5 +1,6 @@
 import { TributaryError } from '../errors.js';
 import { Level, tryParseLevel } from '../model/level.js';
+import { parseDuration } from './time.js';
 import { toRegExp, type LabelMatcher, type LabelName, type LineFilter, type LogQuery } from './model.js';
 
 /**
@@ -63,14 +64,6 @@ interface Token {
 }
 
 const OPERATORS = ['=~', '!~', '!=', '|=', '|~', '>=', '<=', '=', '>', '<', '|'];
-const DURATION_UNITS: Record<string, bigint> = {
-  ms: 1_000_000n,
-  s: 1_000_000_000n,
-  m: 60_000_000_000n,
-  h: 3_600_000_000_000n,
-  d: 86_400_000_000_000n,
-  w: 604_800_000_000_000n,
-};
 
 export class LogQLError extends TributaryError {
   constructor(source: string, pos: number, expected: string, found: string) {
@@ -161,12 +154,6 @@ function tokenize(src: string): Token[] {
   }
   out.push({ kind: 'eof', text: '', value: '', pos: src.length });
   return out;
-}
-
-function parseDuration(text: string): bigint {
-  let total = 0n;
-  for (const m of text.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) total += BigInt(m[1]!) * DURATION_UNITS[m[2]!]!;
-  return total;
 }
 
 class Parser {
@@ -289,7 +276,7 @@ class Parser {
       const select = this.log();
       this.expect('[', 'a range "[" (for example [1m])');
       if (this.peek.kind !== 'duration') this.fail('a duration such as 30s, 1m or 1h');
-      const range = parseDuration(this.next().text);
+      const range = parseDuration(this.next().text, 'range');
       this.expect(']');
       this.expect(')');
       return { kind: 'count_over_time', select, range, by: this.grouping() ?? [] };

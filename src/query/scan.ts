@@ -101,11 +101,19 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
   }
 }
 
-/** The matching entries of the batches not yet sealed, sorted in the query's order. */
-function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filters, stats: QueryStats): IdentifiedEntry[] {
-  const out: IdentifiedEntry[] = [];
+/**
+ * Calls `fn` for every entry of the unsealed batches that passes the
+ * query's time range [from, to), level and label filters (not its line
+ * filters: the caller decides whether it needs the message).
+ */
+export function forEachUnsealed(
+  batches: readonly BatchReader[],
+  q: PlannedQuery,
+  from: bigint,
+  to: bigint,
+  fn: (r: BatchReader, i: number, service: string, server: string, region: string) => void,
+): void {
   for (const r of batches) {
-    stats.memtableBatches++;
     const ts = r.timestamps();
     const lv = r.levels();
     const labels = r.labels();
@@ -113,20 +121,29 @@ function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filter
     const sr = r.serverIds();
     const rg = r.regionIds();
     for (let i = 0; i < r.count; i++) {
-      stats.entriesExamined++;
       const t = ts[i]!;
-      if (t < f.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
+      if (t < from || t >= to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
       const service = labels[sv[i]!]!;
       const server = labels[sr[i]!]!;
       const region = labels[rg[i]!]!;
       if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
-      const pos = { ts: t, source: r.sourceId, seq: r.seq(i) };
-      if (beforeCursor(q, pos)) continue;
-      const message = r.message(i);
-      if (!matchesMessage(q, message)) continue;
-      out.push({ ...pos, level: lv[i] as Level, service, server, region, message });
+      fn(r, i, service, server, region);
     }
   }
+}
+
+/** The matching entries of the batches not yet sealed, sorted in the query's order. */
+function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filters, stats: QueryStats): IdentifiedEntry[] {
+  const out: IdentifiedEntry[] = [];
+  stats.memtableBatches += batches.length;
+  forEachUnsealed(batches, q, f.from, q.to, (r, i, service, server, region) => {
+    stats.entriesExamined++;
+    const pos = { ts: r.timestamps()[i]!, source: r.sourceId, seq: r.seq(i) };
+    if (beforeCursor(q, pos)) return;
+    const message = r.message(i);
+    if (!matchesMessage(q, message)) return;
+    out.push({ ...pos, level: r.levels()[i] as Level, service, server, region, message });
+  });
   out.sort(q.backward ? (a, b) => comparePositions(b, a) : comparePositions);
   return out;
 }
