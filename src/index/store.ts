@@ -8,6 +8,7 @@ import { BlockPage, readBlockIndex } from './block-reader.js';
 import { Dedup } from './dedup.js';
 import { nodeFs, type StorageFs } from './fs.js';
 import { SlabArena } from './arena.js';
+import { PageCache } from './page-cache.js';
 import { LabelDictionary } from './labels.js';
 import { inlineSealer, poolSealer, type Sealer } from './sealer.js';
 import { Wal, comparePositions, type WalPosition, type WalRecoveryReport } from './wal.js';
@@ -32,6 +33,8 @@ export interface StoreOptions {
    * outruns sealing, and the backpressure reaches the edges.
    */
   readonly maxMemtableBytes?: number;
+  /** Bytes of decoded pages kept for queries (default 64 MiB). */
+  readonly pageCacheBytes?: number;
   /** Seal on a pool thread (default) or inline. Inline whenever a custom `fs` is given. */
   readonly sealInBackground?: boolean;
   readonly now?: () => number;
@@ -76,6 +79,8 @@ export interface StoreView {
   labelName(id: number): string;
   /** Every label name, indexed by id. */
   labelNames(): readonly string[];
+  /** A decoded page of a sealed block (cached). */
+  page(block: BlockIndex, pageNo: number): BlockPage;
 }
 
 export interface StoreStats {
@@ -129,7 +134,8 @@ export class ShardStore {
   private duplicatesDropped = 0;
   private readonly lateness = new Map<string, Lateness>();
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground'>>;
+  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground' | 'pageCacheBytes'>>;
+  private readonly pageCache: PageCache;
   private readonly sealer: Sealer;
 
   private constructor(
@@ -150,6 +156,7 @@ export class ShardStore {
       maxMemtableBytes: options.maxMemtableBytes ?? 2 * (options.sealBytes ?? 8 * 1024 * 1024),
     };
     this.dedup = new Dedup(this.opts.dedupWindowMs);
+    this.pageCache = new PageCache(options.pageCacheBytes ?? 64 * 1024 * 1024);
     this.sealer = options.fs === undefined && options.sealInBackground !== false ? poolSealer() : inlineSealer(this.fs);
   }
 
@@ -486,6 +493,7 @@ export class ShardStore {
       labelId: (name) => this.labels.lookup(name),
       labelName: (id) => this.labels.name(id),
       labelNames: () => this.labels.names,
+      page: (block, pageNo) => this.pageCache.get(this.fs, block, pageNo),
     };
   }
 

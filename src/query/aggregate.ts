@@ -1,5 +1,4 @@
 import type { BlockIndex } from '../index/block-format.js';
-import { BlockPage } from '../index/block-reader.js';
 import type { StoreView } from '../index/store.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
@@ -93,7 +92,7 @@ function countBlock(
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
     if (meta.maxTs < q.from || meta.minTs >= q.to) continue;
-    const page = BlockPage.read(view.fs, block, p);
+    const page = view.page(block, p);
     const ts = page.ts();
     const lv = page.level();
     const sv = svOk || wants('service') ? page.service() : null;

@@ -1,6 +1,5 @@
 import type { BatchReader } from '../batch/reader.js';
 import type { BlockIndex } from '../index/block-format.js';
-import { BlockPage } from '../index/block-reader.js';
 import type { StoreView } from '../index/store.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
@@ -69,7 +68,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
   for (const p of pages) {
     const meta = block.pages[p]!;
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
-    const page = BlockPage.read(view.fs, block, p);
+    const page = view.page(block, p);
     stats.pagesScanned++;
     const ts = page.ts();
     const lo = lowerBound(ts, f.from);

@@ -164,7 +164,17 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
 });
 
 /** What a replica scans: nothing (it holds no sealed data). */
-const emptyView: StoreView = { blocks: [], batches: [], fs: nodeFs, labelId: () => undefined, labelName: () => '', labelNames: () => [] };
+const emptyView: StoreView = {
+  blocks: [],
+  batches: [],
+  fs: nodeFs,
+  labelId: () => undefined,
+  labelName: () => '',
+  labelNames: () => [],
+  page: () => {
+    throw new Error('a replica holds no blocks');
+  },
+};
 
 function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {
   const { store, report } = ShardStore.open({

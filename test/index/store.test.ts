@@ -363,3 +363,27 @@ test('ingest goes on during a compaction; nothing is lost or doubled', async (t)
   t.is(new Set(keys).size, 1300);
   await store.close();
 });
+
+test('the page cache serves repeated reads, keeps the most recently used, and stays within its bytes', async (t) => {
+  const { PageCache } = await import('../../src/index/page-cache.js');
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir, sealInBackground: false });
+  store.append(batch('s', 0, entries(20_000)));
+  const block = (await store.seal())!;
+  t.is(block.pages.length, 3);
+  const oneFits = block.pages[0]!.count * 40 + block.pages[0]!.length * 6;
+  const cache = new PageCache(oneFits * 2 + 100); // room for two pages
+  const first = cache.get(nodeFs, block, 0);
+  t.is(cache.get(nodeFs, block, 0), first, 'a hit returns the same decoded page');
+  cache.get(nodeFs, block, 1);
+  cache.get(nodeFs, block, 0); // 0 is now the most recently used
+  cache.get(nodeFs, block, 2); // evicts 1, the least recently used
+  t.is(cache.size.pages, 2);
+  t.true(cache.size.bytes <= oneFits * 2 + 100);
+  const misses = cache.misses;
+  cache.get(nodeFs, block, 0);
+  t.is(cache.misses, misses, 'page 0 survived');
+  cache.get(nodeFs, block, 1);
+  t.is(cache.misses, misses + 1, 'page 1 had been evicted');
+  await store.close();
+});
