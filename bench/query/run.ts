@@ -65,6 +65,7 @@ const ingest = (async () => {
 })();
 
 const mid = start + HOUR / 2n;
+const alignedEnd = (end / 60_000_000_000n) * 60_000_000_000n;
 const MIN = 60_000_000_000n;
 const shapes: { name: string; target: number; run: () => Promise<unknown> }[] = [
   { name: 'service + 1-minute range, limit 1000', target: 10, run: () => logq('{service="svc-3"}', mid, mid + MIN) },
@@ -72,7 +73,12 @@ const shapes: { name: string; target: number; run: () => Promise<unknown> }[] = 
   { name: 'region + 1-minute range, limit 1000', target: 10, run: () => logq('{region="region-4"}', mid, mid + MIN) },
   { name: 'one server over the whole hour, limit 1000', target: 10, run: () => logq('{server="srv-123"}', start, end) },
   { name: 'global 10-second window, limit 1000', target: 10, run: () => logq('{}', mid, mid + 10_000_000_000n) },
-  { name: 'count by level per minute, one service, one hour', target: 50, run: () => metric('count_over_time({service="svc-7"}[1m]) by (level)', start, end) },
+  // A dashboard aligns its range to the step: the last whole hour of minutes.
+  {
+    name: 'count by level per minute, one service, one hour',
+    target: 50,
+    run: () => metric('count_over_time({service="svc-7"}[1m]) by (level)', alignedEnd - HOUR, alignedEnd),
+  },
   { name: 'substring in a 1-minute range, limit 1000', target: 20, run: () => logq('{} |= "timed out"', mid, mid + MIN) },
 ];
 

@@ -74,6 +74,8 @@ export interface BlockIndex {
   readonly sealedAt: number;
   /** Blocks this one was compacted from: if any is still on disk at open (a crash came between), it is deleted. */
   readonly replaces?: readonly number[];
+  /** Where the per-minute roll-up section is (absent in blocks written before it existed). */
+  readonly rollup?: { readonly offset: number; readonly length: number };
 }
 
 export function blockFileName(id: number): string {

@@ -14,6 +14,7 @@ import {
   type PageIndex,
 } from './block-format.js';
 import type { StorageFs } from './fs.js';
+import { decodeRollup, type Rollup } from './rollup.js';
 
 function corrupt(path: string, reason: string, context: Record<string, number> = {}): TributaryError {
   return new TributaryError('E_BLOCK_CORRUPT', `corrupt block ${path}: ${reason}`, { path, reason, ...context });
@@ -90,9 +91,21 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       walEnd: raw.walEnd as BlockIndex['walEnd'],
       sealedAt: Number(raw.sealedAt),
       replaces: Array.isArray(raw.replaces) ? (raw.replaces as number[]) : undefined,
+      rollup: raw.rollup ? (raw.rollup as { offset: number; length: number }) : undefined,
     };
   } catch (err) {
     throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);
+  }
+}
+
+/** The block's per-minute roll-ups, or null if it has none (or they fail their CRC: count by scanning then). */
+export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
+  if (!index.rollup) return null;
+  const fd = fs.openSync(index.path, 'r');
+  try {
+    return decodeRollup(readAt(fs, fd, index.rollup.offset, index.rollup.length));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

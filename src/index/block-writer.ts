@@ -15,6 +15,7 @@ import {
 } from './block-format.js';
 import { syncDir, type StorageFs } from './fs.js';
 import { storageError, type WalPosition } from './wal.js';
+import { computeRollup, encodeRollup } from './rollup.js';
 
 /** The fixed-width columns of a set of entries. */
 export interface EntryColumns {
@@ -168,6 +169,11 @@ export function writeBlock(
       page.index.levels.forEach((n, l) => (levels[l]! += n));
       offset += page.bytes.byteLength;
     }
+    // Per-minute roll-ups, after the pages: counting over hours reads these rows, not the entries.
+    const rollupBytes = encodeRollup(computeRollup(c, c.count, labelCount));
+    fs.writevSync(fd, [rollupBytes], offset);
+    const rollup = { offset, length: rollupBytes.byteLength };
+    offset += rollupBytes.byteLength;
     const labels = {
       service: bitset(c.service, labelCount),
       server: bitset(c.server, labelCount),
@@ -187,6 +193,7 @@ export function writeBlock(
       walEnd,
       sealedAt: now,
       replaces,
+      rollup,
     };
     const footer = new TextEncoder().encode(serializeIndex(index));
     const trailer = new Uint8Array(16);
@@ -230,5 +237,6 @@ export function serializeIndex(index: BlockIndex): string {
     walEnd: index.walEnd,
     sealedAt: index.sealedAt,
     replaces: index.replaces,
+    rollup: index.rollup,
   });
 }

@@ -4,7 +4,8 @@ import { BatchReader } from '../batch/reader.js';
 import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
 import type { BlockIndex } from './block-format.js';
-import { BlockPage, readBlockIndex } from './block-reader.js';
+import { BlockPage, readBlockIndex, readRollup } from './block-reader.js';
+import type { Rollup } from './rollup.js';
 import { Dedup } from './dedup.js';
 import { nodeFs, type StorageFs } from './fs.js';
 import { SlabArena } from './arena.js';
@@ -81,6 +82,8 @@ export interface StoreView {
   labelNames(): readonly string[];
   /** A decoded page of a sealed block (cached). */
   page(block: BlockIndex, pageNo: number): BlockPage;
+  /** The block's per-minute roll-ups (cached), or null if it has none. */
+  rollup(block: BlockIndex): Rollup | null;
 }
 
 export interface StoreStats {
@@ -136,6 +139,7 @@ export class ShardStore {
   private readonly now: () => number;
   private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground' | 'pageCacheBytes'>>;
   private readonly pageCache: PageCache;
+  private readonly rollups = new Map<number, Rollup | null>();
   private readonly sealer: Sealer;
 
   private constructor(
@@ -494,6 +498,16 @@ export class ShardStore {
       labelName: (id) => this.labels.name(id),
       labelNames: () => this.labels.names,
       page: (block, pageNo) => this.pageCache.get(this.fs, block, pageNo),
+      rollup: (block) => {
+        let r = this.rollups.get(block.id);
+        if (r === undefined) {
+          r = readRollup(this.fs, block);
+          this.rollups.set(block.id, r);
+          // Roll-ups are small (a few thousand rows a block); keep the most recent 512 blocks' worth.
+          if (this.rollups.size > 512) this.rollups.delete(this.rollups.keys().next().value!);
+        }
+        return r;
+      },
     };
   }
 

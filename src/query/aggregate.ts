@@ -1,5 +1,6 @@
 import type { BlockIndex } from '../index/block-format.js';
 import type { StoreView } from '../index/store.js';
+import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
@@ -19,6 +20,8 @@ export interface CountResult {
   readonly buckets: number;
   readonly series: Series[];
   readonly partial?: { readonly reasons: string[] };
+  /** Where the counts came from: roll-up rows read, and entries scanned one by one. */
+  readonly stats?: { rollupRows: number; entriesScanned: number };
 }
 
 /**
@@ -39,6 +42,7 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
   };
   const bucketOf = (ts: bigint) => Math.floor(Number(ts - q.from) / stepN);
   let stopped: string | undefined;
+  const stats = { rollupRows: 0, entriesScanned: 0 };
   const needMessages = q.lines.length > 0;
   const wants = (l: GroupLabel) => by.includes(l);
 
@@ -48,21 +52,70 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
       break;
     }
     if (block.entries === 0 || block.maxTs < q.from || block.minTs >= q.to) continue;
-    countBlock(view, block, q, by, wants, needMessages, bucketOf, seriesFor);
+    // Whole minutes inside the range come from the block's roll-ups when buckets are
+    // whole, aligned minutes and no line filter needs the messages; the rest is scanned.
+    const rollup = !needMessages && step % MINUTE_NS === 0n && q.from % MINUTE_NS === 0n ? view.rollup(block) : null;
+    if (rollup) {
+      const firstWhole = q.from; // aligned
+      const lastWhole = (q.to / MINUTE_NS) * MINUTE_NS; // minutes starting before this end inside [from, to)
+      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, bucketOf, seriesFor);
+      if (lastWhole < q.to)
+        stats.entriesScanned += countBlock(view, block, { ...q, from: lastWhole > q.from ? lastWhole : q.from }, by, wants, needMessages, bucketOf, seriesFor);
+    } else {
+      stats.entriesScanned += countBlock(view, block, q, by, wants, needMessages, bucketOf, seriesFor);
+    }
   }
   if (!stopped) {
     forEachUnsealed(view.batches, q, q.from, q.to, (r, i, service, server, region) => {
+      stats.entriesScanned++;
       if (needMessages && !matchesMessage(q, r.message(i))) return;
       seriesFor(groupLabels(by, service, server, region, r.levels()[i]!)).counts[bucketOf(r.timestamps()[i]!)]!++;
     });
   }
-  return { from: q.from, step, buckets, series: [...groups.values()], partial: stopped ? { reasons: [stopped] } : undefined };
+  return { from: q.from, step, buckets, series: [...groups.values()], partial: stopped ? { reasons: [stopped] } : undefined, stats };
 }
 
 function groupLabels(by: readonly GroupLabel[], service: string, server: string, region: string, level: number): Partial<Record<GroupLabel, string>> {
   const out: Partial<Record<GroupLabel, string>> = {};
   for (const l of by) out[l] = l === 'service' ? service : l === 'server' ? server : l === 'region' ? region : LEVEL_NAMES[level]!;
   return out;
+}
+
+/** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
+function countRollup(
+  view: StoreView,
+  r: Rollup,
+  q: PlannedQuery,
+  by: readonly GroupLabel[],
+  from: bigint,
+  to: bigint,
+  bucketOf: (ts: bigint) => number,
+  seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
+): number {
+  let used = 0;
+  const lo = Number(from / MINUTE_NS);
+  const hi = Number(to / MINUTE_NS);
+  const ok = (pred: ((v: string) => boolean) | null) => {
+    if (!pred) return null;
+    const cache = new Map<number, boolean>();
+    return (id: number) => {
+      let v = cache.get(id);
+      if (v === undefined) cache.set(id, (v = pred(view.labelName(id))));
+      return v;
+    };
+  };
+  const svOk = ok(q.services);
+  const srOk = ok(q.servers);
+  const rgOk = ok(q.regions);
+  for (let i = 0; i < r.rows; i++) {
+    const m = r.minute[i]!;
+    if (m < lo || m >= hi || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
+    if ((svOk && !svOk(r.service[i]!)) || (srOk && !srOk(r.server[i]!)) || (rgOk && !rgOk(r.region[i]!))) continue;
+    const s = seriesFor(groupLabels(by, view.labelName(r.service[i]!), view.labelName(r.server[i]!), view.labelName(r.region[i]!), r.level[i]!));
+    s.counts[bucketOf(BigInt(m) * MINUTE_NS)]! += r.count[i]!;
+    used++;
+  }
+  return used;
 }
 
 function countBlock(
@@ -74,7 +127,8 @@ function countBlock(
   needMessages: boolean,
   bucketOf: (ts: bigint) => number,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
-): void {
+): number {
+  let scanned = 0;
   // Label predicates are evaluated on names, once per distinct id (cached per block).
   const accept = (pred: ((v: string) => boolean) | null) => {
     if (!pred) return null;
@@ -100,7 +154,9 @@ function countBlock(
     const rg = rgOk || wants('region') ? page.region() : null;
     for (let i = 0; i < page.count; i++) {
       const t = ts[i]!;
-      if (t < q.from || t >= q.to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
+      if (t < q.from || t >= q.to) continue;
+      scanned++;
+      if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
       if ((svOk && !svOk(sv![i]!)) || (srOk && !srOk(sr![i]!)) || (rgOk && !rgOk(rg![i]!))) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
       const k = `${sv ? sv[i] : ''}:${sr ? sr[i] : ''}:${rg ? rg[i] : ''}:${lv[i]}`;
@@ -112,6 +168,7 @@ function countBlock(
       s.counts[bucketOf(t)]!++;
     }
   }
+  return scanned;
 }
 
 /** Adds the series of several answers (shards) together, by group. */
@@ -132,5 +189,10 @@ export function mergeCounts(results: readonly CountResult[], by: readonly GroupL
     series = series.sort((a, b) => total(b) - total(a)).slice(0, topk);
   }
   const reasons = results.flatMap((r) => r.partial?.reasons ?? []);
-  return { from: first.from, step: first.step, buckets: first.buckets, series, partial: reasons.length ? { reasons } : undefined };
+  const stats = { rollupRows: 0, entriesScanned: 0 };
+  for (const r of results) {
+    stats.rollupRows += r.stats?.rollupRows ?? 0;
+    stats.entriesScanned += r.stats?.entriesScanned ?? 0;
+  }
+  return { from: first.from, step: first.step, buckets: first.buckets, series, partial: reasons.length ? { reasons } : undefined, stats };
 }

@@ -174,6 +174,7 @@ const emptyView: StoreView = {
   page: () => {
     throw new Error('a replica holds no blocks');
   },
+  rollup: () => null,
 };
 
 function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {
