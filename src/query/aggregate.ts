@@ -81,6 +81,22 @@ function groupLabels(by: readonly GroupLabel[], service: string, server: string,
   return out;
 }
 
+type IdPredicate = ((id: number) => boolean) | null;
+
+/** The query's label predicates over label ids: each evaluated on the name once per distinct id. */
+function idPredicates(view: StoreView, q: PlannedQuery): { svOk: IdPredicate; srOk: IdPredicate; rgOk: IdPredicate } {
+  const byId = (pred: ((v: string) => boolean) | null): IdPredicate => {
+    if (!pred) return null;
+    const cache = new Map<number, boolean>();
+    return (id) => {
+      let ok = cache.get(id);
+      if (ok === undefined) cache.set(id, (ok = pred(view.labelName(id))));
+      return ok;
+    };
+  };
+  return { svOk: byId(q.services), srOk: byId(q.servers), rgOk: byId(q.regions) };
+}
+
 /** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
 function countRollup(
   view: StoreView,
@@ -95,18 +111,7 @@ function countRollup(
   let used = 0;
   const lo = Number(from / MINUTE_NS);
   const hi = Number(to / MINUTE_NS);
-  const ok = (pred: ((v: string) => boolean) | null) => {
-    if (!pred) return null;
-    const cache = new Map<number, boolean>();
-    return (id: number) => {
-      let v = cache.get(id);
-      if (v === undefined) cache.set(id, (v = pred(view.labelName(id))));
-      return v;
-    };
-  };
-  const svOk = ok(q.services);
-  const srOk = ok(q.servers);
-  const rgOk = ok(q.regions);
+  const { svOk, srOk, rgOk } = idPredicates(view, q);
   for (let i = 0; i < r.rows; i++) {
     const m = r.minute[i]!;
     if (m < lo || m >= hi || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
@@ -129,19 +134,7 @@ function countBlock(
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   let scanned = 0;
-  // Label predicates are evaluated on names, once per distinct id (cached per block).
-  const accept = (pred: ((v: string) => boolean) | null) => {
-    if (!pred) return null;
-    const cache = new Map<number, boolean>();
-    return (id: number) => {
-      let ok = cache.get(id);
-      if (ok === undefined) cache.set(id, (ok = pred(view.labelName(id))));
-      return ok;
-    };
-  };
-  const svOk = accept(q.services);
-  const srOk = accept(q.servers);
-  const rgOk = accept(q.regions);
+  const { svOk, srOk, rgOk } = idPredicates(view, q);
   const keyCache = new Map<string, Series>();
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
