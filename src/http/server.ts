@@ -3,7 +3,7 @@ import { TributaryError, serializeError, type ErrorCode } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryEngine } from '../query/engine.js';
-import { parseLogQL } from '../query/logql.js';
+import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { formatTime, parseDuration, parseTime } from '../query/time.js';
 
@@ -53,6 +53,20 @@ function int(value: string | undefined, field: string, fallback: number): number
   return n;
 }
 
+/** The request's LogQL query, compiled, and of the kind the route serves. */
+type QueryOf = { [K in CompiledQuery['type']]: Extract<CompiledQuery, { type: K }>['query'] };
+
+function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): QueryOf[T] {
+  if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
+  const compiled = parseLogQL(q.query);
+  if (compiled.type !== type) {
+    throw new TributaryError('E_QUERY_INVALID', type === 'log' ? 'a metric query goes to /api/v1/query_range' : 'a log query goes to /api/v1/query', {
+      field: 'query',
+    });
+  }
+  return compiled.query as QueryOf[T];
+}
+
 /** The query API. Every failure answers JSON with the error's code; a bad query is a 400, never a 500. */
 export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
@@ -66,14 +80,12 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 
   app.get('/api/v1/query', async (req) => {
     const q = req.query as Query;
-    if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
-    const compiled = parseLogQL(q.query);
-    if (compiled.type !== 'log') throw new TributaryError('E_QUERY_INVALID', 'a metric query goes to /api/v1/query_range', { field: 'query' });
+    const query = requestQuery(q, 'log');
     const { from, to } = timeRange(q);
     const direction = q.direction === 'forward' ? 'forward' : q.direction === undefined || q.direction === 'backward' ? 'backward' : undefined;
     if (!direction) throw new TributaryError('E_QUERY_INVALID', `direction must be forward or backward, got ${q.direction}`, { field: 'direction' });
     const result = await deps.engine.query(
-      { ...compiled.query, from, to, direction, limit: Math.min(MAX_LIMIT, int(q.limit, 'limit', 100)), cursor: q.cursor },
+      { ...query, from, to, direction, limit: Math.min(MAX_LIMIT, int(q.limit, 'limit', 100)), cursor: q.cursor },
       { timeoutMs: int(q.timeout_ms, 'timeout_ms', 5000) },
     );
     return {
@@ -89,11 +101,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 
   app.get('/api/v1/query_range', async (req) => {
     const q = req.query as Query;
-    if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
-    const compiled = parseLogQL(q.query);
-    if (compiled.type !== 'metric') throw new TributaryError('E_QUERY_INVALID', 'a log query goes to /api/v1/query', { field: 'query' });
+    const query = requestQuery(q, 'metric');
     const { from, to } = timeRange(q);
-    const r = await deps.engine.metric(compiled.query, from, to, { timeoutMs: int(q.timeout_ms, 'timeout_ms', 10_000) });
+    const r = await deps.engine.metric(query, from, to, { timeoutMs: int(q.timeout_ms, 'timeout_ms', 10_000) });
     return {
       status: 'success',
       data: {

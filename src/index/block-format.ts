@@ -12,9 +12,9 @@ import type { WalPosition } from './wal.js';
  *
  * Columns are compressed one by one so a query decodes only what it reads:
  * numeric columns with raw deflate level 1, messages with brotli quality 4.
- * Brotli q4 was measured on the Loghub samples (README of this folder's
- * issue, docs/ARCHITECTURE.md): 5-28 bytes per line, smaller than deflate
- * level 6 and faster (130-430 MB/s).
+ * Brotli q4 was chosen by measurement on the Loghub samples
+ * (docs/ARCHITECTURE.md): 5-28 bytes per line, smaller than deflate level 6
+ * and faster (130-430 MB/s).
  */
 
 export const BLOCK_MAGIC = 0x4b4c4254; // 'TBLK'

@@ -231,7 +231,8 @@ export class ShardStore {
     }
     for (const payload of pending) {
       try {
-        const r = store.insert(payload.slice(), false);
+        // insert copies the batch into the memtable's slabs: the segment buffer is not kept.
+        const r = store.insert(payload, false);
         replayedEntries += r.accepted;
         replayDuplicates += r.duplicates;
       } catch {

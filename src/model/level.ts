@@ -19,10 +19,6 @@ export function levelName(level: Level): string {
   return LEVEL_NAMES[level]!;
 }
 
-export function isLevel(value: number): value is Level {
-  return Number.isInteger(value) && value >= 0 && value <= MAX_LEVEL;
-}
-
 // Spellings seen from real shippers: syslog keywords (RFC 5424 table 2 and
 // their short forms), pino/bunyan names, log4j/python names, OTLP severity text.
 const SPELLINGS: ReadonlyMap<string, Level> = new Map<string, Level>([

@@ -7,8 +7,6 @@ import { TributaryError } from '../errors.js';
  * collisions need ~10^15 ids before a 1-in-a-billion chance.
  */
 export const SOURCE_ID_LENGTH = 21;
-/** The batch header reserves this many bytes for a source id (ASCII). */
-export const MAX_SOURCE_ID_BYTES = 32;
 
 const SOURCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 

@@ -149,8 +149,9 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
 
   async stop(state) {
     if (state.role === 'primary') {
-      await flush(state);
-      await state.store.close();
+      if (state.syncTimer) clearTimeout(state.syncTimer);
+      state.syncTimer = undefined;
+      await state.store.close(); // syncs the WAL
     }
   },
 
@@ -294,12 +295,6 @@ async function maybeSeal(state: PrimaryState, ctx: ActorContext): Promise<void> 
   } catch (err) {
     ctx.log('error', `shard ${state.args.dir}: seal failed, will retry: ${(err as Error).message}`);
   }
-}
-
-async function flush(state: PrimaryState): Promise<void> {
-  if (state.syncTimer) clearTimeout(state.syncTimer);
-  state.syncTimer = undefined;
-  await state.store.sync();
 }
 
 /** The node file layer, with writes failing ENOSPC while the fault flag is set. */

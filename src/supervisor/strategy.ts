@@ -6,8 +6,6 @@
  */
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one';
 
-export const STRATEGIES: readonly Strategy[] = ['one_for_one', 'one_for_all', 'rest_for_one'];
-
 /** Indexes (in start order) of the children to restart when child `failed` fails. */
 export function restartTargets(strategy: Strategy, childCount: number, failed: number): number[] {
   switch (strategy) {

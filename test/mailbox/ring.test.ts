@@ -276,7 +276,7 @@ test("requestRoom: the consumer rings the producer's doorbell once half the ring
   reader.poll();
   reader.commit();
   t.false(writer.roomGranted(), 'one freed frame does not wake it');
-  // Free more than half: granted, and the doorbell was rung (its wake count moved if parked; the flag is cleared either way).
+  // Free more than half: granted (the consumer cleared the flag and rang the producer's doorbell).
   for (let i = 0; i < 20; i++) reader.poll();
   reader.commit();
   t.true(writer.roomGranted());
