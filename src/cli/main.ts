@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTributaryError } from '../errors.js';
 import { queryCommand } from './query.js';

@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../errors.js';
@@ -8,6 +9,7 @@ import { QueryEngine } from '../query/engine.js';
 import type { ShardArgs } from '../shard/shard-actor.js';
 import { ShardedWriter } from '../shard/sharded-writer.js';
 import { createHttpServer } from '../http/server.js';
+import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
   /** Where shards keep their data. Default ./data. */
@@ -19,6 +21,12 @@ export interface DaemonOptions {
   readonly shards?: number;
   /** Replicas per shard (default 1 when there are 2 or more workers, else 0). */
   readonly replicas?: number;
+  /**
+   * Resident memory the daemon plans for (default 512 MiB): memtables, page
+   * caches, replica tails and thread heaps are all sized from it (see
+   * planMemory). Settings in `shard` override the derived sizes.
+   */
+  readonly memoryBudgetBytes?: number;
   /** Settings passed to every shard (group commit, seal sizes, retention...). */
   readonly shard?: Partial<Omit<ShardArgs, 'dir'>>;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -61,7 +69,13 @@ export class Daemon {
         { cause: err },
       );
     }
-    const system = await ActorSystem.start({ workers: options.workers, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
+    const workers = options.workers ?? Math.max(1, availableParallelism());
+    const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);
+    const active = options.shards ?? workers;
+    const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
+    const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
+    const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: names.size, replicas, workers });
+    const system = await ActorSystem.start({ workers, resourceLimits: memory.actorThread, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
     try {
       system.subscribe((e) => {
         if (e.type === '@log') log(e.level === 'debug' ? 'info' : e.level, e.message);
@@ -69,17 +83,13 @@ export class Daemon {
         else if (e.type === '@actor.restarted') log('info', `${e.actor.name} restarted after ${e.downMs.toFixed(0)} ms`);
         else if (e.type === '@supervisor.escalated') log('error', `supervisor ${e.supervisor} gave up: ${e.error.message}`);
       });
-      const active = options.shards ?? system.workers;
-      const replicas = options.replicas ?? (system.workers >= 2 ? 1 : 0);
-      const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
-      const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
       const refs: ActorRef[] = [];
       const writable: Record<string, ActorRef> = {};
       for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
         const ref = await system.spawn({
           name,
           behaviour: { module: new URL('../shard/shard-actor.js', import.meta.url), export: 'shardActor' },
-          args: { ...options.shard, dir: join(shardsDir, name) },
+          args: { ...memory.shard, sealThreadLimits: memory.sealThread, ...options.shard, dir: join(shardsDir, name) },
           replicas,
         });
         refs.push(ref);
@@ -90,7 +100,8 @@ export class Daemon {
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       log(
         'info',
-        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}`,
+        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}, ` +
+          `memory budget ${(memory.budgetBytes / 2 ** 20).toFixed(0)} MiB (memtables ${(memory.shard.maxMemtableBytes / 2 ** 20).toFixed(0)} MiB x2 per shard, reserved)`,
       );
       return daemon;
     } catch (err) {

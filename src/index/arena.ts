@@ -10,6 +10,11 @@
  * Shared memory, so a seal on a pool thread reads the batches without a copy.
  * A generation's slabs must not be released while anything still reads them
  * (the seal in flight; the store releases them when it completes).
+ *
+ * With `reserve`, that many slabs are made and touched up front (as a JVM's
+ * AlwaysPreTouch does for its heap): the memtable's whole allowance is
+ * resident from the start, so the process's memory does not creep up as
+ * data arrives and a budget that fits at start fits later.
  */
 export class SlabArena {
   private readonly free: SharedArrayBuffer[] = [];
@@ -18,11 +23,27 @@ export class SlabArena {
   private generation: SharedArrayBuffer[] = [];
   private allocated = 0;
 
+  private readonly maxFree: number;
+
   constructor(
     readonly slabBytes = 4 * 1024 * 1024,
-    /** Free slabs kept for reuse; more than this are dropped (to the GC). */
-    private readonly maxFree = 32,
-  ) {}
+    options: {
+      /** Free slabs kept for reuse; more than this are dropped (to the GC). */
+      readonly maxFree?: number;
+      /** Slabs made and touched now, and always kept. */
+      readonly reserve?: number;
+    } = {},
+  ) {
+    const reserve = options.reserve ?? 0;
+    this.maxFree = Math.max(options.maxFree ?? 32, reserve);
+    for (let i = 0; i < reserve; i++) {
+      const slab = this.newSlab();
+      // One write per page makes the kernel back it now rather than at first use.
+      const bytes = new Uint8Array(slab);
+      for (let at = 0; at < bytes.length; at += 4096) bytes[at] = 0;
+      this.free.push(slab);
+    }
+  }
 
   /** An 8-byte aligned view of `bytes` bytes, owned by the current generation. */
   alloc(bytes: number): Uint8Array {

@@ -1,3 +1,4 @@
+import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { BlockIndex } from './block-format.js';
 import { writeBlock } from './block-writer.js';
@@ -66,13 +67,14 @@ export function inlineSealer(fs: StorageFs): Sealer {
 let pool: Piscina | undefined;
 let users = 0;
 
-export function poolSealer(): Sealer {
+export function poolSealer(resourceLimits?: ResourceLimits): Sealer {
   if (!pool) {
     pool = new Piscina({
       filename: new URL('./seal-task.js', import.meta.url).href,
-      minThreads: 0,
+      // One thread kept while the pool lives: its memory is part of the budget, not a wave that comes and goes.
+      minThreads: 1,
       maxThreads: 1,
-      idleTimeout: 10_000,
+      resourceLimits,
     });
   }
   users++;

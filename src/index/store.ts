@@ -8,6 +8,7 @@ import { BlockPage, readBlockIndex, readRollup } from './block-reader.js';
 import type { Rollup } from './rollup.js';
 import { Dedup } from './dedup.js';
 import { nodeFs, type StorageFs } from './fs.js';
+import type { ResourceLimits } from 'node:worker_threads';
 import { SlabArena } from './arena.js';
 import { PageCache } from './page-cache.js';
 import { LabelDictionary } from './labels.js';
@@ -30,12 +31,21 @@ export interface StoreOptions {
    * Most bytes of batches the memtable may hold while a seal is in flight
    * (default 2 x sealBytes). Past it, `full` is true and the shard holds new
    * frames in its mailbox until the seal completes: memory stays bounded
-   * (memtable + the batches being sealed <= 3 x sealBytes) when ingest
-   * outruns sealing, and the backpressure reaches the edges.
+   * (the batches being sealed plus the memtable <= 2 x maxMemtableBytes, plus
+   * one batch) when ingest outruns sealing, and the backpressure reaches the
+   * edges.
    */
   readonly maxMemtableBytes?: number;
   /** Bytes of decoded pages kept for queries (default 64 MiB). */
   readonly pageCacheBytes?: number;
+  /**
+   * Make and touch the memtable's whole allowance (memtable plus the batches
+   * being sealed) at open, so resident memory does not grow with the data
+   * (default false: tests open many small stores).
+   */
+  readonly reserveMemtable?: boolean;
+  /** V8 limits of the seal pool's thread (the first store of a thread to start the pool sets them). */
+  readonly sealThreadLimits?: ResourceLimits;
   /** Seal on a pool thread (default) or inline. Inline whenever a custom `fs` is given. */
   readonly sealInBackground?: boolean;
   readonly now?: () => number;
@@ -106,6 +116,7 @@ interface MemBatch {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const SLAB_BYTES = 4 * 1024 * 1024;
 
 /**
  * One shard's storage: WAL, memtable and sealed blocks in a directory.
@@ -124,7 +135,7 @@ export class ShardStore {
   private readonly dedup: Dedup;
   private readonly blockList: BlockIndex[] = [];
   private memtable: MemBatch[] = [];
-  private readonly arena = new SlabArena();
+  private readonly arena: SlabArena;
   /** Batches taken out of the memtable by a seal in flight: still readable until their block is on disk. */
   private sealing: MemBatch[] = [];
   private sealInFlight: Promise<BlockIndex | null> | undefined;
@@ -137,7 +148,9 @@ export class ShardStore {
   private duplicatesDropped = 0;
   private readonly lateness = new Map<string, Lateness>();
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground' | 'pageCacheBytes'>>;
+  private readonly opts: Required<
+    Omit<StoreOptions, 'fs' | 'now' | 'dir' | 'walSegmentBytes' | 'sealInBackground' | 'pageCacheBytes' | 'reserveMemtable' | 'sealThreadLimits'>
+  >;
   private readonly pageCache: PageCache;
   private readonly rollups = new Map<number, Rollup | null>();
   private readonly sealer: Sealer;
@@ -161,7 +174,11 @@ export class ShardStore {
     };
     this.dedup = new Dedup(this.opts.dedupWindowMs);
     this.pageCache = new PageCache(options.pageCacheBytes ?? 64 * 1024 * 1024);
-    this.sealer = options.fs === undefined && options.sealInBackground !== false ? poolSealer() : inlineSealer(this.fs);
+    this.arena = new SlabArena(SLAB_BYTES, {
+      // The bound of memtable plus seal in flight (see maxMemtableBytes), and a slab per generation for fragmentation.
+      reserve: options.reserveMemtable ? Math.ceil((2 * this.opts.maxMemtableBytes) / SLAB_BYTES) + 2 : 0,
+    });
+    this.sealer = options.fs === undefined && options.sealInBackground !== false ? poolSealer(options.sealThreadLimits) : inlineSealer(this.fs);
   }
 
   /** Opens (creating) a shard directory and recovers it: blocks, then the WAL after the checkpoint. */

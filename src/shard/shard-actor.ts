@@ -1,3 +1,4 @@
+import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
@@ -20,6 +21,11 @@ export interface ShardArgs {
   readonly sealEntries?: number;
   readonly sealBytes?: number;
   readonly sealAgeMs?: number;
+  readonly maxMemtableBytes?: number;
+  /** Reserve the memtable's whole allowance at open (see StoreOptions.reserveMemtable). */
+  readonly reserveMemtable?: boolean;
+  readonly pageCacheBytes?: number;
+  readonly sealThreadLimits?: ResourceLimits;
   readonly dedupWindowMs?: number;
   /** Bytes of recent batches a replica keeps in memory for its primary's restart. */
   readonly replicaTailBytes?: number;
@@ -185,6 +191,10 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
     sealEntries: args.sealEntries,
     sealBytes: args.sealBytes,
     sealAgeMs: args.sealAgeMs,
+    maxMemtableBytes: args.maxMemtableBytes,
+    reserveMemtable: args.reserveMemtable,
+    pageCacheBytes: args.pageCacheBytes,
+    sealThreadLimits: args.sealThreadLimits,
     dedupWindowMs: args.dedupWindowMs,
   });
   const state: PrimaryState = {

@@ -1,0 +1,93 @@
+import type { ResourceLimits } from 'node:worker_threads';
+import { TributaryError } from '../errors.js';
+
+/** The default memory budget of a daemon: resident memory of the whole process. */
+export const DEFAULT_MEMORY_BUDGET = 512 * MiB(1);
+
+/** What the daemon runs, which decides how a budget is shared out. */
+export interface MemoryShape {
+  readonly shards: number;
+  /** Replicas per shard (each keeps a tail of recent batches in memory). */
+  readonly replicas: number;
+  /** Actor worker threads; each also starts one seal thread when it hosts a primary. */
+  readonly workers: number;
+}
+
+/** Sizes derived from one budget, every one of them a limit with a defined behaviour when reached. */
+export interface MemoryPlan {
+  readonly budgetBytes: number;
+  /** Runtime cost of the threads themselves (code, isolates, stacks): not tunable, only counted. */
+  readonly runtimeBytes: number;
+  /** Per shard store: memtable bounds (reserved up front), page cache. */
+  readonly shard: {
+    readonly sealBytes: number;
+    readonly maxMemtableBytes: number;
+    readonly pageCacheBytes: number;
+    readonly replicaTailBytes: number;
+    readonly reserveMemtable: true;
+  };
+  /** V8 heap limits of each actor thread (queries and ingest work there). */
+  readonly actorThread: ResourceLimits;
+  /** V8 heap limits of each seal thread (sorting and compressing a memtable). */
+  readonly sealThread: ResourceLimits;
+}
+
+function MiB(n: number): number {
+  return n * 1024 * 1024;
+}
+
+/**
+ * Measured on this project's benchmark machine (bench:storage, idle daemon):
+ * the main thread with its HTTP server about 48 MiB, each further thread
+ * (actor or seal) about 24 MiB before it holds any data.
+ */
+const MAIN_RUNTIME = MiB(48);
+const THREAD_RUNTIME = MiB(24);
+/** Young generation per thread: V8's default lets each isolate's nursery grow to 48 MiB, a large and wandering share of a small budget. */
+const YOUNG_GENERATION_MB = 8;
+
+/**
+ * Shares one memory budget out, so an operator sets one number:
+ *
+ *   runtime      threads themselves (counted first, not tunable)
+ *   30 %         memtables: reserved and touched at open, so memory does not
+ *                creep up as data arrives; when full, the shard holds frames
+ *                in its mailbox (backpressure) until a seal frees room
+ *   20 %         page caches of decoded sealed pages (LRU: evicts when full)
+ *   10 %         replica tails (oldest batch dropped when full)
+ *   the rest     working heaps of queries and seals, as V8 old-generation
+ *                limits (a query past its own byte bound answers partial)
+ *
+ * Throws E_INVALID_ARGUMENT when the budget cannot hold even the runtime and
+ * 1 MiB memtables.
+ */
+export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan {
+  const sealThreads = shape.workers;
+  const runtimeBytes = MAIN_RUNTIME + THREAD_RUNTIME * (shape.workers + sealThreads);
+  const rest = budgetBytes - runtimeBytes;
+  const shards = Math.max(1, shape.shards);
+  // A store reserves 2 x maxMemtableBytes (memtable plus the generation being sealed).
+  const maxMemtableBytes = Math.floor((rest * 0.3) / shards / 2 / MiB(1)) * MiB(1);
+  if (!Number.isFinite(budgetBytes) || maxMemtableBytes < MiB(2)) {
+    throw new TributaryError(
+      'E_INVALID_ARGUMENT',
+      `memory budget of ${(budgetBytes / MiB(1)).toFixed(0)} MiB is too small for ${shards} shards on ${shape.workers} threads: ` +
+        `the threads alone take about ${(runtimeBytes / MiB(1)).toFixed(0)} MiB`,
+      { budgetBytes, ...shape },
+    );
+  }
+  const heapMb = Math.floor((rest * 0.4) / (shape.workers + sealThreads) / MiB(1));
+  return {
+    budgetBytes,
+    runtimeBytes,
+    shard: {
+      sealBytes: Math.min(MiB(64), maxMemtableBytes / 2),
+      maxMemtableBytes,
+      pageCacheBytes: Math.floor((rest * 0.2) / shards),
+      replicaTailBytes: shape.replicas > 0 ? Math.floor((rest * 0.1) / (shards * shape.replicas)) : 0,
+      reserveMemtable: true,
+    },
+    actorThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: Math.max(64, heapMb) },
+    sealThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: Math.max(64, heapMb) },
+  };
+}
