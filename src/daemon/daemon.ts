@@ -9,6 +9,8 @@ import { QueryEngine } from '../query/engine.js';
 import type { ShardArgs } from '../shard/shard-actor.js';
 import { ShardedWriter } from '../shard/sharded-writer.js';
 import { createHttpServer } from '../http/server.js';
+import { ContentDedup } from '../ingest/content-dedup.js';
+import type { LogEntry } from '../model/entry.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -42,6 +44,8 @@ const SHARD_NAME = /^shard-(\d+)$/;
 export class Daemon {
   readonly writer: ShardedWriter;
   readonly engine: QueryEngine;
+  /** Resends from protocols without sequence numbers (Loki push, OTLP, syslog) are recognised here. */
+  readonly contentDedup = new ContentDedup();
   private http: FastifyInstance | undefined;
   private address = '';
 
@@ -117,6 +121,20 @@ export class Daemon {
 
   get shards(): readonly ActorRef[] {
     return this.refs;
+  }
+
+  /**
+   * Stores entries that came without sequence numbers: they are numbered
+   * here (the writer's source and sequence), and a client's resend of
+   * identical entries within the content window is dropped. Resolves once
+   * every shard holds its share durably; only then are the entries
+   * remembered, so the retry of a failed write is stored.
+   */
+  async ingest(entries: readonly LogEntry[]): Promise<{ accepted: number; duplicates: number }> {
+    const admission = this.contentDedup.admit(entries);
+    if (admission.fresh.length > 0) await this.writer.write(admission.fresh);
+    this.contentDedup.remember(admission);
+    return { accepted: admission.fresh.length, duplicates: admission.duplicates };
   }
 
   async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {

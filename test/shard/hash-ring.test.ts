@@ -1,5 +1,6 @@
 import test from 'ava';
-import { HashRing, murmur3, streamKey } from '../../src/shard/hash-ring.js';
+import { HashRing, streamKey } from '../../src/shard/hash-ring.js';
+import { murmur3 } from '../../src/util/murmur3.js';
 
 const keys = Array.from({ length: 100_000 }, (_, i) => streamKey(`svc-${i % 97}`, `srv-${i}`));
 
