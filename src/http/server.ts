@@ -1,25 +1,18 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { TributaryError, serializeError, type ErrorCode } from '../errors.js';
+import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryEngine } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { formatTime, parseDuration, parseTime } from '../query/time.js';
+import { int, statusOf, type Query } from './common.js';
+import { registerLokiApi } from './loki.js';
 
 export interface HttpDeps {
   readonly engine: QueryEngine;
   labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
 }
-
-/** HTTP status for each error code that a client can cause or should retry. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  E_QUERY_INVALID: 400,
-  E_INVALID_ARGUMENT: 400,
-  E_TIMEOUT: 504,
-  E_SYSTEM_STOPPED: 503,
-  E_DISK_FULL: 507,
-};
 
 /** An entry as JSON: timestamps as strings of nanoseconds (JSON numbers lose precision past 2^53), plus RFC 3339. */
 export function entryJson(e: IdentifiedEntry): Record<string, string> {
@@ -36,21 +29,12 @@ export function entryJson(e: IdentifiedEntry): Record<string, string> {
   };
 }
 
-type Query = Record<string, string | undefined>;
-
 /** The [from, to) of a request: `from`/`to` in any accepted form, or `since` back from now (default 1 hour). */
 function timeRange(q: Query): { from: bigint; to: bigint } {
   const now = BigInt(Date.now()) * 1_000_000n;
   const to = q.to !== undefined ? parseTime(q.to, 'to', now) : now;
   const from = q.from !== undefined ? parseTime(q.from, 'from', now) : to - parseDuration(q.since ?? '1h', 'since');
   return { from, to };
-}
-
-function int(value: string | undefined, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new TributaryError('E_QUERY_INVALID', `${field} must be an integer, got ${JSON.stringify(value)}`, { field });
-  return n;
 }
 
 /** The request's LogQL query, compiled, and of the kind the route serves. */
@@ -72,8 +56,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
-    const status = err instanceof TributaryError ? (STATUS[err.code] ?? 500) : ((err as { statusCode?: number }).statusCode ?? 500);
-    void reply.status(status).send({ status: 'error', error: serializeError(err) });
+    void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -130,5 +113,6 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     return { status: 'success', data: await deps.labelValues(name, range?.from, range?.to) };
   });
 
+  await registerLokiApi(app, deps);
   return app;
 }

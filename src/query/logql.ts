@@ -54,6 +54,11 @@ const LABEL_ALIASES: Record<string, GroupLabel> = {
   detected_level: 'level',
 };
 
+/** The label a name stands for (service_name is service, host is server...), or undefined if none. */
+export function labelAlias(name: string): GroupLabel | undefined {
+  return Object.hasOwn(LABEL_ALIASES, name) ? LABEL_ALIASES[name] : undefined;
+}
+
 type TokenKind = 'punct' | 'op' | 'string' | 'ident' | 'number' | 'duration' | 'eof';
 interface Token {
   readonly kind: TokenKind;
@@ -279,7 +284,8 @@ class Parser {
       const range = parseDuration(this.next().text, 'range');
       this.expect(']');
       this.expect(')');
-      return { kind: 'count_over_time', select, range, by: this.grouping() ?? [] };
+      // As in LogQL, an unaggregated count_over_time is one series per stream; sum() without by() folds them into one.
+      return { kind: 'count_over_time', select, range, by: this.grouping() ?? STREAM_LABELS };
     }
     if (fn.text === 'sum') {
       this.i++;
@@ -320,6 +326,9 @@ function levelOf(text: string, src: string, pos: number): Level {
 }
 
 const ALL_LEVELS: Level[] = [Level.DEBUG, Level.INFO, Level.WARN, Level.ERROR];
+
+/** The labels that make a stream: what an unaggregated count_over_time groups by. */
+export const STREAM_LABELS: readonly GroupLabel[] = ['service', 'server', 'region', 'level'];
 
 function levelsCompared(cmp: string, text: string, src: string, pos: number): Level[] {
   const l = levelOf(text, src, pos);

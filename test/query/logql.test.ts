@@ -31,6 +31,11 @@ test("the issue's metric example, sum by and topk", (t) => {
   t.deepEqual(k.select.levels, [Level.WARN, Level.ERROR]);
 });
 
+test('as in LogQL, a bare count_over_time is one series per stream, and sum() folds them into one', (t) => {
+  t.deepEqual(metric(parseLogQL('count_over_time({service="api"}[1m])'))!.by, ['service', 'server', 'region', 'level']);
+  t.deepEqual(metric(parseLogQL('sum(count_over_time({service="api"}[1m]))'))!.by, []);
+});
+
 test('aliases, regex matchers, negative filters, raw strings, the empty selector', (t) => {
   const q = log(parseLogQL('{app="checkout", host=~"web-[0-9]+", job!="x"} != "health" |~ `5\\d\\d` !~ "(?i)debug"'))!;
   t.deepEqual(q.labels, [

@@ -1,0 +1,316 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { WebSocket } from 'ws';
+import { TributaryError, serializeError } from '../errors.js';
+import type { IdentifiedEntry } from '../model/entry.js';
+import { LEVEL_NAMES } from '../model/level.js';
+import type { QueryEngine } from '../query/engine.js';
+import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
+import { MAX_LIMIT, encodeCursor, type LabelName, type LogQuery } from '../query/model.js';
+import type { Series } from '../query/aggregate.js';
+import { parseDuration, parseTime } from '../query/time.js';
+import { int, statusOf, type Query } from './common.js';
+
+/**
+ * The Loki HTTP query API over the same engine, so Grafana's Loki data
+ * source and logcli work unchanged: query_range (streams or matrix), query
+ * (vector), labels, label values, series, and tail over WebSocket. Answers
+ * in Loki's response format; errors as Loki's JSON ({ code, status,
+ * message }), a bad query a 400.
+ *
+ * Streams are (service, server, region, level): `level` in lower case, as
+ * Loki's detected_level, which Grafana colours by.
+ */
+export interface LokiDeps {
+  readonly engine: QueryEngine;
+  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  /** Live tail: at most this many sockets (default 32; more are closed with 1013, try again later). */
+  readonly maxTails?: number;
+  /** How often a tail looks for new entries (default 250 ms). */
+  readonly tailPollMs?: number;
+}
+
+const SECOND = 1_000_000_000n;
+const HOUR = 3600n * SECOND;
+/** A tail holds off while its socket has this much unsent: it lags rather than buffers without bound. */
+const TAIL_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+type Labels = Record<string, string>;
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function bad(message: string, field: string): TributaryError {
+  return new TributaryError('E_QUERY_INVALID', message, { field });
+}
+
+/** start/end as Loki reads them (nanoseconds, seconds with a fraction, RFC 3339; also now-15m), default the last hour. */
+function lokiRange(q: Query): { from: bigint; to: bigint } {
+  const now = nowNs();
+  const to = q.end !== undefined ? parseTime(q.end, 'end', now) : now;
+  const from = q.start !== undefined ? parseTime(q.start, 'start', now) : q.since !== undefined ? to - parseDuration(q.since, 'since') : to - HOUR;
+  if (to < from) throw bad(`end (${to}) must not be before start (${from})`, 'end');
+  return { from, to };
+}
+
+/** Loki's step: a duration ("15s") or seconds ("15", "0.5"); default the range over 250 points, at least 1 s. */
+function lokiStep(q: Query, from: bigint, to: bigint): bigint {
+  if (q.step === undefined || q.step === '') {
+    const s = (to - from) / 250n / SECOND;
+    return (s > 1n ? s : 1n) * SECOND;
+  }
+  const secs = /^(\d+)(?:\.(\d{1,9}))?$/.exec(q.step);
+  const step = secs ? BigInt(secs[1]!) * SECOND + BigInt((secs[2] ?? '').padEnd(9, '0')) : parseDuration(q.step, 'step');
+  if (step <= 0n) throw bad('step must be positive', 'step');
+  return step;
+}
+
+function lokiDirection(q: Query): 'forward' | 'backward' {
+  const d = (q.direction ?? 'backward').toLowerCase();
+  if (d !== 'forward' && d !== 'backward') throw bad(`direction must be forward or backward, got ${q.direction}`, 'direction');
+  return d;
+}
+
+function streamLabels(e: { service: string; server: string; region: string; level: number }): Labels {
+  return { service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() };
+}
+
+/** Entries grouped into Loki streams, each stream's values in the order given. */
+export function toStreams(entries: readonly IdentifiedEntry[]): { stream: Labels; values: [string, string][] }[] {
+  const streams = new Map<string, { stream: Labels; values: [string, string][] }>();
+  for (const e of entries) {
+    const key = `${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.level}`;
+    let s = streams.get(key);
+    if (!s) streams.set(key, (s = { stream: streamLabels(e), values: [] }));
+    s.values.push([e.ts.toString(), e.message]);
+  }
+  return [...streams.values()];
+}
+
+function seriesLabels(labels: Series['labels']): Labels {
+  const out: Labels = {};
+  for (const [k, v] of Object.entries(labels)) if (v !== undefined) out[k] = k === 'level' ? v.toLowerCase() : v;
+  return out;
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * A range metric query evaluated as Loki does: a point at every step from
+ * start to end, each the count over the `range` before it ([t - range, t)).
+ * The engine counts in buckets of gcd(step, range), every window is a sum of
+ * whole buckets, so roll-ups still answer the whole minutes. Points with no
+ * entries are left out, as in Loki; topk is applied per point, as in Loki.
+ */
+async function evaluateRange(engine: QueryEngine, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
+  const base = gcd(step, m.range);
+  const from = start - m.range;
+  const counts = await engine.metric({ ...m, range: base, topk: undefined }, from, end + 1n, { timeoutMs });
+  const points = Number((end - start) / step) + 1;
+  const perStep = Number(step / base);
+  const perRange = Number(m.range / base);
+  const series = counts.series.map((s) => {
+    const prefix = new Float64Array(s.counts.length + 1);
+    for (let i = 0; i < s.counts.length; i++) prefix[i + 1] = prefix[i]! + s.counts[i]!;
+    const values = new Float64Array(points);
+    for (let k = 0; k < points; k++) {
+      const lo = Math.min(k * perStep, s.counts.length);
+      const hi = Math.min(k * perStep + perRange, s.counts.length);
+      values[k] = prefix[hi]! - prefix[lo]!;
+    }
+    return { labels: s.labels, values };
+  });
+  if (m.topk !== undefined) {
+    for (let k = 0; k < points; k++) {
+      const ranked = series.filter((s) => s.values[k]! > 0).sort((a, b) => b.values[k]! - a.values[k]!);
+      for (const s of ranked.slice(m.topk)) s.values[k] = 0;
+    }
+  }
+  const result = series
+    .map((s) => ({
+      metric: seriesLabels(s.labels),
+      values: [...s.values].flatMap((v, k) => (v > 0 ? [[Number(start + BigInt(k) * step) / 1e9, String(v)] as [number, string]] : [])),
+    }))
+    .filter((s) => s.values.length > 0);
+  return { result, partial: counts.partial };
+}
+
+function compile(q: Query) {
+  if (!q.query) throw bad('missing query parameter "query"', 'query');
+  return parseLogQL(q.query);
+}
+
+function warnings(partial: { reasons: string[] } | undefined): { warnings?: string[] } {
+  return partial ? { warnings: partial.reasons.map((r) => `partial result: ${r}`) } : {};
+}
+
+export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Promise<void> {
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(async (loki) => {
+    loki.setErrorHandler((err, _req, reply: FastifyReply) => {
+      const code = statusOf(err);
+      void reply.status(code).send({ code, status: 'error', message: (err as Error).message, error: serializeError(err) });
+    });
+
+    loki.get('/loki/api/v1/query_range', async (req) => {
+      const q = req.query as Query;
+      const compiled = compile(q);
+      const { from, to } = lokiRange(q);
+      const timeoutMs = int(q.timeout_ms, 'timeout_ms', 10_000);
+      const started = performance.now();
+      if (compiled.type === 'metric') {
+        const { result, partial } = await evaluateRange(deps.engine, compiled.query, from, to, lokiStep(q, from, to), timeoutMs);
+        return { status: 'success', ...warnings(partial), data: { resultType: 'matrix', result, stats: summary(started, 0) } };
+      }
+      const limit = Math.min(MAX_LIMIT, int(q.limit, 'limit', 100));
+      if (to === from) return { status: 'success', data: { resultType: 'streams', result: [], stats: summary(started, 0) } };
+      const r = await deps.engine.query({ ...compiled.query, from, to, direction: lokiDirection(q), limit }, { timeoutMs });
+      return {
+        status: 'success',
+        ...warnings(r.partial),
+        data: { resultType: 'streams', result: toStreams(r.entries), stats: summary(started, r.entries.length) },
+      };
+    });
+
+    loki.get('/loki/api/v1/query', async (req) => {
+      const q = req.query as Query;
+      const compiled = compile(q);
+      if (compiled.type !== 'metric') {
+        throw bad('log queries are not supported as an instant query type, please change your query to a range query type', 'query');
+      }
+      const t = q.time !== undefined ? parseTime(q.time, 'time') : nowNs();
+      const started = performance.now();
+      const { result, partial } = await evaluateRange(deps.engine, compiled.query, t, t, compiled.query.range, int(q.timeout_ms, 'timeout_ms', 10_000));
+      return {
+        status: 'success',
+        ...warnings(partial),
+        data: { resultType: 'vector', result: result.map((s) => ({ metric: s.metric, value: s.values[0]! })), stats: summary(started, 0) },
+      };
+    });
+
+    loki.get('/loki/api/v1/labels', async () => ({ status: 'success', data: ['level', 'region', 'server', 'service'] }));
+
+    loki.get<{ Params: { name: string } }>('/loki/api/v1/label/:name/values', async (req) => {
+      const label = labelAlias(req.params.name);
+      if (!label) return { status: 'success', data: [] }; // Loki answers an unknown label with no values
+      if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
+      const q = req.query as Query;
+      const { from, to } = lokiRange(q);
+      return { status: 'success', data: await deps.labelValues(label, from, to) };
+    });
+
+    loki.get('/loki/api/v1/series', async (req) => {
+      const q = req.query as Record<string, string | string[] | undefined>;
+      const raw = q['match[]'] ?? q.match;
+      const selectors = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      if (selectors.length === 0) throw bad('missing match[]: at least one stream selector', 'match[]');
+      const { from, to } = lokiRange(q as Query);
+      const seen = new Map<string, Labels>();
+      for (const selector of selectors) {
+        const compiled = parseLogQL(selector);
+        if (compiled.type !== 'log') throw bad(`match[] takes stream selectors, not ${JSON.stringify(selector)}`, 'match[]');
+        const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: to - from, by: STREAM_LABELS };
+        const counts = await deps.engine.metric(m, from, to, { timeoutMs: int(q.timeout_ms as string | undefined, 'timeout_ms', 10_000) });
+        for (const s of counts.series) {
+          if (s.counts.every((c) => c === 0)) continue;
+          const labels = seriesLabels(s.labels);
+          seen.set(JSON.stringify(labels), labels);
+        }
+      }
+      return { status: 'success', data: [...seen.values()] };
+    });
+
+    loki.get('/loki/api/v1/tail', { websocket: true }, (socket, req) => {
+      tail(deps, socket, req.query as Query);
+    });
+  });
+}
+
+function summary(startedMs: number, returned: number) {
+  return { summary: { execTime: (performance.now() - startedMs) / 1000, totalEntriesReturned: returned } };
+}
+
+let tails = 0;
+
+/**
+ * A live tail: first the newest `limit` entries since `start` (default an
+ * hour ago), then every new entry as it is stored, oldest first, each poll's
+ * entries in one message { streams, dropped_entries }. `delay_for` (seconds,
+ * at most 5) holds entries back that long, so slightly late arrivals are
+ * still sent in order; an entry arriving later than that with an older
+ * timestamp than one already sent is not tailed (it is stored and
+ * queryable). A slow reader makes the tail lag, never buffer without bound.
+ */
+function tail(deps: LokiDeps, socket: WebSocket, q: Query): void {
+  const fail = (err: unknown) => {
+    socket.send(JSON.stringify({ code: 400, status: 'error', message: (err as Error).message }));
+    socket.close(1008, 'bad query');
+  };
+  if (tails >= (deps.maxTails ?? 32)) {
+    socket.close(1013, 'too many live tails: try again later');
+    return;
+  }
+  let select: Omit<LogQuery, 'from' | 'to'>;
+  let from: bigint;
+  let delay: bigint;
+  let limit: number;
+  try {
+    const compiled = compile(q);
+    if (compiled.type !== 'log') throw bad('tail takes a log query, not a metric query', 'query');
+    select = compiled.query;
+    from = q.start !== undefined ? parseTime(q.start, 'start') : nowNs() - HOUR;
+    const delayFor = int(q.delay_for, 'delay_for', 0);
+    if (delayFor < 0 || delayFor > 5) throw bad('delay_for must be 0-5 seconds', 'delay_for');
+    delay = BigInt(delayFor) * SECOND;
+    limit = Math.min(MAX_LIMIT, Math.max(1, int(q.limit, 'limit', 100)));
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  tails++;
+  let open = true;
+  let first = true;
+  let cursor: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  socket.on('close', () => {
+    open = false;
+    tails--;
+    clearTimeout(timer);
+  });
+  socket.on('error', () => socket.terminate());
+  const send = (entries: IdentifiedEntry[]) => {
+    if (entries.length > 0) socket.send(JSON.stringify({ streams: toStreams(entries), dropped_entries: null }));
+  };
+  const poll = async (): Promise<void> => {
+    let more = false;
+    try {
+      const to = nowNs() - delay;
+      if (socket.bufferedAmount < TAIL_BACKLOG_BYTES && to > from) {
+        if (first) {
+          first = false;
+          // The newest `limit` entries so far, sent oldest first; then everything after the newest.
+          const r = await deps.engine.query({ ...select, from, to, direction: 'backward', limit });
+          const entries = r.entries.reverse();
+          if (open) send(entries);
+          const last = entries.at(-1);
+          cursor = last ? encodeCursor(last) : undefined;
+          if (!last) from = to; // nothing yet: look from here on
+        } else {
+          const r = await deps.engine.query({ ...select, from, to, direction: 'forward', limit: 1000, cursor });
+          if (open) send(r.entries);
+          const last = r.entries.at(-1);
+          if (last) cursor = encodeCursor(last);
+          more = r.nextCursor !== undefined;
+        }
+      }
+    } catch (err) {
+      if (open) socket.send(JSON.stringify({ code: 500, status: 'error', message: (err as Error).message }));
+    }
+    if (open) timer = setTimeout(() => void poll(), more ? 0 : (deps.tailPollMs ?? 250));
+  };
+  void poll();
+}

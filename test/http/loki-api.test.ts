@@ -1,0 +1,249 @@
+import test from 'ava';
+import { WebSocket } from 'ws';
+import { Daemon } from '../../src/daemon/daemon.js';
+import type { LogEntry } from '../../src/model/entry.js';
+import { LEVEL_NAMES, type Level } from '../../src/model/level.js';
+import { tempDir } from '../helpers/system.js';
+
+const S = 1_000_000_000n;
+const T0 = 1_763_758_800n * S; // a whole minute
+
+async function daemon(t: Parameters<typeof tempDir>[0]) {
+  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, workers: 2 });
+  t.teardown(() => d.stop());
+  // 3000 entries, one every 1.3 s, so windows and steps cut through minutes.
+  const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({
+    ts: T0 + BigInt(i) * 1_300_000_000n,
+    level: (i % 4) as Level,
+    service: ['api', 'db', 'auth'][i % 3]!,
+    server: `web-${i % 7}`,
+    region: i % 5 === 0 ? 'eu-1' : 'us-1',
+    message: `request ${i} ${i % 10 === 0 ? 'timeout upstream' : 'ok'}`,
+  }));
+  await d.writer.write(entries);
+  const get = async (path: string, params: Record<string, string | string[]>) => {
+    const search = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : [v]) search.append(k, x);
+    const res = await fetch(`${d.url}${path}?${search}`);
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  return { d, entries, get };
+}
+
+const END = T0 + 3000n * 1_300_000_000n + S;
+
+test('query_range with a log query answers streams in Loki format, newest first, limited', async (t) => {
+  const { get, entries } = await daemon(t);
+  const r = await get('/loki/api/v1/query_range', {
+    query: '{service="api", region="eu-1"} |= "timeout" | level >= WARN',
+    start: T0.toString(),
+    end: END.toString(),
+    limit: '1000',
+  });
+  t.is(r.status, 200);
+  t.is(r.body.status, 'success');
+  t.is(r.body.data.resultType, 'streams');
+  const want = entries.filter((e) => e.service === 'api' && e.region === 'eu-1' && e.message.includes('timeout') && e.level >= 2);
+  t.true(want.length > 0);
+  const got = r.body.data.result.flatMap((s: any) => s.values.map(([ts, line]: [string, string]) => ({ ts, line, stream: s.stream })));
+  t.is(got.length, want.length);
+  for (const g of got) {
+    const e = want.find((w) => w.ts.toString() === g.ts)!;
+    t.is(g.line, e.message);
+    t.deepEqual(g.stream, { service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() });
+  }
+  for (const s of r.body.data.result) {
+    const ts = s.values.map((v: [string, string]) => BigInt(v[0]));
+    t.deepEqual(
+      ts,
+      [...ts].sort((a: bigint, b: bigint) => (a > b ? -1 : 1)),
+      'backward by default',
+    );
+  }
+  // Seconds with a fraction and RFC 3339 are read as Loki reads them; limit applies across streams.
+  const limited = await get('/loki/api/v1/query_range', {
+    query: '{}',
+    start: `${T0 / S}.000000000`,
+    end: new Date(Number(END / 1_000_000n)).toISOString(),
+    limit: '50',
+    direction: 'FORWARD',
+  });
+  const first = limited.body.data.result.flatMap((s: any) => s.values.map((v: [string, string]) => BigInt(v[0])));
+  t.deepEqual(
+    first.sort((a: bigint, b: bigint) => (a < b ? -1 : 1)),
+    entries.slice(0, 50).map((e) => e.ts),
+  );
+});
+
+/** Loki's evaluation by brute force: at each step t from start to end, entries in [t - range, t). */
+function reference(entries: LogEntry[], keep: (e: LogEntry) => boolean, key: (e: LogEntry) => string, start: bigint, end: bigint, step: bigint, range: bigint) {
+  const out = new Map<string, Map<number, number>>();
+  for (let t = start; t <= end; t += step) {
+    for (const e of entries) {
+      if (!keep(e) || e.ts < t - range || e.ts >= t) continue;
+      const k = key(e);
+      if (!out.has(k)) out.set(k, new Map());
+      const m = out.get(k)!;
+      const at = Number(t) / 1e9;
+      m.set(at, (m.get(at) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+test('query_range with a metric query answers a matrix equal to a brute-force evaluation, for steps equal to and unlike the range', async (t) => {
+  const { get, entries } = await daemon(t);
+  const start = T0 + 90n * S;
+  const end = T0 + 3000n * S;
+  for (const [step, range] of [
+    [60n, 60n],
+    [30n, 120n],
+    [45n, 60n],
+  ] as const) {
+    const r = await get('/loki/api/v1/query_range', {
+      query: `sum by (level) (count_over_time({service="db"} |= "timeout" [${range}s]))`,
+      start: start.toString(),
+      end: end.toString(),
+      step: `${step}s`,
+    });
+    t.is(r.status, 200, JSON.stringify(r.body));
+    t.is(r.body.data.resultType, 'matrix');
+    const want = reference(
+      entries,
+      (e) => e.service === 'db' && e.message.includes('timeout'),
+      (e) => LEVEL_NAMES[e.level]!.toLowerCase(),
+      start,
+      end,
+      step * S,
+      range * S,
+    );
+    const got = new Map<string, Map<number, number>>();
+    for (const s of r.body.data.result) got.set(s.metric.level, new Map(s.values.map(([at, v]: [number, string]) => [at, Number(v)])));
+    // Compared as sorted lists: a Map's order is part of its deep equality.
+    const flat = (m: Map<string, Map<number, number>>) => [...m].flatMap(([k, points]) => [...points].map(([at, v]) => `${k}@${at}=${v}`)).sort();
+    t.true(want.size > 0);
+    t.deepEqual(flat(got), flat(want), `step ${step}s range ${range}s`);
+  }
+});
+
+test('a bare count_over_time is per stream; topk keeps the k largest at each point; instant queries answer a vector', async (t) => {
+  const { get, entries } = await daemon(t);
+  const start = T0 + 600n * S;
+  const perStream = await get('/loki/api/v1/query_range', {
+    query: 'count_over_time({region="eu-1"}[10m])',
+    start: start.toString(),
+    end: start.toString(),
+  });
+  const streams = new Set(
+    entries.filter((e) => e.region === 'eu-1' && e.ts < start && e.ts >= start - 600n * S).map((e) => `${e.service}/${e.server}/${e.level}`),
+  );
+  t.is(perStream.body.data.result.length, streams.size);
+  t.deepEqual(Object.keys(perStream.body.data.result[0].metric).sort(), ['level', 'region', 'server', 'service']);
+
+  const top = await get('/loki/api/v1/query', { query: 'topk(2, sum by (server) (count_over_time({}[10m])))', time: start.toString() });
+  t.is(top.body.data.resultType, 'vector');
+  const counts = new Map<string, number>();
+  for (const e of entries) if (e.ts >= start - 600n * S && e.ts < start) counts.set(e.server, (counts.get(e.server) ?? 0) + 1);
+  const best = [...counts.values()].sort((a, b) => b - a).slice(0, 2);
+  t.deepEqual(
+    top.body.data.result.map((s: any) => Number(s.value[1])).sort((a: number, b: number) => b - a),
+    best,
+  );
+  t.is(top.body.data.result[0].value[0], Number(start) / 1e9);
+});
+
+test('labels, label values (with aliases), and series', async (t) => {
+  const { get, entries } = await daemon(t);
+  const range = { start: T0.toString(), end: END.toString() };
+  t.deepEqual((await get('/loki/api/v1/labels', range)).body.data, ['level', 'region', 'server', 'service']);
+  t.deepEqual((await get('/loki/api/v1/label/service_name/values', range)).body.data, ['api', 'auth', 'db']);
+  t.deepEqual((await get('/loki/api/v1/label/level/values', range)).body.data, ['debug', 'info', 'warn', 'error']);
+  t.deepEqual((await get('/loki/api/v1/label/nope/values', range)).body.data, []);
+  const series = await get('/loki/api/v1/series', { 'match[]': ['{service="api", region="eu-1"}', '{server="web-0", level="error"}'], ...range });
+  t.is(series.status, 200);
+  const want = new Set(
+    entries
+      .filter((e) => (e.service === 'api' && e.region === 'eu-1') || (e.server === 'web-0' && e.level === 3))
+      .map((e) => JSON.stringify({ service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() })),
+  );
+  const got = new Set(
+    series.body.data.map((l: Record<string, string>) => JSON.stringify({ service: l.service, server: l.server, region: l.region, level: l.level })),
+  );
+  t.deepEqual([...got].sort(), [...want].sort());
+});
+
+test('a bad query is a 400 with the position, in Loki error format; a log query is refused as an instant query', async (t) => {
+  const { get } = await daemon(t);
+  const r = await get('/loki/api/v1/query_range', { query: '{service="api"', start: T0.toString(), end: END.toString() });
+  t.is(r.status, 400);
+  t.is(r.body.status, 'error');
+  t.is(r.body.code, 400);
+  t.regex(r.body.message, /1:15/);
+  const instant = await get('/loki/api/v1/query', { query: '{service="api"}' });
+  t.is(instant.status, 400);
+  t.regex(instant.body.message, /instant query/);
+  t.is((await get('/loki/api/v1/series', {})).status, 400);
+});
+
+function messages(ws: WebSocket): { next(): Promise<any> } {
+  const queue: any[] = [];
+  const waiters: ((m: any) => void)[] = [];
+  ws.on('message', (data) => {
+    const m = JSON.parse(String(data));
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  return { next: () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve))) };
+}
+
+test('tail over WebSocket sends the newest entries, then every new one in order, exactly once', async (t) => {
+  const { d, entries } = await daemon(t);
+  const url = `${d.url.replace('http', 'ws')}/loki/api/v1/tail?${new URLSearchParams({ query: '{service="db"}', start: T0.toString(), limit: '5' })}`;
+  const ws = new WebSocket(url);
+  t.teardown(() => ws.close());
+  const inbox = messages(ws);
+  const received: bigint[] = [];
+  const take = async (n: number) => {
+    while (received.length < n) {
+      const m = await inbox.next();
+      t.is(m.dropped_entries, null);
+      for (const s of m.streams) {
+        t.is(s.stream.service, 'db');
+        for (const [ts] of s.values) received.push(BigInt(ts));
+      }
+    }
+  };
+  await take(5);
+  const db = entries.filter((e) => e.service === 'db').map((e) => e.ts);
+  t.deepEqual(
+    received.sort((a, b) => (a < b ? -1 : 1)),
+    db.slice(-5),
+  );
+  // Entries written while the tail is open arrive, oldest first, none twice.
+  const fresh: LogEntry[] = Array.from({ length: 40 }, (_, i) => ({
+    ts: END + BigInt(i) * S,
+    level: 1 as Level,
+    service: i % 2 === 0 ? 'db' : 'api',
+    server: 'web-9',
+    region: 'us-1',
+    message: `live ${i}`,
+  }));
+  await d.writer.write(fresh);
+  await take(25);
+  t.deepEqual(
+    received.slice(5),
+    fresh.filter((e) => e.service === 'db').map((e) => e.ts),
+  );
+});
+
+test('tail with a bad query answers the error and closes', async (t) => {
+  const { d } = await daemon(t);
+  const ws = new WebSocket(`${d.url.replace('http', 'ws')}/loki/api/v1/tail?query=${encodeURIComponent('{service=')}`);
+  const inbox = messages(ws);
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  const m = await inbox.next();
+  t.is(m.status, 'error');
+  t.regex(m.message, /expected/);
+  t.is(await closed, 1008);
+});
