@@ -18,7 +18,7 @@ const HOUR = 3_600_000_000_000n;
 const dir = mkdtempSync(join(tmpdir(), 'tributary-query-'));
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
 
-const daemon = await Daemon.start({ dataDir: dir, http: { port: 0 }, workers: 2 });
+const daemon = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
 const end = BigInt(Date.now()) * 1_000_000n;
 const start = end - HOUR;
 const messages = Array.from({ length: 4096 }, (_, i) => syntheticMessage(i));

@@ -17,11 +17,21 @@ const daemonOptions = (cmd: Command) =>
     .option('--data-dir <dir>', 'data directory', './data')
     .option('--http-host <host>', 'HTTP listen address', '127.0.0.1')
     .option('--http-port <port>', 'HTTP port', positiveInt, 3100)
+    .option('--grpc-port <port>', 'gRPC query service port', positiveInt, 9095)
+    .option('--no-grpc', 'no gRPC service')
+    .option('--memory <MiB>', 'memory budget: memtables, caches and heaps are sized from it', positiveInt, 512)
     .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
     .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt);
 
-type DaemonFlags = { dataDir: string; httpHost: string; httpPort: number; workers?: number; shards?: number };
-const toOptions = (o: DaemonFlags) => ({ dataDir: o.dataDir, http: { host: o.httpHost, port: o.httpPort }, workers: o.workers, shards: o.shards });
+type DaemonFlags = { dataDir: string; httpHost: string; httpPort: number; grpcPort: number; grpc: boolean; memory: number; workers?: number; shards?: number };
+const toOptions = (o: DaemonFlags) => ({
+  dataDir: o.dataDir,
+  http: { host: o.httpHost, port: o.httpPort },
+  grpc: o.grpc ? { host: o.httpHost, port: o.grpcPort } : (false as const),
+  memoryBudgetBytes: o.memory * 1024 * 1024,
+  workers: o.workers,
+  shards: o.shards,
+});
 
 daemonOptions(program.command('start').description('run the daemon: shards with replicas, queries over HTTP')).action(async (o: DaemonFlags) => {
   await runDaemon(toOptions(o));
@@ -43,7 +53,11 @@ program
   .option('--to <time>', 'end (default now)')
   .option('--limit <n>', 'at most this many entries', positiveInt, 100)
   .addOption(new Option('--direction <dir>', 'newest first (backward) or oldest first').choices(['backward', 'forward']).default('backward'))
-  .addOption(new Option('--output <format>', 'table for people, ndjson for pipes').choices(['table', 'ndjson']).default('table'))
+  .addOption(
+    new Option('--output <format>', 'table for people, ndjson for pipes, proto for length-delimited tributary.v1.LogEntry messages')
+      .choices(['table', 'ndjson', 'proto'])
+      .default('table'),
+  )
   .option('--no-color', 'no colours in the table')
   .action(async (query: string, o: Parameters<typeof queryCommand>[1]) => {
     await queryCommand(query, { ...o, color: o.color && process.stdout.isTTY === true });

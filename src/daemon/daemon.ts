@@ -8,7 +8,9 @@ import { ActorSystem } from '../actors/system.js';
 import { QueryEngine } from '../query/engine.js';
 import type { ShardArgs } from '../shard/shard-actor.js';
 import { ShardedWriter } from '../shard/sharded-writer.js';
+import type { Server } from '@grpc/grpc-js';
 import { createHttpServer } from '../http/server.js';
+import { closeGrpc, createGrpcServer, listenGrpc } from '../grpc/server.js';
 import { ContentDedup } from '../ingest/content-dedup.js';
 import type { LogEntry } from '../model/entry.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
@@ -17,6 +19,8 @@ export interface DaemonOptions {
   /** Where shards keep their data. Default ./data. */
   readonly dataDir?: string;
   readonly http?: { readonly host?: string; readonly port?: number };
+  /** The gRPC query service (default 127.0.0.1:9095; false: none). */
+  readonly grpc?: { readonly host?: string; readonly port?: number } | false;
   /** Worker threads (default: cores). */
   readonly workers?: number;
   /** Shards that take new writes (default: workers). Existing shard directories beyond these are still queried. */
@@ -48,6 +52,9 @@ export class Daemon {
   readonly contentDedup = new ContentDedup();
   private http: FastifyInstance | undefined;
   private address = '';
+  private grpc: Server | undefined;
+  private grpcPort = 0;
+  private grpcHost = '';
 
   private constructor(
     readonly system: ActorSystem,
@@ -80,6 +87,7 @@ export class Daemon {
     const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
     const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: names.size, replicas, workers });
     const system = await ActorSystem.start({ workers, resourceLimits: memory.actorThread, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
+    let daemon: Daemon | undefined;
     try {
       system.subscribe((e) => {
         if (e.type === '@log') log(e.level === 'debug' ? 'info' : e.level, e.message);
@@ -99,16 +107,25 @@ export class Daemon {
         refs.push(ref);
         if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
       }
-      const daemon = new Daemon(system, refs, writable, dataDir);
-      daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => daemon.labelValues(name, from, to) });
+      daemon = new Daemon(system, refs, writable, dataDir);
+      const d = daemon;
+      daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
+      if (options.grpc !== false) {
+        daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+        daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
+        daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
+      }
       log(
         'info',
-        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}, ` +
+        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}${daemon.grpc ? `, gRPC on ${daemon.grpcAddress}` : ''}, ` +
           `memory budget ${(memory.budgetBytes / 2 ** 20).toFixed(0)} MiB (memtables ${(memory.shard.maxMemtableBytes / 2 ** 20).toFixed(0)} MiB x2 per shard, reserved)`,
       );
       return daemon;
     } catch (err) {
+      // Whatever had started (a server bound before another's port was taken) stops with it.
+      await daemon?.http?.close();
+      if (daemon?.grpc) await closeGrpc(daemon.grpc);
       await system.stop();
       throw err;
     }
@@ -117,6 +134,11 @@ export class Daemon {
   /** The HTTP server's base URL, e.g. http://127.0.0.1:3100. */
   get url(): string {
     return this.address;
+  }
+
+  /** host:port of the gRPC service ('' when it is off). */
+  get grpcAddress(): string {
+    return this.grpc ? `${this.grpcHost}:${this.grpcPort}` : '';
   }
 
   get shards(): readonly ActorRef[] {
@@ -145,6 +167,7 @@ export class Daemon {
   /** Stops accepting requests, then stops the actors (shards flush and close their stores). */
   async stop(): Promise<void> {
     await this.http?.close();
+    if (this.grpc) await closeGrpc(this.grpc);
     await this.system.stop();
   }
 }

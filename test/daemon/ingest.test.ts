@@ -7,7 +7,7 @@ import { tempDir } from '../helpers/system.js';
 const T0 = 1_763_758_800_000_000_000n;
 
 test('a client resending a request without sequence numbers gets its entries stored once', async (t) => {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, workers: 2 });
+  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
   t.teardown(() => d.stop());
   const entries: LogEntry[] = Array.from({ length: 500 }, (_, i) => ({
     ts: T0 + BigInt(i),

@@ -9,7 +9,7 @@ const S = 1_000_000_000n;
 const T0 = 1_763_758_800n * S; // a whole minute
 
 async function daemon(t: Parameters<typeof tempDir>[0]) {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, workers: 2 });
+  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
   t.teardown(() => d.stop());
   // 3000 entries, one every 1.3 s, so windows and steps cut through minutes.
   const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({

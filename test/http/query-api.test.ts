@@ -7,7 +7,7 @@ import { tempDir } from '../helpers/system.js';
 const T0 = 1_763_758_800_000_000_000n;
 
 async function daemon(t: Parameters<typeof tempDir>[0]) {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, workers: 2 });
+  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
   t.teardown(() => d.stop());
   const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({
     ts: T0 + BigInt(i) * 1_000_000_000n, // one per second
