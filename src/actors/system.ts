@@ -545,17 +545,33 @@ export class ActorSystem {
     return this.nextId++;
   }
 
-  /** Threads for a primary and its replicas: all different, least loaded first. */
+  /**
+   * Threads for a primary and its replicas: all different. The primary goes
+   * where the fewest primaries are (they do the work: appends, seals,
+   * queries; a replica holds a tail), then the fewest actors; replicas where
+   * the fewest actors are. Measured: counting every actor alike put both
+   * shards' primaries on one thread of two, and every query's fan-out ran
+   * serially there while the other thread idled.
+   */
   private place(preferred: number | undefined, replicas: number): number[] {
     const load = new Map<number, number>();
-    for (let t = 1; t <= this.workers; t++) load.set(t, 0);
-    for (const r of this.records.values()) if (!r.stopped) load.set(r.thread, (load.get(r.thread) ?? 0) + 1);
+    const primaries = new Map<number, number>();
+    for (let t = 1; t <= this.workers; t++) {
+      load.set(t, 0);
+      primaries.set(t, 0);
+    }
+    for (const r of this.records.values()) {
+      if (r.stopped) continue;
+      load.set(r.thread, (load.get(r.thread) ?? 0) + 1);
+      if (r.role === 'primary') primaries.set(r.thread, (primaries.get(r.thread) ?? 0) + 1);
+    }
     if (preferred !== undefined && (!Number.isInteger(preferred) || preferred < 1 || preferred > this.workers)) {
       throw new TributaryError('E_PLACEMENT', `thread ${preferred} does not exist (1-${this.workers})`, { thread: preferred });
     }
-    const byLoad = [...load.keys()].sort((a, b) => load.get(a)! - load.get(b)! || a - b);
-    const primary = preferred ?? byLoad[0]!;
-    return [primary, ...byLoad.filter((t) => t !== primary).slice(0, replicas)];
+    const threads = [...load.keys()];
+    const primary = preferred ?? [...threads].sort((a, b) => primaries.get(a)! - primaries.get(b)! || load.get(a)! - load.get(b)! || a - b)[0]!;
+    const byLoad = threads.filter((t) => t !== primary).sort((a, b) => load.get(a)! - load.get(b)! || a - b);
+    return [primary, ...byLoad.slice(0, replicas)];
   }
 
   private assertRunning(): void {

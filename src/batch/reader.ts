@@ -66,6 +66,7 @@ export class BatchReader {
   private idViews: (Uint32Array | undefined)[] = [undefined, undefined, undefined];
   private msgOffView?: Uint32Array;
   private labelCache?: string[];
+  private range?: { readonly min: bigint; readonly max: bigint };
 
   private constructor(bytes: Uint8Array, options: BatchReaderOptions) {
     this.verify = options.verify ?? true;
@@ -144,6 +145,26 @@ export class BatchReader {
       this.tsView = new BigInt64Array(this.bytes.buffer, this.bytes.byteOffset + this.layout.ts, this.count);
     }
     return this.tsView;
+  }
+
+  /**
+   * The smallest and largest timestamp (computed once, then kept): a query
+   * skips a whole batch whose range misses its own. An empty batch has
+   * min > max.
+   */
+  timeRange(): { readonly min: bigint; readonly max: bigint } {
+    if (!this.range) {
+      const ts = this.timestamps();
+      let min = BigInt.asIntN(64, 1n << 63n) - 1n;
+      let max = -min - 1n;
+      for (let i = 0; i < ts.length; i++) {
+        const t = ts[i]!;
+        if (t < min) min = t;
+        if (t > max) max = t;
+      }
+      this.range = { min, max };
+    }
+    return this.range;
   }
 
   levels(): Uint8Array {

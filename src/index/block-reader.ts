@@ -113,11 +113,16 @@ export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
  * One page of a block, read and checked (CRC) as a whole, with each column
  * decompressed the first time it is asked for.
  */
+const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
+const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
+const i64 = (b: ArrayBuffer, o: number, n: number) => new BigInt64Array(b, o, n);
+
 export class BlockPage {
   readonly count: number;
   private readonly cols: Uint8Array[];
   private readonly cache: (ArrayBufferView | undefined)[] = new Array(COLUMN_COUNT);
   private absoluteTs: BigInt64Array | undefined;
+  private msgBuffer: Buffer | undefined;
 
   private constructor(
     private readonly index: BlockIndex,
@@ -177,7 +182,7 @@ export class BlockPage {
   /** Absolute timestamps (stored as deltas from the page's minimum; converted once, in place). */
   ts(): BigInt64Array {
     if (this.absoluteTs === undefined) {
-      const d = this.typed(Column.TS, (b, o, n) => new BigInt64Array(b, o, n), 8, this.count);
+      const d = this.typed(Column.TS, i64, 8, this.count);
       const min = this.page.minTs;
       for (let i = 0; i < d.length; i++) d[i] = d[i]! + min;
       this.absoluteTs = d;
@@ -186,29 +191,39 @@ export class BlockPage {
   }
 
   level(): Uint8Array {
-    return this.typed(Column.LEVEL, (b, o, n) => new Uint8Array(b, o, n), 1, this.count);
+    return this.typed(Column.LEVEL, u8, 1, this.count);
   }
 
   service(): Uint32Array {
-    return this.typed(Column.SERVICE, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+    return this.typed(Column.SERVICE, u32, 4, this.count);
   }
 
   server(): Uint32Array {
-    return this.typed(Column.SERVER, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+    return this.typed(Column.SERVER, u32, 4, this.count);
   }
 
   region(): Uint32Array {
-    return this.typed(Column.REGION, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+    return this.typed(Column.REGION, u32, 4, this.count);
   }
 
+  /** Per entry, its source's index in the block's source table (`sources`). */
   source(): Uint32Array {
-    return this.typed(Column.SOURCE, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
+    return this.typed(Column.SOURCE, u32, 4, this.count);
+  }
+
+  /** Per entry, its sequence number relative to its source's base in the block. */
+  relativeSeq(): Uint32Array {
+    return this.typed(Column.SEQ, u32, 4, this.count);
+  }
+
+  /** The block's sources: id and sequence base. */
+  get sources(): BlockIndex['sources'] {
+    return this.index.sources;
   }
 
   /** Absolute sequence number of entry i. */
   seq(i: number): number {
-    const rel = this.typed(Column.SEQ, (b, o, n) => new Uint32Array(b, o, n), 4, this.count);
-    return this.index.sources[this.source()[i]!]!.base + rel[i]!;
+    return this.index.sources[this.source()[i]!]!.base + this.relativeSeq()[i]!;
   }
 
   sourceId(i: number): string {
@@ -216,7 +231,7 @@ export class BlockPage {
   }
 
   messageOffsets(): Uint32Array {
-    return this.typed(Column.MSG_OFFSETS, (b, o, n) => new Uint32Array(b, o, n), 4, this.count + 1);
+    return this.typed(Column.MSG_OFFSETS, u32, 4, this.count + 1);
   }
 
   messageBytes(): Uint8Array {
@@ -232,7 +247,15 @@ export class BlockPage {
 
   message(i: number): string {
     const off = this.messageOffsets();
-    const bytes = this.messageBytes();
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', off[i]!, off[i + 1]!);
+    return this.messageBuffer().toString('utf8', off[i]!, off[i + 1]!);
+  }
+
+  /** The message bytes as one Buffer (made once per page: a Buffer per message was a measurable share of a scan). */
+  messageBuffer(): Buffer {
+    if (this.msgBuffer === undefined) {
+      const bytes = this.messageBytes();
+      this.msgBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
+    return this.msgBuffer;
   }
 }

@@ -74,26 +74,38 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
     const lo = lowerBound(ts, f.from);
     const hi = lowerBound(ts, q.to);
     const lv = page.level();
-    const sv = f.service.ids ? page.service() : null;
-    const sr = f.server.ids ? page.server() : null;
-    const rg = f.region.ids ? page.region() : null;
+    // Columns fetched once per page: the loop below touches only typed arrays.
+    const sv = page.service();
+    const sr = page.server();
+    const rg = page.region();
+    const src = page.source();
+    const rel = page.relativeSeq();
+    const sources = page.sources;
+    const offsets = page.messageOffsets();
+    const messages = page.messageBuffer();
+    const wantService = f.service.ids;
+    const wantServer = f.server.ids;
+    const wantRegion = f.region.ids;
     for (let k = 0; k < hi - lo; k++) {
       const i = q.backward ? hi - 1 - k : lo + k;
       stats.entriesExamined++;
       if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
-      if (sv !== null && f.service.ids![sv[i]!] !== 1) continue;
-      if (sr !== null && f.server.ids![sr[i]!] !== 1) continue;
-      if (rg !== null && f.region.ids![rg[i]!] !== 1) continue;
-      const pos = { ts: ts[i]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
-      if (beforeCursor(q, pos)) continue;
-      const message = page.message(i);
-      if (!matchesMessage(q, message)) continue;
+      if (wantService !== null && wantService[sv[i]!] !== 1) continue;
+      if (wantServer !== null && wantServer[sr[i]!] !== 1) continue;
+      if (wantRegion !== null && wantRegion[rg[i]!] !== 1) continue;
+      const source = sources[src[i]!]!;
+      const pos: Position = { ts: ts[i]!, source: source.id, seq: BigInt(source.base + rel[i]!) };
+      if (q.after !== null && beforeCursor(q, pos)) continue;
+      const message = messages.toString('utf8', offsets[i]!, offsets[i + 1]!);
+      if (q.lines.length > 0 && !matchesMessage(q, message)) continue;
       yield {
-        ...pos,
+        ts: pos.ts,
+        source: pos.source,
+        seq: pos.seq,
         level: lv[i] as Level,
-        service: view.labelName(page.service()[i]!),
-        server: view.labelName(page.server()[i]!),
-        region: view.labelName(page.region()[i]!),
+        service: view.labelName(sv[i]!),
+        server: view.labelName(sr[i]!),
+        region: view.labelName(rg[i]!),
         message,
       };
     }
@@ -113,6 +125,8 @@ export function forEachUnsealed(
   fn: (r: BatchReader, i: number, service: string, server: string, region: string) => void,
 ): void {
   for (const r of batches) {
+    const range = r.timeRange();
+    if (range.max < from || range.min >= to) continue;
     const ts = r.timestamps();
     const lv = r.levels();
     const labels = r.labels();
