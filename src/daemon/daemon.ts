@@ -61,9 +61,10 @@ export class Daemon {
     private readonly refs: ActorRef[],
     writable: Record<string, ActorRef>,
     readonly dataDir: string,
+    queryResultBytes: number,
   ) {
     this.writer = new ShardedWriter(system, writable, { replicas: 0 });
-    this.engine = new QueryEngine(system, () => this.refs);
+    this.engine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
   }
 
   static async start(options: DaemonOptions = {}): Promise<Daemon> {
@@ -107,7 +108,7 @@ export class Daemon {
         refs.push(ref);
         if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
       }
-      daemon = new Daemon(system, refs, writable, dataDir);
+      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes);
       const d = daemon;
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });

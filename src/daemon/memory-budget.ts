@@ -28,6 +28,12 @@ export interface MemoryPlan {
   };
   /** V8 heap limits of each actor thread (queries and ingest work there). */
   readonly actorThread: ResourceLimits;
+  /**
+   * The most bytes one query's answer may hold per shard (a quarter of an
+   * actor thread's heap limit): past it the answer is what was found so
+   * far, marked partial, never an out-of-memory crash of the thread.
+   */
+  readonly queryResultBytes: number;
   /** V8 heap limits of each seal thread (sorting and compressing a memtable). */
   readonly sealThread: ResourceLimits;
 }
@@ -55,8 +61,12 @@ const YOUNG_GENERATION_MB = 8;
  *                in its mailbox (backpressure) until a seal frees room
  *   20 %         page caches of decoded sealed pages (LRU: evicts when full)
  *   10 %         replica tails (oldest batch dropped when full)
- *   the rest     working heaps of queries and seals, as V8 old-generation
- *                limits (a query past its own byte bound answers partial)
+ *   the rest     working heaps, as V8 old-generation limits: three quarters
+ *                for the actor threads (queries and ingest), a quarter for
+ *                the seal threads; floors of 128 and 64 MiB. A query past
+ *                its byte bound (a quarter of its thread's limit) answers
+ *                partial. These are caps the threads grow into, not
+ *                reservations.
  *
  * Throws E_INVALID_ARGUMENT when the budget cannot hold even the runtime and
  * 1 MiB memtables.
@@ -76,7 +86,9 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
       { budgetBytes, ...shape },
     );
   }
-  const heapMb = Math.floor((rest * 0.4) / (shape.workers + sealThreads) / MiB(1));
+  const heaps = rest * 0.4;
+  const actorHeapMb = Math.max(128, Math.floor((heaps * 0.75) / shape.workers / MiB(1)));
+  const sealHeapMb = Math.max(64, Math.floor((heaps * 0.25) / sealThreads / MiB(1)));
   return {
     budgetBytes,
     runtimeBytes,
@@ -87,7 +99,8 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
       replicaTailBytes: shape.replicas > 0 ? Math.floor((rest * 0.1) / (shards * shape.replicas)) : 0,
       reserveMemtable: true,
     },
-    actorThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: Math.max(64, heapMb) },
-    sealThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: Math.max(64, heapMb) },
+    actorThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: actorHeapMb },
+    queryResultBytes: Math.floor(MiB(actorHeapMb) / 4),
+    sealThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: sealHeapMb },
   };
 }

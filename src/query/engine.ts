@@ -63,12 +63,14 @@ export class QueryEngine {
   constructor(
     private readonly system: ActorSystem,
     private readonly shards: () => readonly ActorRef[],
+    /** Defaults for every query; the daemon sets maxBytes from its memory plan. */
+    private readonly defaults: QueryOptions = {},
   ) {}
 
   async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
     const q = planQuery(query); // reject a bad query here, before any shard sees it
-    const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs ?? DEFAULT_BUDGET_MS;
+    const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES);
     const started = performance.now();
     const shards = this.shards();
     const answers = await Promise.all(

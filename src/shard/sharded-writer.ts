@@ -15,6 +15,12 @@ export interface ShardedWriterOptions {
   readonly ackTimeoutMs?: number;
   /** Attempts per batch before write() fails. */
   readonly attempts?: number;
+  /**
+   * Entries are cut into batches of about this many bytes at most (default
+   * 1 MiB): a batch is one frame, and a frame must fit the mailbox ring with
+   * room to spare, whatever size of write a caller makes.
+   */
+  readonly maxBatchBytes?: number;
 }
 
 /**
@@ -72,7 +78,24 @@ export class ShardedWriter {
       if (!g) groups.set(shard, (g = []));
       g.push(e);
     }
-    await Promise.all([...groups].map(([shard, es]) => this.writeBatch(shard, this.encode(shard, es))));
+    const max = this.options.maxBatchBytes ?? 1 << 20;
+    const writes: Promise<void>[] = [];
+    for (const [shard, es] of groups) {
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < es.length; i++) {
+        // Worst case on the wire: 3 UTF-8 bytes per UTF-16 unit, plus the fixed columns.
+        const size = 3 * es[i]!.message.length + 32;
+        if (i > start && bytes + size > max) {
+          writes.push(this.writeBatch(shard, this.encode(shard, es.slice(start, i))));
+          start = i;
+          bytes = 0;
+        }
+        bytes += size;
+      }
+      writes.push(this.writeBatch(shard, this.encode(shard, start === 0 ? es : es.slice(start))));
+    }
+    await Promise.all(writes);
   }
 
   private encode(shard: string, entries: LogEntry[]): Uint8Array {

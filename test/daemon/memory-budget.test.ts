@@ -22,9 +22,15 @@ test('a plan never hands out more than its budget, whatever the shape', (t) => {
         }
         const s = plan.shard;
         const heaps = (plan.actorThread.maxOldGenerationSizeMb! + plan.sealThread.maxOldGenerationSizeMb!) * workers * MiB;
+        const floors = (128 + 64) * workers * MiB;
         const planned = plan.runtimeBytes + shards * (2 * s.maxMemtableBytes + s.pageCacheBytes + replicas * s.replicaTailBytes) + heaps;
-        // Heaps have a 64 MiB floor per thread, so tiny budgets may only be met by refusing.
-        return s.sealBytes <= s.maxMemtableBytes && s.maxMemtableBytes >= 2 * MiB && (planned <= budgetMiB * MiB || heaps === 2 * workers * 64 * MiB);
+        // Heap caps have floors per thread, so a small budget may be exceeded by them alone (they are caps, not reservations).
+        return (
+          s.sealBytes <= s.maxMemtableBytes &&
+          s.maxMemtableBytes >= 2 * MiB &&
+          plan.queryResultBytes * 4 <= plan.actorThread.maxOldGenerationSizeMb! * MiB &&
+          (planned <= budgetMiB * MiB || heaps <= floors + MiB * 2 * workers)
+        );
       },
     ),
   );
