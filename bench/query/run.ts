@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
+import type { ShardStatsAnswer } from '../../src/shard/shard-actor.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { parseLogQL } from '../../src/query/logql.js';
 import type { LogQuery } from '../../src/query/model.js';
@@ -49,19 +50,38 @@ for (let n = 0; n < TOTAL; n += CHUNK) {
 }
 log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-// Ingest continues at 100,000 entries/s while queries run.
+// Let the load's seals and compactions finish: the measurement is of steady ingest, not of the bulk load's aftermath.
+const settleStart = performance.now();
+for (let quiet = 0; quiet < 3 && performance.now() - settleStart < 120_000;) {
+  await new Promise((r) => setTimeout(r, 500));
+  const stats = await Promise.all(daemon.shards.map((ref) => daemon.system.ask<ShardStatsAnswer>(ref, { op: 'stats' })));
+  quiet = stats.every((s) => !s.store?.sealing && !s.store?.compacting) ? quiet + 1 : 0;
+}
+log(`background work settled in ${((performance.now() - settleStart) / 1000).toFixed(1)} s`);
+
+// Ingest continues at 100,000 entries/s while queries run: 1,000 entries every 10 ms, as many clients pushing small requests would.
 let live = TOTAL;
 let ingesting = true;
+const ingestStart = performance.now();
+// Each tick starts a write and does not wait for it: acknowledgements take a group commit (and
+// longer under load), so writes are pipelined, at most 32 in flight, as many clients would be.
+const inflight = new Set<Promise<void>>();
 const ingest = (async () => {
   while (ingesting) {
     const tickStart = performance.now();
-    const now = BigInt(Date.now()) * 1_000_000n;
-    const batch: LogEntry[] = [];
-    for (let i = 0; i < 10_000; i++) batch.push(entry(live++, now + BigInt(i)));
-    await daemon.writer.write(batch);
-    const wait = 100 - (performance.now() - tickStart);
+    // What the clock says is owed at 100,000 entries/s, so timer drift does not lower the rate.
+    const due = Math.min(5000, Math.floor(((performance.now() - ingestStart) / 1000) * 100_000) - (live - TOTAL));
+    if (inflight.size < 32 && due > 0) {
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const batch: LogEntry[] = [];
+      for (let i = 0; i < due; i++) batch.push(entry(live++, now + BigInt(i)));
+      const w: Promise<void> = daemon.writer.write(batch).finally(() => inflight.delete(w));
+      inflight.add(w);
+    }
+    const wait = 10 - (performance.now() - tickStart);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
+  await Promise.all(inflight);
 })();
 
 const mid = start + HOUR / 2n;
@@ -124,27 +144,33 @@ for (let i = 0; i < Math.max(3, RUNS / 10); i++) {
 }
 ingesting = false;
 await ingest;
+const ingestRate = (live - TOTAL) / ((performance.now() - ingestStart) / 1000);
+log(`ingest while querying: ${Math.round(ingestRate).toLocaleString('en')} entries/s`);
 
-printTable(`Query latency over ${TOTAL.toLocaleString('en')} stored entries, ingest running at 100,000 entries/s (2 shards)`, [
-  ...rows.map((r) => ({
-    query: r.shape,
-    p50: `${r.p50.toFixed(1)} ms`,
-    p99: `${r.p99.toFixed(1)} ms`,
-    'p99 target': `< ${r.target} ms`,
-    met: r.p99 < r.target ? 'yes' : 'no',
-  })),
-  {
-    query: 'baseline: 100,000 entries read with no pruning (regex over the hour)',
-    p50: `${percentile(full, 50).toFixed(1)} ms`,
-    p99: `${percentile(full, 99).toFixed(1)} ms`,
-    'p99 target': '-',
-    met: '-',
-  },
-]);
+printTable(
+  `Query latency over ${TOTAL.toLocaleString('en')} stored entries, ingest running at ${Math.round(ingestRate).toLocaleString('en')} entries/s (2 shards)`,
+  [
+    ...rows.map((r) => ({
+      query: r.shape,
+      p50: `${r.p50.toFixed(1)} ms`,
+      p99: `${r.p99.toFixed(1)} ms`,
+      'p99 target': `< ${r.target} ms`,
+      met: r.p99 < r.target ? 'yes' : 'no',
+    })),
+    {
+      query: 'baseline: 100,000 entries read with no pruning (regex over the hour)',
+      p50: `${percentile(full, 50).toFixed(1)} ms`,
+      p99: `${percentile(full, 99).toFixed(1)} ms`,
+      'p99 target': '-',
+      met: '-',
+    },
+  ],
+);
 const path = writeResults(quick ? 'query-quick' : 'query', {
   total: TOTAL,
   runs: RUNS,
   rows,
+  ingestEntriesPerSec: ingestRate,
   fullScanMs: { p50: percentile(full, 50), p99: percentile(full, 99) },
 });
 console.log(`\nwrote ${path}`);

@@ -105,6 +105,9 @@ export interface StoreStats {
   readonly walBytes: number;
   readonly dedupSources: number;
   readonly dedupIntervals: number;
+  /** Background work in flight: a seal, a compaction. */
+  readonly sealing: boolean;
+  readonly compacting: boolean;
   readonly duplicatesDropped: number;
   /** Lateness histogram per source (live ingest only): skewed clocks and late batches show here. */
   readonly lateness: Record<string, Lateness>;
@@ -576,6 +579,8 @@ export class ShardStore {
       walBytes: this.wal.sizeBytes,
       dedupSources: d.sources,
       dedupIntervals: d.intervals,
+      sealing: this.sealInFlight !== undefined,
+      compacting: this.compactInFlight !== undefined,
       duplicatesDropped: this.duplicatesDropped,
       lateness: Object.fromEntries(this.lateness),
     };
