@@ -1,6 +1,6 @@
 import { Server, ServerCredentials, status, Metadata, type ServiceClientConstructor, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import { TributaryError, type ErrorCode } from '../errors.js';
-import type { IdentifiedEntry } from '../model/entry.js';
+import { entryStrings } from '../model/entry-wire.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryEngine } from '../query/engine.js';
 import { labelAlias, parseLogQL } from '../query/logql.js';
@@ -32,20 +32,6 @@ function grpcError(err: unknown): { code: status; details: string; metadata: Met
     return { code: GRPC_STATUS[err.code] ?? status.INTERNAL, details: err.message, metadata };
   }
   return { code: status.INTERNAL, details: (err as Error).message, metadata };
-}
-
-/** An entry as the proto's LogEntry (int64 as decimal strings). */
-export function entryMessage(e: IdentifiedEntry) {
-  return {
-    ts: e.ts.toString(),
-    level: LEVEL_NAMES[e.level],
-    service: e.service,
-    server: e.server,
-    region: e.region,
-    message: e.message,
-    source: e.source,
-    seq: e.seq.toString(),
-  };
 }
 
 interface RangeFields {
@@ -105,7 +91,7 @@ export function createGrpcServer(deps: GrpcDeps): Server {
           if (call.cancelled) return;
           const last = i + CHUNK >= result.entries.length;
           call.write({
-            entries: result.entries.slice(i, i + CHUNK).map(entryMessage),
+            entries: result.entries.slice(i, i + CHUNK).map(entryStrings),
             next_cursor: last ? (result.nextCursor ?? '') : '',
             partial_reasons: last ? (result.partial?.reasons ?? []) : [],
           });

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
+import { entryStrings } from '../model/entry-wire.js';
 import type { QueryEngine } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
@@ -16,17 +17,7 @@ export interface HttpDeps {
 
 /** An entry as JSON: timestamps as strings of nanoseconds (JSON numbers lose precision past 2^53), plus RFC 3339. */
 export function entryJson(e: IdentifiedEntry): Record<string, string> {
-  return {
-    ts: e.ts.toString(),
-    time: formatTime(e.ts),
-    level: LEVEL_NAMES[e.level]!,
-    service: e.service,
-    server: e.server,
-    region: e.region,
-    message: e.message,
-    source: e.source,
-    seq: e.seq.toString(),
-  };
+  return { ...entryStrings(e), time: formatTime(e.ts) };
 }
 
 /** The [from, to) of a request: `from`/`to` in any accepted form, or `since` back from now (default 1 hour). */
