@@ -155,8 +155,8 @@ export class BatchReader {
   timeRange(): { readonly min: bigint; readonly max: bigint } {
     if (!this.range) {
       const ts = this.timestamps();
-      let min = BigInt.asIntN(64, 1n << 63n) - 1n;
-      let max = -min - 1n;
+      let min = (1n << 63n) - 1n; // int64 max: any timestamp is smaller
+      let max = -(1n << 63n);
       for (let i = 0; i < ts.length; i++) {
         const t = ts[i]!;
         if (t < min) min = t;

@@ -150,6 +150,7 @@ function warnings(partial: { reasons: string[] } | undefined): { warnings?: stri
 
 export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Promise<void> {
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  const slots: TailSlots = { open: 0 };
   await app.register(async (loki) => {
     loki.setErrorHandler((err, _req, reply: FastifyReply) => {
       const code = statusOf(err);
@@ -225,7 +226,7 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
     });
 
     loki.get('/loki/api/v1/tail', { websocket: true }, (socket, req) => {
-      tail(deps, socket, req.query as Query);
+      tail(deps, slots, socket, req.query as Query);
     });
   });
 }
@@ -234,7 +235,10 @@ function summary(startedMs: number, returned: number) {
   return { summary: { execTime: (performance.now() - startedMs) / 1000, totalEntriesReturned: returned } };
 }
 
-let tails = 0;
+/** Live tails open on one server (a count per server, not per process: several daemons may share one). */
+interface TailSlots {
+  open: number;
+}
 
 /**
  * A live tail: first the newest `limit` entries since `start` (default an
@@ -245,12 +249,12 @@ let tails = 0;
  * timestamp than one already sent is not tailed (it is stored and
  * queryable). A slow reader makes the tail lag, never buffer without bound.
  */
-function tail(deps: LokiDeps, socket: WebSocket, q: Query): void {
+function tail(deps: LokiDeps, slots: TailSlots, socket: WebSocket, q: Query): void {
   const fail = (err: unknown) => {
     socket.send(JSON.stringify({ code: 400, status: 'error', message: (err as Error).message }));
     socket.close(1008, 'bad query');
   };
-  if (tails >= (deps.maxTails ?? 32)) {
+  if (slots.open >= (deps.maxTails ?? 32)) {
     socket.close(1013, 'too many live tails: try again later');
     return;
   }
@@ -271,14 +275,14 @@ function tail(deps: LokiDeps, socket: WebSocket, q: Query): void {
     fail(err);
     return;
   }
-  tails++;
+  slots.open++;
   let open = true;
   let first = true;
   let cursor: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   socket.on('close', () => {
     open = false;
-    tails--;
+    slots.open--;
     clearTimeout(timer);
   });
   socket.on('error', () => socket.terminate());

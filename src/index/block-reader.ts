@@ -109,14 +109,15 @@ export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
   }
 }
 
-/**
- * One page of a block, read and checked (CRC) as a whole, with each column
- * decompressed the first time it is asked for.
- */
+// Views over a decompressed column, made by module-level functions: no closure allocated per access.
 const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
 const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
 const i64 = (b: ArrayBuffer, o: number, n: number) => new BigInt64Array(b, o, n);
 
+/**
+ * One page of a block, read and checked (CRC) as a whole, with each column
+ * decompressed the first time it is asked for.
+ */
 export class BlockPage {
   readonly count: number;
   private readonly cols: Uint8Array[];

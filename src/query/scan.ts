@@ -122,9 +122,10 @@ export function forEachUnsealed(
   q: PlannedQuery,
   from: bigint,
   to: bigint,
-  fn: (r: BatchReader, i: number, service: string, server: string, region: string) => void,
+  fn: (r: BatchReader, i: number, service: string, server: string, region: string, batch: number) => void,
 ): void {
-  for (const r of batches) {
+  for (let n = 0; n < batches.length; n++) {
+    const r = batches[n]!;
     const range = r.timeRange();
     if (range.max < from || range.min >= to) continue;
     const ts = r.timestamps();
@@ -140,7 +141,7 @@ export function forEachUnsealed(
       const server = labels[sr[i]!]!;
       const region = labels[rg[i]!]!;
       if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
-      fn(r, i, service, server, region);
+      fn(r, i, service, server, region, n);
     }
   }
 }
@@ -154,14 +155,12 @@ export function forEachUnsealed(
  */
 function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filters, stats: QueryStats): Run | null {
   stats.memtableBatches += batches.length;
-  const index = new Map<BatchReader, number>();
-  batches.forEach((b, n) => index.set(b, n));
   const hits: number[] = []; // (batch, entry) pairs, flattened
-  forEachUnsealed(batches, q, f.from, q.to, (r, i) => {
+  forEachUnsealed(batches, q, f.from, q.to, (r, i, _service, _server, _region, n) => {
     stats.entriesExamined++;
     if (q.after !== null && beforeCursor(q, { ts: r.timestamps()[i]!, source: r.sourceId, seq: r.seq(i) })) return;
     if (q.lines.length > 0 && !matchesMessage(q, r.message(i))) return;
-    hits.push(index.get(r)!, i);
+    hits.push(n, i);
   });
   if (hits.length === 0) return null;
   const order = new Uint32Array(hits.length / 2);

@@ -50,6 +50,19 @@ test('an empty batch is valid', (t) => {
   t.deepEqual([...r.entries()], []);
 });
 
+test('timeRange is the smallest and largest timestamp of the batch, whatever their order (property); empty has min > max', (t) => {
+  fc.assert(
+    fc.property(fc.array(entryArb, { minLength: 1, maxLength: 50 }), (entries) => {
+      const r = BatchReader.open(encodeBatch(entries, { sourceId: SOURCE, firstSeq: 0n }));
+      const ts = entries.map((e) => e.ts);
+      const range = r.timeRange();
+      return range.min === ts.reduce((a, b) => (a < b ? a : b)) && range.max === ts.reduce((a, b) => (a > b ? a : b));
+    }),
+  );
+  const empty = BatchReader.open(encodeBatch([], { sourceId: SOURCE, firstSeq: 0n })).timeRange();
+  t.true(empty.min > empty.max);
+});
+
 test('1 MiB messages round trip; a longer one is rejected with E_ENTRY_INVALID', (t) => {
   const big = 'x'.repeat(MAX_MESSAGE_BYTES - 3) + '€'; // exactly 1 MiB of UTF-8
   const entries: LogEntry[] = [
