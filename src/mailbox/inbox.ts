@@ -81,16 +81,19 @@ export class Inbox {
    * committing each ring once. The starting ring rotates between calls so
    * that one busy sender cannot starve the others. A ring whose handler
    * deferred a frame (returned false) is blocked: skipped until unblockAll(),
-   * since its next frame is the same one.
+   * since its next frame is the same one. With a `deadline`
+   * (performance.now() time), each ring stops taking frames once it has
+   * passed, so a turn stays short whatever the frames cost; every ring still
+   * gets at least one frame per turn.
    */
-  drain(handler: FrameHandler, framesPerRing = 256): number {
+  drain(handler: FrameHandler, framesPerRing = 256, deadline = Infinity): number {
     const n = this.readers.length;
     let total = 0;
     for (let k = 0; k < n; k++) {
       const i = (this.next + k) % n;
       if (this.blocked[i]) continue;
       const reader = this.readers[i]!;
-      total += reader.drain(handler, framesPerRing);
+      total += reader.drain(handler, framesPerRing, deadline);
       if (reader.deferred) this.blocked[i] = true;
     }
     this.next = n === 0 ? 0 : (this.next + 1) % n;

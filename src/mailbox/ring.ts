@@ -486,11 +486,12 @@ export class RingReader extends RingEnd {
    * the failing one is not, so it is read again; then the error propagates.
    * If it returns false, the drain stops there the same way, without an error.
    */
-  drain(handler: FrameHandler, maxFrames = Infinity): number {
+  drain(handler: FrameHandler, maxFrames = Infinity, deadline = Infinity): number {
     this.deferred = false;
     let n = 0;
     let f: Frame | null;
-    while (n < maxFrames && (f = this.poll()) !== null) {
+    // The deadline is checked after each frame (at least one is handled): a turn of large frames stays short.
+    while (n < maxFrames && (n === 0 || deadline === Infinity || performance.now() < deadline) && (f = this.poll()) !== null) {
       const start = f.position;
       let handled: unknown;
       try {

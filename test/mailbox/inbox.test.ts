@@ -17,6 +17,29 @@ test('an inbox merges rings with one doorbell and drains them fairly', (t) => {
   t.is(rest, 996);
 });
 
+test('a drain with a deadline stops taking frames once it has passed, and every ring still gets one', (t) => {
+  const inbox = new Inbox();
+  const writers = [0, 1].map((id) => new RingWriter(inbox.createRing(1 << 16, id)));
+  for (let i = 0; i < 100; i++) for (const w of writers) w.push(FrameKind.DATA, i, new Uint8Array(8));
+  // A deadline already past: one frame per ring, not the 64 the frame count allows.
+  const order: number[] = [];
+  t.is(
+    inbox.drain((f) => order.push(f.from), 64, performance.now() - 1),
+    2,
+  );
+  t.deepEqual([...order].sort(), [0, 1]);
+  // A slow third frame: the ring stops after it; the other ring still gets its one frame.
+  let handled = 0;
+  const deadline = performance.now() + 20;
+  const slowFrame = () => {
+    if (++handled === 3) while (performance.now() < deadline); // a frame that costs past the deadline
+  };
+  t.is(inbox.drain(slowFrame, 64, deadline), 4);
+  let rest = 0;
+  while (inbox.hasData()) rest += inbox.drain(() => {}, 64);
+  t.is(rest, 200 - 2 - 4);
+});
+
 test('the starting ring rotates so no ring always goes first', (t) => {
   const inbox = new Inbox();
   const writers = [0, 1].map((id) => new RingWriter(inbox.createRing(4096, id)));

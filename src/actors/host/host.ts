@@ -93,7 +93,8 @@ export class ActorHost {
     let lastYield = performance.now();
     while (!this.stopping && Atomics.load(control, this.thread * THREAD_SLOT + T_STOP) === 0) {
       Atomics.add(control, heartbeatSlot, 1);
-      const handled = this.inbox.drain(this.dispatch, this.config.framesPerTurn);
+      // Bounded by time as well as frames: a 1 MiB frame measured up to 11 ms to append, so 64 of them could hold off asks (queries) for hundreds of ms.
+      const handled = this.inbox.drain(this.dispatch, this.config.framesPerTurn, lastYield + YIELD_MS);
       if (this.resumes.size > 0) this.runResumes();
       const now = performance.now();
       if (handled > 0 || this.yielded()) {
