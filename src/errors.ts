@@ -45,6 +45,9 @@ export type ErrorCode =
   | 'E_STORAGE_UNWRITABLE'
   // Queries
   | 'E_QUERY_INVALID'
+  // Ingest
+  | 'E_INGEST_INVALID'
+  | 'E_OVERLOADED'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';

@@ -12,6 +12,9 @@ import type { Server } from '@grpc/grpc-js';
 import { createHttpServer } from '../http/server.js';
 import { closeGrpc, createGrpcServer, listenGrpc } from '../grpc/server.js';
 import { ContentDedup } from '../ingest/content-dedup.js';
+import { Ingestor, type IngestLimits } from '../ingest/ingestor.js';
+import { inlineParser, poolParser, type Parser } from '../ingest/parse-pool.js';
+import { registerIngestApi, type IngestHttpOptions } from '../http/ingest.js';
 import type { LogEntry } from '../model/entry.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
@@ -33,6 +36,10 @@ export interface DaemonOptions {
    * planMemory). Settings in `shard` override the derived sizes.
    */
   readonly memoryBudgetBytes?: number;
+  /** Threads that parse pushed request bodies (default 1; 0 parses on the main thread, for tools and tests). */
+  readonly parseThreads?: number;
+  /** Limits on what the push doors accept (body and line sizes, concurrency, timestamp window). */
+  readonly ingest?: IngestLimits & IngestHttpOptions;
   /** Settings passed to every shard (group commit, seal sizes, retention...). */
   readonly shard?: Partial<Omit<ShardArgs, 'dir'>>;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -50,6 +57,8 @@ export class Daemon {
   readonly engine: QueryEngine;
   /** Resends from protocols without sequence numbers (Loki push, OTLP, syslog) are recognised here. */
   readonly contentDedup = new ContentDedup();
+  /** The push doors' path into storage: bodies parsed on parse threads, numbered, deduplicated, written. */
+  readonly ingestor: Ingestor;
   private http: FastifyInstance | undefined;
   private address = '';
   private grpc: Server | undefined;
@@ -62,9 +71,12 @@ export class Daemon {
     writable: Record<string, ActorRef>,
     readonly dataDir: string,
     queryResultBytes: number,
+    private readonly parser: Parser,
+    ingestLimits: IngestLimits,
   ) {
     this.writer = new ShardedWriter(system, writable, { replicas: 0 });
     this.engine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
+    this.ingestor = new Ingestor(this.writer, parser, this.contentDedup, ingestLimits);
   }
 
   static async start(options: DaemonOptions = {}): Promise<Daemon> {
@@ -86,7 +98,8 @@ export class Daemon {
     const active = options.shards ?? workers;
     const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
     const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
-    const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: names.size, replicas, workers });
+    const parseThreads = options.parseThreads ?? 1;
+    const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: names.size, replicas, workers, parseThreads });
     const system = await ActorSystem.start({ workers, resourceLimits: memory.actorThread, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
     let daemon: Daemon | undefined;
     try {
@@ -108,9 +121,11 @@ export class Daemon {
         refs.push(ref);
         if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
       }
-      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes);
+      const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
+      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {});
       const d = daemon;
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+      await registerIngestApi(daemon.http, daemon.ingestor, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
         daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
@@ -127,6 +142,7 @@ export class Daemon {
       // Whatever had started (a server bound before another's port was taken) stops with it.
       await daemon?.http?.close();
       if (daemon?.grpc) await closeGrpc(daemon.grpc);
+      await daemon?.parser.close();
       await system.stop();
       throw err;
     }
@@ -169,6 +185,7 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
+    await this.parser.close();
     await this.system.stop();
   }
 }

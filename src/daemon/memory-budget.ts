@@ -11,6 +11,8 @@ export interface MemoryShape {
   readonly replicas: number;
   /** Actor worker threads; each also starts one seal thread when it hosts a primary. */
   readonly workers: number;
+  /** Threads that parse request bodies for the front doors (default 1). */
+  readonly parseThreads?: number;
 }
 
 /** Sizes derived from one budget, every one of them a limit with a defined behaviour when reached. */
@@ -36,6 +38,8 @@ export interface MemoryPlan {
   readonly queryResultBytes: number;
   /** V8 heap limits of each seal thread (sorting and compressing a memtable). */
   readonly sealThread: ResourceLimits;
+  /** V8 heap limits of each parse thread (one request body and its batches at a time). */
+  readonly parseThread: ResourceLimits;
 }
 
 function MiB(n: number): number {
@@ -64,9 +68,10 @@ const YOUNG_GENERATION_MB = 8;
  *                in its mailbox (backpressure) until a seal frees room
  *   20 %         page caches of decoded sealed pages (LRU: evicts when full)
  *   10 %         replica tails (oldest batch dropped when full)
- *   the rest     working heaps, as V8 old-generation limits: three quarters
- *                for the actor threads (queries and ingest), a quarter for
- *                the seal threads; floors of 128 and 64 MiB. A query past
+ *   the rest     working heaps, as V8 old-generation limits: 60 % for the
+ *                actor threads (queries and ingest), 20 % for the seal
+ *                threads, 20 % for the parse threads; floors of 128, 64
+ *                and 64 MiB. A query past
  *                its byte bound (a quarter of its thread's limit) answers
  *                partial. These are caps the threads grow into, not
  *                reservations.
@@ -76,7 +81,8 @@ const YOUNG_GENERATION_MB = 8;
  */
 export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan {
   const sealThreads = shape.workers;
-  const runtimeBytes = MAIN_RUNTIME + THREAD_RUNTIME * (shape.workers + sealThreads);
+  const parseThreads = shape.parseThreads ?? 1;
+  const runtimeBytes = MAIN_RUNTIME + THREAD_RUNTIME * (shape.workers + sealThreads + parseThreads);
   const rest = budgetBytes - runtimeBytes;
   const shards = Math.max(1, shape.shards);
   // A store reserves 2 x maxMemtableBytes (memtable plus the generation being sealed).
@@ -90,8 +96,9 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
     );
   }
   const heaps = rest * 0.4;
-  const actorHeapMb = Math.max(128, Math.floor((heaps * 0.75) / shape.workers / MiB(1)));
-  const sealHeapMb = Math.max(64, Math.floor((heaps * 0.25) / sealThreads / MiB(1)));
+  const actorHeapMb = Math.max(128, Math.floor((heaps * 0.6) / shape.workers / MiB(1)));
+  const sealHeapMb = Math.max(64, Math.floor((heaps * 0.2) / sealThreads / MiB(1)));
+  const parseHeapMb = Math.max(64, Math.floor((heaps * 0.2) / Math.max(1, parseThreads) / MiB(1)));
   return {
     budgetBytes,
     runtimeBytes,
@@ -105,5 +112,6 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
     actorThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: actorHeapMb },
     queryResultBytes: Math.floor(MiB(actorHeapMb) / 4),
     sealThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: sealHeapMb },
+    parseThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: parseHeapMb },
   };
 }

@@ -10,6 +10,9 @@ export const STATUS: Partial<Record<ErrorCode, number>> = {
   E_TIMEOUT: 504,
   E_SYSTEM_STOPPED: 503,
   E_DISK_FULL: 507,
+  E_OVERLOADED: 429,
+  E_INGEST_INVALID: 400,
+  E_WORKER_DIED: 503,
 };
 
 /** The HTTP status an error answers with: a client's mistake is a 4xx, never a 500. */

@@ -69,6 +69,36 @@ export class ContentDedup {
     this.currentSince = this.now();
   }
 
+  /**
+   * Filters a request given as fingerprints (hi, lo pairs, as a parse
+   * thread computes them): `keep[i]` says whether entry i is new. To be
+   * followed by {@link remember} with `prints` once the kept entries are stored.
+   */
+  admitPrints(all: Uint32Array): { keep: Uint8Array; duplicates: number; prints: Uint32Array } {
+    this.rotateIfDue();
+    const count = all.length / 2;
+    const keep = new Uint8Array(count);
+    const prints = new Uint32Array(all.length);
+    const inRequest = new Set<string>();
+    let n = 0;
+    let duplicates = 0;
+    for (let i = 0; i < count; i++) {
+      const hi = all[2 * i]!;
+      const lo = all[2 * i + 1]!;
+      const key = `${hi}:${lo}`;
+      if (this.has(this.current, hi, lo) || this.has(this.previous, hi, lo) || inRequest.has(key)) {
+        duplicates++;
+        continue;
+      }
+      inRequest.add(key);
+      keep[i] = 1;
+      prints[n++] = hi;
+      prints[n++] = lo;
+    }
+    this.duplicatesDropped += duplicates;
+    return { keep, duplicates, prints: prints.subarray(0, n) };
+  }
+
   admit(entries: readonly LogEntry[]): Admission {
     this.rotateIfDue();
     const fresh: LogEntry[] = [];
@@ -94,7 +124,7 @@ export class ContentDedup {
   }
 
   /** Records an admission's entries as stored: from now on a resend of them is dropped. */
-  remember(admission: Admission): void {
+  remember(admission: { readonly prints: Uint32Array }): void {
     const p = admission.prints;
     for (let i = 0; i < p.length; i += 2) {
       if (this.currentCount * 2 >= this.capacity) this.rotate(true);
@@ -153,7 +183,11 @@ export class ContentDedup {
 
 /** 64 bits over every field that makes an entry what it is; (0, 0) marks an empty slot, so it is never a fingerprint. */
 export function fingerprint(e: LogEntry): [number, number] {
-  const key = `${e.ts}\u0000${e.level}\u0000${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.message}`;
+  return fingerprintOf(e.ts, e.level, e.service, e.server, e.region, e.message);
+}
+
+export function fingerprintOf(ts: bigint, level: number, service: string, server: string, region: string, message: string): [number, number] {
+  const key = `${ts}\u0000${level}\u0000${service}\u0000${server}\u0000${region}\u0000${message}`;
   const hi = murmur3(key, 0x9747b28c);
   const lo = murmur3(key, 0x5bd1e995);
   return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];

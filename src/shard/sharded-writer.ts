@@ -1,5 +1,6 @@
 import { TributaryError, isTributaryError } from '../errors.js';
 import { encodeBatch } from '../batch/builder.js';
+import { stampBatch } from '../batch/stamp.js';
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorSystem } from '../actors/system.js';
 import type { LogEntry } from '../model/entry.js';
@@ -98,9 +99,28 @@ export class ShardedWriter {
     await Promise.all(writes);
   }
 
-  private encode(shard: string, entries: LogEntry[]): Uint8Array {
+  /**
+   * Writes a batch encoded elsewhere (a parse thread) for `shard`: it is
+   * stamped with this writer's source and next sequence for that shard, so
+   * numbering stays contiguous however many threads encode. Resolves once
+   * the shard holds it durably.
+   */
+  writeEncoded(shard: string, bytes: Uint8Array, count: number): Promise<void> {
+    if (!this.refs.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${shard}`, { shard });
+    const stream = this.stream(shard);
+    stampBatch(bytes, stream.source, stream.next);
+    stream.next += BigInt(count);
+    return this.writeBatch(shard, bytes);
+  }
+
+  private stream(shard: string): { source: string; next: bigint } {
     let stream = this.streams.get(shard);
     if (!stream) this.streams.set(shard, (stream = { source: `${this.sourceId}-${this.nextStream++}`, next: 0n }));
+    return stream;
+  }
+
+  private encode(shard: string, entries: LogEntry[]): Uint8Array {
+    const stream = this.stream(shard);
     const bytes = encodeBatch(entries, { sourceId: stream.source, firstSeq: stream.next });
     stream.next += BigInt(entries.length);
     return bytes;

@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { serializeError } from '../errors.js';
+import type { Ingestor, IngestReport } from '../ingest/ingestor.js';
+import type { IngestFormat } from '../ingest/parse-task.js';
+import { statusOf } from './common.js';
+
+export interface IngestHttpOptions {
+  /** Largest request body (default 16 MiB): larger is a 413 before any of it is parsed. */
+  readonly bodyLimit?: number;
+}
+
+function encodingOf(req: FastifyRequest): 'gzip' | undefined | false {
+  const e = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
+  if (e === '' || e === 'identity') return undefined;
+  if (e === 'gzip' || e === 'x-gzip') return 'gzip';
+  return false;
+}
+
+/** The status for an error while storing: overload is a 429 with Retry-After, so clients back off. */
+function sendError(reply: FastifyReply, err: unknown, loki: boolean): FastifyReply {
+  const status = statusOf(err);
+  if (status === 429 || status === 503) void reply.header('retry-after', '1');
+  const message = (err as Error).message;
+  return reply.status(status).send(loki ? { code: status, status: 'error', message } : { status: 'error', error: serializeError(err) });
+}
+
+/** 200 with the report when every entry was stored; 400 naming each refused entry when some were (the rest are stored). */
+function reportStatus(report: IngestReport): number {
+  return Object.keys(report.rejected).length > 0 ? 400 : 200;
+}
+
+/**
+ * The push doors over HTTP. Bodies arrive as raw bytes (no JSON parse on
+ * the main thread) and go to the parse threads; every answer comes after
+ * the entries are durable.
+ * - `POST /api/v1/ingest`: NDJSON, one entry per line (ts, service, server,
+ *   region, level, msg; pino's field names too).
+ * - `POST /loki/api/v1/push`: Loki's push API, JSON or snappy protobuf.
+ */
+export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor, options: IngestHttpOptions = {}): Promise<void> {
+  const bodyLimit = options.bodyLimit ?? 16 * 1024 * 1024;
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+
+    const push = async (req: FastifyRequest, reply: FastifyReply, door: string, format: IngestFormat, loki: boolean) => {
+      const encoding = encodingOf(req);
+      if (encoding === false) {
+        return reply.status(415).send({ status: 'error', message: `unsupported content-encoding ${req.headers['content-encoding']}: gzip or none` });
+      }
+      const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+      let report: IngestReport;
+      try {
+        report = await ingestor.push(door, format, body, encoding);
+      } catch (err) {
+        return sendError(reply, err, loki);
+      }
+      const status = reportStatus(report);
+      if (loki) {
+        // Loki answers 204 with no body; a refused entry is a 400 with a message naming it.
+        if (status === 200) return reply.status(204).send();
+        const first = report.errors[0];
+        return reply.status(400).send({
+          code: 400,
+          status: 'error',
+          message: `${Object.values(report.rejected).reduce((a, b) => a + (b ?? 0), 0)} entries refused, ${report.accepted} stored; first: ${first?.message ?? ''}`,
+          ...report,
+        });
+      }
+      return reply.status(status).send({ status: status === 200 ? 'success' : 'partial', ...report });
+    };
+
+    scope.post('/api/v1/ingest', (req, reply) => push(req, reply, 'http-ndjson', 'ndjson', false));
+    scope.post('/loki/api/v1/push', (req, reply) => {
+      const type = (req.headers['content-type'] ?? '').toLowerCase();
+      const proto = type.startsWith('application/x-protobuf') || type.startsWith('application/protobuf');
+      return push(req, reply, proto ? 'loki-protobuf' : 'loki-json', proto ? 'loki-protobuf' : 'loki-json', true);
+    });
+  });
+}

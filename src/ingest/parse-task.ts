@@ -1,0 +1,52 @@
+// A parse thread's task (a piscina worker module): one request body in,
+// LogBatches per shard out. Stateless, so a crashed task only fails its own
+// request, which the client retries; nothing acknowledged depends on it.
+import { gunzipSync } from 'node:zlib';
+import { parseLokiJson, parseLokiProtobuf } from './formats/loki.js';
+import { parseNdjson } from './formats/ndjson.js';
+import { ShardSink, type ParseResult, type SinkLimits } from './sink.js';
+
+export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf';
+
+export interface ParseTask {
+  readonly format: IngestFormat;
+  readonly body: Uint8Array;
+  /** The writer's ring members: entries are routed exactly as the writer would route them. */
+  readonly shards: readonly string[];
+  readonly limits?: SinkLimits;
+  /** Content-Encoding of the body: gzip is inflated here, on the parse thread, up to `maxInflatedBytes`. */
+  readonly encoding?: 'gzip';
+  /** Largest body after inflating (default 64 MiB): a small gzip body cannot grow without bound. */
+  readonly maxInflatedBytes?: number;
+}
+
+export function parseBody(task: ParseTask): ParseResult {
+  let body = task.body;
+  if (task.encoding === 'gzip') {
+    try {
+      body = gunzipSync(body, { maxOutputLength: task.maxInflatedBytes ?? 64 * 1024 * 1024 });
+    } catch (err) {
+      const sink = new ShardSink(task.shards, task.limits, 0);
+      const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      sink.reject(0, 'malformed_body', tooBig ? 'gzip body inflates past the size limit' : `body is not gzip: ${(err as Error).message}`);
+      return sink.finish();
+    }
+  }
+  task = { ...task, body };
+  const sink = new ShardSink(task.shards, task.limits, body.byteLength);
+  const maxLine = task.limits?.maxLineBytes ?? 256 * 1024;
+  switch (task.format) {
+    case 'ndjson':
+      parseNdjson(sink, task.body, maxLine);
+      break;
+    case 'loki-json':
+      parseLokiJson(sink, task.body);
+      break;
+    case 'loki-protobuf':
+      parseLokiProtobuf(sink, task.body);
+      break;
+  }
+  return sink.finish();
+}
+
+export default parseBody;

@@ -1,0 +1,181 @@
+import { BatchBuilder } from '../batch/builder.js';
+import { UNSTAMPED_SOURCE } from '../batch/stamp.js';
+import { MAX_LABEL_BYTES } from '../batch/layout.js';
+import type { Level } from '../model/level.js';
+import { HashRing, streamKey } from '../shard/hash-ring.js';
+import { fingerprintOf } from './content-dedup.js';
+
+/** Why an entry was refused. Stable names: they are counters and API fields. */
+export type RejectReason =
+  | 'malformed_json'
+  | 'malformed_protobuf'
+  | 'malformed_syslog'
+  | 'malformed_body'
+  | 'not_an_object'
+  | 'line_too_long'
+  | 'label_too_long'
+  | 'unknown_level'
+  | 'invalid_timestamp'
+  | 'timestamp_out_of_range';
+
+export interface Rejection {
+  /** 1-based line (or entry) number within the request. */
+  readonly line: number;
+  readonly reason: RejectReason;
+  readonly message: string;
+}
+
+export interface SinkLimits {
+  /** Longest message accepted, in UTF-8 bytes (default 256 KiB, as Loki's max_line_size). */
+  readonly maxLineBytes?: number;
+  /** Oldest timestamp accepted, ns (default 1990-01-01): older is a unit mistake, not a log. */
+  readonly minTs?: bigint;
+  /** How far ahead of the parse thread's clock a timestamp may be, ns (default 24 hours). */
+  readonly maxFutureNs?: bigint;
+  /** Largest batch cut for one shard, bytes (default 1 MiB: a batch is one mailbox frame). */
+  readonly maxBatchBytes?: number;
+  /** Rejections reported one by one (the rest are only counted). Default 20. */
+  readonly maxErrors?: number;
+}
+
+export interface ShardBatch {
+  readonly shard: string;
+  /** A LogBatch with the placeholder source: the edge stamps source and sequence before sending. */
+  readonly bytes: Uint8Array;
+  readonly count: number;
+  /** Content fingerprints of the entries, in batch order (hi, lo pairs). */
+  readonly prints: Uint32Array;
+}
+
+export interface ParseResult {
+  readonly batches: ShardBatch[];
+  readonly accepted: number;
+  readonly rejected: Partial<Record<RejectReason, number>>;
+  readonly errors: Rejection[];
+}
+
+const DEFAULT_MAX_LINE = 256 * 1024;
+const MIN_TS = BigInt(Date.UTC(1990, 0, 1)) * 1_000_000n;
+const DAY_NS = 86_400_000_000_000n;
+/** Smallest message the builder plans columns for: small lines pack densely, and finish() returns the unused reserve. */
+const PLANNED_BYTES_PER_ENTRY = 25 + 24;
+
+/** Rings per shard set: a parse thread serves many requests with the same shards. */
+const rings = new Map<string, HashRing>();
+function ringFor(shards: readonly string[]): HashRing {
+  const key = shards.join('\u0000');
+  let ring = rings.get(key);
+  if (!ring) {
+    if (rings.size > 16) rings.clear();
+    rings.set(key, (ring = new HashRing(shards)));
+  }
+  return ring;
+}
+
+class ShardBuffer {
+  builder: BatchBuilder | undefined;
+  target = new Uint8Array(0);
+  prints: number[] = [];
+  constructor(readonly shard: string) {}
+}
+
+/**
+ * Where parsers put entries: each entry is checked (timestamp window, label
+ * and line sizes), routed to its shard by the same hash ring the writer
+ * uses, encoded straight into that shard's LogBatch, and fingerprinted for
+ * content deduplication. A bad entry is counted and reported by line and
+ * reason; its neighbours go on. Runs on a parse thread.
+ */
+export class ShardSink {
+  private readonly ring: HashRing;
+  private readonly buffers = new Map<string, ShardBuffer>();
+  private readonly done: ShardBatch[] = [];
+  private readonly rejected: Partial<Record<RejectReason, number>> = {};
+  private readonly errors: Rejection[] = [];
+  private accepted = 0;
+  private readonly maxLine: number;
+  private readonly minTs: bigint;
+  private readonly maxTs: bigint;
+  private readonly maxBatch: number;
+  private readonly maxErrors: number;
+  /** Target size of a new batch: no bigger than the request needs, no bigger than a frame. */
+  private readonly firstTarget: number;
+
+  constructor(shards: readonly string[], limits: SinkLimits = {}, requestBytes = 1 << 20) {
+    this.ring = ringFor(shards);
+    this.maxLine = limits.maxLineBytes ?? DEFAULT_MAX_LINE;
+    this.minTs = limits.minTs ?? MIN_TS;
+    this.maxTs = BigInt(Date.now()) * 1_000_000n + (limits.maxFutureNs ?? DAY_NS);
+    this.maxBatch = limits.maxBatchBytes ?? 1 << 20;
+    this.maxErrors = limits.maxErrors ?? 20;
+    this.firstTarget = Math.min(this.maxBatch, align8(2 * requestBytes + 8192));
+  }
+
+  reject(line: number, reason: RejectReason, message: string): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+    if (this.errors.length < this.maxErrors) this.errors.push({ line, reason, message: message.length > 200 ? `${message.slice(0, 200)}...` : message });
+  }
+
+  /** Adds one entry; returns false (and records why) when it is refused. */
+  add(line: number, ts: bigint, level: Level, service: string, server: string, region: string, message: string): boolean {
+    if (ts < this.minTs || ts > this.maxTs) {
+      this.reject(line, 'timestamp_out_of_range', `timestamp ${ts} ns (${isoOf(ts)}) is outside the accepted window (1990 to 24 hours ahead)`);
+      return false;
+    }
+    if (message.length > this.maxLine / 3 && Buffer.byteLength(message) > this.maxLine) {
+      this.reject(line, 'line_too_long', `message of ${Buffer.byteLength(message)} bytes is over the ${this.maxLine}-byte limit`);
+      return false;
+    }
+    for (const label of [service, server, region]) {
+      if (label.length > MAX_LABEL_BYTES / 3 && Buffer.byteLength(label) > MAX_LABEL_BYTES) {
+        this.reject(line, 'label_too_long', `label ${JSON.stringify(label.slice(0, 40))}... is over ${MAX_LABEL_BYTES} bytes`);
+        return false;
+      }
+    }
+    const shard = this.ring.lookup(streamKey(service, server));
+    let buf = this.buffers.get(shard);
+    if (!buf) this.buffers.set(shard, (buf = new ShardBuffer(shard)));
+    if (!buf.builder || !buf.builder.add(ts, level, service, server, region, message)) {
+      // No batch yet, or it is full: cut it, and start one big enough for this entry.
+      this.cut(buf);
+      const need = align8(Buffer.byteLength(message) + 3 * MAX_LABEL_BYTES + 1024);
+      const size = Math.min(this.maxBatch, Math.max(this.firstTarget, need));
+      buf.target = new Uint8Array(size);
+      buf.builder = new BatchBuilder(buf.target, {
+        sourceId: UNSTAMPED_SOURCE,
+        firstSeq: 0n,
+        maxEntries: Math.max(1, Math.floor(size / PLANNED_BYTES_PER_ENTRY)),
+      });
+      buf.builder.add(ts, level, service, server, region, message);
+    }
+    const [hi, lo] = fingerprintOf(ts, level, service, server, region, message);
+    buf.prints.push(hi, lo);
+    this.accepted++;
+    return true;
+  }
+
+  finish(): ParseResult {
+    for (const buf of this.buffers.values()) this.cut(buf);
+    return { batches: this.done, accepted: this.accepted, rejected: this.rejected, errors: this.errors };
+  }
+
+  private cut(buf: ShardBuffer): void {
+    const b = buf.builder;
+    if (!b || b.count === 0) return;
+    const count = b.count;
+    const n = b.finish();
+    // An exact copy: a full-size target would travel back to the main thread with its unused tail.
+    this.done.push({ shard: buf.shard, bytes: buf.target.slice(0, n), count, prints: Uint32Array.from(buf.prints) });
+    buf.builder = undefined;
+    buf.prints = [];
+  }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function isoOf(ts: bigint): string {
+  const ms = Number(ts / 1_000_000n);
+  return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString() : 'out of range';
+}
