@@ -72,7 +72,8 @@ export class BatchReader {
     this.verify = options.verify ?? true;
     if (bytes.byteLength < 8) throw truncated(bytes.byteLength, 8, 'header');
     // Views need 8-byte alignment; bytes read from a file or socket may not have it.
-    if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
+    // A copy (new Uint8Array, not slice: Buffer.slice is a view and would stay unaligned).
+    if (bytes.byteOffset % 8 !== 0) bytes = new Uint8Array(bytes);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const magic = view.getUint32(H_MAGIC, true);
     if (magic !== BATCH_MAGIC) throw corrupt(H_MAGIC, `bad magic 0x${magic.toString(16).padStart(8, '0')}, not a LogBatch`);

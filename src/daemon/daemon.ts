@@ -14,6 +14,7 @@ import { closeGrpc, createGrpcServer, listenGrpc } from '../grpc/server.js';
 import { ContentDedup } from '../ingest/content-dedup.js';
 import { Ingestor, type IngestLimits } from '../ingest/ingestor.js';
 import { inlineParser, poolParser, type Parser } from '../ingest/parse-pool.js';
+import { addIngestService } from '../grpc/ingest.js';
 import { registerIngestApi, type IngestHttpOptions } from '../http/ingest.js';
 import type { LogEntry } from '../model/entry.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
@@ -129,6 +130,7 @@ export class Daemon {
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
         daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+        addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer });
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
         daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
       }

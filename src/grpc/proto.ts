@@ -1,9 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { loadSync, type Options } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
 
-/** The one .proto of Tributary's wire contract (services and the exported entry message). */
-export const PROTO_PATH = fileURLToPath(new URL('../../../proto/tributary/v1/tributary.proto', import.meta.url));
+import { PROTO_PATH } from './proto-path.js';
+
+export { PROTO_PATH };
 
 /**
  * Field names as written in the .proto, 64-bit integers as decimal strings

@@ -1,5 +1,6 @@
-import { Server, ServerCredentials, status, Metadata, type ServiceClientConstructor, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
-import { TributaryError, type ErrorCode } from '../errors.js';
+import { Server, ServerCredentials, type ServiceClientConstructor, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import { TributaryError } from '../errors.js';
+import { grpcError } from './errors.js';
 import { entryStrings } from '../model/entry-wire.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryEngine } from '../query/engine.js';
@@ -15,24 +16,6 @@ export interface GrpcDeps {
 
 /** Entries per streamed message: small enough to start arriving at once, large enough to amortise framing. */
 const CHUNK = 1000;
-
-/** The gRPC status for each error a client can cause or should retry; the Tributary code travels in metadata. */
-const GRPC_STATUS: Partial<Record<ErrorCode, status>> = {
-  E_QUERY_INVALID: status.INVALID_ARGUMENT,
-  E_INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  E_TIMEOUT: status.DEADLINE_EXCEEDED,
-  E_SYSTEM_STOPPED: status.UNAVAILABLE,
-  E_DISK_FULL: status.RESOURCE_EXHAUSTED,
-};
-
-function grpcError(err: unknown): { code: status; details: string; metadata: Metadata } {
-  const metadata = new Metadata();
-  if (err instanceof TributaryError) {
-    metadata.set('tributary-code', err.code);
-    return { code: GRPC_STATUS[err.code] ?? status.INTERNAL, details: err.message, metadata };
-  }
-  return { code: status.INTERNAL, details: (err as Error).message, metadata };
-}
 
 interface RangeFields {
   from: string;

@@ -4,9 +4,10 @@
 import { gunzipSync } from 'node:zlib';
 import { parseLokiJson, parseLokiProtobuf } from './formats/loki.js';
 import { parseNdjson } from './formats/ndjson.js';
+import { parseTributaryPush } from './formats/tributary-push.js';
 import { ShardSink, type ParseResult, type SinkLimits } from './sink.js';
 
-export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf';
+export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf' | 'tributary-push';
 
 export interface ParseTask {
   readonly format: IngestFormat;
@@ -44,6 +45,9 @@ export function parseBody(task: ParseTask): ParseResult {
       break;
     case 'loki-protobuf':
       parseLokiProtobuf(sink, task.body);
+      break;
+    case 'tributary-push':
+      parseTributaryPush(sink, task.body);
       break;
   }
   return sink.finish();

@@ -27,6 +27,10 @@ export class HashRing<T extends string = string> {
     this.rebuild();
   }
 
+  get virtualNodes(): number {
+    return this.vnodes;
+  }
+
   get shards(): T[] {
     return [...this.members];
   }

@@ -113,6 +113,25 @@ export class ShardedWriter {
     return this.writeBatch(shard, bytes);
   }
 
+  /**
+   * Sends a batch that already carries its own identity (a client's source
+   * and sequence) to `shard` as it is; a resend is stored once by the shard's
+   * (source, seq) deduplication. Resolves once it is durable.
+   */
+  forward(shard: string, bytes: Uint8Array): Promise<void> {
+    if (!this.refs.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(shard)}`, { shard });
+    return this.writeBatch(shard, bytes);
+  }
+
+  hasShard(name: string): boolean {
+    return this.refs.has(name);
+  }
+
+  /** Virtual nodes per shard on the ring (clients that route themselves need it). */
+  get virtualNodes(): number {
+    return this.ring.virtualNodes;
+  }
+
   private stream(shard: string): { source: string; next: bigint } {
     let stream = this.streams.get(shard);
     if (!stream) this.streams.set(shard, (stream = { source: `${this.sourceId}-${this.nextStream++}`, next: 0n }));

@@ -1,0 +1,107 @@
+import test from 'ava';
+import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { encodeBatch } from '../../src/batch/builder.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { loadTributaryPackage } from '../../src/grpc/proto.js';
+import type { LogEntry } from '../../src/model/entry.js';
+import type { Level } from '../../src/model/level.js';
+import { newSourceId } from '../../src/model/source.js';
+import { HashRing, streamKey } from '../../src/shard/hash-ring.js';
+import { tempDir } from '../helpers/system.js';
+
+const T0 = 1_763_758_800_000_000_000n;
+
+async function setup(t: Parameters<typeof tempDir>[0]) {
+  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
+  t.teardown(() => d.stop());
+  const Ingest = loadTributaryPackage().Ingest as ServiceClientConstructor;
+  const client = new Ingest(d.grpcAddress, credentials.createInsecure()) as Client & Record<string, any>;
+  t.teardown(() => client.close());
+  return { d, client };
+}
+
+function unary<T>(client: Record<string, any>, method: string, request: object): Promise<T> {
+  return new Promise((resolve, reject) => client[method](request, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+}
+
+async function count(d: Daemon, query = '{}'): Promise<number> {
+  const r = await d.engine.query({
+    ...(await import('../../src/query/logql.js')).parseLogQL(query).query,
+    from: T0 - 10n ** 12n,
+    to: T0 + 10n ** 12n,
+    limit: 100_000,
+  } as never);
+  return r.entries.length;
+}
+
+test('unary Push stores entries, reports refused ones by position and reason, and drops a resend', async (t) => {
+  const { d, client } = await setup(t);
+  const entries = [
+    { ts: (T0 + 1n).toString(), level: 'ERROR', service: 'api', server: 'web-1', region: 'eu-1', message: 'boom' },
+    { ts: '5', level: 'INFO', service: 'api', server: 'web-1', region: 'eu-1', message: 'from 1970' },
+    { ts: (T0 + 2n).toString(), level: 'WARN', service: 'db', server: 'db-1', region: 'eu-1', message: 'slow' },
+  ];
+  const r = await unary<{ accepted: string; duplicates: string; rejected: Record<string, string>; errors: { line: number; reason: string }[] }>(
+    client,
+    'Push',
+    { entries },
+  );
+  t.is(Number(r.accepted), 2);
+  t.deepEqual(r.rejected, { timestamp_out_of_range: '1' });
+  t.deepEqual(
+    r.errors.map((e) => [e.line, e.reason]),
+    [[2, 'timestamp_out_of_range']],
+  );
+  const again = await unary<{ accepted: string; duplicates: string }>(client, 'Push', { entries });
+  t.is(Number(again.accepted), 0);
+  t.is(Number(again.duplicates), 2);
+  t.is(await count(d), 2);
+});
+
+test('PushBatches: batches routed by the ring are acknowledged once durable, a resent batch is stored once, a corrupt one is refused', async (t) => {
+  const { d, client } = await setup(t);
+  const ring = await unary<{ shards: string[]; virtual_nodes: number }>(client, 'Ring', {});
+  t.deepEqual(ring.shards, d.writer.shards);
+  const hash = new HashRing(ring.shards, ring.virtual_nodes);
+  const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({
+    ts: T0 + BigInt(i),
+    level: (i % 4) as Level,
+    service: `svc-${i % 7}`,
+    server: `srv-${i % 31}`,
+    region: 'eu-1',
+    message: `line ${i}`,
+  }));
+  // One source per shard, numbered contiguously, as a routing client does.
+  const perShard = new Map<string, LogEntry[]>();
+  for (const e of entries) {
+    const s = hash.lookup(streamKey(e.service, e.server));
+    perShard.set(s, [...(perShard.get(s) ?? []), e]);
+  }
+  const frames: { shard: string; batch: Uint8Array; id: number }[] = [];
+  let id = 0;
+  for (const [shard, es] of perShard) {
+    const source = newSourceId();
+    for (let i = 0; i < es.length; i += 500)
+      frames.push({ shard, batch: encodeBatch(es.slice(i, i + 500), { sourceId: source, firstSeq: BigInt(i) }), id: id++ });
+  }
+  const corrupt = Uint8Array.from(frames[0]!.batch);
+  corrupt[corrupt.length - 3]! ^= 0xff;
+  const sent = [...frames, frames[1]!, { ...frames[0]!, batch: corrupt, id: 999 }, { shard: 'shard-77', batch: frames[2]!.batch, id: 1000 }];
+  const acks = await new Promise<{ id: string; ok: boolean; error_code: string }[]>((resolve, reject) => {
+    const got: { id: string; ok: boolean; error_code: string }[] = [];
+    const call = client.PushBatches();
+    call.on('data', (a: { id: string; ok: boolean; error_code: string }) => got.push(a));
+    call.on('end', () => resolve(got));
+    call.on('error', reject);
+    for (const f of sent) call.write(f);
+    call.end();
+  });
+  t.is(acks.length, sent.length);
+  const byId = new Map(acks.map((a) => [Number(a.id), a]));
+  for (const f of frames) t.true(byId.get(f.id)!.ok, JSON.stringify(byId.get(f.id)));
+  t.false(byId.get(999)!.ok);
+  t.regex(byId.get(999)!.error_code, /^E_BATCH_/);
+  t.false(byId.get(1000)!.ok);
+  t.is(byId.get(1000)!.error_code, 'E_INVALID_ARGUMENT');
+  t.is(await count(d), 3000, 'every entry once, the resent batch included');
+});
