@@ -71,6 +71,7 @@ export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor
     };
 
     scope.post('/api/v1/ingest', (req, reply) => push(req, reply, 'http-ndjson', 'ndjson', false));
+    scope.get('/api/v1/ingest/stats', async () => ({ status: 'success', data: ingestor.stats() }));
     scope.post('/loki/api/v1/push', (req, reply) => {
       const type = (req.headers['content-type'] ?? '').toLowerCase();
       const proto = type.startsWith('application/x-protobuf') || type.startsWith('application/protobuf');

@@ -83,7 +83,8 @@ test('a push that is all good answers 200, a gzip body is inflated on the parse 
   const again = await post(d, '/api/v1/ingest', body);
   t.like(await again.json(), { accepted: 0, duplicates: 300 });
   t.is((await stored(d)).length, 300);
-  t.like(d.ingestor.stats()['http-ndjson'], { requests: 2, accepted: 300, duplicates: 300 });
+  const stats = (await (await fetch(`${d.url}/api/v1/ingest/stats`)).json()) as { data: Record<string, unknown> };
+  t.like(stats.data['http-ndjson'], { requests: 2, accepted: 300, duplicates: 300 });
 });
 
 test('bodies over the limit get 413, a gzip bomb is refused, unknown encodings get 415', async (t) => {
