@@ -126,11 +126,11 @@ export class ShardSink {
       this.reject(line, 'line_too_long', `message of ${Buffer.byteLength(message)} bytes is over the ${this.maxLine}-byte limit`);
       return false;
     }
-    for (const label of [service, server, region]) {
-      if (label.length > MAX_LABEL_BYTES / 3 && Buffer.byteLength(label) > MAX_LABEL_BYTES) {
-        this.reject(line, 'label_too_long', `label ${JSON.stringify(label.slice(0, 40))}... is over ${MAX_LABEL_BYTES} bytes`);
-        return false;
-      }
+    // Per entry, so no array of labels: only a label long enough to be over the limit is measured.
+    const long = tooLong(service) ?? tooLong(server) ?? tooLong(region);
+    if (long !== undefined) {
+      this.reject(line, 'label_too_long', `label ${JSON.stringify(long.slice(0, 40))}... is over ${MAX_LABEL_BYTES} bytes`);
+      return false;
     }
     const shard = this.ring.lookup(streamKey(service, server));
     let buf = this.buffers.get(shard);
@@ -169,6 +169,10 @@ export class ShardSink {
     buf.builder = undefined;
     buf.prints = [];
   }
+}
+
+function tooLong(label: string): string | undefined {
+  return label.length > MAX_LABEL_BYTES / 3 && Buffer.byteLength(label) > MAX_LABEL_BYTES ? label : undefined;
 }
 
 function align8(n: number): number {

@@ -92,3 +92,19 @@ test('entries parsed on a thread reach storage numbered contiguously per shard',
     ],
   );
 });
+
+test('an entry with an oversized label or line is refused by reason; its neighbours are stored', (t) => {
+  const lines = [
+    { ts: (T0 + 1n).toString(), service: 'ok', msg: 'fine' },
+    { ts: (T0 + 2n).toString(), service: 'é'.repeat(600), msg: 'label of 1200 bytes' },
+    { ts: (T0 + 3n).toString(), service: 'ok', msg: 'x'.repeat(300 * 1024) },
+    { ts: (T0 + 4n).toString(), service: 'ok', server: 'h'.repeat(1024), msg: 'label of exactly 1024 bytes is allowed' },
+  ];
+  const r = parseBody({ format: 'ndjson', body: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n')), shards });
+  t.is(r.accepted, 2);
+  t.deepEqual(r.rejected, { label_too_long: 1, line_too_long: 1 });
+  t.deepEqual(
+    r.errors.map((e) => e.line),
+    [2, 3],
+  );
+});
