@@ -6,7 +6,7 @@ import { encodeBatch } from '../../src/batch/builder.js';
 import { loadTributaryPackage } from '../../src/grpc/proto.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { newSourceId } from '../../src/model/source.js';
-import { syntheticLevel, syntheticMessage } from '../../src/producers/synthetic.js';
+import { fleetEntry } from '../lib/fleet.js';
 import { HashRing, streamKey } from '../../src/shard/hash-ring.js';
 
 const [door, target, totalArg] = process.argv.slice(2) as [string, string, string];
@@ -17,15 +17,7 @@ const T0 = BigInt(Date.now()) * 1_000_000n;
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 function entry(n: number): LogEntry {
-  const server = n % 500;
-  return {
-    ts: T0 + BigInt(n),
-    level: syntheticLevel(n),
-    service: `svc-${server % 20}`,
-    server: `srv-${server}`,
-    region: `region-${server % 10}`,
-    message: syntheticMessage(n),
-  };
+  return fleetEntry(n, T0 + BigInt(n));
 }
 
 /** Request bodies are built before the clock starts: the figure is the daemon's, not this client's. */

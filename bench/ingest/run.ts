@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
-import { syntheticLevel, syntheticMessage } from '../../src/producers/synthetic.js';
+import { fleetEntry } from '../lib/fleet.js';
 import { printTable, si, writeResults } from '../lib/report.js';
 
 const quick = process.argv.includes('--quick');
@@ -32,20 +32,7 @@ await withDaemon(async (d) => {
   const T0 = BigInt(Date.now()) * 1_000_000n;
   const batches: LogEntry[][] = [];
   for (let n = 0; n < TOTAL; n += 5000) {
-    batches.push(
-      Array.from({ length: 5000 }, (_, i) => {
-        const k = n + i;
-        const server = k % 500;
-        return {
-          ts: T0 + BigInt(k),
-          level: syntheticLevel(k),
-          service: `svc-${server % 20}`,
-          server: `srv-${server}`,
-          region: `region-${server % 10}`,
-          message: syntheticMessage(k),
-        };
-      }),
-    );
+    batches.push(Array.from({ length: 5000 }, (_, i) => fleetEntry(n + i, T0 + BigInt(n + i))));
   }
   const t0 = performance.now();
   let next = 0;

@@ -9,7 +9,8 @@ import type { ShardStatsAnswer } from '../../src/shard/shard-actor.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { parseLogQL } from '../../src/query/logql.js';
 import type { LogQuery } from '../../src/query/model.js';
-import { syntheticLevel, syntheticMessage } from '../../src/producers/synthetic.js';
+import { syntheticMessage } from '../../src/producers/synthetic.js';
+import { fleetEntry } from '../lib/fleet.js';
 import { printTable, writeResults } from '../lib/report.js';
 
 const quick = process.argv.includes('--quick');
@@ -23,20 +24,8 @@ const daemon = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: { por
 const end = BigInt(Date.now()) * 1_000_000n;
 const start = end - HOUR;
 const messages = Array.from({ length: 4096 }, (_, i) => syntheticMessage(i));
-const services = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
-const servers = Array.from({ length: 500 }, (_, i) => `srv-${i}`);
-const regions = Array.from({ length: 10 }, (_, i) => `region-${i}`);
 function entry(n: number, ts: bigint): LogEntry {
-  // Each server runs one service in one region, as a fleet does.
-  const server = n % 500;
-  return {
-    ts,
-    level: syntheticLevel(n),
-    service: services[server % 20]!,
-    server: servers[server]!,
-    region: regions[server % 10]!,
-    message: messages[n % 4096]!,
-  };
+  return fleetEntry(n, ts, messages[n % 4096]);
 }
 
 process.stderr.write(`loading ${TOTAL.toLocaleString('en')} entries over one hour...\n`);

@@ -79,6 +79,7 @@ export class ContentDedup {
     const count = all.length / 2;
     const keep = new Uint8Array(count);
     const prints = new Uint32Array(all.length);
+    // Duplicates within one request are resends too (a client retrying a part of a batch it also re-sent whole).
     const inRequest = new Set<string>();
     let n = 0;
     let duplicates = 0;
@@ -100,27 +101,10 @@ export class ContentDedup {
   }
 
   admit(entries: readonly LogEntry[]): Admission {
-    this.rotateIfDue();
-    const fresh: LogEntry[] = [];
-    const prints = new Uint32Array(entries.length * 2);
-    let n = 0;
-    let duplicates = 0;
-    // Duplicates within one request are resends too (a client retrying a part of a batch it also re-sent whole).
-    const inRequest = new Set<string>();
-    for (const e of entries) {
-      const [hi, lo] = fingerprint(e);
-      const key = `${hi}:${lo}`;
-      if (this.has(this.current, hi, lo) || this.has(this.previous, hi, lo) || inRequest.has(key)) {
-        duplicates++;
-        continue;
-      }
-      inRequest.add(key);
-      fresh.push(e);
-      prints[n++] = hi;
-      prints[n++] = lo;
-    }
-    this.duplicatesDropped += duplicates;
-    return { fresh, duplicates, prints: prints.subarray(0, n) };
+    const all = new Uint32Array(entries.length * 2);
+    entries.forEach((e, i) => ([all[2 * i], all[2 * i + 1]] = fingerprint(e)));
+    const { keep, duplicates, prints } = this.admitPrints(all);
+    return { fresh: entries.filter((_, i) => keep[i] === 1), duplicates, prints };
   }
 
   /** Records an admission's entries as stored: from now on a resend of them is dropped. */

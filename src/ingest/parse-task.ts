@@ -33,21 +33,19 @@ export function parseBody(task: ParseTask): ParseResult {
       return sink.finish();
     }
   }
-  task = { ...task, body };
   const sink = new ShardSink(task.shards, task.limits, body.byteLength);
-  const maxLine = task.limits?.maxLineBytes ?? 256 * 1024;
   switch (task.format) {
     case 'ndjson':
-      parseNdjson(sink, task.body, maxLine);
+      parseNdjson(sink, body);
       break;
     case 'loki-json':
-      parseLokiJson(sink, task.body);
+      parseLokiJson(sink, body);
       break;
     case 'loki-protobuf':
-      parseLokiProtobuf(sink, task.body);
+      parseLokiProtobuf(sink, body);
       break;
     case 'tributary-push':
-      parseTributaryPush(sink, task.body);
+      parseTributaryPush(sink, body);
       break;
   }
   return sink.finish();

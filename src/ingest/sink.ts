@@ -93,7 +93,8 @@ export class ShardSink {
   private readonly rejected: Partial<Record<RejectReason, number>> = {};
   private readonly errors: Rejection[] = [];
   private accepted = 0;
-  private readonly maxLine: number;
+  /** Longest message accepted, UTF-8 bytes. */
+  readonly maxLineBytes: number;
   private readonly minTs: bigint;
   private readonly maxTs: bigint;
   private readonly maxBatch: number;
@@ -103,7 +104,7 @@ export class ShardSink {
 
   constructor(shards: readonly string[], limits: SinkLimits = {}, requestBytes = 1 << 20) {
     this.ring = ringFor(shards);
-    this.maxLine = limits.maxLineBytes ?? DEFAULT_MAX_LINE;
+    this.maxLineBytes = limits.maxLineBytes ?? DEFAULT_MAX_LINE;
     this.minTs = limits.minTs ?? MIN_TS;
     this.maxTs = BigInt(Date.now()) * 1_000_000n + (limits.maxFutureNs ?? DAY_NS);
     this.maxBatch = limits.maxBatchBytes ?? 1 << 20;
@@ -122,8 +123,8 @@ export class ShardSink {
       this.reject(line, 'timestamp_out_of_range', `timestamp ${ts} ns (${isoOf(ts)}) is outside the accepted window (1990 to 24 hours ahead)`);
       return false;
     }
-    if (message.length > this.maxLine / 3 && Buffer.byteLength(message) > this.maxLine) {
-      this.reject(line, 'line_too_long', `message of ${Buffer.byteLength(message)} bytes is over the ${this.maxLine}-byte limit`);
+    if (message.length > this.maxLineBytes / 3 && Buffer.byteLength(message) > this.maxLineBytes) {
+      this.reject(line, 'line_too_long', `message of ${Buffer.byteLength(message)} bytes is over the ${this.maxLineBytes}-byte limit`);
       return false;
     }
     // Per entry, so no array of labels: only a label long enough to be over the limit is measured.
@@ -146,7 +147,14 @@ export class ShardSink {
         firstSeq: 0n,
         maxEntries: Math.max(1, Math.floor(size / PLANNED_BYTES_PER_ENTRY)),
       });
-      buf.builder.add(ts, level, service, server, region, message);
+      try {
+        buf.builder.add(ts, level, service, server, region, message);
+      } catch (err) {
+        // Larger than a whole batch (possible when maxBatchBytes is set below the line limit): this entry only.
+        buf.builder = undefined;
+        this.reject(line, 'line_too_long', `entry does not fit a ${size}-byte batch: ${(err as Error).message}`);
+        return false;
+      }
     }
     const [hi, lo] = fingerprintOf(ts, level, service, server, region, message);
     buf.prints.push(hi, lo);

@@ -108,3 +108,19 @@ test('an entry with an oversized label or line is refused by reason; its neighbo
     [2, 3],
   );
 });
+
+test('an entry larger than a whole batch is refused alone; the request goes on', (t) => {
+  const lines = [
+    { ts: (T0 + 1n).toString(), service: 's', msg: 'before' },
+    { ts: (T0 + 2n).toString(), service: 's', msg: 'y'.repeat(100 * 1024) }, // under the line limit, over the batch size
+    { ts: (T0 + 3n).toString(), service: 's', msg: 'after' },
+  ];
+  const r = parseBody({ format: 'ndjson', body: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n')), shards, limits: { maxBatchBytes: 64 * 1024 } });
+  t.is(r.accepted, 2);
+  t.deepEqual(r.rejected, { line_too_long: 1 });
+  t.is(r.errors[0]!.line, 2);
+  t.is(
+    r.batches.reduce((a, b) => a + b.count, 0),
+    2,
+  );
+});

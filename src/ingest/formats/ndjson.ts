@@ -7,11 +7,11 @@ import { addJsonEntry } from './fields.js';
  * its number and reason while the others are stored. Line numbers are
  * 1-based, counted from `firstLine` (a chunk of a larger file).
  */
-export function parseNdjson(sink: ShardSink, body: Uint8Array, maxLineBytes: number, firstLine = 1): void {
+export function parseNdjson(sink: ShardSink, body: Uint8Array, firstLine = 1): void {
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   const now = BigInt(Date.now()) * 1_000_000n;
   // JSON adds quoting and field names around a message: allow for them before calling a line too long.
-  const maxLineChars = maxLineBytes + 16_384;
+  const maxLineChars = sink.maxLineBytes + 16_384;
   let line = firstLine - 1;
   let start = 0;
   while (start <= text.length) {
