@@ -19,15 +19,29 @@ const daemonOptions = (cmd: Command) =>
     .option('--http-port <port>', 'HTTP port', positiveInt, 3100)
     .option('--grpc-port <port>', 'gRPC query service port', positiveInt, 9095)
     .option('--no-grpc', 'no gRPC service')
+    .option('--syslog-port <port>', 'syslog over TCP (RFC 5424/3164)', positiveInt, 1514)
+    .option('--no-syslog', 'no syslog listener')
     .option('--memory <MiB>', 'memory budget: memtables, caches and heaps are sized from it', positiveInt, 512)
     .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
     .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt);
 
-type DaemonFlags = { dataDir: string; httpHost: string; httpPort: number; grpcPort: number; grpc: boolean; memory: number; workers?: number; shards?: number };
+type DaemonFlags = {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  grpcPort: number;
+  grpc: boolean;
+  syslogPort: number;
+  syslog: boolean;
+  memory: number;
+  workers?: number;
+  shards?: number;
+};
 const toOptions = (o: DaemonFlags) => ({
   dataDir: o.dataDir,
   http: { host: o.httpHost, port: o.httpPort },
   grpc: o.grpc ? { host: o.httpHost, port: o.grpcPort } : (false as const),
+  syslog: o.syslog ? { host: o.httpHost, port: o.syslogPort } : (false as const),
   memoryBudgetBytes: o.memory * 1024 * 1024,
   workers: o.workers,
   shards: o.shards,

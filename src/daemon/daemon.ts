@@ -17,6 +17,7 @@ import { inlineParser, poolParser, type Parser } from '../ingest/parse-pool.js';
 import { addIngestService } from '../grpc/ingest.js';
 import { registerIngestApi, type IngestHttpOptions } from '../http/ingest.js';
 import type { LogEntry } from '../model/entry.js';
+import { SyslogListener, type SyslogOptions } from '../syslog/server.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -25,6 +26,8 @@ export interface DaemonOptions {
   readonly http?: { readonly host?: string; readonly port?: number };
   /** The gRPC query service (default 127.0.0.1:9095; false: none). */
   readonly grpc?: { readonly host?: string; readonly port?: number } | false;
+  /** Syslog over TCP (off unless given; `tributary start` opens it on 1514). */
+  readonly syslog?: Omit<SyslogOptions, 'log'> | false;
   /** Worker threads (default: cores). */
   readonly workers?: number;
   /** Shards that take new writes (default: workers). Existing shard directories beyond these are still queried. */
@@ -65,6 +68,7 @@ export class Daemon {
   private grpc: Server | undefined;
   private grpcPort = 0;
   private grpcHost = '';
+  private syslogListener: SyslogListener | undefined;
 
   private constructor(
     readonly system: ActorSystem,
@@ -134,9 +138,17 @@ export class Daemon {
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
         daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
       }
+      if (options.syslog) {
+        const maxLine = options.ingest?.maxLineBytes;
+        daemon.syslogListener = await SyslogListener.listen(daemon.ingestor, {
+          ...(maxLine !== undefined ? { maxMessageBytes: maxLine + 2048 } : {}),
+          ...options.syslog,
+          log,
+        });
+      }
       log(
         'info',
-        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}${daemon.grpc ? `, gRPC on ${daemon.grpcAddress}` : ''}, ` +
+        `tributary: ${refs.length} shards (${active} taking writes, ${replicas} replica each) on ${system.workers} worker threads, data in ${dataDir}, HTTP on ${daemon.address}${daemon.grpc ? `, gRPC on ${daemon.grpcAddress}` : ''}${daemon.syslogListener ? `, syslog on tcp ${daemon.syslogListener.port}` : ''}, ` +
           `memory budget ${(memory.budgetBytes / 2 ** 20).toFixed(0)} MiB (memtables ${(memory.shard.maxMemtableBytes / 2 ** 20).toFixed(0)} MiB x2 per shard, reserved)`,
       );
       return daemon;
@@ -144,6 +156,7 @@ export class Daemon {
       // Whatever had started (a server bound before another's port was taken) stops with it.
       await daemon?.http?.close();
       if (daemon?.grpc) await closeGrpc(daemon.grpc);
+      await daemon?.syslogListener?.close();
       await daemon?.parser.close();
       await system.stop();
       throw err;
@@ -158,6 +171,11 @@ export class Daemon {
   /** host:port of the gRPC service ('' when it is off). */
   get grpcAddress(): string {
     return this.grpc ? `${this.grpcHost}:${this.grpcPort}` : '';
+  }
+
+  /** The syslog listener (undefined when syslog is off). */
+  get syslog(): SyslogListener | undefined {
+    return this.syslogListener;
   }
 
   get shards(): readonly ActorRef[] {
@@ -185,6 +203,7 @@ export class Daemon {
 
   /** Stops accepting requests, then stops the actors (shards flush and close their stores). */
   async stop(): Promise<void> {
+    await this.syslogListener?.close();
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();

@@ -3,6 +3,7 @@ import { serializeError } from '../errors.js';
 import type { Ingestor, IngestReport } from '../ingest/ingestor.js';
 import type { IngestFormat } from '../ingest/parse-task.js';
 import { statusOf } from './common.js';
+import { handleOtlpPush } from './otlp.js';
 
 export interface IngestHttpOptions {
   /** Largest request body (default 16 MiB): larger is a 413 before any of it is parsed. */
@@ -36,6 +37,7 @@ function reportStatus(report: IngestReport): number {
  * - `POST /api/v1/ingest`: NDJSON, one entry per line (ts, service, server,
  *   region, level, msg; pino's field names too).
  * - `POST /loki/api/v1/push`: Loki's push API, JSON or snappy protobuf.
+ * - `POST /v1/logs`: OTLP/HTTP logs, JSON or protobuf.
  */
 export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor, options: IngestHttpOptions = {}): Promise<void> {
   const bodyLimit = options.bodyLimit ?? 16 * 1024 * 1024;
@@ -51,7 +53,7 @@ export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor
       const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
       let report: IngestReport;
       try {
-        report = await ingestor.push(door, format, body, encoding);
+        report = await ingestor.push(door, format, body, { encoding });
       } catch (err) {
         return sendError(reply, err, loki);
       }
@@ -71,6 +73,12 @@ export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor
     };
 
     scope.post('/api/v1/ingest', (req, reply) => push(req, reply, 'http-ndjson', 'ndjson', false));
+    scope.post('/v1/logs', (req, reply) => {
+      const encoding = encodingOf(req);
+      if (encoding === false)
+        return reply.status(415).send({ code: 3, message: `unsupported content-encoding ${req.headers['content-encoding']}: gzip or none` });
+      return handleOtlpPush(ingestor, req, reply, encoding);
+    });
     scope.get('/api/v1/ingest/stats', async () => ({ status: 'success', data: ingestor.stats() }));
     scope.post('/loki/api/v1/push', (req, reply) => {
       const type = (req.headers['content-type'] ?? '').toLowerCase();

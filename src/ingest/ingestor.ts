@@ -17,6 +17,14 @@ export interface IngestLimits extends SinkLimits {
   readonly maxInflatedBytes?: number;
 }
 
+/** How a request arrived. */
+export interface PushOptions {
+  /** Content-Encoding of the body. */
+  readonly encoding?: 'gzip';
+  /** The sender's address (syslog: the server of a message that names no host). */
+  readonly peer?: string;
+}
+
 /** What happened to one request's entries. */
 export interface IngestReport {
   /** Stored durably (acknowledged by their shards). */
@@ -63,7 +71,7 @@ export class Ingestor {
     return Object.fromEntries([...this.counters].map(([k, v]) => [k, { ...v, rejected: { ...v.rejected } }]));
   }
 
-  async push(door: string, format: IngestFormat, body: Uint8Array, encoding?: 'gzip'): Promise<IngestReport> {
+  async push(door: string, format: IngestFormat, body: Uint8Array, options: PushOptions = {}): Promise<IngestReport> {
     const c = this.countersFor(door);
     c.requests++;
     const maxConcurrent = this.limits.maxConcurrent ?? 64;
@@ -80,7 +88,15 @@ export class Ingestor {
     const size = body.byteLength;
     try {
       const parsed = await this.parser
-        .parse({ format, body, encoding, maxInflatedBytes: this.limits.maxInflatedBytes, shards: this.writer.shards, limits: this.limits })
+        .parse({
+          format,
+          body,
+          encoding: options.encoding,
+          peer: options.peer,
+          maxInflatedBytes: this.limits.maxInflatedBytes,
+          shards: this.writer.shards,
+          limits: this.limits,
+        })
         .catch((err: unknown) => {
           // The parse thread died or the pool is closing: the request was not stored; the client should retry.
           throw new TributaryError('E_WORKER_DIED', `the parse thread failed: ${(err as Error).message}`, { format }, { cause: err });

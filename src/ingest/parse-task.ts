@@ -4,10 +4,12 @@
 import { gunzipSync } from 'node:zlib';
 import { parseLokiJson, parseLokiProtobuf } from './formats/loki.js';
 import { parseNdjson } from './formats/ndjson.js';
+import { parseOtlpJson, parseOtlpProtobuf } from './formats/otlp.js';
+import { parseSyslog } from './formats/syslog.js';
 import { parseTributaryPush } from './formats/tributary-push.js';
 import { ShardSink, type ParseResult, type SinkLimits } from './sink.js';
 
-export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf' | 'tributary-push';
+export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf' | 'otlp-json' | 'otlp-protobuf' | 'syslog' | 'tributary-push';
 
 export interface ParseTask {
   readonly format: IngestFormat;
@@ -19,6 +21,8 @@ export interface ParseTask {
   readonly encoding?: 'gzip';
   /** Largest body after inflating (default 64 MiB): a small gzip body cannot grow without bound. */
   readonly maxInflatedBytes?: number;
+  /** The sender's address: the server of a syslog message that names no host. */
+  readonly peer?: string;
 }
 
 export function parseBody(task: ParseTask): ParseResult {
@@ -43,6 +47,15 @@ export function parseBody(task: ParseTask): ParseResult {
       break;
     case 'loki-protobuf':
       parseLokiProtobuf(sink, body);
+      break;
+    case 'otlp-json':
+      parseOtlpJson(sink, body);
+      break;
+    case 'otlp-protobuf':
+      parseOtlpProtobuf(sink, body);
+      break;
+    case 'syslog':
+      parseSyslog(sink, body, task.peer);
       break;
     case 'tributary-push':
       parseTributaryPush(sink, body);

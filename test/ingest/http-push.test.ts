@@ -4,35 +4,12 @@ import { gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import snappy from 'snappy';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { tempDir } from '../helpers/system.js';
+import { post, startDaemon, storedEntries } from '../helpers/daemon.js';
 
 const T0 = 1_763_758_800_000_000_000n;
 
-async function daemon(t: ExecutionContext, options: Parameters<typeof Daemon.start>[0] = {}): Promise<Daemon> {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: false, workers: 2, ...options });
-  t.teardown(() => d.stop());
-  return d;
-}
-
-interface Stored {
-  ts: string;
-  level: string;
-  service: string;
-  server: string;
-  region: string;
-  message: string;
-}
-
-async function stored(d: Daemon, query = '{}', from = T0 - 10n ** 12n, to = T0 + 10n ** 12n): Promise<Stored[]> {
-  const res = await fetch(
-    `${d.url}/api/v1/query?${new URLSearchParams({ query, from: from.toString(), to: to.toString(), limit: '5000', direction: 'forward' })}`,
-  );
-  return ((await res.json()) as { data: { entries: Stored[] } }).data.entries;
-}
-
-function post(d: Daemon, path: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${d.url}${path}`, { method: 'POST', body, headers });
-}
+const daemon = startDaemon;
+const stored = (d: Daemon, query = '{}', from = T0 - 10n ** 12n, to = T0 + 10n ** 12n) => storedEntries(d, query, from, to);
 
 test('NDJSON push stores the good lines and names each bad one by line and reason', async (t) => {
   const d = await daemon(t);

@@ -9,6 +9,9 @@ import type { ParseResult } from '../../src/ingest/sink.js';
 
 const T0 = 1_763_758_800_000_000_000n;
 const shards = ['a', 'b'];
+const otlpRequest = protobuf
+  .loadSync(fileURLToPath(new URL('../../../proto/otlp/logs.proto', import.meta.url)))
+  .lookupType('otlp.logs.ExportLogsServiceRequest');
 const pushProto = protobuf.loadSync(fileURLToPath(new URL('../../../proto/loki/push.proto', import.meta.url))).lookupType('logproto.PushRequest');
 
 /** Whatever went in, what came out is well-formed: valid batches whose counts add up to `accepted`. */
@@ -47,7 +50,7 @@ function mutate(bytes: Uint8Array, edits: { at: number; byte: number; kind: numb
 const edits = fc.array(fc.record({ at: fc.nat(), byte: fc.nat(255), kind: fc.nat(2) }), { maxLength: 6 });
 
 test('every parser takes random bytes without a crash: only clean rejections (property)', (t) => {
-  const formats: IngestFormat[] = ['ndjson', 'loki-json', 'loki-protobuf'];
+  const formats: IngestFormat[] = ['ndjson', 'loki-json', 'loki-protobuf', 'otlp-json', 'otlp-protobuf', 'syslog', 'tributary-push'];
   fc.assert(
     fc.property(fc.constantFrom(...formats), fc.uint8Array({ maxLength: 512 }), (format, body) => {
       checkResult(t, parseBody({ format, body, shards }));
@@ -113,4 +116,78 @@ test('Loki JSON and protobuf, mutated: no crash, and an intact body is stored wh
     }),
     { numRuns: 150 },
   );
+});
+
+test('OTLP JSON and protobuf, mutated: no crash, and an intact request is stored whole (property)', (t) => {
+  const record = fc.record({
+    i: fc.nat(1_000_000),
+    sev: fc.integer({ min: 1, max: 24 }),
+    body: fc.string({ maxLength: 30 }),
+    attr: fc.option(fc.string({ maxLength: 10 })),
+  });
+  const resource = fc.record({ service: fc.string({ minLength: 1, maxLength: 8 }), records: fc.array(record, { minLength: 1, maxLength: 8 }) });
+  fc.assert(
+    fc.property(fc.array(resource, { minLength: 1, maxLength: 3 }), edits, (resources, e) => {
+      const request = {
+        resourceLogs: resources.map((r) => ({
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: r.service } }] },
+          scopeLogs: [
+            {
+              logRecords: r.records.map((x) => ({
+                timeUnixNano: (T0 + BigInt(x.i)).toString(),
+                severityNumber: x.sev,
+                body: { stringValue: x.body },
+                attributes: x.attr === null ? [] : [{ key: 'k', value: { stringValue: x.attr } }],
+              })),
+            },
+          ],
+        })),
+      };
+      const total = resources.reduce((a, r) => a + r.records.length, 0);
+      for (const [format, body] of [
+        ['otlp-json', Buffer.from(JSON.stringify(request))],
+        ['otlp-protobuf', otlpRequest.encode(otlpRequest.fromObject(request)).finish()],
+      ] as const) {
+        const intact = parseBody({ format, body, shards });
+        checkResult(t, intact);
+        t.is(intact.accepted, total);
+        checkResult(t, parseBody({ format, body: mutate(body, e), shards }));
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('syslog, mutated: every frame is stored or refused with a reason, whichever framing (property)', (t) => {
+  const message = fc
+    .record({
+      pri: fc.nat(191),
+      host: fc.stringMatching(/^[a-z0-9-]{1,10}$/),
+      app: fc.stringMatching(/^[a-z]{1,8}$/),
+      msg: fc.string({ maxLength: 40 }),
+      rfc: fc.boolean(),
+    })
+    .map(({ pri, host, app, msg, rfc }) =>
+      rfc ? `<${pri}>1 2025-11-21T21:00:00.5Z ${host} ${app} - - - ${msg}` : `<${pri}>Nov 21 21:00:00 ${host} ${app}: ${msg}`,
+    );
+  fc.assert(
+    fc.property(fc.array(fc.tuple(message, fc.boolean()), { minLength: 1, maxLength: 20 }), edits, (messages, e) => {
+      // Octet counting keeps any message whole; newline framing splits a message at its own newlines.
+      const body = Buffer.from(messages.map(([m, octet]) => (octet ? `${Buffer.byteLength(m)} ${m}` : `${m.replace(/[\r\n]/g, ' ')}\n`)).join(''));
+      const intact = parseBody({ format: 'syslog', body, shards });
+      checkResult(t, intact);
+      t.is(intact.accepted, messages.length);
+      checkResult(t, parseBody({ format: 'syslog', body: mutate(body, e), shards }));
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('a deeply nested OTLP body is stored with its nesting cut, not a thread lost to the stack', (t) => {
+  const depth = 20_000;
+  const value = `${'{"arrayValue":{"values":['.repeat(depth)}{"stringValue":"bottom"}${']}}'.repeat(depth)}`;
+  const body = Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"${T0}","severityNumber":9,"body":${value}}]}]}]}`);
+  const r = parseBody({ format: 'otlp-json', body, shards });
+  checkResult(t, r);
+  t.is(r.accepted, 1);
 });
