@@ -48,6 +48,10 @@ export type ErrorCode =
   // Ingest
   | 'E_INGEST_INVALID'
   | 'E_OVERLOADED'
+  // Collectors
+  | 'E_UNAVAILABLE'
+  | 'E_BUFFER_FULL'
+  | 'E_CONFIG_INVALID'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTributaryError } from '../errors.js';
+import { runCollector, type CollectFlags } from './collect.js';
 import { queryCommand } from './query.js';
 import { runDaemon } from './run-daemon.js';
 
@@ -55,6 +56,22 @@ daemonOptions(program.command('demo').description('run the daemon with a simulat
   .option('--rate <entries/s>', 'simulated entries per second', positiveInt, 20_000)
   .action(async (o: DaemonFlags & { rate: number }) => {
     await runDaemon(toOptions(o), { rate: o.rate });
+  });
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+program
+  .command('collect')
+  .description('tail log files and ship them to aggregators, e.g. tributary collect --include "/var/log/app/*.log" --aggregator 127.0.0.1:9095')
+  .option('--config <file>', 'collector configuration (JSON: include, exclude, format, stateDir, aggregatorsFile, labels, buffer, send)')
+  .option('--include <glob>', 'files to follow (repeatable)', collect)
+  .option('--aggregator <host:port>', 'an aggregator gRPC address (repeatable)', collect)
+  .option('--aggregators-file <file>', 'a file listing aggregators, {"aggregators": [...]}, reloaded when it changes')
+  .option('--state-dir <dir>', 'checkpoint and disk buffer', './collector-state')
+  .addOption(new Option('--format <format>', 'line format').choices(['ndjson', 'logfmt']).default('ndjson'))
+  .option('--pattern <regex>', 'plain lines by a regular expression with named groups ts, level, service, server, region, msg')
+  .option('--stats-ms <ms>', 'how often to print what was shipped', positiveInt, 10_000)
+  .action(async (o: CollectFlags) => {
+    await runCollector(o);
   });
 
 program

@@ -6,9 +6,9 @@ import type { ShardedWriter } from '../shard/sharded-writer.js';
 import type { ContentDedup } from './content-dedup.js';
 import type { Parser } from './parse-pool.js';
 import type { IngestFormat } from './parse-task.js';
-import type { ParseResult, RejectReason, Rejection, ShardBatch, SinkLimits } from './sink.js';
+import type { ParseResult, RejectReason, Rejection, ShardBatch, SinkOptions } from './sink.js';
 
-export interface IngestLimits extends SinkLimits {
+export interface IngestLimits extends SinkOptions {
   /** Requests being parsed or written at once; more are refused with E_OVERLOADED (HTTP 429). Default 64. */
   readonly maxConcurrent?: number;
   /** Body bytes being parsed or written at once; more are refused with E_OVERLOADED. Default 64 MiB. */

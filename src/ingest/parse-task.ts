@@ -7,7 +7,7 @@ import { parseNdjson } from './formats/ndjson.js';
 import { parseOtlpJson, parseOtlpProtobuf } from './formats/otlp.js';
 import { parseSyslog } from './formats/syslog.js';
 import { parseTributaryPush } from './formats/tributary-push.js';
-import { ShardSink, type ParseResult, type SinkLimits } from './sink.js';
+import { ShardSink, type ParseResult, type SinkOptions } from './sink.js';
 
 export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf' | 'otlp-json' | 'otlp-protobuf' | 'syslog' | 'tributary-push';
 
@@ -16,7 +16,7 @@ export interface ParseTask {
   readonly body: Uint8Array;
   /** The writer's ring members: entries are routed exactly as the writer would route them. */
   readonly shards: readonly string[];
-  readonly limits?: SinkLimits;
+  readonly limits?: SinkOptions;
   /** Content-Encoding of the body: gzip is inflated here, on the parse thread, up to `maxInflatedBytes`. */
   readonly encoding?: 'gzip';
   /** Largest body after inflating (default 64 MiB): a small gzip body cannot grow without bound. */

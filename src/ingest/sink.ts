@@ -4,6 +4,7 @@ import { MAX_LABEL_BYTES } from '../batch/layout.js';
 import type { Level } from '../model/level.js';
 import { HashRing, streamKey } from '../shard/hash-ring.js';
 import { fingerprintOf } from './content-dedup.js';
+import { UNKNOWN_REGION, UNKNOWN_SERVER, UNKNOWN_SERVICE } from './formats/fields.js';
 
 /** Why an entry was refused. Stable names: they are counters and API fields. */
 export type RejectReason =
@@ -11,6 +12,7 @@ export type RejectReason =
   | 'malformed_protobuf'
   | 'malformed_syslog'
   | 'malformed_body'
+  | 'no_match'
   | 'not_an_object'
   | 'line_too_long'
   | 'label_too_long'
@@ -25,7 +27,16 @@ export interface Rejection {
   readonly message: string;
 }
 
-export interface SinkLimits {
+/** Labels for entries whose sender names none (default unknown_service / unknown / unknown). */
+export interface StreamDefaults {
+  readonly service: string;
+  readonly server: string;
+  readonly region: string;
+}
+
+export interface SinkOptions {
+  /** Labels an entry gets when its line names none (a collector sets its host's name as the server, say). */
+  readonly defaults?: Partial<StreamDefaults>;
   /** Longest message accepted, in UTF-8 bytes (default 256 KiB, as Loki's max_line_size). */
   readonly maxLineBytes?: number;
   /** Oldest timestamp accepted, ns (default 1990-01-01): older is a unit mistake, not a log. */
@@ -95,6 +106,7 @@ export class ShardSink {
   private accepted = 0;
   /** Longest message accepted, UTF-8 bytes. */
   readonly maxLineBytes: number;
+  readonly defaults: StreamDefaults;
   private readonly minTs: bigint;
   private readonly maxTs: bigint;
   private readonly maxBatch: number;
@@ -102,9 +114,10 @@ export class ShardSink {
   /** Target size of a new batch: no bigger than the request needs, no bigger than a frame. */
   private readonly firstTarget: number;
 
-  constructor(shards: readonly string[], limits: SinkLimits = {}, requestBytes = 1 << 20) {
+  constructor(shards: readonly string[], limits: SinkOptions = {}, requestBytes = 1 << 20) {
     this.ring = ringFor(shards);
     this.maxLineBytes = limits.maxLineBytes ?? DEFAULT_MAX_LINE;
+    this.defaults = { service: UNKNOWN_SERVICE, server: UNKNOWN_SERVER, region: UNKNOWN_REGION, ...limits.defaults };
     this.minTs = limits.minTs ?? MIN_TS;
     this.maxTs = BigInt(Date.now()) * 1_000_000n + (limits.maxFutureNs ?? DAY_NS);
     this.maxBatch = limits.maxBatchBytes ?? 1 << 20;

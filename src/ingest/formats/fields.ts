@@ -70,9 +70,9 @@ export function addJsonEntry(sink: ShardSink, line: number, o: unknown, raw: str
     line,
     ts,
     level,
-    pick(rec, SERVICE_FIELDS) ?? UNKNOWN_SERVICE,
-    pick(rec, SERVER_FIELDS) ?? UNKNOWN_SERVER,
-    pick(rec, REGION_FIELDS) ?? UNKNOWN_REGION,
+    pick(rec, SERVICE_FIELDS) ?? sink.defaults.service,
+    pick(rec, SERVER_FIELDS) ?? sink.defaults.server,
+    pick(rec, REGION_FIELDS) ?? sink.defaults.region,
     message,
   );
 }

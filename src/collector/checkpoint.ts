@@ -1,0 +1,58 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nanoid } from 'nanoid';
+import { TributaryError } from '../errors.js';
+import { nodeFs, writeFileAtomic } from '../index/fs.js';
+import type { RingInfo } from './transport.js';
+import type { FilePosition } from './tailer.js';
+
+/** One file's committed state: read to `offset`, and for each shard the next sequence number of its source. */
+export interface FileCheckpoint extends FilePosition {
+  /** Names this file's sources: `${collector}${serial}-${shard serial}`. */
+  readonly serial: number;
+  readonly next: Record<string, string>;
+}
+
+export interface CollectorState {
+  readonly version: 1;
+  /** The collector's own id (sources are named from it, so a restart resends under the same names). */
+  readonly id: string;
+  readonly nextSerial: number;
+  /** Serial numbers of shard names (part of source names). */
+  readonly shards: Record<string, number>;
+  /** The last ring fetched: a collector restarted while no aggregator answers can still cut batches. */
+  readonly ring?: RingInfo;
+  readonly files: FileCheckpoint[];
+}
+
+const FILE = 'checkpoint.json';
+
+/** Reads the collector's state, or a fresh one (new id) when there is none yet. */
+export function loadCollectorState(dir: string): CollectorState {
+  mkdirSync(dir, { recursive: true });
+  let text: string;
+  try {
+    text = readFileSync(join(dir, FILE), 'utf8');
+  } catch {
+    return { version: 1, id: nanoid(14), nextSerial: 0, shards: {}, files: [] };
+  }
+  try {
+    const s = JSON.parse(text) as CollectorState;
+    if (s.version !== 1 || typeof s.id !== 'string' || !Array.isArray(s.files)) throw new Error('unknown layout');
+    return s;
+  } catch (err) {
+    // Written atomically (rename), so this is not a torn write: refuse rather than re-send everything under new names.
+    throw new TributaryError(
+      'E_CONFIG_INVALID',
+      `collector checkpoint ${join(dir, FILE)} is unreadable: ${(err as Error).message}; move it away to start over`,
+      {
+        path: join(dir, FILE),
+      },
+    );
+  }
+}
+
+/** Durable before it returns: temporary file, fsync, rename, fsync of the directory. */
+export function saveCollectorState(dir: string, state: CollectorState): void {
+  writeFileAtomic(nodeFs, dir, FILE, Buffer.from(JSON.stringify(state)));
+}

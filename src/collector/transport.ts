@@ -1,0 +1,138 @@
+import { credentials, type Client, type ClientDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { TributaryError, isTributaryError, type ErrorCode } from '../errors.js';
+import { loadTributaryPackage } from '../grpc/proto.js';
+import type { ShardedWriter } from '../shard/sharded-writer.js';
+
+/** How an aggregator routes: its shards and the ring's virtual nodes per shard. */
+export interface RingInfo {
+  readonly shards: readonly string[];
+  readonly virtualNodes: number;
+}
+
+/**
+ * The one hop between an edge that encodes batches (a collector, a client
+ * library) and the aggregators that store them. A batch carries its own
+ * source and sequence numbers, so sending one twice is harmless: the shard
+ * stores it once. Today's implementations are the in-process writer and
+ * gRPC PushBatches; a distributed log (NATS JetStream, one stream per shard)
+ * slots in here when a deployment outgrows one host.
+ */
+export interface BatchTransport {
+  /** Where the aggregator routes entries: batches must be cut per shard on the same ring. */
+  ring(timeoutMs: number): Promise<RingInfo>;
+  /** Resolves once the batch is durable in `shard`; rejects with a typed error (E_TIMEOUT, E_UNAVAILABLE, ...). */
+  send(shard: string, batch: Uint8Array, timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+/** Errors worth another attempt (elsewhere or later); any other error means the batch itself is refused. */
+export function isRetriable(err: unknown): boolean {
+  const retriable: ErrorCode[] = ['E_TIMEOUT', 'E_UNAVAILABLE', 'E_OVERLOADED', 'E_DISK_FULL', 'E_WORKER_DIED', 'E_IO'];
+  return retriable.some((code) => isTributaryError(err, code)) || !isTributaryError(err);
+}
+
+function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new TributaryError('E_TIMEOUT', `${what} took longer than ${timeoutMs} ms`, { timeoutMs }));
+    }, timeoutMs);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Into the daemon's own writer, in the same process (embedded use, tests, benchmarks). */
+export class LocalTransport implements BatchTransport {
+  constructor(private readonly writer: ShardedWriter) {}
+
+  async ring(): Promise<RingInfo> {
+    return { shards: this.writer.shards, virtualNodes: this.writer.virtualNodes };
+  }
+
+  send(shard: string, batch: Uint8Array, timeoutMs: number): Promise<void> {
+    // The writer keeps the bytes (a shard's mailbox may still hold them): it gets a copy, the caller keeps its own.
+    return withTimeout(this.writer.forward(shard, batch.slice()), timeoutMs, `a batch to ${shard}`);
+  }
+
+  close(): void {}
+}
+
+interface Ack {
+  id: string;
+  ok: boolean;
+  error_code: string;
+  message: string;
+}
+
+/**
+ * gRPC PushBatches to one aggregator: one long-lived stream, batches
+ * written as they come, acknowledgements matched by id in any order. A
+ * broken stream fails every batch waiting on it (retriable), and the next
+ * send opens a new one.
+ */
+export class GrpcTransport implements BatchTransport {
+  private readonly client: Client & Record<string, any>;
+  private stream: ClientDuplexStream<unknown, Ack> | undefined;
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  private nextId = 1n;
+
+  constructor(readonly address: string) {
+    const Ingest = loadTributaryPackage().Ingest as ServiceClientConstructor;
+    this.client = new Ingest(address, credentials.createInsecure(), {
+      'grpc.max_send_message_length': 64 << 20,
+      'grpc.max_receive_message_length': 64 << 20,
+      // Reconnect quickly after an aggregator restart: backoff and failover are the sender's job.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    }) as Client & Record<string, any>;
+  }
+
+  ring(timeoutMs: number): Promise<RingInfo> {
+    return new Promise((resolve, reject) => {
+      this.client.Ring({}, { deadline: Date.now() + timeoutMs }, (err: Error | null, r: { shards: string[]; virtual_nodes: number }) =>
+        err ? reject(unavailable(this.address, err)) : resolve({ shards: r.shards, virtualNodes: r.virtual_nodes }),
+      );
+    });
+  }
+
+  send(shard: string, batch: Uint8Array, timeoutMs: number): Promise<void> {
+    const id = (this.nextId++).toString();
+    const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    this.open().write({ shard, batch, id });
+    return withTimeout(done, timeoutMs, `a batch to ${this.address}`, () => this.waiting.delete(id));
+  }
+
+  private open(): ClientDuplexStream<unknown, Ack> {
+    if (this.stream) return this.stream;
+    const stream = this.client.PushBatches() as ClientDuplexStream<unknown, Ack>;
+    this.stream = stream;
+    stream.on('data', (ack: Ack) => {
+      const w = this.waiting.get(ack.id);
+      if (!w) return; // timed out already: its retry is a new id
+      this.waiting.delete(ack.id);
+      if (ack.ok) w.resolve();
+      else w.reject(new TributaryError((ack.error_code || 'E_INTERNAL') as ErrorCode, ack.message, { aggregator: this.address }));
+    });
+    const broken = (err?: Error) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      const e = unavailable(this.address, err ?? new Error('stream ended'));
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    };
+    stream.on('error', broken);
+    stream.on('end', () => broken());
+    return stream;
+  }
+
+  close(): void {
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+  }
+}
+
+function unavailable(address: string, err: Error): TributaryError {
+  return new TributaryError('E_UNAVAILABLE', `aggregator ${address}: ${err.message}`, { aggregator: address }, { cause: err });
+}
