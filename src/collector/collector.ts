@@ -458,8 +458,7 @@ export class Collector {
         this.drainWake.notify();
         return;
       } catch (err) {
-        if (!isTributaryError(err, 'E_BUFFER_FULL')) throw err;
-        // Policy block: this batch waits (and with it, reading), until an aggregator or buffer space comes back.
+        // Full (policy block, or the disk itself) or failing: this batch waits (and with it, reading), until an aggregator or buffer space comes back.
         if (attempt === 1) this.log('error', `collector: ${(err as Error).message}: reading paused until aggregators take batches again`);
         if (this.stopping) throw new TributaryError('E_BUFFER_FULL', 'stopping with the disk buffer full', {});
         await new Promise((r) => setTimeout(r, backoffDelay({ initialMs: 100, maxMs: 2000, jitter: 1 }, attempt)));

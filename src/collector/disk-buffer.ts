@@ -121,8 +121,24 @@ export class DiskBuffer {
     head.writeUInt32LE(size - HEAD, 0);
     head.writeUInt32LE(crc, 4);
     head.writeUInt32LE(item.entries, 8);
-    this.fs.writevSync(this.writeFd, [head, shard, item.batch], this.writeOffset);
-    this.fs.fsyncSync(this.writeFd);
+    try {
+      this.fs.writevSync(this.writeFd, [head, shard, item.batch], this.writeOffset);
+      this.fs.fsyncSync(this.writeFd);
+    } catch (err) {
+      // A partial record is cut off again, so the segment stays readable; a full disk is a full buffer.
+      try {
+        this.fs.ftruncateSync(this.writeFd, this.writeOffset);
+      } catch {
+        // recovery cuts a torn tail anyway
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new TributaryError(
+        code === 'ENOSPC' || code === 'EDQUOT' ? 'E_BUFFER_FULL' : 'E_IO',
+        `disk buffer ${this.options.dir}: ${(err as Error).message}`,
+        { dir: this.options.dir, errno: code },
+        { cause: err },
+      );
+    }
     this.queue.push({ segment: this.writeSegment, offset: this.writeOffset, size, entries: item.entries });
     this.writeOffset += size;
     this.bytes += size;
