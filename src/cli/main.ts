@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTributaryError } from '../errors.js';
 import { runCollector, type CollectFlags } from './collect.js';
+import { importCommand, type ImportFlags } from './import.js';
 import { queryCommand } from './query.js';
 import { runDaemon } from './run-daemon.js';
 
@@ -72,6 +73,17 @@ program
   .option('--stats-ms <ms>', 'how often to print what was shipped', positiveInt, 10_000)
   .action(async (o: CollectFlags) => {
     await runCollector(o);
+  });
+
+program
+  .command('import')
+  .description('load archived logs (NDJSON or plain lines, gzip or not) into a running daemon, e.g. tributary import app-2025-11-*.ndjson.gz')
+  .argument('<files...>', 'files to load')
+  .option('--aggregator <host:port>', "the daemon's gRPC address (repeatable; default 127.0.0.1:9095)", collect)
+  .addOption(new Option('--format <format>', 'NDJSON, plain lines, or auto by the first byte').choices(['auto', 'ndjson', 'plain']).default('auto'))
+  .option('--threads <n>', 'parse threads (default: cores)', positiveInt)
+  .action(async (files: string[], o: ImportFlags) => {
+    await importCommand(files, { ...o, aggregator: o.aggregator ?? [] });
   });
 
 program

@@ -4,12 +4,13 @@
 import { gunzipSync } from 'node:zlib';
 import { parseLokiJson, parseLokiProtobuf } from './formats/loki.js';
 import { parseNdjson } from './formats/ndjson.js';
+import { parsePlainLines } from './formats/plain.js';
 import { parseOtlpJson, parseOtlpProtobuf } from './formats/otlp.js';
 import { parseSyslog } from './formats/syslog.js';
 import { parseTributaryPush } from './formats/tributary-push.js';
 import { ShardSink, type ParseResult, type SinkOptions } from './sink.js';
 
-export type IngestFormat = 'ndjson' | 'loki-json' | 'loki-protobuf' | 'otlp-json' | 'otlp-protobuf' | 'syslog' | 'tributary-push';
+export type IngestFormat = 'ndjson' | 'plain' | 'loki-json' | 'loki-protobuf' | 'otlp-json' | 'otlp-protobuf' | 'syslog' | 'tributary-push';
 
 export interface ParseTask {
   readonly format: IngestFormat;
@@ -21,6 +22,8 @@ export interface ParseTask {
   readonly encoding?: 'gzip';
   /** Largest body after inflating (default 64 MiB): a small gzip body cannot grow without bound. */
   readonly maxInflatedBytes?: number;
+  /** Number of the body's first line within its file (bulk import reports lines by their place in the file). */
+  readonly firstLine?: number;
   /** The sender's address: the server of a syslog message that names no host. */
   readonly peer?: string;
 }
@@ -40,7 +43,10 @@ export function parseBody(task: ParseTask): ParseResult {
   const sink = new ShardSink(task.shards, task.limits, body.byteLength);
   switch (task.format) {
     case 'ndjson':
-      parseNdjson(sink, body);
+      parseNdjson(sink, body, task.firstLine);
+      break;
+    case 'plain':
+      parsePlainLines(sink, body, task.firstLine);
       break;
     case 'loki-json':
       parseLokiJson(sink, body);

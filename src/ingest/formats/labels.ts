@@ -68,12 +68,13 @@ export function parseLabelSet(text: string): Map<string, string> | undefined {
 }
 
 const LEVEL_FIELD = /\b(?:level|lvl|severity|loglevel)["']?\s*[:=]\s*["']?([A-Za-z]{3,9})\b/;
+const LEVEL_BRACKET = /\[(emerg|alert|crit|critical|error|err|warn|warning|notice|info|debug|trace)\]/i;
 const LEVEL_WORD = /\b(FATAL|PANIC|CRITICAL|CRIT|ERROR|ERR|WARNING|WARN|INFO|DEBUG|TRACE)\b/;
 
 /**
  * The level a line states, when its stream has no level label: a
- * `level=...` or `"level":"..."` field (logfmt, JSON), else the first
- * upper-case level word (`ERROR`, `WARN`...), else INFO. As Loki's
+ * `level=...` or `"level":"..."` field (logfmt, JSON), else a bracketed
+ * level (`[error]`), else the first upper-case level word (`ERROR`, `WARN`...), else INFO. As Loki's
  * detected_level does, in spirit.
  */
 export function detectLevel(line: string): Level {
@@ -83,6 +84,9 @@ export function detectLevel(line: string): Level {
     const l = tryParseLevel(field[1]!);
     if (l !== undefined) return l;
   }
+  // Apache and many daemons: `[error]`, `[warn]`, `[notice]`.
+  const bracket = LEVEL_BRACKET.exec(head);
+  if (bracket) return tryParseLevel(bracket[1]!) ?? Level.INFO;
   const word = LEVEL_WORD.exec(head);
   if (word) return tryParseLevel(word[1]!) ?? Level.INFO;
   return Level.INFO;
