@@ -7,7 +7,8 @@ import { importFiles } from '../../src/import/importer.js';
 import { startDaemon, storedEntries } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/system.js';
 
-const LOGHUB = fileURLToPath(new URL('../../../../shared/data/loghub/', import.meta.url));
+// Copies of two Loghub samples in the repository (the workspace's shared data is not in a clean clone).
+const LOGHUB = fileURLToPath(new URL('../../../test/fixtures/loghub/', import.meta.url));
 
 test('import loads gzip NDJSON and Loghub plain logs through the durable path, with refused lines named by file and line', async (t) => {
   const d = await startDaemon(t, { grpc: { port: 0 } });
@@ -18,8 +19,8 @@ test('import loads gzip NDJSON and Loghub plain logs through the durable path, w
   lines[1234] = '{"ts": broken';
   const ndjson = join(dir, 'archive.ndjson.gz');
   writeFileSync(ndjson, gzipSync(lines.join('\n')));
-  const hdfs = join(LOGHUB, 'HDFS/HDFS_2k.log');
-  const apache = join(LOGHUB, 'Apache/Apache_2k.log');
+  const hdfs = join(LOGHUB, 'HDFS_2k.log');
+  const apache = join(LOGHUB, 'Apache_2k.log');
   const progress: number[] = [];
   const summary = await importFiles({
     files: [ndjson, hdfs, apache],
