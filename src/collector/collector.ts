@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { glob } from 'tinyglobby';
 import { stampBatch } from '../batch/stamp.js';
-import { TributaryError, isTributaryError } from '../errors.js';
+import { TributaryError } from '../errors.js';
 import { parseLogfmt } from '../ingest/formats/logfmt.js';
 import { parseNdjson } from '../ingest/formats/ndjson.js';
 import { parseRegexLines } from '../ingest/formats/regex-lines.js';
@@ -204,8 +204,15 @@ export class Collector {
     return { files: this.files.size, ...this.counters, rejected: { ...this.rejected }, buffer: this.buffer.stats, aggregators: this.pool.stats() };
   }
 
-  /** Stops reading, waits for batches in flight (each acknowledged or buffered), writes the checkpoint, and closes. */
-  async stop(): Promise<void> {
+  private stopped: Promise<void> | undefined;
+
+  /** Stops reading, waits for batches in flight (each acknowledged or buffered), writes the checkpoint, and closes. Calling it again waits for the same stop. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopping = true;
     this.loopWake.notify();
     this.drainWake.notify();
@@ -443,7 +450,7 @@ export class Collector {
           return;
         }
       } catch (err) {
-        if (!isRetriable(err) && !isTributaryError(err, 'E_UNAVAILABLE')) {
+        if (!isRetriable(err)) {
           this.counters.refused += count;
           this.log('error', `collector: a batch of ${count} entries for ${shard} was refused: ${(err as Error).message}`);
           return;
@@ -481,7 +488,7 @@ export class Collector {
         this.counters.acked += item.entries;
         attempt = 0;
       } catch (err) {
-        if (!isRetriable(err) && !isTributaryError(err, 'E_UNAVAILABLE')) {
+        if (!isRetriable(err)) {
           this.buffer.ack(); // refused as bad: retrying would block the buffer forever
           this.counters.refused += item.entries;
           this.log('error', `collector: a buffered batch was refused: ${(err as Error).message}`);

@@ -109,11 +109,9 @@ export async function importFiles(options: ImportOptions): Promise<ImportSummary
       const raw = createReadStream(file, { highWaterMark: 1 << 20 });
       const head = await firstBytes(file);
       const stream = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
-      raw.on('data', (c) => {
-        bytesRead += c.length;
-        options.onProgress?.({ file, bytesRead: bytesBefore + bytesRead, totalBytes, entries });
-      });
       for await (const data of stream as AsyncIterable<Buffer>) {
+        bytesRead = raw.bytesRead; // bytes of the file (compressed, for gzip), as totalBytes counts them
+        options.onProgress?.({ file, bytesRead: bytesBefore + bytesRead, totalBytes, entries });
         pending.push(data);
         pendingBytes += data.length;
         if (pendingBytes < chunkBytes) continue;

@@ -24,15 +24,7 @@ export async function startCollector(t: ExecutionContext, options: CollectorOpti
     send: { timeoutMs: 1000, attempts: 2, backoff: { initialMs: 10, maxMs: 100, jitter: 1 }, breaker: { failures: 2, openMs: 100, maxOpenMs: 400 } },
     ...options,
   });
-  let stopped = false;
-  t.teardown(async () => {
-    if (!stopped) await c.stop();
-  });
-  const stop = c.stop.bind(c);
-  c.stop = async () => {
-    stopped = true;
-    await stop();
-  };
+  t.teardown(() => c.stop());
   return c;
 }
 

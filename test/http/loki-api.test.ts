@@ -1,16 +1,14 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { WebSocket } from 'ws';
-import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { LEVEL_NAMES, type Level } from '../../src/model/level.js';
-import { tempDir } from '../helpers/system.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const S = 1_000_000_000n;
 const T0 = 1_763_758_800n * S; // a whole minute
 
-async function daemon(t: Parameters<typeof tempDir>[0]) {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
-  t.teardown(() => d.stop());
+async function daemon(t: ExecutionContext) {
+  const d = await startDaemon(t, { grpc: { port: 0 } });
   // 3000 entries, one every 1.3 s, so windows and steps cut through minutes.
   const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({
     ts: T0 + BigInt(i) * 1_300_000_000n,

@@ -1,14 +1,12 @@
-import test from 'ava';
-import { Daemon } from '../../src/daemon/daemon.js';
+import test, { type ExecutionContext } from 'ava';
 import type { LogEntry } from '../../src/model/entry.js';
 import type { Level } from '../../src/model/level.js';
-import { tempDir } from '../helpers/system.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const T0 = 1_763_758_800_000_000_000n;
 
-async function daemon(t: Parameters<typeof tempDir>[0]) {
-  const d = await Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
-  t.teardown(() => d.stop());
+async function daemon(t: ExecutionContext) {
+  const d = await startDaemon(t, { grpc: { port: 0 } });
   const entries: LogEntry[] = Array.from({ length: 3000 }, (_, i) => ({
     ts: T0 + BigInt(i) * 1_000_000_000n, // one per second
     level: (i % 4) as Level,

@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';

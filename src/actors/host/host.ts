@@ -60,7 +60,6 @@ export class ActorHost {
   private wakeRequested = false;
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  private turn = 0;
   private deadLetterDirReady = false;
 
   constructor(

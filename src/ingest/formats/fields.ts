@@ -7,6 +7,16 @@ export const UNKNOWN_SERVICE = 'unknown_service';
 export const UNKNOWN_SERVER = 'unknown';
 export const UNKNOWN_REGION = 'unknown';
 
+/** A whole JSON body (Loki, OTLP), or undefined after refusing it as malformed_json. */
+export function parseJsonBody(sink: ShardSink, body: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch (err) {
+    sink.reject(0, 'malformed_json', `body is not JSON: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 /** First string field present among `names`. */
 function pick(o: Record<string, unknown>, names: readonly string[]): string | undefined {
   for (const n of names) {

@@ -4,6 +4,7 @@ import snappy from 'snappy';
 import type { Level } from '../../model/level.js';
 import type { ShardSink } from '../sink.js';
 import { timestampNs } from '../timestamp.js';
+import { parseJsonBody } from './fields.js';
 import { detectLevel, parseLabelSet, streamFromLabels, type StreamLabels } from './labels.js';
 
 const PUSH_PROTO = fileURLToPath(new URL('../../../../proto/loki/push.proto', import.meta.url));
@@ -42,13 +43,8 @@ function addLokiEntry(
 
 /** Loki's JSON push: {"streams":[{"stream":{labels},"values":[["<ns>","<line>"(,{metadata})]]}]}. */
 export function parseLokiJson(sink: ShardSink, body: Uint8Array): void {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-  } catch (err) {
-    sink.reject(0, 'malformed_json', `body is not JSON: ${(err as Error).message}`);
-    return;
-  }
+  const doc = parseJsonBody(sink, body);
+  if (doc === undefined) return;
   const streams = (doc as { streams?: unknown }).streams;
   if (!Array.isArray(streams)) {
     sink.reject(0, 'malformed_body', 'body has no "streams" array');

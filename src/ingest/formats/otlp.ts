@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { Level, tryParseLevel } from '../../model/level.js';
 import type { ShardSink } from '../sink.js';
+import { parseJsonBody } from './fields.js';
 import { detectLevel, streamFromLabels, type StreamLabels } from './labels.js';
 
 const LOGS_PROTO = fileURLToPath(new URL('../../../../proto/otlp/logs.proto', import.meta.url));
@@ -171,13 +172,8 @@ function addRequest(sink: ShardSink, req: unknown): void {
 
 /** OTLP/HTTP JSON: `{"resourceLogs":[{"resource":{...},"scopeLogs":[{"logRecords":[...]}]}]}`. */
 export function parseOtlpJson(sink: ShardSink, body: Uint8Array): void {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-  } catch (err) {
-    sink.reject(0, 'malformed_json', `body is not JSON: ${(err as Error).message}`);
-    return;
-  }
+  const doc = parseJsonBody(sink, body);
+  if (doc === undefined) return;
   if (typeof doc !== 'object' || doc === null || !Array.isArray(field(doc, 'resourceLogs', 'resource_logs'))) {
     sink.reject(0, 'malformed_body', 'body is not an ExportLogsServiceRequest: no "resourceLogs" array');
     return;
