@@ -99,6 +99,12 @@ export function isTributaryError(err: unknown, code?: ErrorCode): err is Tributa
 }
 
 /** Turns anything thrown into a serialisable error record without losing the code of a TributaryError. */
+/** Errors worth another attempt (elsewhere or later); any other typed error means the request itself is refused. */
+export function isRetriable(err: unknown): boolean {
+  const retriable: ErrorCode[] = ['E_TIMEOUT', 'E_UNAVAILABLE', 'E_OVERLOADED', 'E_DISK_FULL', 'E_WORKER_DIED', 'E_IO'];
+  return retriable.some((code) => isTributaryError(err, code)) || !isTributaryError(err);
+}
+
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof TributaryError) return err.toJSON();
   if (err instanceof Error) {

@@ -5,6 +5,7 @@ import { runCollector, type CollectFlags } from './collect.js';
 import { importCommand, type ImportFlags } from './import.js';
 import { queryCommand } from './query.js';
 import { runDaemon } from './run-daemon.js';
+import { sourcesCommand, type SourcesCommandOptions } from './sources.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -104,6 +105,17 @@ program
   .option('--no-color', 'no colours in the table')
   .action(async (query: string, o: Parameters<typeof queryCommand>[1]) => {
     await queryCommand(query, { ...o, color: o.color && process.stdout.isTTY === true });
+  });
+
+program
+  .command('sources')
+  .description('loss accounting per numbered source; with --collector-state, prove a collector lost nothing')
+  .option('--url <url>', 'the daemon', 'http://127.0.0.1:3100')
+  .option('--prefix <id>', 'only sources whose id starts with this')
+  .option('--collector-state <dir>', "a collector's state directory: check every entry it committed is stored")
+  .option('--json', 'JSON instead of a table', false)
+  .action(async (o: SourcesCommandOptions) => {
+    process.exitCode = await sourcesCommand(o);
   });
 
 try {

@@ -1,7 +1,7 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { TributaryError, isTributaryError } from '../errors.js';
+import { TributaryError, isRetriable, isTributaryError } from '../errors.js';
 import { backoffDelay, type BackoffPolicy } from '../supervisor/backoff.js';
-import { isRetriable, type BatchTransport, type RingInfo } from './transport.js';
+import { type BatchTransport, type RingInfo } from './transport.js';
 
 export interface BreakerPolicy {
   /** Consecutive failures that open the circuit (default 5). */

@@ -11,7 +11,26 @@ export interface FileCheckpoint extends FilePosition {
   /** Names this file's sources: `${collector}${serial}-${shard serial}`. */
   readonly serial: number;
   readonly next: Record<string, string>;
+  /** Lines of this file refused as bad input (not shipped, not numbered). */
+  readonly rejected?: number;
 }
+
+/** A source of a file no longer followed: how far it was numbered and committed. */
+export interface RetiredSource {
+  readonly source: string;
+  readonly path: string;
+  readonly committed: string;
+}
+
+/** What a collector committed for one source: every number below `committed` was acknowledged or buffered. */
+export interface SourceCommit {
+  readonly source: string;
+  readonly path: string;
+  readonly committed: number;
+}
+
+/** Retired sources kept in the checkpoint for accounting; older ones are dropped (their entries are long stored). */
+export const MAX_RETIRED_SOURCES = 1000;
 
 export interface CollectorState {
   readonly version: 1;
@@ -23,6 +42,25 @@ export interface CollectorState {
   /** The last ring fetched: a collector restarted while no aggregator answers can still cut batches. */
   readonly ring?: RingInfo;
   readonly files: FileCheckpoint[];
+  /** Sources of files let go, newest last, at most MAX_RETIRED_SOURCES. */
+  readonly retired?: RetiredSource[];
+}
+
+/** A file's source for one shard: the collector's id, the file's serial, the shard's serial. */
+export function sourceNameOf(id: string, fileSerial: number, shardSerial: number): string {
+  return `${id}${fileSerial.toString(36)}-${shardSerial.toString(36)}`;
+}
+
+/** Every source the checkpoint knows (followed files and retired ones), with what is committed for it. */
+export function committedSources(state: CollectorState): SourceCommit[] {
+  const out: SourceCommit[] = (state.retired ?? []).map((r) => ({ source: r.source, path: r.path, committed: Number(r.committed) }));
+  for (const f of state.files) {
+    for (const [shard, next] of Object.entries(f.next)) {
+      const serial = state.shards[shard];
+      if (serial !== undefined) out.push({ source: sourceNameOf(state.id, f.serial, serial), path: f.path, committed: Number(next) });
+    }
+  }
+  return out;
 }
 
 const FILE = 'checkpoint.json';

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { glob } from 'tinyglobby';
 import { stampBatch } from '../batch/stamp.js';
-import { TributaryError } from '../errors.js';
+import { TributaryError, isRetriable } from '../errors.js';
 import { parseLogfmt } from '../ingest/formats/logfmt.js';
 import { parseNdjson } from '../ingest/formats/ndjson.js';
 import { parseRegexLines } from '../ingest/formats/regex-lines.js';
@@ -11,10 +11,19 @@ import { ShardSink, type RejectReason, type StreamDefaults } from '../ingest/sin
 import { HashRing } from '../shard/hash-ring.js';
 import { backoffDelay } from '../supervisor/backoff.js';
 import { AggregatorPool, readAggregatorConfig, watchAggregatorConfig, type AggregatorStats, type SendPolicy } from './aggregators.js';
-import { loadCollectorState, saveCollectorState, type CollectorState, type FileCheckpoint } from './checkpoint.js';
+import {
+  MAX_RETIRED_SOURCES,
+  committedSources,
+  loadCollectorState,
+  saveCollectorState,
+  sourceNameOf,
+  type CollectorState,
+  type FileCheckpoint,
+  type SourceCommit,
+} from './checkpoint.js';
 import { DiskBuffer, type BufferFullPolicy, type DiskBufferStats } from './disk-buffer.js';
 import { TailedFile, identityOf, type LineChunk } from './tailer.js';
-import { GrpcTransport, isRetriable, type BatchTransport, type RingInfo } from './transport.js';
+import { GrpcTransport, type BatchTransport, type RingInfo } from './transport.js';
 
 /** How the lines of the tailed files are read. */
 export type LineFormat =
@@ -83,6 +92,8 @@ interface Unit {
   pending: number;
   readonly offset: number;
   readonly next: Record<string, string>;
+  /** The file's refused lines up to the unit's end. */
+  readonly rejected: number;
 }
 
 /** A followed file and what is committed for it. */
@@ -91,7 +102,15 @@ interface Followed {
   readonly serial: number;
   readonly streams: Map<string, Stream>;
   readonly units: Unit[];
-  committed: { offset: number; next: Record<string, string> };
+  committed: { offset: number; next: Record<string, string>; rejected: number };
+  /** Refused lines so far (read ahead of the checkpoint). */
+  rejected: number;
+}
+
+/** A collector's side of loss accounting for one source. */
+export interface CollectorSourceAccount extends SourceCommit {
+  /** Numbers given out so far (committed, or on their way to an aggregator or the buffer). */
+  readonly numbered: number;
 }
 
 /** Resolves when notified or after a time, whichever is first: waiting without spinning. */
@@ -204,6 +223,18 @@ export class Collector {
     return { files: this.files.size, ...this.counters, rejected: { ...this.rejected }, buffer: this.buffer.stats, aggregators: this.pool.stats() };
   }
 
+  /**
+   * Per source: what was numbered and what is committed (acknowledged by an
+   * aggregator, or in the disk buffer). Compared with the daemon's view of
+   * the same sources (GET /api/v1/sources), it shows whether every entry
+   * arrived: `tributary sources --collector-state DIR` does the comparison.
+   */
+  sources(): CollectorSourceAccount[] {
+    const numbered = new Map<string, number>();
+    for (const f of this.files.values()) for (const s of f.streams.values()) numbered.set(s.source, Number(s.next));
+    return committedSources(this.currentState()).map((c) => ({ ...c, numbered: numbered.get(c.source) ?? c.committed }));
+  }
+
   private stopped: Promise<void> | undefined;
 
   /** Stops reading, waits for batches in flight (each acknowledged or buffered), writes the checkpoint, and closes. Calling it again waits for the same stop. */
@@ -312,6 +343,7 @@ export class Collector {
       if (f.units.length === 0 && f.file.pendingBytes === 0 && Date.now() - f.file.lastActivity >= this.o.rotateWaitMs && f.file.size() <= f.file.offset) {
         f.file.close();
         this.files.delete(id);
+        this.retire(f);
         this.checkpointDirty = true;
       }
     }
@@ -330,9 +362,10 @@ export class Collector {
     const serial = resumable ? saved.serial : this.state.nextSerial;
     if (!resumable) this.state = { ...this.state, nextSerial: serial + 1 };
     const next = resumable ? saved.next : {};
+    const rejected = resumable ? (saved.rejected ?? 0) : 0;
     const streams = new Map<string, Stream>();
     for (const [shard, n] of Object.entries(next)) streams.set(shard, { source: this.sourceName(serial, shard), next: BigInt(n) });
-    this.files.set(id, { file, serial, streams, units: [], committed: { offset, next } });
+    this.files.set(id, { file, serial, streams, units: [], committed: { offset, next, rejected }, rejected });
     this.checkpointDirty = true;
     this.log('info', `collector: following ${path}${resumable ? ` from byte ${offset}` : ''}`);
   }
@@ -357,7 +390,16 @@ export class Collector {
       n = Object.keys(this.state.shards).length;
       this.state = { ...this.state, shards: { ...this.state.shards, [shard]: n } };
     }
-    return `${this.state.id}${serial.toString(36)}-${n.toString(36)}`;
+    return sourceNameOf(this.state.id, serial, n);
+  }
+
+  /** A file let go keeps its sources' committed numbers in the checkpoint, for accounting. */
+  private retire(f: Followed): void {
+    const retired = [...(this.state.retired ?? [])];
+    for (const [shard, next] of Object.entries(f.committed.next)) {
+      retired.push({ source: this.sourceName(f.serial, shard), path: f.file.path, committed: next });
+    }
+    this.state = { ...this.state, retired: retired.slice(-MAX_RETIRED_SOURCES) };
   }
 
   /** Reads and ships one chunk of a file; false when it had nothing new. */
@@ -393,6 +435,7 @@ export class Collector {
       this.rejected[reason] = (this.rejected[reason] ?? 0) + n;
       lines += n;
     }
+    f.rejected += lines;
     this.counters.linesRead += result.accepted + lines;
     if (result.errors.length > 0) this.log('warn', `collector: ${f.file.path}: ${lines} lines refused; first: ${result.errors[0]!.message}`);
     const batches = result.batches.map((b) => {
@@ -406,6 +449,7 @@ export class Collector {
       pending: batches.length,
       offset: chunk.endOffset,
       next: Object.fromEntries([...f.streams].map(([shard, s]) => [shard, s.next.toString()])),
+      rejected: f.rejected,
     };
     f.units.push(unit);
     if (batches.length === 0) this.unitDone(f);
@@ -431,7 +475,7 @@ export class Collector {
   private unitDone(f: Followed): void {
     while (f.units.length > 0 && f.units[0]!.pending === 0) {
       const u = f.units.shift()!;
-      f.committed = { offset: u.offset, next: u.next };
+      f.committed = { offset: u.offset, next: u.next, rejected: u.rejected };
       this.checkpointDirty = true;
     }
     this.loopWake.notify();
@@ -499,14 +543,19 @@ export class Collector {
     }
   }
 
-  private writeCheckpoint(): void {
+  private currentState(): CollectorState {
     const files: FileCheckpoint[] = [...this.files.values()].map((f) => ({
       ...f.file.position(),
       offset: f.committed.offset,
       serial: f.serial,
       next: f.committed.next,
+      rejected: f.committed.rejected,
     }));
-    this.state = { ...this.state, files };
+    return { ...this.state, files };
+  }
+
+  private writeCheckpoint(): void {
+    this.state = this.currentState();
     saveCollectorState(this.options.stateDir, this.state);
     this.checkpointDirty = false;
     this.counters.checkpoints++;

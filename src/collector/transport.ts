@@ -1,5 +1,5 @@
 import { credentials, type Client, type ClientDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { TributaryError, isTributaryError, type ErrorCode } from '../errors.js';
+import { TributaryError, type ErrorCode } from '../errors.js';
 import { loadTributaryPackage } from '../grpc/proto.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
 
@@ -23,12 +23,6 @@ export interface BatchTransport {
   /** Resolves once the batch is durable in `shard`; rejects with a typed error (E_TIMEOUT, E_UNAVAILABLE, ...). */
   send(shard: string, batch: Uint8Array, timeoutMs: number): Promise<void>;
   close(): void;
-}
-
-/** Errors worth another attempt (elsewhere or later); any other error means the batch itself is refused. */
-export function isRetriable(err: unknown): boolean {
-  const retriable: ErrorCode[] = ['E_TIMEOUT', 'E_UNAVAILABLE', 'E_OVERLOADED', 'E_DISK_FULL', 'E_WORKER_DIED', 'E_IO'];
-  return retriable.some((code) => isTributaryError(err, code)) || !isTributaryError(err);
 }
 
 function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {

@@ -15,7 +15,9 @@ import { ContentDedup } from '../ingest/content-dedup.js';
 import { Ingestor, type IngestLimits } from '../ingest/ingestor.js';
 import { inlineParser, poolParser, type Parser } from '../ingest/parse-pool.js';
 import { addIngestService } from '../grpc/ingest.js';
-import { registerIngestApi, type IngestHttpOptions } from '../http/ingest.js';
+import { registerIngestApi, type IngestHttpOptions, type SourcesView } from '../http/ingest.js';
+import { SourceLedger, accountSources } from '../ingest/source-ledger.js';
+import type { SourceReport } from '../index/dedup.js';
 import type { LogEntry } from '../model/entry.js';
 import { SyslogListener, type SyslogOptions } from '../syslog/server.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
@@ -63,6 +65,8 @@ export class Daemon {
   readonly contentDedup = new ContentDedup();
   /** The push doors' path into storage: bodies parsed on parse threads, numbered, deduplicated, written. */
   readonly ingestor: Ingestor;
+  /** What the batch door saw of each numbered source (the shards know the rest). */
+  readonly ledger = new SourceLedger();
   private http: FastifyInstance | undefined;
   private address = '';
   private grpc: Server | undefined;
@@ -130,11 +134,11 @@ export class Daemon {
       daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {});
       const d = daemon;
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
-      await registerIngestApi(daemon.http, daemon.ingestor, options.ingest);
+      await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
         daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
-        addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer });
+        addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer, ledger: daemon.ledger });
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
         daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
       }
@@ -194,6 +198,29 @@ export class Daemon {
     if (admission.fresh.length > 0) await this.writer.write(admission.fresh);
     this.contentDedup.remember(admission);
     return { accepted: admission.fresh.length, duplicates: admission.duplicates };
+  }
+
+  /**
+   * Loss accounting: per numbered source, what the door received and
+   * answered, and what the shards store, dropped as repeats, and never got.
+   */
+  async sources(prefix = '', limit = 1000): Promise<SourcesView> {
+    const unanswered: string[] = [];
+    const reports = await Promise.all(
+      this.refs.map((r) =>
+        this.system.ask<SourceReport[]>(r, { op: 'sources', prefix, limit }).catch((err: Error) => {
+          unanswered.push(`${r.name}: ${err.message}`);
+          return [] as SourceReport[];
+        }),
+      ),
+    );
+    return {
+      sources: accountSources(this.ledger, reports.flat(), prefix, limit),
+      unanswered,
+      daemonSource: this.writer.sourceId,
+      doors: this.ingestor.stats(),
+      evicted: this.ledger.evicted,
+    };
   }
 
   async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {

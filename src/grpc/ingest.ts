@@ -1,8 +1,9 @@
 import { type Server, type ServerDuplexStream, type ServiceClientConstructor, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { BatchReader } from '../batch/reader.js';
-import { TributaryError, isTributaryError } from '../errors.js';
+import { TributaryError, isRetriable, isTributaryError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
+import type { SourceLedger } from '../ingest/source-ledger.js';
 import { grpcError } from './errors.js';
 import { loadTributaryPackage } from './proto.js';
 
@@ -11,6 +12,8 @@ export interface GrpcIngestDeps {
   readonly writer: ShardedWriter;
   /** Batches of one PushBatches stream being stored at once; the stream stops reading past it (HTTP/2 flow control backs the client off). Default 64. */
   readonly maxInFlightPerStream?: number;
+  /** Per-source accounting of the numbered batches that arrive. */
+  readonly ledger?: SourceLedger;
 }
 
 interface BatchFrame {
@@ -56,7 +59,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
       call.on('data', (frame: BatchFrame) => {
         inFlight++;
         if (inFlight >= maxInFlight) call.pause(); // flow control: the client's writes wait
-        void storeFrame(deps.writer, frame)
+        void storeFrame(deps.writer, frame, deps.ledger)
           .then(
             () => call.write({ id: frame.id, ok: true }),
             (err: unknown) =>
@@ -78,12 +81,21 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
 }
 
 /** Checks a client's batch whole (header, every section's CRC) before a shard sees it: bad bytes never reach storage. */
-async function storeFrame(writer: ShardedWriter, frame: BatchFrame): Promise<void> {
-  if (!writer.hasShard(frame.shard)) {
-    throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(frame.shard)}: ask Ring for the shards`, { shard: frame.shard });
-  }
+async function storeFrame(writer: ShardedWriter, frame: BatchFrame, ledger: SourceLedger | undefined): Promise<void> {
   // A batch from the socket shares (and may be unaligned in) its buffer: the shard gets bytes of its own.
   const bytes = new Uint8Array(frame.batch);
-  BatchReader.open(bytes).validate();
-  await writer.forward(frame.shard, bytes);
+  const reader = BatchReader.open(bytes); // a header that does not read has no source to account to
+  ledger?.received(reader.sourceId, reader.count);
+  try {
+    if (!writer.hasShard(frame.shard)) {
+      throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(frame.shard)}: ask Ring for the shards`, { shard: frame.shard });
+    }
+    reader.validate();
+    await writer.forward(frame.shard, bytes);
+  } catch (err) {
+    if (isRetriable(err)) ledger?.failed(reader.sourceId, reader.count);
+    else ledger?.refused(reader.sourceId, reader.count);
+    throw err;
+  }
+  ledger?.acknowledged(reader.sourceId, reader.count);
 }

@@ -2,12 +2,31 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { serializeError } from '../errors.js';
 import type { Ingestor, IngestReport } from '../ingest/ingestor.js';
 import type { IngestFormat } from '../ingest/parse-task.js';
-import { statusOf } from './common.js';
+import type { SourceAccount } from '../ingest/source-ledger.js';
+import { int, statusOf, type Query } from './common.js';
 import { handleOtlpPush } from './otlp.js';
 
 export interface IngestHttpOptions {
   /** Largest request body (default 16 MiB): larger is a 413 before any of it is parsed. */
   readonly bodyLimit?: number;
+}
+
+export interface IngestApiDeps {
+  readonly ingestor: Ingestor;
+  /** Loss accounting per numbered source (GET /api/v1/sources). */
+  sources(prefix: string, limit: number): Promise<SourcesView>;
+}
+
+export interface SourcesView {
+  readonly sources: SourceAccount[];
+  /** Shards that did not answer (restarting): their sources' stored counts are missing from this view. */
+  readonly unanswered: string[];
+  /** The prefix of the sources the daemon numbers itself (entries of the un-numbered doors). */
+  readonly daemonSource: string;
+  /** Per door: requests, accepted, duplicates, refused by reason, overloaded, failed. */
+  readonly doors: ReturnType<Ingestor['stats']>;
+  /** Sources the door's ledger forgot to stay within its bound. */
+  readonly evicted: number;
 }
 
 function encodingOf(req: FastifyRequest): 'gzip' | undefined | false {
@@ -39,7 +58,8 @@ function reportStatus(report: IngestReport): number {
  * - `POST /loki/api/v1/push`: Loki's push API, JSON or snappy protobuf.
  * - `POST /v1/logs`: OTLP/HTTP logs, JSON or protobuf.
  */
-export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor, options: IngestHttpOptions = {}): Promise<void> {
+export async function registerIngestApi(app: FastifyInstance, deps: IngestApiDeps, options: IngestHttpOptions = {}): Promise<void> {
+  const { ingestor } = deps;
   const bodyLimit = options.bodyLimit ?? 16 * 1024 * 1024;
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -80,6 +100,11 @@ export async function registerIngestApi(app: FastifyInstance, ingestor: Ingestor
       return handleOtlpPush(ingestor, req, reply, encoding);
     });
     scope.get('/api/v1/ingest/stats', async () => ({ status: 'success', data: ingestor.stats() }));
+    scope.get('/api/v1/sources', async (req) => {
+      const q = req.query as Query;
+      const limit = Math.min(100_000, Math.max(1, int(q.limit, 'limit', 1000)));
+      return { status: 'success', data: await deps.sources(q.prefix ?? '', limit) };
+    });
     scope.post('/loki/api/v1/push', (req, reply) => {
       const type = (req.headers['content-type'] ?? '').toLowerCase();
       const proto = type.startsWith('application/x-protobuf') || type.startsWith('application/protobuf');

@@ -70,6 +70,18 @@ export class SeqSet {
     return out;
   }
 
+  /** How many sequence numbers are present. */
+  get size(): number {
+    let n = 0;
+    for (let i = 0; i < this.bounds.length; i += 2) n += this.bounds[i + 1]! - this.bounds[i]!;
+    return n;
+  }
+
+  /** One past the highest present (0 when empty). */
+  get end(): number {
+    return this.bounds.length === 0 ? 0 : this.bounds[this.bounds.length - 1]!;
+  }
+
   toArray(): number[] {
     return [...this.bounds];
   }
@@ -81,6 +93,28 @@ export class SeqSet {
   }
 }
 
+/**
+ * What a shard knows of one source: what it stores and what it dropped as
+ * repeats, and the holes in its numbering below the highest number seen.
+ * Sources number from 0, so a hole is an entry sent (or a batch cut) that
+ * never arrived: lost on the way, or still in a sender's buffer.
+ */
+export interface SourceReport {
+  readonly source: string;
+  /** Distinct sequence numbers stored. */
+  readonly stored: number;
+  /** Entries that arrived again and were not stored again (since this process started). */
+  readonly duplicates: number;
+  /** One past the highest sequence number stored. */
+  readonly end: number;
+  /** How many numbers below `end` are missing. */
+  readonly gaps: number;
+  /** The first missing ranges [from, to), at most 16. */
+  readonly missing: [number, number][];
+  /** When the source last sent (ms since the epoch). */
+  readonly lastSeen: number;
+}
+
 export interface DedupStats {
   readonly sources: number;
   readonly intervals: number;
@@ -88,7 +122,7 @@ export interface DedupStats {
 
 /** Seen sequence numbers for every source, with an idle window. */
 export class Dedup {
-  private readonly sources = new Map<string, { set: SeqSet; lastSeen: number }>();
+  private readonly sources = new Map<string, { set: SeqSet; lastSeen: number; duplicates: number }>();
 
   constructor(private readonly windowMs: number) {}
 
@@ -100,9 +134,36 @@ export class Dedup {
 
   add(source: string, from: number, to: number, now: number): void {
     let s = this.sources.get(source);
-    if (!s) this.sources.set(source, (s = { set: new SeqSet(), lastSeen: now }));
+    if (!s) this.sources.set(source, (s = { set: new SeqSet(), lastSeen: now, duplicates: 0 }));
     s.set.add(from, to);
     s.lastSeen = Math.max(s.lastSeen, now);
+  }
+
+  /** Counts entries of `source` dropped as repeats. */
+  noteDuplicates(source: string, n: number, now: number): void {
+    const s = this.sources.get(source);
+    if (!s) return;
+    s.duplicates += n;
+    s.lastSeen = Math.max(s.lastSeen, now);
+  }
+
+  /** Reports for the sources whose id starts with `prefix`, in id order, at most `limit`. */
+  report(prefix = '', limit = 1000): SourceReport[] {
+    const ids = [...this.sources.keys()].filter((k) => k.startsWith(prefix)).sort();
+    return ids.slice(0, limit).map((id) => {
+      const s = this.sources.get(id)!;
+      const end = s.set.end;
+      const missing = s.set.missing(0, end);
+      return {
+        source: id,
+        stored: s.set.size,
+        duplicates: s.duplicates,
+        end,
+        gaps: missing.reduce((a, [f, t]) => a + (t - f), 0),
+        missing: missing.slice(0, 16),
+        lastSeen: s.lastSeen,
+      };
+    });
   }
 
   /** Forgets sources not seen for the window. Returns how many were dropped. */

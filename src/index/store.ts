@@ -6,7 +6,7 @@ import type { Level } from '../model/level.js';
 import type { BlockIndex } from './block-format.js';
 import { BlockPage, readBlockIndex, readRollup } from './block-reader.js';
 import type { Rollup } from './rollup.js';
-import { Dedup } from './dedup.js';
+import { Dedup, type SourceReport } from './dedup.js';
 import { nodeFs, type StorageFs } from './fs.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { SlabArena } from './arena.js';
@@ -296,6 +296,7 @@ export class ShardStore {
     const missing = this.dedup.missing(reader.sourceId, first, reader.count);
     const fresh = missing.reduce((a, [from, to]) => a + (to - from), 0);
     const duplicates = reader.count - fresh;
+    if (duplicates > 0) this.dedup.noteDuplicates(reader.sourceId, duplicates, this.now());
     if (fresh === 0) {
       this.duplicatesDropped += duplicates;
       return { accepted: 0, duplicates, position: null };
@@ -510,6 +511,11 @@ export class ShardStore {
    * shard's thread: compaction and retention cannot delete a block between
    * two steps of a synchronous scan.
    */
+  /** Per source: stored, repeats dropped, and holes in its numbering (see SourceReport). */
+  sources(prefix?: string, limit?: number): SourceReport[] {
+    return this.dedup.report(prefix, limit);
+  }
+
   readView(): StoreView {
     return {
       blocks: this.blockList,

@@ -9,6 +9,7 @@ import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
 import type { GroupLabel } from '../query/logql.js';
 import type { StoreView } from '../index/store.js';
+import type { SourceReport } from '../index/dedup.js';
 import { ShardStore, type RecoveryReport, type StoreStats } from '../index/store.js';
 
 export interface ShardArgs {
@@ -42,6 +43,7 @@ export type ShardRequest =
   | { op: 'stats' }
   | { op: 'seal' }
   | { op: 'recovery' }
+  | { op: 'sources'; prefix?: string; limit?: number }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
   | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number }
   | { op: 'labelValues'; name: LabelName; from?: bigint; to?: bigint };
@@ -97,7 +99,12 @@ const RETRY_MAX_MS = 2000;
  * batch the replica holds is never lost even if the primary died before
  * logging it.
  */
-export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | string[] | null>({
+export const shardActor = defineBehaviour<
+  State,
+  ShardArgs,
+  ShardRequest,
+  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | SourceReport[] | string[] | null
+>({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
   },
@@ -145,6 +152,7 @@ export const shardActor = defineBehaviour<State, ShardArgs, ShardRequest, ShardS
     }
     if (req.op === 'labelValues') return state.role === 'primary' ? labelValues(state.store.readView(), req.name, req.from, req.to) : [];
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;
+    if (req.op === 'sources') return state.role === 'primary' ? state.store.sources(req.prefix, req.limit) : [];
     if (state.role === 'replica') return { role: 'replica', tailBatches: state.tail.length, tailBytes: state.tailBytes, diskFull: false };
     if (req.op === 'seal') {
       void state.store.seal();

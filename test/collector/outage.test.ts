@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
+import { sourcesCommand } from '../../src/cli/sources.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
@@ -17,7 +18,8 @@ test('an aggregator outage: backoff and open circuits, batches in the disk buffe
   const logs = tempDir(t);
   const path = join(logs, 'app.log');
   appendPino(path, 'out', 0, 500);
-  const c = await startCollector(t, { include: [path], stateDir: tempDir(t), aggregators: [d.grpcAddress] });
+  const stateDir = tempDir(t);
+  const c = await startCollector(t, { include: [path], stateDir, aggregators: [d.grpcAddress] });
   await waitUntil('500 acknowledged', () => c.stats().acked >= 500, 30_000);
 
   await d.stop();
@@ -32,6 +34,57 @@ test('an aggregator outage: backoff and open circuits, batches in the disk buffe
   await waitUntil('the buffer drains', () => c.stats().buffer.entries === 0 && c.stats().acked >= 2000, 60_000);
   t.is(c.stats().aggregators[0]!.circuit, 'closed');
   await assertExactlyOnce(t, d, 'out', 2000);
+  // The proof from the accounts: every number the collector committed is stored.
+  await c.stop();
+  const { code, report } = await verifyCollector(d, stateDir);
+  t.is(code, 0);
+  t.like(report, { committed: 2000, notStored: 0 });
+});
+
+/** `tributary sources --collector-state DIR --json`, run in-process. */
+async function verifyCollector(d: Daemon, stateDir: string) {
+  const out: string[] = [];
+  const code = await sourcesCommand({ url: d.url, collectorState: stateDir, json: true }, (s) => out.push(s));
+  return {
+    code,
+    report: JSON.parse(out.join('')) as { committed: number; notStored: number; sources: { source: string; missing: [number, number][]; notStored: number }[] },
+  };
+}
+
+test('a full buffer under drop_newest loses entries on purpose, and the source accounts name exactly which', async (t) => {
+  const dataDir = tempDir(t);
+  let d = await Daemon.start({ dataDir, http: { port: 0 }, grpc: { port: 0 }, workers: 2 });
+  const grpcPort = Number(d.grpcAddress.split(':')[1]);
+  t.teardown(() => d.stop());
+  const path = join(tempDir(t), 'app.log');
+  const stateDir = tempDir(t);
+  appendPino(path, 'drop', 0, 100);
+  const c = await startCollector(t, {
+    include: [path],
+    stateDir,
+    aggregators: [d.grpcAddress],
+    readBytes: 16 * 1024,
+    buffer: { maxBytes: 48 * 1024, policy: 'drop_newest' },
+  });
+  await waitUntil('100 acknowledged', () => c.stats().acked >= 100, 30_000);
+  await d.stop();
+  appendPino(path, 'drop', 100, 3000);
+  await waitUntil('the buffer fills and batches are dropped', () => c.stats().linesRead >= 3100 && c.stats().dropped > 0, 30_000);
+  d = await Daemon.start({ dataDir, http: { port: 0 }, grpc: { port: grpcPort }, workers: 2 });
+  await waitUntil('the buffer drains', () => c.stats().buffer.entries === 0 && c.stats().acked + c.stats().dropped >= 3100, 60_000);
+  await c.stop();
+  const dropped = c.stats().dropped;
+
+  const { code, report } = await verifyCollector(d, stateDir);
+  t.is(code, 3);
+  t.like(report, { committed: 3100, notStored: dropped });
+  // One stream (api on web-1), so one source numbered in line order: the missing numbers are the missing lines.
+  t.is(report.sources.length, 1);
+  const stored = await storedMessages(d, 'drop');
+  t.is(stored.size, 3100 - dropped);
+  const named = report.sources[0]!.missing.flatMap(([from, to]) => Array.from({ length: to - from }, (_, i) => `drop ${from + i}`));
+  t.is(named.length, dropped);
+  t.true(named.every((m) => !stored.has(m)));
 });
 
 test('aggregators come from a file that is reloaded when it changes', async (t) => {

@@ -105,3 +105,48 @@ test('PushBatches: batches routed by the ring are acknowledged once durable, a r
   t.is(byId.get(1000)!.error_code, 'E_INVALID_ARGUMENT');
   t.is(await count(d), 3000, 'every entry once, the resent batch included');
 });
+
+test('loss accounting: per source, the door counts what it received, acknowledged and refused, and the shards what they store, repeat and miss', async (t) => {
+  const { d } = await setup(t);
+  const { GrpcTransport } = await import('../../src/collector/transport.js');
+  const transport = new GrpcTransport(d.grpcAddress);
+  t.teardown(() => transport.close());
+  const ring = await transport.ring(5000);
+  const hash = new HashRing(ring.shards, ring.virtualNodes);
+  const shard = hash.lookup(streamKey('api', 'web-1'));
+  const source = newSourceId();
+  const batch = (first: number, n: number) =>
+    encodeBatch(
+      Array.from({ length: n }, (_, i) => ({
+        ts: T0 + BigInt(first + i),
+        level: 1 as Level,
+        service: 'api',
+        server: 'web-1',
+        region: 'eu-1',
+        message: `m ${first + i}`,
+      })),
+      { sourceId: source, firstSeq: BigInt(first) },
+    );
+  await transport.send(shard, batch(0, 100), 5000);
+  await transport.send(shard, batch(150, 50), 5000); // 100..149 never sent: a hole
+  await transport.send(shard, batch(0, 100), 5000); // a resend: repeats
+  const wrong = ring.shards.find((s) => s !== shard) ?? 'no-such-shard';
+  await t.throwsAsync(transport.send(`${wrong}-missing`, batch(200, 10), 5000), { message: /no shard/ });
+
+  const res = await fetch(`${d.url}/api/v1/sources?prefix=${source}`);
+  const view = ((await res.json()) as { data: { sources: Record<string, unknown>[]; daemonSource: string; unanswered: string[] } }).data;
+  t.deepEqual(view.unanswered, []);
+  t.is(view.sources.length, 1);
+  t.like(view.sources[0], {
+    source,
+    received: 260,
+    acknowledged: 250,
+    refused: 10,
+    stored: 150,
+    duplicates: 100,
+    end: 200,
+    gaps: 50,
+    missing: [[100, 150]],
+  });
+  t.is(await count(d), 150);
+});
