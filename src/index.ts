@@ -13,3 +13,7 @@ export { Level, LEVEL_NAMES, levelName, parseLevel, tryParseLevel } from './mode
 export type { LogEntry, IdentifiedEntry } from './model/entry.js';
 export { newSourceId } from './model/source.js';
 export { TributaryError, isTributaryError, type ErrorCode, type SerializedError } from './errors.js';
+export { Daemon, type DaemonOptions } from './daemon/daemon.js';
+export { Collector, type CollectorOptions, type CollectorStats, type CollectorSourceAccount } from './collector/collector.js';
+export { TributaryClient, type ClientOptions, type ClientEntry, type ClientStats } from './client/client.js';
+export { Fleet, FleetFileWriter, type FleetOptions, type FleetFileOptions } from './producers/fleet.js';
