@@ -1,6 +1,7 @@
 // Child process of bench:ingest: a client that pushes `total` entries through
 // one front door of a running daemon, `concurrency` requests in flight, and
-// prints one JSON line: { entries, ms }. argv: door target total
+// prints one JSON line: { entries, ms }. argv: door target total [path]
+// (path: the files a collector tails, or the file an import loads).
 import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { encodeBatch } from '../../src/batch/builder.js';
 import { loadTributaryPackage } from '../../src/grpc/proto.js';
@@ -8,8 +9,15 @@ import type { LogEntry } from '../../src/model/entry.js';
 import { newSourceId } from '../../src/model/source.js';
 import { fleetEntry } from '../lib/fleet.js';
 import { HashRing, streamKey } from '../../src/shard/hash-ring.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TributaryClient } from '../../src/client/client.js';
+import { Collector } from '../../src/collector/collector.js';
+import { importFiles } from '../../src/import/importer.js';
+import { pinoLineOf } from '../lib/fleet.js';
 
-const [door, target, totalArg] = process.argv.slice(2) as [string, string, string];
+const [door, target, totalArg, path] = process.argv.slice(2) as [string, string, string, string | undefined];
 const total = Number(totalArg);
 const PER_REQUEST = 5000;
 const CONCURRENCY = 8;
@@ -116,10 +124,54 @@ async function overGrpcBatches(): Promise<number> {
   return ms;
 }
 
+/** The Node client (and so the pino transport): pino lines written in chunks, then flushed. */
+async function overClient(): Promise<number> {
+  const chunks: string[] = [];
+  for (let n = 0; n < total; n += 1000) {
+    let s = '';
+    for (let i = n; i < Math.min(total, n + 1000); i++) s += pinoLineOf(entry(i)) + '\n';
+    chunks.push(s);
+  }
+  const client = new TributaryClient({ aggregators: [target], maxBufferedBytes: 1 << 30, batchBytes: 1 << 20, maxInFlight: 8 });
+  const t0 = performance.now();
+  for (const c of chunks) client.write(c);
+  await client.flush();
+  const ms = performance.now() - t0;
+  if (client.stats().acked !== total) throw new Error(`client: ${client.stats().acked} of ${total} acknowledged`);
+  await client.close();
+  return ms;
+}
+
+/** A collector tailing the files under `path` from their start, until every line is acknowledged. */
+async function viaCollector(): Promise<number> {
+  const state = mkdtempSync(join(tmpdir(), 'tributary-bench-collector-'));
+  const t0 = performance.now();
+  const c = await Collector.start({ include: [join(path!, '*.log')], stateDir: state, aggregators: [target] });
+  while (c.stats().acked < total) await new Promise((r) => setTimeout(r, 5));
+  const ms = performance.now() - t0;
+  await c.stop();
+  rmSync(state, { recursive: true, force: true });
+  return ms;
+}
+
+/** `tributary import` of one NDJSON file. */
+async function viaImport(): Promise<number> {
+  const t0 = performance.now();
+  const summary = await importFiles({ files: [path!], aggregators: [target] });
+  if (summary.entries !== total) throw new Error(`import: ${summary.entries} of ${total} stored`);
+  return performance.now() - t0;
+}
+
 const ms =
-  door === 'http-ndjson'
-    ? await overHttp('/api/v1/ingest', 'application/x-ndjson')
-    : door === 'loki-json'
-      ? await overHttp('/loki/api/v1/push', 'application/json')
-      : await overGrpcBatches();
+  door === 'client'
+    ? await overClient()
+    : door === 'collector'
+      ? await viaCollector()
+      : door === 'import'
+        ? await viaImport()
+        : door === 'http-ndjson'
+          ? await overHttp('/api/v1/ingest', 'application/x-ndjson')
+          : door === 'loki-json'
+            ? await overHttp('/loki/api/v1/push', 'application/json')
+            : await overGrpcBatches();
 console.log(JSON.stringify({ entries: total, ms }));

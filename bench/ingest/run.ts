@@ -1,17 +1,25 @@
 // npm run bench:ingest — entries/s through each front door from a separate
 // client process, durable and indexed, beside the same entries written by an
 // in-process writer (no door: the storage path's own speed) in the same run.
+// Also: `tributary import` of an NDJSON file, a collector tailing pino files,
+// and the Node client (the pino transport's engine). --quick: 200 k entries;
+// --only=door,door: just those.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
-import { fleetEntry } from '../lib/fleet.js';
+import { fleetEntry, pinoLineOf } from '../lib/fleet.js';
 import { printTable, si, writeResults } from '../lib/report.js';
 
 const quick = process.argv.includes('--quick');
+/** --only door,door: run just these (and the baseline). */
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const TOTAL = quick ? 200_000 : 2_000_000;
 const rows: { door: string; entriesPerSec: number; target: string }[] = [];
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
@@ -46,15 +54,59 @@ await withDaemon(async (d) => {
   log(`baseline: ${si(rate)} entries/s`);
 });
 
-const doors: { door: string; target: string; address: (d: Daemon) => string }[] = [
-  { door: 'grpc-batches', target: '>= 1 M', address: (d) => d.grpcAddress },
-  { door: 'http-ndjson', target: '>= 300 k', address: (d) => d.url },
-  { door: 'loki-json', target: '>= 300 k', address: (d) => d.url },
-];
+/** Files for the file-reading doors, written before any clock starts: pino lines, as services write them. */
+const files = mkdtempSync(join(tmpdir(), 'tributary-ingest-files-'));
+const FILES = 4;
+function writePinoFile(path: string, from: number, to: number): void {
+  const T0 = BigInt(Date.now()) * 1_000_000n;
+  const fd = openSync(path, 'w');
+  for (let n = from; n < to; n += 10_000) {
+    let s = '';
+    for (let i = n; i < Math.min(to, n + 10_000); i++) s += pinoLineOf(fleetEntry(i, T0 + BigInt(i))) + '\n';
+    writeSync(fd, s);
+  }
+  closeSync(fd);
+}
+
+interface Door {
+  door: string;
+  target: string;
+  address: (d: Daemon) => string;
+  path?: () => string;
+}
+const doors = (
+  [
+    { door: 'grpc-batches', target: '>= 1 M', address: (d) => d.grpcAddress },
+    {
+      door: 'import',
+      target: '>= 1 M',
+      address: (d) => d.grpcAddress,
+      path: () => {
+        const path = join(files, 'import.ndjson');
+        writePinoFile(path, 0, TOTAL);
+        return path;
+      },
+    },
+    {
+      door: 'collector',
+      target: '>= 500 k',
+      address: (d) => d.grpcAddress,
+      path: () => {
+        const dir = join(files, 'tailed');
+        mkdirSync(dir);
+        for (let f = 0; f < FILES; f++) writePinoFile(join(dir, `app-${f}.log`), (f * TOTAL) / FILES, ((f + 1) * TOTAL) / FILES);
+        return dir;
+      },
+    },
+    { door: 'client', target: '-', address: (d) => d.grpcAddress },
+    { door: 'http-ndjson', target: '>= 300 k', address: (d) => d.url },
+    { door: 'loki-json', target: '>= 300 k', address: (d) => d.url },
+  ] satisfies Door[]
+).filter((d: Door) => !only || only.includes(d.door));
 /** Runs the client in its own process; asynchronously, since the daemon's main thread is this one. */
-function runClient(door: string, address: string): Promise<{ entries: number; ms: number }> {
+function runClient(door: string, address: string, path?: string): Promise<{ entries: number; ms: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./client.js', import.meta.url)), door, address, String(TOTAL)], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./client.js', import.meta.url)), door, address, String(TOTAL), ...(path ? [path] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -65,13 +117,16 @@ function runClient(door: string, address: string): Promise<{ entries: number; ms
 }
 
 for (const door of doors) {
+  const path = door.path?.();
   await withDaemon(async (d) => {
-    const r = await runClient(door.door, door.address(d));
+    const r = await runClient(door.door, door.address(d), path);
     const rate = r.entries / (r.ms / 1000);
     rows.push({ door: door.door, entriesPerSec: rate, target: door.target });
     log(`${door.door}: ${si(rate)} entries/s`);
   });
 }
+
+rmSync(files, { recursive: true, force: true });
 
 const base = rows[0]!.entriesPerSec;
 printTable(

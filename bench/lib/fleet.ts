@@ -15,3 +15,10 @@ export function fleetEntry(n: number, ts: bigint, message: string = syntheticMes
   const server = n % 500;
   return { ts, level: syntheticLevel(n), service: SERVICES[server % 20]!, server: SERVERS[server]!, region: REGIONS[server % 10]!, message };
 }
+
+const PINO_LEVELS = [20, 30, 40, 50];
+
+/** An entry as pino writes it (numeric level, time in ms, hostname, name), with its region as an extra field. */
+export function pinoLineOf(e: LogEntry): string {
+  return `{"level":${PINO_LEVELS[e.level]},"time":${e.ts / 1_000_000n},"pid":4242,"hostname":"${e.server}","name":"${e.service}","region":"${e.region}","msg":${JSON.stringify(e.message)}}`;
+}

@@ -237,10 +237,10 @@ export class TributaryClient {
       this.loadRing();
       if (!this.ring) return; // lines wait (bounded) until an aggregator tells the ring
     }
-    const body = Buffer.from(this.pending.join(''));
+    const body = this.pending.join('');
     this.pending = [];
     this.pendingBytes = 0;
-    const sink = new ShardSink(this.ring.shards, { defaults: this.defaults }, body.byteLength);
+    const sink = new ShardSink(this.ring.shards, { defaults: this.defaults, fingerprints: false }, body.length);
     parseNdjson(sink, body);
     const result = sink.finish();
     for (const [reason, n] of Object.entries(result.rejected) as [RejectReason, number][]) this.rejected[reason] = (this.rejected[reason] ?? 0) + n;

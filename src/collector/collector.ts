@@ -420,7 +420,7 @@ export class Collector {
   }
 
   private parse(chunk: LineChunk): ReturnType<ShardSink['finish']> {
-    const sink = new ShardSink(this.ring!.shards, { maxLineBytes: this.o.maxLineBytes, defaults: this.labels }, chunk.bytes.length);
+    const sink = new ShardSink(this.ring!.shards, { maxLineBytes: this.o.maxLineBytes, defaults: this.labels, fingerprints: false }, chunk.bytes.length);
     const format = this.options.format ?? { type: 'ndjson' };
     if (format.type === 'ndjson') parseNdjson(sink, chunk.bytes, chunk.firstLine);
     else if (format.type === 'logfmt') parseLogfmt(sink, chunk.bytes, chunk.firstLine);

@@ -81,7 +81,7 @@ export async function importFiles(options: ImportOptions): Promise<ImportSummary
       let line = 1;
       const submit = (body: Buffer, firstLine: number): void => {
         format ??= body[0] === 0x7b ? 'ndjson' : 'plain';
-        const parsed = parser.parse({ format, body, shards: ring.shards, firstLine, limits: { defaults: { service } } });
+        const parsed = parser.parse({ format, body, shards: ring.shards, firstLine, limits: { defaults: { service }, fingerprints: false } });
         const stamped = order
           .then(() => parsed)
           .then((r: ParseResult) => {

@@ -1,12 +1,13 @@
 import type { ShardSink } from '../sink.js';
 
 /**
- * Calls `each` for every non-blank line of a UTF-8 body (LF or CRLF),
+ * Calls `each` for every non-blank line of a UTF-8 body or a string (LF or CRLF),
  * numbering lines from `firstLine`. A line longer than the sink's limit
  * (plus `slack` for the syntax around a message) is refused here, unread.
  */
-export function forEachLine(sink: ShardSink, body: Uint8Array, firstLine: number, slack: number, each: (raw: string, line: number) => void): void {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+export function forEachLine(sink: ShardSink, body: Uint8Array | string, firstLine: number, slack: number, each: (raw: string, line: number) => void): void {
+  // Text already decoded (the client's lines) is not encoded and decoded again.
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   const maxChars = sink.maxLineBytes + slack;
   let line = firstLine - 1;
   let start = 0;

@@ -8,7 +8,7 @@ import { forEachLine } from './lines.js';
  * rejected with its number and reason while the others are stored. Line
  * numbers are 1-based, counted from `firstLine` (a chunk of a larger file).
  */
-export function parseNdjson(sink: ShardSink, body: Uint8Array, firstLine = 1): void {
+export function parseNdjson(sink: ShardSink, body: Uint8Array | string, firstLine = 1): void {
   const now = BigInt(Date.now()) * 1_000_000n;
   // JSON adds quoting and field names around a message: allow for them before calling a line too long.
   forEachLine(sink, body, firstLine, 16_384, (raw, line) => {
