@@ -1,4 +1,5 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 node
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isTributaryError } from '../errors.js';
 import { runCollector, type CollectFlags } from './collect.js';
@@ -13,6 +14,8 @@ function positiveInt(value: string): number {
   return n;
 }
 
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
 const program = new Command().name('tributary').description('Log aggregation on an actor system of worker threads').version('0.1.0');
 
 const daemonOptions = (cmd: Command) =>
@@ -26,7 +29,8 @@ const daemonOptions = (cmd: Command) =>
     .option('--no-syslog', 'no syslog listener')
     .option('--memory <MiB>', 'memory budget: memtables, caches and heaps are sized from it', positiveInt, 512)
     .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
-    .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt);
+    .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt)
+    .option('--collect <glob>', "tail this host's files matching the glob into the daemon (a collector actor; repeatable)", collect);
 
 type DaemonFlags = {
   dataDir: string;
@@ -39,6 +43,7 @@ type DaemonFlags = {
   memory: number;
   workers?: number;
   shards?: number;
+  collect?: string[];
 };
 const toOptions = (o: DaemonFlags) => ({
   dataDir: o.dataDir,
@@ -48,6 +53,7 @@ const toOptions = (o: DaemonFlags) => ({
   memoryBudgetBytes: o.memory * 1024 * 1024,
   workers: o.workers,
   shards: o.shards,
+  collectors: o.collect ? [{ include: o.collect, stateDir: join(o.dataDir, 'collector') }] : [],
 });
 
 daemonOptions(program.command('start').description('run the daemon: shards with replicas, queries over HTTP')).action(async (o: DaemonFlags) => {
@@ -60,7 +66,6 @@ daemonOptions(program.command('demo').description('run the daemon with a simulat
     await runDaemon(toOptions(o), { rate: o.rate });
   });
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 program
   .command('collect')
   .description('tail log files and ship them to aggregators, e.g. tributary collect --include "/var/log/app/*.log" --aggregator 127.0.0.1:9095')

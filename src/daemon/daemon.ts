@@ -20,6 +20,8 @@ import { SourceLedger, accountSources } from '../ingest/source-ledger.js';
 import type { SourceReport } from '../index/dedup.js';
 import type { LogEntry } from '../model/entry.js';
 import { SyslogListener, type SyslogOptions } from '../syslog/server.js';
+import type { CollectorActorArgs } from '../collector/collector-actor.js';
+import type { CollectorStats } from '../collector/collector.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -49,6 +51,12 @@ export interface DaemonOptions {
   /** Settings passed to every shard (group commit, seal sizes, retention...). */
   readonly shard?: Partial<Omit<ShardArgs, 'dir'>>;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * Collectors hosted as actors on the worker threads, tailing this host's
+   * files into this daemon (over its gRPC door unless `aggregators` says
+   * otherwise; needs gRPC on). Restarted from their checkpoints when they fail.
+   */
+  readonly collectors?: readonly (Omit<CollectorActorArgs, 'aggregators'> & { readonly aggregators?: readonly string[] })[];
 }
 
 const SHARD_NAME = /^shard-(\d+)$/;
@@ -73,6 +81,7 @@ export class Daemon {
   private grpcPort = 0;
   private grpcHost = '';
   private syslogListener: SyslogListener | undefined;
+  private readonly collectorRefs: ActorRef[] = [];
 
   private constructor(
     readonly system: ActorSystem,
@@ -141,6 +150,19 @@ export class Daemon {
         addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer, ledger: daemon.ledger });
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
         daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
+      }
+      for (const [i, c] of (options.collectors ?? []).entries()) {
+        if (!daemon.grpc && !c.aggregators && !c.aggregatorsFile) {
+          throw new TributaryError('E_CONFIG_INVALID', 'a hosted collector sends over gRPC: turn gRPC on or give it aggregators', {});
+        }
+        const aggregators = c.aggregators ?? (c.aggregatorsFile ? undefined : [daemon.grpcAddress]);
+        daemon.collectorRefs.push(
+          await system.spawn({
+            name: `collector-${i}`,
+            behaviour: { module: new URL('../collector/collector-actor.js', import.meta.url), export: 'collectorActor' },
+            args: { ...c, aggregators } satisfies CollectorActorArgs,
+          }),
+        );
       }
       if (options.syslog) {
         const maxLine = options.ingest?.maxLineBytes;
@@ -223,6 +245,16 @@ export class Daemon {
     };
   }
 
+  /** The hosted collectors' counters, in the order they were configured. */
+  async collectorStats(): Promise<CollectorStats[]> {
+    return Promise.all(this.collectorRefs.map((r) => this.system.ask<CollectorStats>(r, { op: 'stats' })));
+  }
+
+  /** The hosted collectors' actor refs (to ask them, or to watch their restarts). */
+  get collectors(): readonly ActorRef[] {
+    return this.collectorRefs;
+  }
+
   async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
     const all = await Promise.all(this.refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
     return [...new Set(all.flat())].sort();
@@ -230,6 +262,8 @@ export class Daemon {
 
   /** Stops accepting requests, then stops the actors (shards flush and close their stores). */
   async stop(): Promise<void> {
+    // Hosted collectors first, while the doors they send through are still open: their batches in flight land.
+    for (const r of this.collectorRefs) await this.system.stopActor(r).catch(() => {});
     await this.syslogListener?.close();
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
