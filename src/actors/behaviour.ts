@@ -70,6 +70,12 @@ export interface ActorContext {
   fail(error: unknown): void;
   /** Reports why the actor holds frames back (E_DISK_FULL, ...), or undefined once healthy again. Senders waiting for acks fail fast with it. */
   setHealth(code: HealthCode | undefined): void;
+  /**
+   * Publishes a domain event (structured-cloneable) to the main thread's
+   * event stream as `@actor.published`: rare, meaningful news (an anomaly
+   * flagged), not data. Data goes in frames.
+   */
+  publish(payload: unknown): void;
   /** Structured log line, delivered to the system's event stream. */
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }

@@ -17,6 +17,7 @@ export type RuntimeEvent =
   | { type: '@worker.exited'; thread: number; code: number; error?: SerializedError }
   | { type: '@worker.hung'; thread: number; silentMs: number }
   | { type: '@mailbox.backpressure'; fromThread: number; toThread: number; waitedMs: number }
+  | { type: '@actor.published'; actor: ActorRef; payload: unknown }
   | { type: '@log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; actor?: ActorRef; fields?: Record<string, unknown> };
 
 export interface FrameRef {

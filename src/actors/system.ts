@@ -468,6 +468,11 @@ export class ActorSystem {
         });
         return;
       }
+      case 'published': {
+        const rec = this.records.get(event.id);
+        if (rec) this.events.emit({ type: '@actor.published', actor: rec.ref, payload: event.payload });
+        return;
+      }
       case 'log': {
         const rec = event.id !== undefined ? this.records.get(event.id) : undefined;
         this.events.emit({ type: '@log', level: event.level, message: event.message, actor: rec?.ref, fields: { ...event.fields, thread } });

@@ -22,6 +22,10 @@ import type { LogEntry } from '../model/entry.js';
 import { SyslogListener, type SyslogOptions } from '../syslog/server.js';
 import type { CollectorActorArgs } from '../collector/collector-actor.js';
 import type { CollectorStats } from '../collector/collector.js';
+import type { DetectorArgs } from '../anomaly/detector-actor.js';
+import { AnomalyMonitor } from '../anomaly/monitor.js';
+import type { WindowRule } from '../anomaly/window.js';
+import { registerAnomalyApi } from '../http/anomalies.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -56,6 +60,13 @@ export interface DaemonOptions {
    * files into this daemon (over its gRPC door unless `aggregators` says
    * otherwise; needs gRPC on). Restarted from their checkpoints when they fail.
    */
+  /**
+   * Anomaly detection (on unless false): flagged while more than
+   * `rule.threshold` of a service's last `rule.size` entries are ERROR
+   * (default 10 of 1000), with per-service rules; `detectors` actors
+   * (default one per worker thread), each with a replica.
+   */
+  readonly anomaly?: { readonly rule?: WindowRule; readonly services?: Record<string, WindowRule>; readonly detectors?: number } | false;
   readonly collectors?: readonly (Omit<CollectorActorArgs, 'aggregators'> & { readonly aggregators?: readonly string[] })[];
 }
 
@@ -82,6 +93,8 @@ export class Daemon {
   private grpcHost = '';
   private syslogListener: SyslogListener | undefined;
   private readonly collectorRefs: ActorRef[] = [];
+  /** Anomaly detection: the flagged services, the recent events, subscriptions (undefined when off). */
+  anomalies: AnomalyMonitor | undefined;
 
   private constructor(
     readonly system: ActorSystem,
@@ -127,13 +140,26 @@ export class Daemon {
         else if (e.type === '@actor.restarted') log('info', `${e.actor.name} restarted after ${e.downMs.toFixed(0)} ms`);
         else if (e.type === '@supervisor.escalated') log('error', `supervisor ${e.supervisor} gave up: ${e.error.message}`);
       });
+      const detectors: ActorRef[] = [];
+      if (options.anomaly !== false) {
+        for (let i = 0; i < (options.anomaly?.detectors ?? workers); i++) {
+          detectors.push(
+            await system.spawn({
+              name: `detector-${i}`,
+              behaviour: { module: new URL('../anomaly/detector-actor.js', import.meta.url), export: 'detectorActor' },
+              args: { rule: options.anomaly?.rule, services: options.anomaly?.services } satisfies DetectorArgs,
+              replicas: workers > 1 ? 1 : 0,
+            }),
+          );
+        }
+      }
       const refs: ActorRef[] = [];
       const writable: Record<string, ActorRef> = {};
       for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
         const ref = await system.spawn({
           name,
           behaviour: { module: new URL('../shard/shard-actor.js', import.meta.url), export: 'shardActor' },
-          args: { ...memory.shard, sealThreadLimits: memory.sealThread, ...options.shard, dir: join(shardsDir, name) },
+          args: { ...memory.shard, sealThreadLimits: memory.sealThread, ...options.shard, dir: join(shardsDir, name), detectors: detectors.map((d) => d.id) },
           replicas,
         });
         refs.push(ref);
@@ -142,7 +168,9 @@ export class Daemon {
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
       daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {});
       const d = daemon;
+      if (detectors.length > 0) daemon.anomalies = new AnomalyMonitor(system, detectors);
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+      if (daemon.anomalies) registerAnomalyApi(daemon.http, daemon.anomalies);
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
@@ -268,6 +296,7 @@ export class Daemon {
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();
+    this.anomalies?.close();
     await this.system.stop();
   }
 }

@@ -44,7 +44,8 @@ function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): Query
 
 /** The query API. Every failure answers JSON with the error's code; a bad query is a 400, never a 500. */
 export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+  // A stopping daemon closes every connection (live tails, SSE streams, idle keep-alives) rather than wait on them.
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, forceCloseConnections: true });
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
     void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });

@@ -58,6 +58,8 @@ export interface AppendResult {
   readonly duplicates: number;
   /** Where in the WAL the entries went; durable once sync() reaches it. Null when nothing was written. */
   readonly position: WalPosition | null;
+  /** The stored entries, as batches (the whole batch, or the new ranges of a partial resend): read them before the next seal. */
+  readonly stored: readonly BatchReader[];
 }
 
 export interface RecoveryReport {
@@ -292,24 +294,26 @@ export class ShardStore {
     if (first + reader.count > MAX_SEQ) {
       throw new TributaryError('E_INVALID_ARGUMENT', `sequence numbers beyond 2^53 are not supported (source ${reader.sourceId})`, { source: reader.sourceId });
     }
-    if (reader.count === 0) return { accepted: 0, duplicates: 0, position: null };
+    if (reader.count === 0) return { accepted: 0, duplicates: 0, position: null, stored: [] };
     const missing = this.dedup.missing(reader.sourceId, first, reader.count);
     const fresh = missing.reduce((a, [from, to]) => a + (to - from), 0);
     const duplicates = reader.count - fresh;
     if (duplicates > 0) this.dedup.noteDuplicates(reader.sourceId, duplicates, this.now());
     if (fresh === 0) {
       this.duplicatesDropped += duplicates;
-      return { accepted: 0, duplicates, position: null };
+      return { accepted: 0, duplicates, position: null, stored: [] };
     }
     // The common case stores the batch exactly as received; a partial resend is cut to its new ranges.
     const parts = duplicates === 0 ? [reader] : missing.map(([from, to]) => BatchReader.open(subBatch(reader, from - first, to - from)));
     let position: WalPosition | null = null;
+    const stored: BatchReader[] = [];
     for (const part of parts) {
       // Kept in the memtable's slabs (shared memory): a seal on a pool thread reads it without a copy.
       const owned = this.arena.alloc(part.raw.byteLength);
       owned.set(part.raw);
       if (log) position = this.wal.append(owned);
       const r = BatchReader.open(owned, { verify: false });
+      stored.push(r);
       this.memtable.push({ reader: r, arrivedAt: this.now() });
       this.memEntries += r.count;
       this.memBytes += owned.byteLength;
@@ -317,7 +321,7 @@ export class ShardStore {
       if (log) this.measureLateness(r);
     }
     this.duplicatesDropped += duplicates;
-    return { accepted: fresh, duplicates, position };
+    return { accepted: fresh, duplicates, position, stored };
   }
 
   /**

@@ -10,7 +10,8 @@ import { countView, type CountResult } from '../query/aggregate.js';
 import type { GroupLabel } from '../query/logql.js';
 import type { StoreView } from '../index/store.js';
 import type { SourceReport } from '../index/dedup.js';
-import { ShardStore, type RecoveryReport, type StoreStats } from '../index/store.js';
+import { ShardStore, type AppendResult, type RecoveryReport, type StoreStats } from '../index/store.js';
+import { feedsOf } from '../anomaly/feed.js';
 
 export interface ShardArgs {
   /** The shard's directory (WAL, labels, blocks). */
@@ -37,6 +38,8 @@ export interface ShardArgs {
    * 1, every write fails with ENOSPC, as on a full disk.
    */
   readonly faults?: SharedArrayBuffer;
+  /** Anomaly detector actor ids: each durable entry's (service, level, ts, id) is fed to the one its service hashes to. */
+  readonly detectors?: readonly number[];
 }
 
 export type ShardRequest =
@@ -64,6 +67,9 @@ interface PrimaryState {
   /** Highest frame seq per sending thread, appended and waiting for the next sync. */
   pending: Map<number, number>;
   pendingBytes: number;
+  /** Detector feeds of the entries appended since the last sync: sent once they are durable. */
+  feeds: { detector: number; bytes: Uint8Array }[];
+  feedsLost: number;
   syncTimer: NodeJS.Timeout | undefined;
   syncing: boolean;
   sealTimer: NodeJS.Timeout | undefined;
@@ -212,6 +218,8 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
     recovery: report,
     pending: new Map(),
     pendingBytes: 0,
+    feeds: [],
+    feedsLost: 0,
     syncTimer: undefined,
     syncing: false,
     sealTimer: undefined,
@@ -254,8 +262,9 @@ function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void
     ctx.retryLater(5);
     return;
   }
+  let result: AppendResult;
   try {
-    state.store.append(frame.body);
+    result = state.store.append(frame.body);
   } catch (err) {
     if (isTributaryError(err, 'E_DISK_FULL') || isTributaryError(err, 'E_IO')) {
       // Keep the frame in the mailbox and try again later: backpressure, not loss.
@@ -274,6 +283,10 @@ function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void
     ctx.setHealth(undefined);
     ctx.log('info', `shard ${state.args.dir}: writes resumed`);
   }
+  const detectors = state.args.detectors;
+  if (detectors && detectors.length > 0) {
+    for (const part of result.stored) for (const [d, bytes] of feedsOf(part, detectors.length)) state.feeds.push({ detector: detectors[d]!, bytes });
+  }
   const prev = state.pending.get(frame.from);
   if (prev === undefined || ((frame.seq - prev) | 0) > 0) state.pending.set(frame.from, frame.seq);
   state.pendingBytes += frame.length;
@@ -289,8 +302,10 @@ async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
   }
   if (state.pending.size === 0 || state.disposed) return;
   const acks = state.pending;
+  const feeds = state.feeds;
   state.pending = new Map();
   state.pendingBytes = 0;
+  state.feeds = [];
   try {
     await state.store.sync();
   } catch (err) {
@@ -303,7 +318,27 @@ async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
   }
   if (state.disposed) return;
   for (const [from, seq] of acks) ctx.ack(from, seq);
+  sendFeeds(state, feeds, ctx);
   await maybeSeal(state, ctx);
+}
+
+/**
+ * Feeds the detectors what just became durable. A detector's full mailbox
+ * on this very thread cannot be waited for (this thread would have to
+ * drain it): that feed is dropped and counted, and detection sees fewer
+ * entries; storage is never held back by detection.
+ */
+function sendFeeds(state: PrimaryState, feeds: readonly { detector: number; bytes: Uint8Array }[], ctx: ActorContext): void {
+  for (const f of feeds) {
+    try {
+      ctx.send(f.detector, f.bytes);
+    } catch (err) {
+      state.feedsLost++;
+      if (state.feedsLost === 1 || state.feedsLost % 1000 === 0) {
+        ctx.log('warn', `shard ${state.args.dir}: a detector feed was dropped (${state.feedsLost} so far): ${(err as Error).message}`);
+      }
+    }
+  }
 }
 
 async function maybeSeal(state: PrimaryState, ctx: ActorContext): Promise<void> {

@@ -474,6 +474,7 @@ export class ActorHost {
       },
       setHealth: (code) => this.tables.setHealth(req.id, code === undefined ? 0 : HEALTH_CODES.indexOf(code)),
       log: (level, message, fields) => this.post({ type: 'log', level, message, id: req.id, fields }),
+      publish: (payload) => this.post({ type: 'published', id: req.id, payload }),
     };
     return ctx;
   }

@@ -70,6 +70,7 @@ export type HostEvent =
   | { readonly type: 'ready' }
   | { readonly type: 'actor-failed'; readonly id: number; readonly error: SerializedError; readonly frame?: FrameRef }
   | { readonly type: 'dead-letter'; readonly id: number; readonly reason: string; readonly frame: FrameRef }
+  | { readonly type: 'published'; readonly id: number; readonly payload: unknown }
   | {
       readonly type: 'log';
       readonly level: 'debug' | 'info' | 'warn' | 'error';
