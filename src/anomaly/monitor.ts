@@ -114,7 +114,8 @@ export class AnomalyMonitor {
     for (const s of states) if (!this.flagged.has(s.service)) this.record(event('flag', s));
     for (const [service, e] of this.flagged) {
       if (detectorFor(service, this.detectors.length) === index && !flaggedThere.has(service)) {
-        this.record(event('clear', { service, errors: 0, size: e.window, threshold: e.threshold }));
+        const w = await this.system.ask<WindowState | undefined>(detector, { op: 'state', service }).catch(() => undefined);
+        this.record(event('clear', w ?? { service, errors: 0, size: e.window, threshold: e.threshold }));
       }
     }
   }

@@ -112,7 +112,10 @@ export class TributaryClient {
   private ringAt = 0;
   private ringLoading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Fetching the ring again after a failure. */
+  private ringRetry: NodeJS.Timeout | undefined;
+  /** Sending the queue's head again after every aggregator failed it. */
+  private sendRetry: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
   private closed = false;
   private readonly counters = { lines: 0, acked: 0, dropped: 0, refused: 0 };
@@ -205,7 +208,8 @@ export class TributaryClient {
     this.outbox.length = 0;
     this.outboxBytes = 0;
     clearTimeout(this.timer);
-    clearTimeout(this.retryTimer);
+    clearTimeout(this.ringRetry);
+    clearTimeout(this.sendRetry);
     this.unwatch?.();
     this.pool.close();
     for (const w of this.waiters) w.resolve();
@@ -278,8 +282,8 @@ export class TributaryClient {
         (err: Error) => {
           this.onError(err);
           // Try again later; what is pending stays pending.
-          clearTimeout(this.retryTimer);
-          this.retryTimer = setTimeout(() => this.cut(), backoffDelay({ initialMs: 500, maxMs: 5000, jitter: 1 }, 2)).unref();
+          clearTimeout(this.ringRetry);
+          this.ringRetry = setTimeout(() => this.cut(), backoffDelay({ initialMs: 500, maxMs: 5000, jitter: 1 }, 2)).unref();
         },
       )
       .finally(() => {
@@ -329,8 +333,8 @@ export class TributaryClient {
             b.attempt++;
             this.outbox.unshift(b);
             this.inFlight--;
-            clearTimeout(this.retryTimer);
-            this.retryTimer = setTimeout(() => this.pump(), backoffDelay({ initialMs: 200, maxMs: 10_000, jitter: 1 }, b.attempt)).unref();
+            clearTimeout(this.sendRetry);
+            this.sendRetry = setTimeout(() => this.pump(), backoffDelay({ initialMs: 200, maxMs: 10_000, jitter: 1 }, b.attempt)).unref();
             return;
           }
           if (this.closed)

@@ -115,25 +115,14 @@ export function accountSources(ledger: SourceLedger, reports: readonly SourceRep
  */
 function mergeReports(a: SourceReport, b: SourceReport): SourceReport {
   const end = Math.max(a.end, b.end);
-  const holesOf = (r: SourceReport) => {
-    const s = new SeqSet();
-    for (const [f, t] of r.missing) s.add(f, t);
-    s.add(r.end, end);
-    return s;
-  };
-  const ha = holesOf(a);
-  const hb = holesOf(b);
-  // Holes of both = holes of a, minus what b holds (b's non-holes).
-  const both: [number, number][] = [];
-  for (const [f, t] of intervalsOf(ha)) {
-    let cur = f;
-    for (const [mf, mt] of hb.missing(f, t)) {
-      // [mf, mt) is not a hole of b: b holds it; what lies before it is a hole of both.
-      if (mf > cur) both.push([cur, mf]);
-      cur = mt;
-    }
-    if (cur < t) both.push([cur, t]);
+  // What either holds: each report's complement of its holes, below its own end.
+  const held = new SeqSet();
+  for (const r of [a, b]) {
+    const holes = new SeqSet();
+    for (const [f, t] of r.missing) holes.add(f, t);
+    for (const [f, t] of holes.missing(0, r.end)) held.add(f, t);
   }
+  const both = held.missing(0, end);
   return {
     source: a.source,
     stored: a.stored + b.stored,
@@ -143,11 +132,4 @@ function mergeReports(a: SourceReport, b: SourceReport): SourceReport {
     missing: both.slice(0, 16),
     lastSeen: Math.max(a.lastSeen, b.lastSeen),
   };
-}
-
-function intervalsOf(s: SeqSet): [number, number][] {
-  const b = s.toArray();
-  const out: [number, number][] = [];
-  for (let i = 0; i + 1 < b.length; i += 2) out.push([b[i]!, b[i + 1]!]);
-  return out;
 }
