@@ -1,13 +1,22 @@
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorSystem } from '../actors/system.js';
-import type { AnomalyEvent } from './detector-actor.js';
+import type { AnomalyEvent, DetectorStats } from './detector-actor.js';
 import { detectorFor } from './feed.js';
 import type { WindowState } from './window.js';
 
 export interface AnomalyMonitorOptions {
   /** Events kept for GET /api/v1/anomalies (default 1000, oldest dropped first). */
   readonly maxHistory?: number;
+  /**
+   * Services with flag and clear counters of their own (default 10,000);
+   * the flags and clears of services past that are added up under
+   * `OTHER_SERVICES`, so the metric's series stay bounded.
+   */
+  readonly maxCountedServices?: number;
 }
+
+/** The name the counters of services past `maxCountedServices` are added up under. */
+export const OTHER_SERVICES = '_other';
 
 /**
  * The main thread's view of the detectors: the services flagged now, the
@@ -23,6 +32,7 @@ export class AnomalyMonitor {
   private readonly listeners = new Set<(e: AnomalyEvent) => void>();
   private readonly unsubscribe: () => void;
   private readonly maxHistory: number;
+  private readonly maxCountedServices: number;
   private readonly counts = new Map<string, { flags: number; clears: number }>();
 
   constructor(
@@ -31,6 +41,7 @@ export class AnomalyMonitor {
     options: AnomalyMonitorOptions = {},
   ) {
     this.maxHistory = options.maxHistory ?? 1000;
+    this.maxCountedServices = options.maxCountedServices ?? 10_000;
     const ids = new Set(detectors.map((d) => d.id));
     this.unsubscribe = system.subscribe((e) => {
       if (e.type === '@actor.published' && ids.has(e.actor.id)) this.record(e.payload as AnomalyEvent);
@@ -43,13 +54,17 @@ export class AnomalyMonitor {
     return [...this.flagged.values()];
   }
 
+  isFlagged(service: string): boolean {
+    return this.flagged.has(service);
+  }
+
   /** The most recent events, newest last. */
   history(limit = this.maxHistory): AnomalyEvent[] {
     return this.recent.slice(-limit);
   }
 
-  /** Flags and clears per service since start (the metric). */
-  counters(): Map<string, { flags: number; clears: number }> {
+  /** Flags and clears per service since start (the metric; bounded, see `maxCountedServices`). */
+  counters(): ReadonlyMap<string, { readonly flags: number; readonly clears: number }> {
     return this.counts;
   }
 
@@ -57,6 +72,12 @@ export class AnomalyMonitor {
   subscribe(listener: (e: AnomalyEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Each detector's counters (services tracked, window bytes, entries seen, flagged now); a detector that does not answer is left out. */
+  async detectorStats(): Promise<DetectorStats[]> {
+    const all = await Promise.all(this.detectors.map((d) => this.system.ask<DetectorStats>(d, { op: 'stats' }).catch(() => undefined)));
+    return all.filter((s): s is DetectorStats => s !== undefined);
   }
 
   /** A service's window now, from its detector. */
@@ -76,7 +97,11 @@ export class AnomalyMonitor {
       this.flagged.set(e.service, e);
     } else if (!this.flagged.delete(e.service)) return;
     let c = this.counts.get(e.service);
-    if (!c) this.counts.set(e.service, (c = { flags: 0, clears: 0 }));
+    if (!c) {
+      const key = this.counts.size < this.maxCountedServices ? e.service : OTHER_SERVICES;
+      c = this.counts.get(key);
+      if (!c) this.counts.set(key, (c = { flags: 0, clears: 0 }));
+    }
     if (e.type === 'flag') c.flags++;
     else c.clears++;
     this.recent.push(e);

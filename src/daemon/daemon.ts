@@ -26,6 +26,10 @@ import type { DetectorArgs } from '../anomaly/detector-actor.js';
 import { AnomalyMonitor } from '../anomaly/monitor.js';
 import type { WindowRule } from '../anomaly/window.js';
 import { registerAnomalyApi } from '../http/anomalies.js';
+import { WebhookNotifier, type WebhookOptions } from '../anomaly/webhook.js';
+import { Registry } from 'prom-client';
+import { registerAnomalyMetrics } from '../metrics/anomaly.js';
+import { registerMetricsRoute } from '../http/metrics.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -64,9 +68,17 @@ export interface DaemonOptions {
    * Anomaly detection (on unless false): flagged while more than
    * `rule.threshold` of a service's last `rule.size` entries are ERROR
    * (default 10 of 1000), with per-service rules; `detectors` actors
-   * (default one per worker thread), each with a replica.
+   * (default one per worker thread), each with a replica; events also
+   * POSTed to `webhooks`.
    */
-  readonly anomaly?: { readonly rule?: WindowRule; readonly services?: Record<string, WindowRule>; readonly detectors?: number } | false;
+  readonly anomaly?:
+    | {
+        readonly rule?: WindowRule;
+        readonly services?: Record<string, WindowRule>;
+        readonly detectors?: number;
+        readonly webhooks?: readonly WebhookOptions[];
+      }
+    | false;
   readonly collectors?: readonly (Omit<CollectorActorArgs, 'aggregators'> & { readonly aggregators?: readonly string[] })[];
 }
 
@@ -95,6 +107,10 @@ export class Daemon {
   private readonly collectorRefs: ActorRef[] = [];
   /** Anomaly detection: the flagged services, the recent events, subscriptions (undefined when off). */
   anomalies: AnomalyMonitor | undefined;
+  /** The anomaly webhooks, in the order configured (their delivery counters). */
+  readonly webhooks: WebhookNotifier[] = [];
+  /** What GET /metrics serves; the programmatic API can read it or add its own. */
+  readonly metrics = new Registry();
 
   private constructor(
     readonly system: ActorSystem,
@@ -168,8 +184,15 @@ export class Daemon {
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
       daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {});
       const d = daemon;
-      if (detectors.length > 0) daemon.anomalies = new AnomalyMonitor(system, detectors);
+      if (detectors.length > 0) {
+        const monitor = (daemon.anomalies = new AnomalyMonitor(system, detectors));
+        for (const w of (options.anomaly && options.anomaly.webhooks) || []) {
+          daemon.webhooks.push(new WebhookNotifier(monitor, w, (level, message) => log(level, message)));
+        }
+        registerAnomalyMetrics(daemon.metrics, monitor, daemon.webhooks);
+      }
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+      registerMetricsRoute(daemon.http, daemon.metrics);
       if (daemon.anomalies) registerAnomalyApi(daemon.http, daemon.anomalies);
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
@@ -212,6 +235,7 @@ export class Daemon {
       if (daemon?.grpc) await closeGrpc(daemon.grpc);
       await daemon?.syslogListener?.close();
       await daemon?.parser.close();
+      for (const w of daemon?.webhooks ?? []) await w.close(0);
       await system.stop();
       throw err;
     }
@@ -296,7 +320,9 @@ export class Daemon {
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();
-    this.anomalies?.close();
     await this.system.stop();
+    // After the detectors have stopped: their last events are queued, and get the webhooks' grace to go out.
+    this.anomalies?.close();
+    await Promise.all(this.webhooks.map((w) => w.close()));
   }
 }

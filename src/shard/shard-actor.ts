@@ -57,6 +57,8 @@ export interface ShardStatsAnswer {
   readonly tailBatches?: number;
   readonly tailBytes?: number;
   readonly diskFull: boolean;
+  /** Detector feeds dropped because a detector's mailbox was full (primary only). */
+  readonly feedsLost?: number;
 }
 
 interface PrimaryState {
@@ -164,7 +166,7 @@ export const shardActor = defineBehaviour<
       void state.store.seal();
       return null;
     }
-    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull };
+    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost };
   },
 
   async stop(state) {
