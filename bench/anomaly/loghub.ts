@@ -20,7 +20,11 @@ import { printTable, writeResults } from '../lib/report.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const arg = process.argv.indexOf('--data');
 const dataDir =
-  arg > 0 ? process.argv[arg + 1]! : existsSync(join(root, '../shared/data/loghub/BGL')) ? join(root, '../shared/data/loghub') : join(root, 'test/fixtures/loghub');
+  arg > 0
+    ? process.argv[arg + 1]!
+    : existsSync(join(root, '../shared/data/loghub/BGL'))
+      ? join(root, '../shared/data/loghub')
+      : join(root, 'test/fixtures/loghub');
 const file = (name: string) => (existsSync(join(dataDir, name.split('_')[0]!, name)) ? join(dataDir, name.split('_')[0]!, name) : join(dataDir, name));
 
 /** The events a daemon's detectors publish for `lines`, ingested in file order. */
@@ -67,7 +71,11 @@ function analyse(lines: readonly LabelledEntry[], rule: WindowRule, events: read
   lines.forEach((l, i) => {
     const s = l.entry.service;
     let r = rows.get(s);
-    if (!r) rows.set(s, (r = { service: s, lines: 0, errors: 0, alerts: 0, flags: 0, clears: 0, flaggedLines: 0, alertsFlagged: 0, firstAlert: null, firstFlag: null }));
+    if (!r)
+      rows.set(
+        s,
+        (r = { service: s, lines: 0, errors: 0, alerts: 0, flags: 0, clears: 0, flaggedLines: 0, alertsFlagged: 0, firstAlert: null, firstFlag: null }),
+      );
     const t = table.push(s, l.entry.level === Level.ERROR);
     if (t) reference.push(`${t} ${s} ${l.entry.ts}`);
     if (t === 'flag') {

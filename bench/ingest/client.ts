@@ -85,7 +85,8 @@ async function overGrpcBatches(): Promise<number> {
   );
   const hash = new HashRing(ring.shards, ring.virtual_nodes);
   const sources = new Map(ring.shards.map((s) => [s, { id: newSourceId(), next: 0n }]));
-  const frames: { shard: string; batch: Uint8Array; id: number }[] = [];
+  const frames: { shard: string; batch: Uint8Array; id: number; count: number }[] = [];
+  const rate = Number(process.env.BENCH_RATE ?? 0);
   for (let n = 0; n < total; n += PER_REQUEST) {
     const per = new Map<string, LogEntry[]>();
     for (let i = n; i < Math.min(total, n + PER_REQUEST); i++) {
@@ -97,17 +98,32 @@ async function overGrpcBatches(): Promise<number> {
     }
     for (const [shard, es] of per) {
       const src = sources.get(shard)!;
-      frames.push({ shard, batch: encodeBatch(es, { sourceId: src.id, firstSeq: src.next }), id: frames.length });
+      frames.push({ shard, batch: encodeBatch(es, { sourceId: src.id, firstSeq: src.next }), id: frames.length, count: es.length });
       src.next += BigInt(es.length);
     }
   }
   const t0 = performance.now();
+  // bench:anomaly measures while this load runs: it is told when the pushing starts.
+  if (process.env.BENCH_ANNOUNCE_START) process.stderr.write('pushing\n');
   await new Promise<void>((resolve, reject) => {
     const call = client.PushBatches();
     let acked = 0;
     let sent = 0;
+    let entriesSent = 0;
+    let timer: NodeJS.Timeout | undefined;
     const pump = () => {
-      while (sent < frames.length && sent - acked < 32) call.write(frames[sent++]);
+      while (sent < frames.length && sent - acked < 32) {
+        // Paced (BENCH_RATE entries/s): a frame goes once the clock allows its entries.
+        if (rate > 0 && entriesSent > (rate * (performance.now() - t0)) / 1000) {
+          timer ??= setTimeout(() => {
+            timer = undefined;
+            pump();
+          }, 1);
+          return;
+        }
+        entriesSent += frames[sent]!.count;
+        call.write(frames[sent++]);
+      }
       if (sent === frames.length) call.end();
     };
     call.on('data', (a: { ok: boolean; message: string }) => {

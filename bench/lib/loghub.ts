@@ -52,12 +52,21 @@ export function readHdfs(path: string): LabelledEntry[] {
     const [, yy, mo, dd, hh, mi, ss, thread, level, component, message] = m;
     const ms = Date.UTC(2000 + +yy!, +mo! - 1, +dd!, +hh!, +mi!, +ss!);
     return {
-      entry: { ts: BigInt(ms) * 1_000_000n + BigInt(i), level: tryParseLevel(level!) ?? Level.INFO, service: component!, server: `thread-${thread}`, region: 'hdfs', message: message! },
+      entry: {
+        ts: BigInt(ms) * 1_000_000n + BigInt(i),
+        level: tryParseLevel(level!) ?? Level.INFO,
+        service: component!,
+        server: `thread-${thread}`,
+        region: 'hdfs',
+        message: message!,
+      },
       alert: '',
     };
   });
 }
 
 function lines(path: string): string[] {
-  return readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
+  return readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
 }

@@ -77,6 +77,8 @@ export interface DaemonOptions {
         readonly services?: Record<string, WindowRule>;
         readonly detectors?: number;
         readonly webhooks?: readonly WebhookOptions[];
+        /** When detectors count an entry: as the shard takes it (default) or once it is durable (see ShardArgs.detectOn). */
+        readonly detectOn?: 'append' | 'commit';
       }
     | false;
   readonly collectors?: readonly (Omit<CollectorActorArgs, 'aggregators'> & { readonly aggregators?: readonly string[] })[];
@@ -175,7 +177,14 @@ export class Daemon {
         const ref = await system.spawn({
           name,
           behaviour: { module: new URL('../shard/shard-actor.js', import.meta.url), export: 'shardActor' },
-          args: { ...memory.shard, sealThreadLimits: memory.sealThread, ...options.shard, dir: join(shardsDir, name), detectors: detectors.map((d) => d.id) },
+          args: {
+            ...memory.shard,
+            sealThreadLimits: memory.sealThread,
+            ...options.shard,
+            dir: join(shardsDir, name),
+            detectors: detectors.map((d) => d.id),
+            detectOn: (options.anomaly && options.anomaly.detectOn) || 'append',
+          },
           replicas,
         });
         refs.push(ref);

@@ -7,7 +7,7 @@ import type { BlockIndex } from './block-format.js';
 import { BlockPage, readBlockIndex, readRollup } from './block-reader.js';
 import type { Rollup } from './rollup.js';
 import { Dedup, type SourceReport } from './dedup.js';
-import { nodeFs, type StorageFs } from './fs.js';
+import { nodeFs, unlinkAsync, type StorageFs } from './fs.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { SlabArena } from './arena.js';
 import { PageCache } from './page-cache.js';
@@ -404,7 +404,7 @@ export class ShardStore {
           now: this.now(),
         });
         this.blockList.push(block);
-        this.wal.checkpoint(walEnd);
+        await this.wal.checkpoint(walEnd);
         this.dedup.expire(this.now());
         this.sealing = []; // nothing reads the sealed batches any more: their slabs can be reused
         this.arena.release(slabs);
@@ -467,7 +467,7 @@ export class ShardStore {
           now: this.now(),
         });
         this.blockList.splice(0, this.blockList.length, ...this.blockList.filter((b) => !best.includes(b)), block);
-        for (const b of best) this.fs.unlinkSync(b.path);
+        await Promise.all(best.map((b) => unlinkAsync(this.fs, b.path)));
         return block;
       } finally {
         this.compacting = new Set();

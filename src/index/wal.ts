@@ -1,6 +1,6 @@
 import { TributaryError } from '../errors.js';
 import { crc32 } from '../batch/crc32.js';
-import { nodeFs, syncDir, writeFileAtomic, type StorageFs } from './fs.js';
+import { nodeFs, syncDir, unlinkAsync, writeFileAtomicAsync, type StorageFs } from './fs.js';
 
 /**
  * Write-ahead log: every batch a shard accepts is appended here, as received,
@@ -156,17 +156,16 @@ export class Wal {
    * Everything before `pos` is safely elsewhere (sealed into blocks): replay
    * starts there from now on, and whole segments before it are deleted.
    */
-  checkpoint(pos: WalPosition): void {
+  async checkpoint(pos: WalPosition): Promise<void> {
     const body = new Uint8Array(16);
     const v = new DataView(body.buffer);
     v.setBigUint64(0, BigInt(pos.segment), true);
     v.setUint32(8, pos.offset, true);
     v.setUint32(12, crc32(body.subarray(0, 12)), true);
-    writeFileAtomic(this.fs, this.dir, CHECKPOINT_FILE, body);
-    for (const name of this.segmentFiles()) {
-      const n = Number(name.slice(0, 20));
-      if (n < pos.segment) this.fs.unlinkSync(`${this.dir}/${name}`);
-    }
+    // Until this is durable a crash replays from the previous checkpoint: records already in blocks are deduplicated then.
+    await writeFileAtomicAsync(this.fs, this.dir, CHECKPOINT_FILE, body);
+    const older = this.segmentFiles().filter((name) => Number(name.slice(0, 20)) < pos.segment);
+    await Promise.all(older.map((name) => unlinkAsync(this.fs, `${this.dir}/${name}`)));
   }
 
   /** Bytes in segments on disk (what a replay would read, at most). */

@@ -38,8 +38,19 @@ export interface ShardArgs {
    * 1, every write fails with ENOSPC, as on a full disk.
    */
   readonly faults?: SharedArrayBuffer;
-  /** Anomaly detector actor ids: each durable entry's (service, level, ts, id) is fed to the one its service hashes to. */
+  /** Anomaly detector actor ids: each stored entry's (service, level, ts, id) is fed to the one its service hashes to. */
   readonly detectors?: readonly number[];
+  /**
+   * When the detectors hear of an entry (default 'append'):
+   * - 'append': as soon as the shard has taken it (deduplicated, in the
+   *   WAL's buffer). Detection does not wait for the fsync, whose time
+   *   under seal writes goes up to tens of ms. The price: entries appended
+   *   but not yet durable when the shard crashes, and resent by their
+   *   sender, are counted twice (at most one group commit's worth).
+   * - 'commit': after the group commit's fsync, so the detectors count
+   *   exactly what is durable, one fsync later.
+   */
+  readonly detectOn?: 'append' | 'commit';
 }
 
 export type ShardRequest =
@@ -69,7 +80,7 @@ interface PrimaryState {
   /** Highest frame seq per sending thread, appended and waiting for the next sync. */
   pending: Map<number, number>;
   pendingBytes: number;
-  /** Detector feeds of the entries appended since the last sync: sent once they are durable. */
+  /** Detector feeds of the entries appended since the last sync, sent once they are durable (detectOn 'commit'). */
   feeds: { detector: number; bytes: Uint8Array }[];
   feedsLost: number;
   syncTimer: NodeJS.Timeout | undefined;
@@ -287,7 +298,10 @@ function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void
   }
   const detectors = state.args.detectors;
   if (detectors && detectors.length > 0) {
-    for (const part of result.stored) for (const [d, bytes] of feedsOf(part, detectors.length)) state.feeds.push({ detector: detectors[d]!, bytes });
+    const feeds: { detector: number; bytes: Uint8Array }[] = [];
+    for (const part of result.stored) for (const [d, bytes] of feedsOf(part, detectors.length)) feeds.push({ detector: detectors[d]!, bytes });
+    if (state.args.detectOn === 'commit') state.feeds.push(...feeds);
+    else sendFeeds(state, feeds, ctx);
   }
   const prev = state.pending.get(frame.from);
   if (prev === undefined || ((frame.seq - prev) | 0) > 0) state.pending.set(frame.from, frame.seq);
@@ -325,7 +339,7 @@ async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
 }
 
 /**
- * Feeds the detectors what just became durable. A detector's full mailbox
+ * Feeds the detectors what was just stored. A detector's full mailbox
  * on this very thread cannot be waited for (this thread would have to
  * drain it): that feed is dropped and counted, and detection sees fewer
  * entries; storage is never held back by detection.

@@ -101,3 +101,11 @@ test('a detector whose thread dies mid-stream takes its windows from its replica
   t.like(d.anomalies!.current()[0], { service: 'db', errors: 4 });
   t.is(d.anomalies!.history().length, 1);
 });
+
+test('detectOn commit: detectors count entries once they are durable, with the same result', async (t) => {
+  const d = await startDaemon(t, { anomaly: { rule: { size: 10, threshold: 2 }, detectOn: 'commit' } });
+  await d.ingest([...entries('auth', 5, Level.INFO), ...entries('auth', 3, Level.ERROR)]);
+  await waitUntil('auth is flagged', () => d.anomalies!.current().some((e) => e.service === 'auth'), 10_000);
+  t.like(d.anomalies!.current()[0], { service: 'auth', errors: 3, window: 10, threshold: 2 });
+  t.like(await d.anomalies!.window('auth'), { filled: 8, errors: 3, flagged: true });
+});

@@ -74,7 +74,7 @@ test('a checkpoint skips replayed records and deletes whole segments before it',
   const ends = [];
   for (let i = 0; i < 300; i++) ends.push(wal.append(payload(i)));
   await wal.sync();
-  wal.checkpoint(ends[199]!);
+  await wal.checkpoint(ends[199]!);
   const segmentsLeft = readdirSync(dir).filter((n) => n.endsWith('.wal'));
   t.true(Number(segmentsLeft.sort()[0]!.slice(0, 20)) === ends[199]!.segment, 'older segments are gone');
   await wal.close();
