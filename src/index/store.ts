@@ -392,6 +392,7 @@ export class ShardStore {
     this.memtable = [];
     this.memEntries = 0;
     this.memBytes = 0;
+    let sealed = false;
     const run = (async () => {
       try {
         await this.labels.sync(); // the block refers to label ids: they must be on disk first
@@ -403,13 +404,18 @@ export class ShardStore {
           walEnd,
           now: this.now(),
         });
+        // In one turn: readers see the batches either in the memtable being sealed or in the block, never both.
         this.blockList.push(block);
-        await this.wal.checkpoint(walEnd);
-        this.dedup.expire(this.now());
         this.sealing = []; // nothing reads the sealed batches any more: their slabs can be reused
         this.arena.release(slabs);
+        sealed = true;
+        this.dedup.expire(this.now());
+        // Until the checkpoint is durable a crash replays from the previous one, and replay deduplicates
+        // against the block; a failed checkpoint is retried by the next seal.
+        await this.wal.checkpoint(walEnd);
         return block;
       } catch (err) {
+        if (sealed) throw err;
         // Not sealed: the batches (and their slabs) go back in front of the memtable, to be sealed next time.
         this.arena.adopt(slabs);
         this.memtable = this.sealing.concat(this.memtable);

@@ -394,3 +394,30 @@ test('the page cache serves repeated reads, keeps the most recently used, and st
   t.is(cache.misses, misses + 1, 'page 1 had been evicted');
   await store.close();
 });
+
+test('while a seal waits on its WAL checkpoint, readers see every entry once (in the block, not also in the memtable)', async (t) => {
+  const dir = tempDir(t);
+  let release!: () => void;
+  let checkpointing!: () => void;
+  const reached = new Promise<void>((r) => (checkpointing = r));
+  const held = new Promise<void>((r) => (release = r));
+  // The checkpoint's fsyncs (the only async fsync) wait until the test has looked.
+  const fs: StorageFs = {
+    ...nodeFs,
+    fsync: (fd, cb) => {
+      checkpointing();
+      void held.then(() => nodeFs.fsync(fd, cb));
+    },
+  };
+  const { store } = ShardStore.open({ dir, fs });
+  store.append(batch('src-a', 0, entries(3000)));
+  await store.sync();
+  const sealing = store.seal();
+  await reached;
+  t.is(store.blocks.length, 1, 'the block is in place');
+  t.is([...store.entries()].length, 3000, 'and its entries are not also read from the memtable');
+  release();
+  await sealing;
+  t.is([...store.entries()].length, 3000);
+  await store.close();
+});
