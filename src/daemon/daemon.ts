@@ -30,6 +30,8 @@ import { WebhookNotifier, type WebhookOptions } from '../anomaly/webhook.js';
 import { Registry } from 'prom-client';
 import { registerAnomalyMetrics } from '../metrics/anomaly.js';
 import { registerMetricsRoute } from '../http/metrics.js';
+import { registerDaemonMetrics } from '../metrics/daemon.js';
+import { registerHealthRoutes } from '../http/health.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 
 export interface DaemonOptions {
@@ -201,7 +203,9 @@ export class Daemon {
         registerAnomalyMetrics(daemon.metrics, monitor, daemon.webhooks);
       }
       daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+      registerDaemonMetrics(daemon.metrics, { system, engine: daemon.engine, shards: () => d.refs, doors: () => d.ingestor.stats() });
       registerMetricsRoute(daemon.http, daemon.metrics);
+      registerHealthRoutes(daemon.http, system, () => d.refs.map((r) => r.name));
       if (daemon.anomalies) registerAnomalyApi(daemon.http, daemon.anomalies);
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });

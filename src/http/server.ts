@@ -51,8 +51,6 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
   app.get('/api/v1/query', async (req) => {
     const q = req.query as Query;
     const query = requestQuery(q, 'log');

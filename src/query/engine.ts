@@ -30,11 +30,35 @@ export interface QueryOptions {
  * removing a shard needs no data moved: every shard is asked.
  */
 export class QueryEngine {
+  /** Told of every query answered or failed: its kind, its time in seconds, whether it was partial (the metrics' hook). */
+  observer: ((kind: 'log' | 'metric', seconds: number, outcome: 'complete' | 'partial' | 'error') => void) | undefined;
+
   /**
    * Evaluates a metric query (count_over_time by labels, optionally topk)
    * over [from, to) on every shard, and adds the shards' counts together.
    */
-  async metric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions = {}): Promise<CountResult> {
+  metric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions = {}): Promise<CountResult> {
+    return this.observed('metric', () => this.evaluateMetric(query, from, to, options));
+  }
+
+  async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
+    return this.observed('log', () => this.evaluate(query, options));
+  }
+
+  private async observed<T extends { partial?: unknown }>(kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
+    if (!this.observer) return answer();
+    const started = performance.now();
+    try {
+      const result = await answer();
+      this.observer(kind, (performance.now() - started) / 1000, result.partial ? 'partial' : 'complete');
+      return result;
+    } catch (err) {
+      this.observer(kind, (performance.now() - started) / 1000, 'error');
+      throw err;
+    }
+  }
+
+  private async evaluateMetric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions): Promise<CountResult> {
     const select = { ...query.select, from, to };
     const q = planQuery(select);
     const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
@@ -67,7 +91,7 @@ export class QueryEngine {
     private readonly defaults: QueryOptions = {},
   ) {}
 
-  async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
+  private async evaluate(query: LogQuery, options: QueryOptions): Promise<QueryResult> {
     const q = planQuery(query); // reject a bad query here, before any shard sees it
     const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs ?? DEFAULT_BUDGET_MS;
     const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES);

@@ -1,0 +1,145 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { ActorRef } from '../actors/behaviour.js';
+import type { ActorStats, ActorSystem } from '../actors/system.js';
+import type { IngestCounters } from '../ingest/ingestor.js';
+import type { QueryEngine } from '../query/engine.js';
+import type { ShardStatsAnswer } from '../shard/shard-actor.js';
+
+/** What the daemon metrics read from; the Daemon provides it. */
+export interface DaemonMetricsSource {
+  readonly system: ActorSystem;
+  readonly engine: QueryEngine;
+  readonly shards: () => readonly ActorRef[];
+  readonly doors: () => Record<string, IngestCounters>;
+}
+
+/** A scrape never waits long on a busy shard: it is left out of that scrape. */
+const SHARD_STATS_TIMEOUT_MS = 1000;
+
+/**
+ * The daemon's own metrics (the anomaly ones are in anomaly.ts): process
+ * and event loop (prom-client's defaults, prefixed tributary_), entries per
+ * front door and outcome, actors (up, restarts, mailbox depth, frames),
+ * shard sizes, and query latency by kind and outcome. Counters kept by the
+ * parts are read at scrape time, so nothing on the ingest path touches
+ * prom-client.
+ */
+export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsSource): void {
+  collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
+
+  new Counter({
+    name: 'tributary_ingest_entries_total',
+    help: 'Entries through each push door, by outcome: accepted, duplicate (a resend), overloaded, failed (storage), rejected (bad input).',
+    labelNames: ['door', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [door, c] of Object.entries(source.doors())) {
+        this.inc({ door, outcome: 'accepted' }, c.accepted);
+        this.inc({ door, outcome: 'duplicate' }, c.duplicates);
+        this.inc({ door, outcome: 'overloaded' }, c.overloaded);
+        this.inc({ door, outcome: 'failed' }, c.failed);
+        this.inc(
+          { door, outcome: 'rejected' },
+          Object.values(c.rejected).reduce((a, b) => a + (b ?? 0), 0),
+        );
+      }
+    },
+  });
+  new Counter({
+    name: 'tributary_ingest_requests_total',
+    help: 'Requests to each push door.',
+    labelNames: ['door'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [door, c] of Object.entries(source.doors())) this.inc({ door }, c.requests);
+    },
+  });
+
+  // Actors: primaries and replicas, by name and role.
+  const actors = (): ActorStats[] => source.system.stats().flatMap((a) => [a, ...a.replicas]);
+  const perActor = (name: string, help: string, kind: 'gauge' | 'counter', value: (a: ActorStats) => number) => {
+    const config = {
+      name,
+      help,
+      labelNames: ['actor', 'role'] as const,
+      registers: [registry],
+      collect(this: Gauge<'actor' | 'role'> | Counter<'actor' | 'role'>) {
+        this.reset();
+        for (const a of actors()) {
+          if (this instanceof Gauge) this.set({ actor: a.name, role: a.role }, value(a));
+          else this.inc({ actor: a.name, role: a.role }, value(a));
+        }
+      },
+    };
+    return kind === 'gauge' ? new Gauge(config) : new Counter(config);
+  };
+  perActor('tributary_actor_up', 'Whether the actor is running (1), or starting, restarting or stopped (0).', 'gauge', (a) => (a.status === 'running' ? 1 : 0));
+  perActor('tributary_actor_restarts_total', 'Restarts of the actor by its supervisor.', 'counter', (a) => a.restarts);
+  perActor('tributary_actor_mailbox_depth', 'Frames waiting in the actor mailbox.', 'gauge', (a) => a.mailboxDepth);
+  perActor('tributary_actor_frames_total', 'Frames the actor has consumed.', 'counter', (a) => a.framesHandled);
+
+  new Gauge({
+    name: 'tributary_shard_entries',
+    help: 'Entries a shard holds, in sealed blocks and in its memtable.',
+    labelNames: ['shard', 'tier'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [shard, s] of await shardStats()) {
+        this.set({ shard, tier: 'blocks' }, s.store?.blockEntries ?? 0);
+        this.set({ shard, tier: 'memtable' }, s.store?.memtableEntries ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'tributary_shard_bytes',
+    help: 'Bytes a shard holds: blocks on disk, memtable in memory, WAL on disk.',
+    labelNames: ['shard', 'kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [shard, s] of await shardStats()) {
+        this.set({ shard, kind: 'blocks' }, s.store?.blockBytes ?? 0);
+        this.set({ shard, kind: 'memtable' }, s.store?.memtableBytes ?? 0);
+        this.set({ shard, kind: 'wal' }, s.store?.walBytes ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'tributary_shard_disk_full',
+    help: 'Whether the shard holds writes back because its disk is full (1) or not (0).',
+    labelNames: ['shard'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [shard, s] of await shardStats()) this.set({ shard }, s.diskFull ? 1 : 0);
+    },
+  });
+
+  // The shards are asked once per scrape, whichever metric asks first.
+  let pending: Promise<[string, ShardStatsAnswer][]> | undefined;
+  function shardStats(): Promise<[string, ShardStatsAnswer][]> {
+    pending ??= Promise.all(
+      source.shards().map((ref) =>
+        source.system
+          .ask<ShardStatsAnswer>(ref, { op: 'stats' }, { timeoutMs: SHARD_STATS_TIMEOUT_MS })
+          .then((s): [string, ShardStatsAnswer][] => [[ref.name, s]])
+          .catch((): [string, ShardStatsAnswer][] => []),
+      ),
+    )
+      .then((all) => all.flat())
+      .finally(() => setImmediate(() => (pending = undefined)));
+    return pending;
+  }
+
+  const queries = new Histogram({
+    name: 'tributary_query_duration_seconds',
+    help: 'Query latency, by kind (log, metric) and outcome (complete, partial, error).',
+    labelNames: ['kind', 'outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  source.engine.observer = (kind, seconds, outcome) => queries.observe({ kind, outcome }, seconds);
+}
