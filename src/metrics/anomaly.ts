@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AnomalyMonitor } from '../anomaly/monitor.js';
 import { OTHER_SERVICES } from '../anomaly/monitor.js';
 import type { WebhookNotifier } from '../anomaly/webhook.js';
+import { oncePerScrape } from './scrape.js';
 
 /** A webhook as a label: origin and path, never the query (where tokens tend to be). */
 function targetOf(url: string): string {
@@ -63,13 +64,15 @@ export function registerAnomalyMetrics(registry: Registry, monitor: AnomalyMonit
       this.set(monitor.current().length);
     },
   });
+  // One ask per detector per scrape, shared by the three gauges.
+  const detectorStats = oncePerScrape(() => monitor.detectorStats());
   const detectors = (name: string, help: string, pick: (s: { services: number; bytes: number; entries: number }) => number) =>
     new Gauge({
       name,
       help,
       registers: [registry],
       async collect() {
-        const stats = await monitor.detectorStats();
+        const stats = await detectorStats();
         this.set(stats.reduce((sum, s) => sum + pick(s), 0));
       },
     });

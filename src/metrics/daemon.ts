@@ -4,6 +4,7 @@ import type { ActorStats, ActorSystem } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
 import type { QueryEngine } from '../query/engine.js';
 import type { ShardStatsAnswer } from '../shard/shard-actor.js';
+import { oncePerScrape } from './scrape.js';
 
 /** What the daemon metrics read from; the Daemon provides it. */
 export interface DaemonMetricsSource {
@@ -119,20 +120,17 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
   });
 
   // The shards are asked once per scrape, whichever metric asks first.
-  let pending: Promise<[string, ShardStatsAnswer][]> | undefined;
-  function shardStats(): Promise<[string, ShardStatsAnswer][]> {
-    pending ??= Promise.all(
+  const shardStats = oncePerScrape(async () => {
+    const all = await Promise.all(
       source.shards().map((ref) =>
         source.system
           .ask<ShardStatsAnswer>(ref, { op: 'stats' }, { timeoutMs: SHARD_STATS_TIMEOUT_MS })
           .then((s): [string, ShardStatsAnswer][] => [[ref.name, s]])
           .catch((): [string, ShardStatsAnswer][] => []),
       ),
-    )
-      .then((all) => all.flat())
-      .finally(() => setImmediate(() => (pending = undefined)));
-    return pending;
-  }
+    );
+    return all.flat();
+  });
 
   const queries = new Histogram({
     name: 'tributary_query_duration_seconds',
