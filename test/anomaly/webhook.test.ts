@@ -170,7 +170,8 @@ test('in the daemon: a flag reaches the configured webhook and the per-service m
   const ts = BigInt(Date.now()) * 1_000_000n;
   const entry = (i: number, level: Level): LogEntry => ({ ts: ts + BigInt(i), level, service: 'billing', server: 'b-1', region: 'eu', message: `m${i}` });
   await d.ingest([entry(0, Level.INFO), entry(1, Level.ERROR), entry(2, Level.ERROR), entry(3, Level.ERROR)]);
-  await waitUntil('the webhook got the flag', () => r.received.length === 1, 10_000);
+  await waitUntil('the webhook has the flag and answered it', () => d.webhooks[0]!.stats().delivered === 1, 10_000);
+  t.is(r.received.length, 1);
   t.like(r.received[0]!.events[0], { type: 'flag', service: 'billing', errors: 3, window: 20, threshold: 2, ts: (ts + 3n).toString() });
   t.like(d.webhooks[0]!.stats(), { delivered: 1, failed: 0 });
 
