@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'E_UNAVAILABLE'
   | 'E_BUFFER_FULL'
   | 'E_CONFIG_INVALID'
+  // Security
+  | 'E_UNAUTHENTICATED'
   // Generic
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';

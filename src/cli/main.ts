@@ -1,6 +1,11 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 node
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { printConfig } from '../config/load.js';
+import { VERSION } from '../version.js';
+import { configFromFlags, withDaemonFlags } from './daemon-flags.js';
+import type { DaemonTarget } from './http-client.js';
+import { anomaliesCommand, statusCommand, tailCommand, type TailCommandOptions } from './live.js';
 import { isTributaryError } from '../errors.js';
 import { runCollector, type CollectFlags } from './collect.js';
 import { importCommand, type ImportFlags } from './import.js';
@@ -16,55 +21,42 @@ function positiveInt(value: string): number {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-const program = new Command().name('tributary').description('Log aggregation on an actor system of worker threads').version('0.1.0');
+// `tributary tail | head`: a reader that goes away ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
-const daemonOptions = (cmd: Command) =>
+const program = new Command().name('tributary').description('Log aggregation on an actor system of worker threads').version(VERSION);
+
+/** --url and --token of the commands that talk to a running daemon. */
+const clientOptions = (cmd: Command) =>
   cmd
-    .option('--data-dir <dir>', 'data directory', './data')
-    .option('--http-host <host>', 'HTTP listen address', '127.0.0.1')
-    .option('--http-port <port>', 'HTTP port', positiveInt, 3100)
-    .option('--grpc-port <port>', 'gRPC query service port', positiveInt, 9095)
-    .option('--no-grpc', 'no gRPC service')
-    .option('--syslog-port <port>', 'syslog over TCP (RFC 5424/3164)', positiveInt, 1514)
-    .option('--no-syslog', 'no syslog listener')
-    .option('--memory <MiB>', 'memory budget: memtables, caches and heaps are sized from it', positiveInt, 512)
-    .option('--workers <n>', 'worker threads (default: cores)', positiveInt)
-    .option('--shards <n>', 'shards taking writes (default: workers)', positiveInt)
-    .option('--collect <glob>', "tail this host's files matching the glob into the daemon (a collector actor; repeatable)", collect);
+    .option('--url <url>', 'the daemon (env TRIBUTARY_URL)', process.env.TRIBUTARY_URL ?? 'http://127.0.0.1:3100')
+    .option('--token <token>', 'bearer token, when the daemon asks for one (env TRIBUTARY_TOKEN)', process.env.TRIBUTARY_TOKEN)
+    .option('--token-file <file>', 'read the bearer token from a file');
+type ClientFlags = { url: string; token?: string; tokenFile?: string };
+const target = (o: ClientFlags): DaemonTarget => ({ url: o.url.replace(/\/$/, ''), token: o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : o.token });
 
-type DaemonFlags = {
-  dataDir: string;
-  httpHost: string;
-  httpPort: number;
-  grpcPort: number;
-  grpc: boolean;
-  syslogPort: number;
-  syslog: boolean;
-  memory: number;
-  workers?: number;
-  shards?: number;
-  collect?: string[];
-};
-const toOptions = (o: DaemonFlags) => ({
-  dataDir: o.dataDir,
-  http: { host: o.httpHost, port: o.httpPort },
-  grpc: o.grpc ? { host: o.httpHost, port: o.grpcPort } : (false as const),
-  syslog: o.syslog ? { host: o.httpHost, port: o.syslogPort } : (false as const),
-  memoryBudgetBytes: o.memory * 1024 * 1024,
-  workers: o.workers,
-  shards: o.shards,
-  collectors: o.collect ? [{ include: o.collect, stateDir: join(o.dataDir, 'collector') }] : [],
-});
+withDaemonFlags(program.command('start').description('run the daemon: front doors, shards with replicas, queries, anomaly detection, web UI')).action(
+  async (_o: unknown, cmd: Command) => {
+    await runDaemon(configFromFlags(cmd).config);
+  },
+);
 
-daemonOptions(program.command('start').description('run the daemon: shards with replicas, queries over HTTP')).action(async (o: DaemonFlags) => {
-  await runDaemon(toOptions(o));
-});
-
-daemonOptions(program.command('demo').description('run the daemon with a simulated fleet writing into it'))
-  .option('--rate <entries/s>', 'simulated entries per second', positiveInt, 20_000)
-  .action(async (o: DaemonFlags & { rate: number }) => {
-    await runDaemon(toOptions(o), { rate: o.rate });
+withDaemonFlags(program.command('demo').description('run the daemon with a simulated fleet writing log files that a collector tails into it'))
+  .option('--rate <entries/s>', 'entries per second the fleet writes (demo.rate; default 5000)')
+  .action(async (o: { rate?: string }, cmd: Command) => {
+    if (o.rate !== undefined) cmd.setOptionValueWithSource('set', [...((cmd.opts().set as string[]) ?? []), `demo.rate=${o.rate}`], 'cli');
+    await runDaemon(configFromFlags(cmd).config, { demo: true });
   });
+
+const config = program.command('config').description('the configuration');
+withDaemonFlags(config.command('print').description('print the effective configuration (defaults, file, environment, flags; secrets hidden) as YAML')).action(
+  (_o: unknown, cmd: Command) => {
+    process.stdout.write(printConfig(configFromFlags(cmd).config));
+  },
+);
 
 program
   .command('collect')
@@ -96,7 +88,6 @@ program
   .command('query')
   .description('query a running daemon with LogQL, e.g. tributary query \'{service="api"} |= "timeout" | level >= WARN\' --since 15m')
   .argument('<query>', 'a LogQL query (log or metric)')
-  .option('--url <url>', 'the daemon', 'http://127.0.0.1:3100')
   .option('--since <duration>', 'how far back (when --from is not given)', '1h')
   .option('--from <time>', 'start: RFC 3339, nanoseconds, or now-15m')
   .option('--to <time>', 'end (default now)')
@@ -108,24 +99,69 @@ program
       .default('table'),
   )
   .option('--no-color', 'no colours in the table')
-  .action(async (query: string, o: Parameters<typeof queryCommand>[1]) => {
-    await queryCommand(query, { ...o, color: o.color && process.stdout.isTTY === true });
+  .action(async (query: string, o: Parameters<typeof queryCommand>[1] & ClientFlags) => {
+    await queryCommand(query, { ...o, ...target(o), color: o.color && process.stdout.isTTY === true });
+  });
+clientOptions(program.commands.at(-1)!);
+
+clientOptions(
+  program
+    .command('tail')
+    .description('follow new entries live, in timestamp order behind a reorder window, e.g. tributary tail \'{service="api"} | level >= WARN\'')
+    .argument('[query]', 'a LogQL log query', '{}')
+    .option('--since <duration>', 'start this far back', '10s')
+    .option('--delay <ms>', 'reorder window: entries arriving up to this late are still printed in order', positiveInt, 2000)
+    .addOption(new Option('--output <format>', 'table or ndjson').choices(['table', 'ndjson']).default('table'))
+    .option('--no-color', 'no colours'),
+).action(async (query: string, o: Omit<TailCommandOptions, 'url' | 'token'> & ClientFlags) => {
+  await tailCommand(query, { ...o, ...target(o), color: o.color && process.stdout.isTTY === true });
+});
+
+clientOptions(
+  program
+    .command('anomalies')
+    .description('services flagged now and the recent flag/clear events; --follow for new ones as they happen')
+    .option('--follow', 'keep printing events as they happen', false)
+    .option('--limit <n>', 'recent events shown', positiveInt, 20)
+    .option('--json', 'JSON (NDJSON with --follow)', false),
+).action(async (o: { follow: boolean; json: boolean; limit: number } & ClientFlags) => {
+  await anomaliesCommand({ ...o, ...target(o) });
+});
+
+clientOptions(
+  program
+    .command('status')
+    .description('actors and their restarts, mailbox depths, shard sizes, ingest rates')
+    .option('--interval <ms>', 'rates over this long', positiveInt, 1000)
+    .option('--json', 'JSON', false),
+).action(async (o: { json: boolean; interval: number } & ClientFlags) => {
+  await statusCommand({ ...o, ...target(o), intervalMs: o.interval });
+});
+
+program
+  .command('bench')
+  .description('run the benchmark suite: ingest, query, storage, anomaly, restart; JSON in bench/results and a Markdown summary')
+  .option('--quick', 'shorter runs (a smoke test of the suite)', false)
+  .option('--only <names>', 'comma-separated: mailbox, actors, storage, query, ingest, anomaly, restart')
+  .action(async (o: { quick: boolean; only?: string }) => {
+    const { runSuite } = await import('../../bench/suite.js');
+    process.exitCode = await runSuite({ quick: o.quick, only: o.only?.split(',').map((x) => x.trim()) });
   });
 
 program
   .command('sources')
   .description('loss accounting per numbered source; with --collector-state, prove a collector lost nothing')
-  .option('--url <url>', 'the daemon', 'http://127.0.0.1:3100')
   .option('--prefix <id>', 'only sources whose id starts with this')
   .option('--collector-state <dir>', "a collector's state directory: check every entry it committed is stored")
   .option('--json', 'JSON instead of a table', false)
-  .action(async (o: SourcesCommandOptions) => {
-    process.exitCode = await sourcesCommand(o);
+  .action(async (o: SourcesCommandOptions & ClientFlags) => {
+    process.exitCode = await sourcesCommand({ ...o, ...target(o) });
   });
+clientOptions(program.commands.at(-1)!);
 
 try {
   await program.parseAsync();
 } catch (err) {
-  console.error(isTributaryError(err) ? `error ${err.code}: ${err.message}` : err);
+  console.error(isTributaryError(err) ? `error ${err.code}: ${err.message}` : err instanceof Error ? `error: ${err.message}` : err);
   process.exit(1);
 }

@@ -1,9 +1,9 @@
 import protobuf from 'protobufjs';
 import { TributaryError } from '../errors.js';
 import { PROTO_PATH } from '../grpc/proto.js';
+import { getJson, type DaemonTarget } from './http-client.js';
 
-export interface QueryCommandOptions {
-  readonly url: string;
+export interface QueryCommandOptions extends DaemonTarget {
   readonly since: string;
   readonly from?: string;
   readonly to?: string;
@@ -13,7 +13,7 @@ export interface QueryCommandOptions {
   readonly color: boolean;
 }
 
-interface EntryJson {
+export interface EntryJson {
   ts: string;
   source?: string;
   seq?: string;
@@ -39,41 +39,39 @@ export async function queryCommand(
   if (o.to) params.set('to', o.to);
   const metric = /^\s*(count_over_time|sum|topk)\b/.test(query);
   if (metric && o.output === 'proto') throw new TributaryError('E_INVALID_ARGUMENT', '--output proto is for log queries; use ndjson for a metric query', {});
-  let res: Response;
-  try {
-    res = await fetch(`${o.url}/api/v1/${metric ? 'query_range' : 'query'}?${params}`);
-  } catch (err) {
-    throw new TributaryError('E_IO', `cannot reach the daemon at ${o.url}: ${(err as Error).message} (is it running? npm start)`, { url: o.url });
-  }
-  const body = (await res.json()) as { status: string; data?: any; error?: { code: string; message: string } };
-  if (body.status !== 'success') throw new TributaryError((body.error?.code as never) ?? 'E_INTERNAL', body.error?.message ?? `HTTP ${res.status}`, {});
+  const data = await getJson<any>(o, `/api/v1/${metric ? 'query_range' : 'query'}`, Object.fromEntries(params));
   if (metric) {
-    for (const s of body.data.series as { labels: Record<string, string>; points: [string, number][] }[]) {
+    for (const s of data.series as { labels: Record<string, string>; points: [string, number][] }[]) {
       const total = s.points.reduce((a, p) => a + p[1], 0);
       out(o.output === 'ndjson' ? JSON.stringify(s) + '\n' : `${JSON.stringify(s.labels)}  total ${total}  ${s.points.map((p) => p[1]).join(' ')}\n`);
     }
     return;
   }
-  const entries = body.data.entries as EntryJson[];
+  const entries = data.entries as EntryJson[];
   if (o.output === 'ndjson') {
     for (const e of entries) out(JSON.stringify(e) + '\n');
   } else if (o.output === 'proto') {
     const codec = await entryCodec();
     for (const e of entries) out(codec.encodeDelimited(e));
   } else {
-    type Column = 'time' | 'level' | 'service' | 'server' | 'region';
-    const w = (k: Column) => Math.max(k.length, ...entries.map((e) => e[k].length));
-    const cols: Column[] = ['time', 'level', 'service', 'server', 'region'];
-    const widths = cols.map(w);
-    out(cols.map((c, i) => c.toUpperCase().padEnd(widths[i]!)).join('  ') + '  MESSAGE\n');
-    for (const e of entries) {
-      const cells = cols.map((c, i) => e[c].padEnd(widths[i]!));
-      if (o.color) cells[1] = `${COLORS[e.level] ?? ''}${cells[1]}\x1b[0m`;
-      out(cells.join('  ') + '  ' + e.message + '\n');
-    }
+    out(entryTable(entries, o.color));
   }
-  if (body.data.partial) process.stderr.write(`partial answer: ${body.data.partial.reasons.join('; ')}\n`);
-  if (body.data.nextCursor && o.output === 'table') process.stderr.write(`(more: --limit ${o.limit} reached)\n`);
+  if (data.partial) process.stderr.write(`partial answer: ${data.partial.reasons.join('; ')}\n`);
+  if (data.nextCursor && o.output === 'table') process.stderr.write(`(more: --limit ${o.limit} reached)\n`);
+}
+
+const COLUMNS = ['time', 'level', 'service', 'server', 'region'] as const;
+
+/** Entries as aligned columns (the header first when `header`); `widths` grow as wider cells come, for a tail. */
+export function entryTable(entries: readonly EntryJson[], color: boolean, widths: number[] = COLUMNS.map((c) => c.length), header = true): string {
+  for (const e of entries) COLUMNS.forEach((c, i) => (widths[i] = Math.max(widths[i]!, e[c].length)));
+  let text = header ? COLUMNS.map((c, i) => c.toUpperCase().padEnd(widths[i]!)).join('  ') + '  MESSAGE\n' : '';
+  for (const e of entries) {
+    const cells = COLUMNS.map((c, i) => e[c].padEnd(widths[i]!));
+    if (color) cells[1] = `${COLORS[e.level] ?? ''}${cells[1]}\x1b[0m`;
+    text += cells.join('  ') + '  ' + e.message + '\n';
+  }
+  return text;
 }
 
 /**

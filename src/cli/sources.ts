@@ -4,26 +4,17 @@ import { TributaryError } from '../errors.js';
 import { committedSources, loadCollectorState } from '../collector/checkpoint.js';
 import { verifyDelivery } from '../collector/verify.js';
 import type { SourcesView } from '../http/ingest.js';
+import { getJson, type DaemonTarget } from './http-client.js';
 
-export interface SourcesCommandOptions {
-  readonly url: string;
+export interface SourcesCommandOptions extends DaemonTarget {
   readonly prefix?: string;
   /** A collector's state directory: check that everything it committed is stored. */
   readonly collectorState?: string;
   readonly json: boolean;
 }
 
-async function fetchSources(url: string, prefix: string): Promise<SourcesView> {
-  let res: Response;
-  try {
-    res = await fetch(`${url}/api/v1/sources?${new URLSearchParams({ prefix, limit: '100000' })}`);
-  } catch (err) {
-    throw new TributaryError('E_IO', `cannot reach the daemon at ${url}: ${(err as Error).message}`, { url });
-  }
-  const body = (await res.json()) as { status: string; data?: SourcesView; error?: { code: string; message: string } };
-  if (body.status !== 'success' || !body.data)
-    throw new TributaryError((body.error?.code as never) ?? 'E_INTERNAL', body.error?.message ?? `HTTP ${res.status}`, {});
-  return body.data;
+function fetchSources(t: DaemonTarget, prefix: string): Promise<SourcesView> {
+  return getJson<SourcesView>(t, '/api/v1/sources', { prefix, limit: '100000' });
 }
 
 const ranges = (m: readonly [number, number][]) => m.map(([f, t]) => (t - f === 1 ? `${f}` : `${f}-${t - 1}`)).join(',');
@@ -45,7 +36,7 @@ export async function sourcesCommand(o: SourcesCommandOptions, out: (s: string) 
       throw new TributaryError('E_INVALID_ARGUMENT', `no collector checkpoint in ${o.collectorState}`, { dir: o.collectorState });
     }
     const state = loadCollectorState(o.collectorState);
-    const view = await fetchSources(o.url, state.id);
+    const view = await fetchSources(o, state.id);
     const report = verifyDelivery(committedSources(state), view.sources);
     if (o.json) out(JSON.stringify({ collector: state.id, ...report, unanswered: view.unanswered }) + '\n');
     else {
@@ -64,7 +55,7 @@ export async function sourcesCommand(o: SourcesCommandOptions, out: (s: string) 
     }
     return report.notStored === 0 && view.unanswered.length === 0 ? 0 : 3;
   }
-  const view = await fetchSources(o.url, o.prefix ?? '');
+  const view = await fetchSources(o, o.prefix ?? '');
   if (o.json) {
     out(JSON.stringify(view) + '\n');
     return 0;

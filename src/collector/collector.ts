@@ -23,7 +23,7 @@ import {
 } from './checkpoint.js';
 import { DiskBuffer, type BufferFullPolicy, type DiskBufferStats } from './disk-buffer.js';
 import { TailedFile, identityOf, type LineChunk } from './tailer.js';
-import { GrpcTransport, type BatchTransport, type RingInfo } from './transport.js';
+import { GrpcTransport, type BatchTransport, type GrpcTransportOptions, type RingInfo } from './transport.js';
 
 /** How the lines of the tailed files are read. */
 export type LineFormat =
@@ -46,6 +46,8 @@ export interface CollectorOptions {
   readonly aggregators?: readonly string[];
   /** How to reach an aggregator (default gRPC PushBatches). */
   readonly transportFor?: (address: string) => BatchTransport;
+  /** Token and TLS for the default gRPC transport. */
+  readonly grpc?: GrpcTransportOptions;
   /** Labels for lines that name none (default: this host's name as the server). */
   readonly labels?: Partial<StreamDefaults>;
   /** Longest line, bytes (default 256 KiB). */
@@ -185,7 +187,7 @@ export class Collector {
     };
     this.log = options.log ?? (() => {});
     this.labels = { server: hostname(), ...options.labels };
-    this.pool = new AggregatorPool(options.transportFor ?? ((address) => new GrpcTransport(address)), options.send);
+    this.pool = new AggregatorPool(options.transportFor ?? ((address) => new GrpcTransport(address, options.grpc)), options.send);
     this.buffer = new DiskBuffer({ dir: join(options.stateDir, 'buffer'), maxBytes: options.buffer?.maxBytes, policy: options.buffer?.policy });
   }
 

@@ -1,4 +1,5 @@
-import { credentials, type Client, type ClientDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { credentials, Metadata, type Client, type ClientDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { TributaryError, type ErrorCode } from '../errors.js';
 import { loadTributaryPackage } from '../grpc/proto.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
@@ -59,6 +60,14 @@ interface Ack {
   message: string;
 }
 
+/** How a sender reaches an aggregator that asks for a token or speaks TLS (plain data: it crosses to actor threads). */
+export interface GrpcTransportOptions {
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  readonly token?: string;
+  /** TLS: the CA that signed the aggregator's certificate (default: the system's), and a client certificate for mutual TLS. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
 /**
  * gRPC PushBatches to one aggregator: one long-lived stream, batches
  * written as they come, acknowledgements matched by id in any order. A
@@ -71,9 +80,19 @@ export class GrpcTransport implements BatchTransport {
   private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   private nextId = 1n;
 
-  constructor(readonly address: string) {
+  private readonly metadata = new Metadata();
+
+  constructor(
+    readonly address: string,
+    options: GrpcTransportOptions = {},
+  ) {
     const Ingest = loadTributaryPackage().Ingest as ServiceClientConstructor;
-    this.client = new Ingest(address, credentials.createInsecure(), {
+    if (options.token) this.metadata.set('authorization', `Bearer ${options.token}`);
+    const read = (path: string | undefined) => (path ? readFileSync(path) : null);
+    const channel = options.tls
+      ? credentials.createSsl(read(options.tls.caFile), read(options.tls.keyFile), read(options.tls.certFile))
+      : credentials.createInsecure();
+    this.client = new Ingest(address, channel, {
       'grpc.max_send_message_length': 64 << 20,
       'grpc.max_receive_message_length': 64 << 20,
       // Reconnect quickly after an aggregator restart: backoff and failover are the sender's job.
@@ -84,7 +103,7 @@ export class GrpcTransport implements BatchTransport {
 
   ring(timeoutMs: number): Promise<RingInfo> {
     return new Promise((resolve, reject) => {
-      this.client.Ring({}, { deadline: Date.now() + timeoutMs }, (err: Error | null, r: { shards: string[]; virtual_nodes: number }) =>
+      this.client.Ring({}, this.metadata, { deadline: Date.now() + timeoutMs }, (err: Error | null, r: { shards: string[]; virtual_nodes: number }) =>
         err ? reject(unavailable(this.address, err)) : resolve({ shards: r.shards, virtualNodes: r.virtual_nodes }),
       );
     });
@@ -99,7 +118,7 @@ export class GrpcTransport implements BatchTransport {
 
   private open(): ClientDuplexStream<unknown, Ack> {
     if (this.stream) return this.stream;
-    const stream = this.client.PushBatches() as ClientDuplexStream<unknown, Ack>;
+    const stream = this.client.PushBatches(this.metadata) as ClientDuplexStream<unknown, Ack>;
     this.stream = stream;
     stream.on('data', (ack: Ack) => {
       const w = this.waiting.get(ack.id);

@@ -6,7 +6,9 @@ import { TributaryError } from '../errors.js';
 import type { ActorRef } from '../actors/behaviour.js';
 import { ActorSystem } from '../actors/system.js';
 import { QueryEngine } from '../query/engine.js';
-import type { ShardArgs } from '../shard/shard-actor.js';
+import type { ShardArgs, ShardStatsAnswer } from '../shard/shard-actor.js';
+import { registerStatusRoute } from '../http/status.js';
+import { VERSION } from '../version.js';
 import { ShardedWriter } from '../shard/sharded-writer.js';
 import type { Server } from '@grpc/grpc-js';
 import { createHttpServer } from '../http/server.js';
@@ -33,13 +35,31 @@ import { registerMetricsRoute } from '../http/metrics.js';
 import { registerDaemonMetrics } from '../metrics/daemon.js';
 import { registerHealthRoutes } from '../http/health.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
+import { TokenSet } from '../security/tokens.js';
+import type { RecoveryReport } from '../index/store.js';
+import { describeRecovery, markCleanStop, summarize, takeCleanStopMark, type RecoverySummary } from './recovery.js';
+import type { TlsMaterial } from '../security/tls.js';
+import { registerUi, uiSignIn } from '../http/ui.js';
 
 export interface DaemonOptions {
   /** Where shards keep their data. Default ./data. */
   readonly dataDir?: string;
-  readonly http?: { readonly host?: string; readonly port?: number };
-  /** The gRPC query service (default 127.0.0.1:9095; false: none). */
-  readonly grpc?: { readonly host?: string; readonly port?: number } | false;
+  readonly http?: {
+    readonly host?: string;
+    readonly port?: number;
+    /** HTTPS (with a CA: mutual TLS). */
+    readonly tls?: TlsMaterial;
+    /** The web UI at / (default true). */
+    readonly ui?: boolean;
+  };
+  /** The gRPC service, queries and pushes (default 127.0.0.1:9095; false: none). */
+  readonly grpc?: { readonly host?: string; readonly port?: number; readonly tls?: TlsMaterial } | false;
+  /**
+   * Bearer tokens: once any is given, every HTTP route but /healthz and
+   * /readyz, and every gRPC call, needs one. Syslog cannot carry a token, so
+   * it then needs TLS with a CA (senders' certificates) or must be off.
+   */
+  readonly auth?: { readonly tokens: readonly string[] };
   /** Syslog over TCP (off unless given; `tributary start` opens it on 1514). */
   readonly syslog?: Omit<SyslogOptions, 'log'> | false;
   /** Worker threads (default: cores). */
@@ -60,7 +80,8 @@ export interface DaemonOptions {
   readonly ingest?: IngestLimits & IngestHttpOptions;
   /** Settings passed to every shard (group commit, seal sizes, retention...). */
   readonly shard?: Partial<Omit<ShardArgs, 'dir'>>;
-  readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** The daemon's own log: a message, and the facts as fields for structured loggers (pino). */
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
   /**
    * Collectors hosted as actors on the worker threads, tailing this host's
    * files into this daemon (over its gRPC door unless `aggregators` says
@@ -113,6 +134,8 @@ export class Daemon {
   anomalies: AnomalyMonitor | undefined;
   /** The anomaly webhooks, in the order configured (their delivery counters). */
   readonly webhooks: WebhookNotifier[] = [];
+  /** When the daemon started (ms since the epoch). */
+  readonly startedAt = Date.now();
   /** What GET /metrics serves; the programmatic API can read it or add its own. */
   readonly metrics = new Registry();
 
@@ -124,6 +147,8 @@ export class Daemon {
     queryResultBytes: number,
     private readonly parser: Parser,
     ingestLimits: IngestLimits,
+    /** What the start found of the previous run and repaired. */
+    readonly recovery: RecoverySummary,
   ) {
     this.writer = new ShardedWriter(system, writable, { replicas: 0 });
     this.engine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
@@ -144,6 +169,15 @@ export class Daemon {
         { cause: err },
       );
     }
+    const tokens = new TokenSet(options.auth?.tokens ?? []);
+    if (tokens.enabled && options.syslog && !options.syslog.tls?.ca) {
+      throw new TributaryError(
+        'E_CONFIG_INVALID',
+        'syslog has no place for a bearer token: with auth tokens, give syslog.tls with a ca (senders present certificates) or turn syslog off',
+        { key: 'syslog' },
+      );
+    }
+    const mark = takeCleanStopMark(dataDir);
     const workers = options.workers ?? Math.max(1, availableParallelism());
     const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);
     const active = options.shards ?? workers;
@@ -156,9 +190,11 @@ export class Daemon {
     try {
       system.subscribe((e) => {
         if (e.type === '@log') log(e.level === 'debug' ? 'info' : e.level, e.message);
-        else if (e.type === '@actor.failed') log('warn', `${e.actor.name} failed: ${e.error.message}`);
-        else if (e.type === '@actor.restarted') log('info', `${e.actor.name} restarted after ${e.downMs.toFixed(0)} ms`);
-        else if (e.type === '@supervisor.escalated') log('error', `supervisor ${e.supervisor} gave up: ${e.error.message}`);
+        else if (e.type === '@actor.failed') log('warn', `${e.actor.name} failed: ${e.error.message}`, { actor: e.actor.name, error: e.error });
+        else if (e.type === '@actor.restarted')
+          log('info', `${e.actor.name} restarted after ${e.downMs.toFixed(0)} ms`, { actor: e.actor.name, downMs: e.downMs });
+        else if (e.type === '@supervisor.escalated')
+          log('error', `supervisor ${e.supervisor} gave up: ${e.error.message}`, { supervisor: e.supervisor, error: e.error });
       });
       const detectors: ActorRef[] = [];
       if (options.anomaly !== false) {
@@ -192,8 +228,16 @@ export class Daemon {
         refs.push(ref);
         if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
       }
+      const reports = await Promise.all(
+        refs.map(async (r) => ({ name: r.name, report: await system.ask<RecoveryReport | null>(r, { op: 'recovery' }).catch(() => null) })),
+      );
+      const recovery = summarize(mark, reports);
+      const { shards: perShard, ...totals } = recovery;
+      log(recovery.previousRun && !recovery.cleanStop ? 'warn' : 'info', describeRecovery(recovery), {
+        recovery: { ...totals, shards: perShard.map((s) => ({ name: s.name, ...s.report })) },
+      });
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
-      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {});
+      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery);
       const d = daemon;
       if (detectors.length > 0) {
         const monitor = (daemon.anomalies = new AnomalyMonitor(system, detectors));
@@ -202,20 +246,50 @@ export class Daemon {
         }
         registerAnomalyMetrics(daemon.metrics, monitor, daemon.webhooks);
       }
-      daemon.http = await createHttpServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+      const ui = options.http?.ui ?? true;
+      daemon.http = await createHttpServer(
+        { engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) },
+        { tls: options.http?.tls, tokens, onDenied: ui ? uiSignIn : undefined },
+      );
+      if (ui) registerUi(daemon.http, tokens, options.http?.tls !== undefined);
       registerDaemonMetrics(daemon.metrics, { system, engine: daemon.engine, shards: () => d.refs, doors: () => d.ingestor.stats() });
       registerMetricsRoute(daemon.http, daemon.metrics);
       registerHealthRoutes(daemon.http, system, () => d.refs.map((r) => r.name));
+      registerStatusRoute(daemon.http, {
+        version: VERSION,
+        startedAt: daemon.startedAt,
+        recovery,
+        actors: () => system.stats(),
+        doors: () => d.ingestor.stats(),
+        flagged: () => d.anomalies?.current().map((e) => e.service) ?? null,
+        shards: () =>
+          Promise.all(
+            d.refs.map(async (r) => ({
+              name: r.name,
+              stats: await system.ask<ShardStatsAnswer>(r, { op: 'stats' }, { timeoutMs: 2000 }).catch(() => null),
+            })),
+          ),
+      });
       if (daemon.anomalies) registerAnomalyApi(daemon.http, daemon.anomalies);
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
-        daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) });
+        daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) }, { tokens });
         addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer, ledger: daemon.ledger });
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
-        daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095);
+        daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095, options.grpc?.tls);
       }
+      const hostedGrpc = options.auth?.tokens[0] ? { token: options.auth.tokens[0] } : {};
       for (const [i, c] of (options.collectors ?? []).entries()) {
+        if (options.grpc && options.grpc.tls && !c.aggregators && !c.aggregatorsFile) {
+          throw new TributaryError(
+            'E_CONFIG_INVALID',
+            'hosted collectors send to this daemon over plain gRPC: with grpc.tls, give them aggregators and grpc settings',
+            {
+              key: `collectors.${i}`,
+            },
+          );
+        }
         if (!daemon.grpc && !c.aggregators && !c.aggregatorsFile) {
           throw new TributaryError('E_CONFIG_INVALID', 'a hosted collector sends over gRPC: turn gRPC on or give it aggregators', {});
         }
@@ -224,7 +298,8 @@ export class Daemon {
           await system.spawn({
             name: `collector-${i}`,
             behaviour: { module: new URL('../collector/collector-actor.js', import.meta.url), export: 'collectorActor' },
-            args: { ...c, aggregators } satisfies CollectorActorArgs,
+            // Sending to this daemon: with its token (and its CA when gRPC speaks TLS).
+            args: { grpc: c.aggregators ? undefined : hostedGrpc, ...c, aggregators } satisfies CollectorActorArgs,
           }),
         );
       }
@@ -334,6 +409,8 @@ export class Daemon {
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();
     await this.system.stop();
+    // Every shard has synced and closed its store: the next start need not wonder.
+    markCleanStop(this.dataDir);
     // After the detectors have stopped: their last events are queued, and get the webhooks' grace to go out.
     this.anomalies?.close();
     await Promise.all(this.webhooks.map((w) => w.close()));

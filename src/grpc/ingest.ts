@@ -61,9 +61,15 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
         if (inFlight >= maxInFlight) call.pause(); // flow control: the client's writes wait
         void storeFrame(deps.writer, frame, deps.ledger)
           .then(
-            () => call.write({ id: frame.id, ok: true }),
-            (err: unknown) =>
-              call.write({ id: frame.id, ok: false, error_code: isTributaryError(err) ? err.code : 'E_INTERNAL', message: (err as Error).message }),
+            (entries) => {
+              deps.ingestor.count('grpc-batches', entries, 'accepted');
+              call.write({ id: frame.id, ok: true });
+            },
+            (err: unknown) => {
+              const outcome = isTributaryError(err, 'E_OVERLOADED') ? 'overloaded' : isRetriable(err) ? 'failed' : 'malformed';
+              deps.ingestor.count('grpc-batches', 0, outcome);
+              call.write({ id: frame.id, ok: false, error_code: isTributaryError(err) ? err.code : 'E_INTERNAL', message: (err as Error).message });
+            },
           )
           .finally(() => {
             inFlight--;
@@ -81,7 +87,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
 }
 
 /** Checks a client's batch whole (header, every section's CRC) before a shard sees it: bad bytes never reach storage. */
-async function storeFrame(writer: ShardedWriter, frame: BatchFrame, ledger: SourceLedger | undefined): Promise<void> {
+async function storeFrame(writer: ShardedWriter, frame: BatchFrame, ledger: SourceLedger | undefined): Promise<number> {
   // A batch from the socket shares (and may be unaligned in) its buffer: the shard gets bytes of its own.
   const bytes = new Uint8Array(frame.batch);
   const reader = BatchReader.open(bytes); // a header that does not read has no source to account to
@@ -98,4 +104,5 @@ async function storeFrame(writer: ShardedWriter, frame: BatchFrame, ledger: Sour
     throw err;
   }
   ledger?.acknowledged(reader.sourceId, reader.count);
+  return reader.count;
 }

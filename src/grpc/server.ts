@@ -8,6 +8,9 @@ import { labelAlias, parseLogQL } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { parseDuration } from '../query/time.js';
 import { loadTributaryPackage } from './proto.js';
+import { authInterceptor } from './auth.js';
+import type { TokenSet } from '../security/tokens.js';
+import type { TlsMaterial } from '../security/tls.js';
 
 export interface GrpcDeps {
   readonly engine: QueryEngine;
@@ -43,15 +46,23 @@ interface MetricRequest extends RangeFields {
   timeout_ms: number;
 }
 
+export interface GrpcServerOptions {
+  /** When tokens are configured, every call needs one (see authInterceptor). */
+  readonly tokens?: TokenSet;
+}
+
 /**
  * The gRPC query service (proto/tributary/v1/tributary.proto): Query streams
  * entries in timestamp order, in chunks; Metric and LabelValues are unary.
  * Same engine, same LogQL, same errors as the HTTP APIs: a bad query is
  * INVALID_ARGUMENT with the parse position, never INTERNAL.
  */
-export function createGrpcServer(deps: GrpcDeps): Server {
+export function createGrpcServer(deps: GrpcDeps, options: GrpcServerOptions = {}): Server {
   const pkg = loadTributaryPackage();
-  const server = new Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+    ...(options.tokens?.enabled ? { interceptors: [authInterceptor(options.tokens)] } : {}),
+  });
   server.addService((pkg.Query as ServiceClientConstructor).service, {
     Query: async (call: ServerWritableStream<QueryRequest, unknown>) => {
       try {
@@ -118,9 +129,13 @@ export function createGrpcServer(deps: GrpcDeps): Server {
 }
 
 /** Binds and starts; resolves with the bound port. */
-export function listenGrpc(server: Server, host: string, port: number): Promise<number> {
+export function listenGrpc(server: Server, host: string, port: number, tls?: TlsMaterial): Promise<number> {
+  // With a CA, clients must present a certificate it signed (mutual TLS).
+  const credentials = tls
+    ? ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+    : ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }
 

@@ -11,6 +11,7 @@ export const STATUS: Partial<Record<ErrorCode, number>> = {
   E_SYSTEM_STOPPED: 503,
   E_DISK_FULL: 507,
   E_OVERLOADED: 429,
+  E_UNAUTHENTICATED: 401,
   E_INGEST_INVALID: 400,
   E_WORKER_DIED: 503,
 };

@@ -5,8 +5,9 @@ import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryEngine } from '../query/engine.js';
+import { startTail } from '../query/tail.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
-import { MAX_LIMIT, encodeCursor, type LabelName, type LogQuery } from '../query/model.js';
+import { MAX_LIMIT, type LabelName, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
 import { parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
@@ -32,8 +33,6 @@ export interface LokiDeps {
 
 const SECOND = 1_000_000_000n;
 const HOUR = 3600n * SECOND;
-/** A tail holds off while its socket has this much unsent: it lags rather than buffers without bound. */
-const TAIL_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 type Labels = Record<string, string>;
 
@@ -276,45 +275,19 @@ function tail(deps: LokiDeps, slots: TailSlots, socket: WebSocket, q: Query): vo
     return;
   }
   slots.open++;
-  let open = true;
-  let first = true;
-  let cursor: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  const stop = startTail(
+    deps.engine,
+    select,
+    { from, delay, limit, pollMs: deps.tailPollMs },
+    {
+      send: (entries) => socket.send(JSON.stringify({ streams: toStreams(entries), dropped_entries: null })),
+      error: (err) => socket.send(JSON.stringify({ code: 500, status: 'error', message: err.message })),
+      backlog: () => socket.bufferedAmount,
+    },
+  );
   socket.on('close', () => {
-    open = false;
     slots.open--;
-    clearTimeout(timer);
+    stop();
   });
   socket.on('error', () => socket.terminate());
-  const send = (entries: IdentifiedEntry[]) => {
-    if (entries.length > 0) socket.send(JSON.stringify({ streams: toStreams(entries), dropped_entries: null }));
-  };
-  const poll = async (): Promise<void> => {
-    let more = false;
-    try {
-      const to = nowNs() - delay;
-      if (socket.bufferedAmount < TAIL_BACKLOG_BYTES && to > from) {
-        if (first) {
-          first = false;
-          // The newest `limit` entries so far, sent oldest first; then everything after the newest.
-          const r = await deps.engine.query({ ...select, from, to, direction: 'backward', limit });
-          const entries = r.entries.reverse();
-          if (open) send(entries);
-          const last = entries.at(-1);
-          cursor = last ? encodeCursor(last) : undefined;
-          if (!last) from = to; // nothing yet: look from here on
-        } else {
-          const r = await deps.engine.query({ ...select, from, to, direction: 'forward', limit: 1000, cursor });
-          if (open) send(r.entries);
-          const last = r.entries.at(-1);
-          if (last) cursor = encodeCursor(last);
-          more = r.nextCursor !== undefined;
-        }
-      }
-    } catch (err) {
-      if (open) socket.send(JSON.stringify({ code: 500, status: 'error', message: (err as Error).message }));
-    }
-    if (open) timer = setTimeout(() => void poll(), more ? 0 : (deps.tailPollMs ?? 250));
-  };
-  void poll();
 }

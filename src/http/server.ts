@@ -1,4 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { registerAuth } from './auth.js';
+import type { TokenSet } from '../security/tokens.js';
+import type { TlsMaterial } from '../security/tls.js';
 import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
@@ -9,6 +12,20 @@ import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { formatTime, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
 import { registerLokiApi } from './loki.js';
+import { sseStreams } from './sse.js';
+import { startTail } from '../query/tail.js';
+
+/** Live tails over SSE open at once on one server; more are refused with 429. */
+const MAX_TAILS = 32;
+
+export interface HttpServerOptions {
+  /** HTTPS from these (with a CA: clients must present a certificate it signed). */
+  readonly tls?: TlsMaterial;
+  /** Bearer tokens for every route but the probes (see registerAuth). */
+  readonly tokens?: TokenSet;
+  /** Answers a request without a valid token instead of the 401 (the UI's sign-in page); true when it did. */
+  readonly onDenied?: (req: FastifyRequest, reply: FastifyReply) => boolean;
+}
 
 export interface HttpDeps {
   readonly engine: QueryEngine;
@@ -43,9 +60,16 @@ function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): Query
 }
 
 /** The query API. Every failure answers JSON with the error's code; a bad query is a 400, never a 500. */
-export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+export async function createHttpServer(deps: HttpDeps, options: HttpServerOptions = {}): Promise<FastifyInstance> {
+  const tls = options.tls;
   // A stopping daemon closes every connection (live tails, SSE streams, idle keep-alives) rather than wait on them.
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024 * 1024,
+    forceCloseConnections: true,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
+  }) as unknown as FastifyInstance;
+  if (options.tokens) registerAuth(app, options.tokens, options.onDenied);
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
     void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });
@@ -88,6 +112,37 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
         partial: r.partial,
       },
     };
+  });
+
+  const stream = sseStreams(app);
+  let tails = 0;
+  /**
+   * Live tail as Server-Sent Events (`entries` events, each an array in
+   * timestamp order): `since` (default 5m) back, then new entries as they are
+   * stored, held back `delay_ms` (default 2000, at most 30000) so entries
+   * arriving that late from skewed clocks still go out in order.
+   */
+  app.get('/api/v1/tail', async (req, reply) => {
+    const q = req.query as Query;
+    const query = requestQuery(q, 'log');
+    const delayMs = int(q.delay_ms, 'delay_ms', 2000);
+    if (delayMs < 0 || delayMs > 30_000) throw new TributaryError('E_QUERY_INVALID', 'delay_ms must be 0-30000', { field: 'delay_ms' });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const from = now - parseDuration(q.since ?? '5m', 'since');
+    const limit = Math.min(MAX_LIMIT, Math.max(1, int(q.limit, 'limit', 100)));
+    if (tails >= MAX_TAILS) throw new TributaryError('E_OVERLOADED', `${MAX_TAILS} live tails are open: try again later`, { tails });
+    tails++;
+    let stop = () => {};
+    const sse = stream(reply, () => {
+      tails--;
+      stop();
+    });
+    stop = startTail(
+      deps.engine,
+      { ...query, direction: 'forward', limit },
+      { from, delay: BigInt(delayMs) * 1_000_000n, limit },
+      { send: (entries) => sse.send('entries', entries.map(entryJson)), error: (err) => sse.send('error', serializeError(err)), backlog: sse.backlog },
+    );
   });
 
   app.get('/api/v1/labels', async () => ({ status: 'success', data: ['level', 'region', 'server', 'service'] }));

@@ -136,6 +136,20 @@ export class Ingestor {
     return { accepted: parsed.accepted - duplicates, duplicates, rejected: parsed.rejected, errors: parsed.errors };
   }
 
+  /**
+   * Counts a request of a door that writes around push (gRPC PushBatches
+   * forwards clients' batches as they are): `entries` accepted, or failed
+   * (retriable), or refused as malformed.
+   */
+  count(door: string, entries: number, outcome: 'accepted' | 'failed' | 'malformed' | 'overloaded'): void {
+    const c = this.countersFor(door);
+    c.requests++;
+    if (outcome === 'accepted') c.accepted += entries;
+    else if (outcome === 'failed') c.failed++;
+    else if (outcome === 'overloaded') c.overloaded++;
+    else c.rejected.malformed_body = (c.rejected.malformed_body ?? 0) + Math.max(1, entries);
+  }
+
   private countersFor(door: string): IngestCounters {
     let c = this.counters.get(door);
     if (!c) this.counters.set(door, (c = { requests: 0, accepted: 0, duplicates: 0, overloaded: 0, failed: 0, rejected: {} }));

@@ -1,4 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { TlsMaterial } from '../security/tls.js';
 import { isTributaryError } from '../errors.js';
 import { scanFrame } from '../ingest/formats/syslog.js';
 import type { Ingestor } from '../ingest/ingestor.js';
@@ -17,6 +19,12 @@ export interface SyslogOptions {
   readonly maxPendingBytes?: number;
   /** Longest message, bytes (default 256 KiB + header room, as the other doors). */
   readonly maxMessageBytes?: number;
+  /**
+   * Syslog over TLS (RFC 5425). With a CA, senders must present a
+   * certificate it signed: syslog has no place for a bearer token, so this is
+   * how a daemon with tokens authenticates its syslog senders.
+   */
+  readonly tls?: TlsMaterial;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -45,7 +53,7 @@ class SyslogConnection {
   constructor(
     private readonly socket: Socket,
     private readonly listener: SyslogListener,
-    private readonly o: Required<Omit<SyslogOptions, 'host' | 'port' | 'log'>>,
+    private readonly o: Required<Omit<SyslogOptions, 'host' | 'port' | 'log' | 'tls'>>,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => void this.onEnd());
@@ -166,10 +174,13 @@ export class SyslogListener {
       maxPendingBytes: options.maxPendingBytes ?? 4 * 1024 * 1024,
       maxMessageBytes: options.maxMessageBytes ?? 256 * 1024 + 2048,
     };
-    const server = createServer();
+    const tls = options.tls;
+    const server: Server = tls
+      ? createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) })
+      : createServer();
     server.maxConnections = o.maxConnections;
     const listener = new SyslogListener(server, ingestor, options.log ?? (() => {}));
-    server.on('connection', (socket) => {
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       listener.counters.connections++;
       listener.sockets.add(socket);
       const conn = new SyslogConnection(socket, listener, o);

@@ -1,0 +1,189 @@
+// `npm run bench` (or `tributary bench`): every benchmark, one child process
+// each (a benchmark measures its own process, undisturbed by the last), with a
+// progress bar; then the key figures in bench/results/SUMMARY.md and
+// summary.json, with the change since the previous summary.
+//
+//   npm run bench                 # full runs (about 15 minutes on 2 cores)
+//   npm run bench -- --quick      # short runs: checks the suite end to end
+//   npm run bench -- --only ingest,query
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { RESULTS_DIR, machine } from './lib/report.js';
+
+interface BenchSpec {
+  readonly name: string;
+  readonly script: string;
+  /** Results file written by the script (without .json); quick runs add -quick. */
+  readonly results: string;
+  readonly env?: Record<string, string>;
+}
+
+const BENCHES: readonly BenchSpec[] = [
+  { name: 'mailbox', script: 'mailbox/run.js', results: 'mailbox' },
+  { name: 'actors', script: 'actors/run.js', results: 'actors' },
+  { name: 'storage', script: 'storage/run.js', results: 'storage' },
+  { name: 'query', script: 'query/run.js', results: 'query' },
+  { name: 'ingest', script: 'ingest/run.js', results: 'ingest' },
+  { name: 'anomaly', script: 'anomaly/run.js', results: 'anomaly' },
+];
+
+const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
+
+/** One figure of the summary: higher or lower is better, so the change can be called better or worse. */
+interface Figure {
+  readonly group: string;
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly better: 'higher' | 'lower';
+}
+
+type Json = Record<string, any>;
+
+function readResults(name: string, quick: boolean): Json | undefined {
+  const path = join(RESULTS_DIR, `${name}${quick ? '-quick' : ''}.json`);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Json) : undefined;
+}
+
+/** The key figures out of each benchmark's results file (absent when that benchmark has not run). */
+export function keyFigures(read: (name: string) => Json | undefined): Figure[] {
+  const out: Figure[] = [];
+  const ingest = read('ingest');
+  for (const r of ingest?.rows ?? []) out.push({ group: 'ingest entries/s', name: r.door, value: r.entriesPerSec, unit: '/s', better: 'higher' });
+  const query = read('query');
+  for (const r of query?.rows ?? []) {
+    out.push({ group: 'query p50', name: r.shape, value: r.p50, unit: 'ms', better: 'lower' });
+    out.push({ group: 'query p99', name: r.shape, value: r.p99, unit: 'ms', better: 'lower' });
+  }
+  const storage = read('storage');
+  if (storage) {
+    out.push({ group: 'storage', name: 'bytes per entry (synthetic fleet)', value: storage.syntheticBytesPerEntry, unit: 'B', better: 'lower' });
+    const loghub = (storage.loghub ?? []) as Json[];
+    if (loghub.length > 0) {
+      const mean = loghub.reduce((a, r) => a + Number(r['block bytes/entry']), 0) / loghub.length;
+      out.push({ group: 'storage', name: `bytes per entry (Loghub, mean of ${loghub.length})`, value: mean, unit: 'B', better: 'lower' });
+    }
+    const rss = Object.values((storage.rssBytes ?? {}) as Record<string, number>);
+    if (rss.length > 0)
+      out.push({ group: 'memory', name: 'resident memory, peak while ingesting', value: Math.max(...rss) / 2 ** 20, unit: 'MiB', better: 'lower' });
+    if (storage.recovery)
+      out.push({ group: 'restart', name: `storage recovery of ${storage.recovery.entries} entries`, value: storage.recovery.ms, unit: 'ms', better: 'lower' });
+    for (const r of storage.ingest ?? []) out.push({ group: 'ingest entries/s', name: `storage: ${r.setup}`, value: r.rate, unit: '/s', better: 'higher' });
+  }
+  const anomaly = read('anomaly');
+  for (const r of anomaly?.latencyMs ?? []) out.push({ group: 'detection latency p99', name: r.run, value: r.p99, unit: 'ms', better: 'lower' });
+  if (anomaly?.ingest) out.push({ group: 'detection', name: 'ingest with detection / without', value: anomaly.ingest.ratio, unit: 'x', better: 'higher' });
+  const actors = read('actors');
+  if (actors?.restartMs) {
+    out.push({ group: 'restart', name: 'actor restart after a throw, p99', value: actors.restartMs.throw.p99, unit: 'ms', better: 'lower' });
+    out.push({ group: 'restart', name: 'actor restart after its thread died, p99', value: actors.restartMs.exit.p99, unit: 'ms', better: 'lower' });
+  }
+  const mailbox = read('mailbox');
+  for (const r of mailbox?.entries ?? []) out.push({ group: 'mailbox entries/s', name: r.label, value: r.rate.median, unit: '/s', better: 'higher' });
+  return out;
+}
+
+function fmt(v: number, unit: string): string {
+  if (unit === '/s') return v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : `${(v / 1e3).toFixed(0)} k/s`;
+  if (unit === 'x') return `${v.toFixed(2)}x`;
+  return `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ${unit}`;
+}
+
+/** The summary as Markdown, each figure with its change since `previous` (matched by group and name). */
+export function markdown(figures: readonly Figure[], previous: readonly Figure[] | undefined, meta: Json): string {
+  const before = new Map((previous ?? []).map((f) => [`${f.group}|${f.name}`, f]));
+  const lines = [
+    `# Benchmark summary`,
+    '',
+    `${meta.date}, ${meta.quick ? 'quick runs' : 'full runs'}, Node ${meta.machine.node}, ${meta.machine.cpus} cores (${meta.machine.cpuModel}), ${meta.machine.memGiB} GiB.`,
+    `Measured by \`npm run bench${meta.quick ? ' -- --quick' : ''}\`; each benchmark's own table and JSON are in bench/results/. Changes compare with the previous summary${meta.previousDate ? ` (${meta.previousDate})` : ''}; on a shared 2-core machine, changes under about 10 % are noise.`,
+    '',
+  ];
+  let group = '';
+  for (const f of figures) {
+    if (f.group !== group) {
+      group = f.group;
+      lines.push('', `## ${group}`, '', '| figure | value | change |', '| --- | ---: | ---: |');
+    }
+    const p = before.get(`${f.group}|${f.name}`);
+    let change = 'new';
+    if (p && p.value !== 0) {
+      const pct = ((f.value - p.value) / p.value) * 100;
+      const good = f.better === 'higher' ? pct > 0 : pct < 0;
+      change = Math.abs(pct) < 0.5 ? '0 %' : `${pct > 0 ? '+' : ''}${pct.toFixed(1)} % ${good ? '(better)' : '(worse)'}`;
+    }
+    lines.push(`| ${f.name} | ${fmt(f.value, f.unit)} | ${change} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function runOne(spec: BenchSpec, quick: boolean, log: NodeJS.WritableStream): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', join(DIST_BENCH, spec.script), ...(quick ? ['--quick'] : [])], {
+      env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072', ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    log.write(`\n===== ${spec.name} (${new Date().toISOString()}) =====\n`);
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+export async function runSuite(options: { quick?: boolean; only?: readonly string[] } = {}): Promise<number> {
+  const quick = options.quick ?? false;
+  const selected = BENCHES.filter((b) => !options.only || options.only.includes(b.name));
+  if (selected.length === 0) {
+    console.error(`no such benchmark: ${options.only?.join(', ')} (there are ${BENCHES.map((b) => b.name).join(', ')})`);
+    return 2;
+  }
+  const logPath = join(RESULTS_DIR, 'suite.log');
+  const log = createWriteStream(logPath);
+  const tty = process.stderr.isTTY === true;
+  const bar = new cliProgress.SingleBar(
+    { format: ' {bar} {value}/{total} benchmarks | {bench} | {duration_formatted}', hideCursor: true, noTTYOutput: false, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
+  if (tty) bar.start(selected.length, 0, { bench: selected[0]!.name });
+  const failed: string[] = [];
+  for (const [i, spec] of selected.entries()) {
+    if (tty) bar.update(i, { bench: spec.name });
+    else console.error(`[${i + 1}/${selected.length}] ${spec.name}...`);
+    const started = performance.now();
+    const code = await runOne(spec, quick, log);
+    if (code !== 0) failed.push(spec.name);
+    if (!tty)
+      console.error(
+        `[${i + 1}/${selected.length}] ${spec.name}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      );
+  }
+  if (tty) {
+    bar.update(selected.length, { bench: 'done' });
+    bar.stop();
+  }
+  await new Promise<void>((r) => log.end(r));
+
+  const summaryName = quick ? 'summary-quick' : 'summary';
+  const jsonPath = join(RESULTS_DIR, `${summaryName}.json`);
+  const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { date: string; figures: Figure[] }) : undefined;
+  const figures = keyFigures((name) => readResults(name, quick));
+  const meta = { date: new Date().toISOString(), quick, machine: machine(), previousDate: previous?.date };
+  if (previous) renameSync(jsonPath, join(RESULTS_DIR, `${summaryName}.previous.json`));
+  writeFileSync(jsonPath, JSON.stringify({ ...meta, figures }, null, 2) + '\n');
+  const md = markdown(figures, previous?.figures, meta);
+  const mdPath = join(RESULTS_DIR, quick ? 'SUMMARY-quick.md' : 'SUMMARY.md');
+  writeFileSync(mdPath, md);
+  console.log(md);
+  console.log(`written: ${mdPath}, ${jsonPath}; the benchmarks' own output: ${logPath}`);
+  if (failed.length > 0) console.error(`failed: ${failed.join(', ')} (see ${logPath})`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const at = process.argv.indexOf('--only');
+  const only = at > 0 ? process.argv[at + 1] : process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  process.exitCode = await runSuite({ quick: process.argv.includes('--quick'), only: only?.split(',') });
+}
