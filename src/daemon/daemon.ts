@@ -11,7 +11,7 @@ import { registerStatusRoute } from '../http/status.js';
 import { VERSION } from '../version.js';
 import { ShardedWriter } from '../shard/sharded-writer.js';
 import type { Server } from '@grpc/grpc-js';
-import { createHttpServer } from '../http/server.js';
+import { createHttpServer, serverRoutes } from '../http/server.js';
 import { closeGrpc, createGrpcServer, listenGrpc } from '../grpc/server.js';
 import { ContentDedup } from '../ingest/content-dedup.js';
 import { Ingestor, type IngestLimits } from '../ingest/ingestor.js';
@@ -332,6 +332,11 @@ export class Daemon {
   /** The HTTP server's base URL, e.g. http://127.0.0.1:3100. */
   get url(): string {
     return this.address;
+  }
+
+  /** The HTTP routes (method, URL pattern): every one is behind the tokens when tokens are set, but the probes. */
+  get httpRoutes(): readonly { method: string; url: string }[] {
+    return this.http ? serverRoutes(this.http) : [];
   }
 
   /** host:port of the gRPC service ('' when it is off). */

@@ -19,7 +19,7 @@ export function registerAnomalyApi(app: FastifyInstance, monitor: AnomalyMonitor
     return { status: 'success', data: { current: monitor.current(), history: monitor.history(limit) } };
   });
 
-  app.get('/api/v1/anomalies/stream', (_req, reply) => {
+  app.get('/api/v1/anomalies/stream', { exposeHeadRoute: false }, (_req, reply) => {
     let unsubscribe = () => {};
     const sse = stream(reply, () => unsubscribe());
     const send = (e: { type: string }) => void sse.send(e.type, e);

@@ -18,6 +18,11 @@ import { startTail } from '../query/tail.js';
 /** Live tails over SSE open at once on one server; more are refused with 429. */
 const MAX_TAILS = 32;
 
+/** Every route the server has (method and URL pattern), as registered: what the authentication test walks. */
+export function serverRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return (app as unknown as { tributaryRoutes: { method: string; url: string }[] }).tributaryRoutes;
+}
+
 export interface HttpServerOptions {
   /** HTTPS from these (with a CA: clients must present a certificate it signed). */
   readonly tls?: TlsMaterial;
@@ -70,6 +75,11 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
     ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
   }) as unknown as FastifyInstance;
   if (options.tokens) registerAuth(app, options.tokens, options.onDenied);
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
+  app.decorate('tributaryRoutes', routes);
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
     void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });
@@ -122,7 +132,7 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
    * stored, held back `delay_ms` (default 2000, at most 30000) so entries
    * arriving that late from skewed clocks still go out in order.
    */
-  app.get('/api/v1/tail', async (req, reply) => {
+  app.get('/api/v1/tail', { exposeHeadRoute: false }, async (req, reply) => {
     const q = req.query as Query;
     const query = requestQuery(q, 'log');
     const delayMs = int(q.delay_ms, 'delay_ms', 2000);
