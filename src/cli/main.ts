@@ -5,6 +5,7 @@ import { printConfig } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { configFromFlags, withDaemonFlags } from './daemon-flags.js';
 import type { DaemonTarget } from './http-client.js';
+import { produceCommand, type ProduceOptions } from './produce.js';
 import { anomaliesCommand, statusCommand, tailCommand, type TailCommandOptions } from './live.js';
 import { isTributaryError } from '../errors.js';
 import { runCollector, type CollectFlags } from './collect.js';
@@ -137,6 +138,20 @@ clientOptions(
 ).action(async (o: { json: boolean; interval: number } & ClientFlags) => {
   await statusCommand({ ...o, ...target(o), intervalMs: o.interval });
 });
+
+program
+  .command('produce')
+  .description('a simulated fleet writing rotating pino log files for a collector to tail (the producers of docker-compose.yml)')
+  .option('--dir <dir>', 'where the files go', './fleet-logs')
+  .option('--rate <entries/s>', 'entries per second', positiveInt, 2000)
+  .option('--servers <n>', 'servers (up to 100,000)', positiveInt, 1000)
+  .option('--regions <n>', 'regions (up to 1,000)', positiveInt, 10)
+  .option('--services <n>', 'services', positiveInt, 12)
+  .option('--files <n>', 'files the servers are spread over', positiveInt, 4)
+  .option('--seed <n>', 'seed of the level draws', positiveInt, 1)
+  .action(async (o: ProduceOptions) => {
+    await produceCommand(o);
+  });
 
 program
   .command('bench')

@@ -1,9 +1,10 @@
-import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorStats, ActorSystem } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
 import type { QueryEngine } from '../query/engine.js';
 import type { ShardStatsAnswer } from '../shard/shard-actor.js';
+import { WAL_SYNC_BUCKETS_S } from '../shard/sync-latency.js';
 import { oncePerScrape } from './scrape.js';
 
 /** What the daemon metrics read from; the Daemon provides it. */
@@ -118,6 +119,29 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
       for (const [shard, s] of await shardStats()) this.set({ shard }, s.diskFull ? 1 : 0);
     },
   });
+
+  // The shard threads keep the fsync histogram; this turns it into Prometheus' cumulative buckets at scrape time.
+  const fsyncHelp = 'WAL group-commit fdatasync latency per shard (acknowledgements wait for it).';
+  registry.registerMetric({
+    name: 'tributary_wal_fsync_seconds',
+    help: fsyncHelp,
+    type: 'histogram',
+    aggregator: 'sum',
+    async get() {
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      for (const [shard, s] of await shardStats()) {
+        if (!s.walSync) continue;
+        let cumulative = 0;
+        WAL_SYNC_BUCKETS_S.forEach((le, i) => {
+          cumulative += s.walSync!.counts[i] ?? 0;
+          values.push({ metricName: 'tributary_wal_fsync_seconds_bucket', labels: { shard, le: le === Infinity ? '+Inf' : le }, value: cumulative });
+        });
+        values.push({ metricName: 'tributary_wal_fsync_seconds_sum', labels: { shard }, value: s.walSync.sum });
+        values.push({ metricName: 'tributary_wal_fsync_seconds_count', labels: { shard }, value: cumulative });
+      }
+      return { name: 'tributary_wal_fsync_seconds', help: fsyncHelp, type: 'histogram', aggregator: 'sum', values };
+    },
+  } as unknown as Metric);
 
   // The shards are asked once per scrape, whichever metric asks first.
   const shardStats = oncePerScrape(async () => {

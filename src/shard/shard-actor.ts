@@ -1,3 +1,4 @@
+import { WAL_SYNC_BUCKETS_S, type SyncLatency } from './sync-latency.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
@@ -70,6 +71,8 @@ export interface ShardStatsAnswer {
   readonly diskFull: boolean;
   /** Detector feeds dropped because a detector's mailbox was full (primary only). */
   readonly feedsLost?: number;
+  /** WAL group-commit fdatasync latencies since the shard started (primary only). */
+  readonly walSync?: SyncLatency;
 }
 
 interface PrimaryState {
@@ -83,6 +86,7 @@ interface PrimaryState {
   /** Detector feeds of the entries appended since the last sync, sent once they are durable (detectOn 'commit'). */
   feeds: { detector: number; bytes: Uint8Array }[];
   feedsLost: number;
+  readonly walSync: SyncLatency;
   syncTimer: NodeJS.Timeout | undefined;
   syncing: boolean;
   sealTimer: NodeJS.Timeout | undefined;
@@ -177,7 +181,7 @@ export const shardActor = defineBehaviour<
       void state.store.seal();
       return null;
     }
-    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost };
+    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync };
   },
 
   async stop(state) {
@@ -233,6 +237,7 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
     pendingBytes: 0,
     feeds: [],
     feedsLost: 0,
+    walSync: { counts: WAL_SYNC_BUCKETS_S.map(() => 0), sum: 0 },
     syncTimer: undefined,
     syncing: false,
     sealTimer: undefined,
@@ -323,7 +328,11 @@ async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
   state.pendingBytes = 0;
   state.feeds = [];
   try {
+    const started = performance.now();
     await state.store.sync();
+    const seconds = (performance.now() - started) / 1000;
+    state.walSync.counts[WAL_SYNC_BUCKETS_S.findIndex((le) => seconds <= le)]!++;
+    state.walSync.sum += seconds;
   } catch (err) {
     // After a failed fsync nothing since the last good one may be trusted on disk (the kernel
     // may have dropped the dirty pages): restart the shard, whose recovery reads back what the

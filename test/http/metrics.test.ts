@@ -40,6 +40,13 @@ test('GET /metrics counts what the doors took, what the shards hold, the actors 
     held.reduce((a, b) => a + b, 0),
     120,
   );
+  // Every acknowledged write waited for a WAL fsync: each shard that took entries counts at least one.
+  const syncs = d.shards.map((s) => sample(text, 'tributary_wal_fsync_seconds_count', { shard: s.name }) ?? 0);
+  t.true(
+    syncs.every((n, i) => n >= (held[i]! > 0 ? 1 : 0)),
+    String(syncs),
+  );
+  t.is(sample(text, 'tributary_wal_fsync_seconds_bucket', { shard: 'shard-0', le: '+Inf' }), syncs[0]);
   t.is(sample(text, 'tributary_actor_up', { actor: 'shard-0', role: 'primary' }), 1);
   t.is(sample(text, 'tributary_actor_restarts_total', { actor: 'shard-0', role: 'primary' }), 0);
   t.is(sample(text, 'tributary_query_duration_seconds_count', { kind: 'log', outcome: 'complete' }), 1);
