@@ -54,9 +54,8 @@ export function keyFigures(read: (name: string) => Json | undefined): Figure[] {
   const ingest = read('ingest');
   for (const r of ingest?.rows ?? []) out.push({ group: 'ingest entries/s', name: r.door, value: r.entriesPerSec, unit: '/s', better: 'higher' });
   const query = read('query');
-  for (const r of query?.rows ?? []) {
-    out.push({ group: 'query p50', name: r.shape, value: r.p50, unit: 'ms', better: 'lower' });
-    out.push({ group: 'query p99', name: r.shape, value: r.p99, unit: 'ms', better: 'lower' });
+  for (const p of ['p50', 'p99'] as const) {
+    for (const r of query?.rows ?? []) out.push({ group: `query ${p}`, name: r.shape, value: r[p], unit: 'ms', better: 'lower' });
   }
   const storage = read('storage');
   if (storage) {
@@ -71,7 +70,8 @@ export function keyFigures(read: (name: string) => Json | undefined): Figure[] {
       out.push({ group: 'memory', name: 'resident memory, peak while ingesting', value: Math.max(...rss) / 2 ** 20, unit: 'MiB', better: 'lower' });
     if (storage.recovery)
       out.push({ group: 'restart', name: `storage recovery of ${storage.recovery.entries} entries`, value: storage.recovery.ms, unit: 'ms', better: 'lower' });
-    for (const r of storage.ingest ?? []) out.push({ group: 'ingest entries/s', name: `storage: ${r.setup}`, value: r.rate, unit: '/s', better: 'higher' });
+    for (const r of storage.ingest ?? [])
+      out.push({ group: 'storage ingest entries/s (in process)', name: r.setup, value: r.rate, unit: '/s', better: 'higher' });
   }
   const anomaly = read('anomaly');
   for (const r of anomaly?.latencyMs ?? []) out.push({ group: 'detection latency p99', name: r.run, value: r.p99, unit: 'ms', better: 'lower' });
@@ -83,7 +83,12 @@ export function keyFigures(read: (name: string) => Json | undefined): Figure[] {
   }
   const mailbox = read('mailbox');
   for (const r of mailbox?.entries ?? []) out.push({ group: 'mailbox entries/s', name: r.label, value: r.rate.median, unit: '/s', better: 'higher' });
-  return out;
+  // One table per group, in the order the groups first appear.
+  const order = [...new Set(out.map((f) => f.group))];
+  return out
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => order.indexOf(a.f.group) - order.indexOf(b.f.group) || a.i - b.i)
+    .map(({ f }) => f);
 }
 
 function fmt(v: number, unit: string): string {
@@ -169,7 +174,9 @@ export async function runSuite(options: { quick?: boolean; only?: readonly strin
   const summaryName = quick ? 'summary-quick' : 'summary';
   const jsonPath = join(RESULTS_DIR, `${summaryName}.json`);
   const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { date: string; figures: Figure[] }) : undefined;
-  const figures = keyFigures((name) => readResults(name, quick));
+  // Only what ran now: an older results file of a benchmark left out by --only is not this run's figure.
+  const ran = new Set(selected.filter((b) => !failed.includes(b.name)).map((b) => b.results));
+  const figures = keyFigures((name) => (ran.has(name) ? readResults(name, quick) : undefined));
   const meta = { date: new Date().toISOString(), quick, machine: machine(), previousDate: previous?.date };
   if (previous) renameSync(jsonPath, join(RESULTS_DIR, `${summaryName}.previous.json`));
   writeFileSync(jsonPath, JSON.stringify({ ...meta, figures }, null, 2) + '\n');

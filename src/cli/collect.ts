@@ -11,6 +11,10 @@ export interface CollectFlags {
   format: 'ndjson' | 'logfmt';
   pattern?: string;
   statsMs: number;
+  /** Bearer token for aggregators that ask for one (or TRIBUTARY_TOKEN). */
+  token?: string;
+  /** TLS to the aggregators, trusting this CA. */
+  tlsCa?: string;
 }
 
 /** Options from a JSON file (CollectorOptions), with flags filling what it leaves out. */
@@ -33,6 +37,10 @@ export function collectorOptions(flags: CollectFlags): CollectorOptions {
     aggregatorsFile: fromFile.aggregatorsFile ?? flags.aggregatorsFile,
     aggregators: fromFile.aggregators ?? flags.aggregator,
     format: fromFile.format ?? (flags.pattern ? { type: 'regex', pattern: flags.pattern } : { type: flags.format }),
+    grpc: fromFile.grpc ?? {
+      ...(flags.token ? { token: flags.token } : {}),
+      ...(flags.tlsCa ? { tls: { caFile: flags.tlsCa } } : {}),
+    },
   };
 }
 

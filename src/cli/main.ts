@@ -70,6 +70,8 @@ program
   .addOption(new Option('--format <format>', 'line format').choices(['ndjson', 'logfmt']).default('ndjson'))
   .option('--pattern <regex>', 'plain lines by a regular expression with named groups ts, level, service, server, region, msg')
   .option('--stats-ms <ms>', 'how often to print what was shipped', positiveInt, 10_000)
+  .option('--token <token>', 'bearer token for aggregators that ask for one (env TRIBUTARY_TOKEN)', process.env.TRIBUTARY_TOKEN)
+  .option('--tls-ca <file>', 'speak TLS to the aggregators, trusting this CA (PEM)')
   .action(async (o: CollectFlags) => {
     await runCollector(o);
   });

@@ -7,7 +7,7 @@ import { LEVEL_NAMES, type Level } from '../model/level.js';
 import { newSourceId } from '../model/source.js';
 import { backoffDelay } from '../supervisor/backoff.js';
 import { AggregatorPool, readAggregatorConfig, watchAggregatorConfig, type AggregatorStats, type SendPolicy } from '../collector/aggregators.js';
-import { GrpcTransport, type BatchTransport, type RingInfo } from '../collector/transport.js';
+import { GrpcTransport, type BatchTransport, type GrpcTransportOptions, type RingInfo } from '../collector/transport.js';
 
 /** What to give up when the client holds its limit of unsent bytes. */
 export type ClientFullPolicy = 'drop_newest' | 'drop_oldest';
@@ -38,6 +38,8 @@ export interface ClientOptions {
   readonly sourceId?: string;
   /** How to reach an aggregator (default gRPC PushBatches). */
   readonly transportFor?: (address: string) => BatchTransport;
+  /** Token and TLS for the default gRPC transport (a daemon with auth tokens asks for one). */
+  readonly grpc?: GrpcTransportOptions;
   /** Where the client reports trouble (an aggregator unreachable, lines dropped); default: nowhere. */
   readonly onError?: (err: Error) => void;
 }
@@ -133,7 +135,7 @@ export class TributaryClient {
     };
     this.defaults = { server: hostname(), ...options.labels };
     this.onError = options.onError ?? (() => {});
-    this.pool = new AggregatorPool(options.transportFor ?? ((address) => new GrpcTransport(address)), options.send);
+    this.pool = new AggregatorPool(options.transportFor ?? ((address) => new GrpcTransport(address, options.grpc)), options.send);
     if (options.aggregatorsFile) {
       this.pool.setAddresses(readAggregatorConfig(options.aggregatorsFile).aggregators);
       this.unwatch = watchAggregatorConfig(

@@ -6,6 +6,9 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { TokenSet } from '../../src/security/tokens.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/system.js';
+import { waitUntil } from '../helpers/workers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const TOKEN = 'a-good-token-0123456789abcdef';
 const OPEN = new Set(['/healthz', '/readyz', '/ui/login', '/ui/logout']);
@@ -123,7 +126,29 @@ test('with tokens, every gRPC method ends UNAUTHENTICATED without a valid token,
   }
 });
 
-test('hosted collectors send with the daemon token; syslog without certificates is refused when tokens are set', async (t) => {
+test('with tokens, a hosted collector sends with the daemon token and its lines are stored', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(
+    join(dir, 'app.log'),
+    Array.from({ length: 5 }, (_, i) => JSON.stringify({ level: 'info', service: 'tok', msg: `line ${i}` })).join('\n') + '\n',
+  );
+  const d = await startDaemon(t, {
+    auth: { tokens: [TOKEN] },
+    grpc: { port: 0 },
+    collectors: [{ include: [join(dir, '*.log')], stateDir: join(dir, 'state') }],
+  });
+  const stored = async () => {
+    const res = await fetch(`${d.url}/api/v1/query?${new URLSearchParams({ query: '{service="tok"}', since: '1h' })}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    return ((await res.json()) as { data: { entries: unknown[] } }).data.entries.length;
+  };
+  let count = 0;
+  await waitUntil('the collector lines stored', async () => (count = await stored()) === 5, 15_000);
+  t.is(count, 5);
+});
+
+test('syslog without certificates is refused when tokens are set', async (t) => {
   const error = await t.throwsAsync(
     Daemon.start({ dataDir: tempDir(t), http: { port: 0 }, grpc: false, workers: 1, auth: { tokens: [TOKEN] }, syslog: { port: 0 } }),
   );
