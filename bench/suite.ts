@@ -13,22 +13,8 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { RESULTS_DIR, machine } from './lib/report.js';
 
-interface BenchSpec {
-  readonly name: string;
-  readonly script: string;
-  /** Results file written by the script (without .json); quick runs add -quick. */
-  readonly results: string;
-  readonly env?: Record<string, string>;
-}
-
-const BENCHES: readonly BenchSpec[] = [
-  { name: 'mailbox', script: 'mailbox/run.js', results: 'mailbox' },
-  { name: 'actors', script: 'actors/run.js', results: 'actors' },
-  { name: 'storage', script: 'storage/run.js', results: 'storage' },
-  { name: 'query', script: 'query/run.js', results: 'query' },
-  { name: 'ingest', script: 'ingest/run.js', results: 'ingest' },
-  { name: 'anomaly', script: 'anomaly/run.js', results: 'anomaly' },
-];
+/** Each runs bench/<name>/run.js and writes bench/results/<name>.json (<name>-quick.json with --quick). */
+const BENCHES = ['mailbox', 'actors', 'storage', 'query', 'ingest', 'anomaly'] as const;
 
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
 
@@ -125,13 +111,13 @@ export function markdown(figures: readonly Figure[], previous: readonly Figure[]
   return lines.join('\n') + '\n';
 }
 
-function runOne(spec: BenchSpec, quick: boolean, log: NodeJS.WritableStream): Promise<number> {
+function runOne(name: string, quick: boolean, log: NodeJS.WritableStream): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', join(DIST_BENCH, spec.script), ...(quick ? ['--quick'] : [])], {
-      env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072', ...spec.env },
+    const child = spawn(process.execPath, ['--expose-gc', join(DIST_BENCH, name, 'run.js'), ...(quick ? ['--quick'] : [])], {
+      env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    log.write(`\n===== ${spec.name} (${new Date().toISOString()}) =====\n`);
+    log.write(`\n===== ${name} (${new Date().toISOString()}) =====\n`);
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     child.on('close', (code) => resolve(code ?? 1));
@@ -140,9 +126,9 @@ function runOne(spec: BenchSpec, quick: boolean, log: NodeJS.WritableStream): Pr
 
 export async function runSuite(options: { quick?: boolean; only?: readonly string[] } = {}): Promise<number> {
   const quick = options.quick ?? false;
-  const selected = BENCHES.filter((b) => !options.only || options.only.includes(b.name));
+  const selected = BENCHES.filter((b) => !options.only || options.only.includes(b));
   if (selected.length === 0) {
-    console.error(`no such benchmark: ${options.only?.join(', ')} (there are ${BENCHES.map((b) => b.name).join(', ')})`);
+    console.error(`no such benchmark: ${options.only?.join(', ')} (there are ${BENCHES.join(', ')})`);
     return 2;
   }
   const logPath = join(RESULTS_DIR, 'suite.log');
@@ -152,17 +138,17 @@ export async function runSuite(options: { quick?: boolean; only?: readonly strin
     { format: ' {bar} {value}/{total} benchmarks | {bench} | {duration_formatted}', hideCursor: true, noTTYOutput: false, stream: process.stderr },
     cliProgress.Presets.shades_classic,
   );
-  if (tty) bar.start(selected.length, 0, { bench: selected[0]!.name });
+  if (tty) bar.start(selected.length, 0, { bench: selected[0] });
   const failed: string[] = [];
-  for (const [i, spec] of selected.entries()) {
-    if (tty) bar.update(i, { bench: spec.name });
-    else console.error(`[${i + 1}/${selected.length}] ${spec.name}...`);
+  for (const [i, name] of selected.entries()) {
+    if (tty) bar.update(i, { bench: name });
+    else console.error(`[${i + 1}/${selected.length}] ${name}...`);
     const started = performance.now();
-    const code = await runOne(spec, quick, log);
-    if (code !== 0) failed.push(spec.name);
+    const code = await runOne(name, quick, log);
+    if (code !== 0) failed.push(name);
     if (!tty)
       console.error(
-        `[${i + 1}/${selected.length}] ${spec.name}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+        `[${i + 1}/${selected.length}] ${name}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
       );
   }
   if (tty) {
@@ -175,7 +161,7 @@ export async function runSuite(options: { quick?: boolean; only?: readonly strin
   const jsonPath = join(RESULTS_DIR, `${summaryName}.json`);
   const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { date: string; figures: Figure[] }) : undefined;
   // Only what ran now: an older results file of a benchmark left out by --only is not this run's figure.
-  const ran = new Set(selected.filter((b) => !failed.includes(b.name)).map((b) => b.results));
+  const ran = new Set<string>(selected.filter((b) => !failed.includes(b)));
   const figures = keyFigures((name) => (ran.has(name) ? readResults(name, quick) : undefined));
   const meta = { date: new Date().toISOString(), quick, machine: machine(), previousDate: previous?.date };
   if (previous) renameSync(jsonPath, join(RESULTS_DIR, `${summaryName}.previous.json`));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Collector, type CollectorOptions } from '../collector/collector.js';
 import { TributaryError } from '../errors.js';
+import { stopSignal } from './format.js';
 
 export interface CollectFlags {
   config?: string;
@@ -56,10 +57,7 @@ export async function runCollector(flags: CollectFlags): Promise<void> {
       `collector: ${s.files} files, ${s.linesRead} lines read, ${s.acked} acknowledged, ${s.buffer.entries} in the disk buffer, ${s.dropped} dropped, ${Object.values(s.rejected).reduce((a, b) => a + (b ?? 0), 0)} refused lines`,
     );
   }, flags.statsMs);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await stopSignal();
   clearInterval(timer);
   await collector.stop();
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { repeatable } from './format.js';
 import { loadConfig, resolveConfig, type Override, type ResolvedConfig } from '../config/load.js';
 
 /** Flags of the daemon's commands, each the shorthand for a configuration key (applied after the file and the environment). */
@@ -22,16 +23,14 @@ const FLAGS: readonly { flag: string; description: string; attr: string; path: s
   },
 ];
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
 /** Adds the configuration flags to a daemon command. */
 export function withDaemonFlags(cmd: Command): Command {
   cmd.option('--config <file>', 'configuration file, YAML or JSON (env TRIBUTARY_CONFIG)');
   for (const f of FLAGS) {
-    if (f.attr === 'collect') cmd.option(f.flag, f.description, collect);
+    if (f.attr === 'collect') cmd.option(f.flag, f.description, repeatable);
     else cmd.option(f.flag, f.description);
   }
-  return cmd.option('--set <key=value>', 'set any configuration key, e.g. --set anomaly.window=500 (repeatable)', collect);
+  return cmd.option('--set <key=value>', 'set any configuration key, e.g. --set anomaly.window=500 (repeatable)', repeatable);
 }
 
 /** The effective configuration of a daemon command: defaults, file, environment (TRIBUTARY_*), then these flags. */

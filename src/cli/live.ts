@@ -1,3 +1,4 @@
+import { table } from './format.js';
 import { followSse, getJson, type DaemonTarget } from './http-client.js';
 import { entryTable, type EntryJson } from './query.js';
 
@@ -104,11 +105,6 @@ interface StatusJson {
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-
-function table(rows: (string | number)[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => (typeof c === 'number' ? String(c).padStart(widths[i]!) : String(c).padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
-}
 
 /** `tributary status`: actors, restarts, shard sizes and ingest rates (two samples `intervalMs` apart). */
 export async function statusCommand(o: DaemonTarget & { json: boolean; intervalMs: number }, out: Out = stdout): Promise<void> {

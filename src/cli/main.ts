@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { printConfig } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { configFromFlags, withDaemonFlags } from './daemon-flags.js';
+import { repeatable } from './format.js';
 import type { DaemonTarget } from './http-client.js';
 import { produceCommand, type ProduceOptions } from './produce.js';
 import { anomaliesCommand, statusCommand, tailCommand, type TailCommandOptions } from './live.js';
@@ -19,8 +20,6 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
 }
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 // `tributary tail | head`: a reader that goes away ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -63,8 +62,8 @@ program
   .command('collect')
   .description('tail log files and ship them to aggregators, e.g. tributary collect --include "/var/log/app/*.log" --aggregator 127.0.0.1:9095')
   .option('--config <file>', 'collector configuration (JSON: include, exclude, format, stateDir, aggregatorsFile, labels, buffer, send)')
-  .option('--include <glob>', 'files to follow (repeatable)', collect)
-  .option('--aggregator <host:port>', 'an aggregator gRPC address (repeatable)', collect)
+  .option('--include <glob>', 'files to follow (repeatable)', repeatable)
+  .option('--aggregator <host:port>', 'an aggregator gRPC address (repeatable)', repeatable)
   .option('--aggregators-file <file>', 'a file listing aggregators, {"aggregators": [...]}, reloaded when it changes')
   .option('--state-dir <dir>', 'checkpoint and disk buffer', './collector-state')
   .addOption(new Option('--format <format>', 'line format').choices(['ndjson', 'logfmt']).default('ndjson'))
@@ -80,7 +79,7 @@ program
   .command('import')
   .description('load archived logs (NDJSON or plain lines, gzip or not) into a running daemon, e.g. tributary import app-2025-11-*.ndjson.gz')
   .argument('<files...>', 'files to load')
-  .option('--aggregator <host:port>', "the daemon's gRPC address (repeatable; default 127.0.0.1:9095)", collect)
+  .option('--aggregator <host:port>', "the daemon's gRPC address (repeatable; default 127.0.0.1:9095)", repeatable)
   .addOption(new Option('--format <format>', 'NDJSON, plain lines, or auto by the first byte').choices(['auto', 'ndjson', 'plain']).default('auto'))
   .option('--threads <n>', 'parse threads (default: cores)', positiveInt)
   .action(async (files: string[], o: ImportFlags) => {

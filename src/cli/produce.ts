@@ -1,4 +1,5 @@
 import { FleetFileWriter } from '../producers/fleet.js';
+import { stopSignal } from './format.js';
 
 export interface ProduceOptions {
   readonly dir: string;
@@ -20,10 +21,7 @@ export async function produceCommand(o: ProduceOptions): Promise<void> {
   writer.start();
   console.log(`producing ${o.rate}/s from ${o.servers} servers in ${o.regions} regions into ${o.dir}/fleet-*.log`);
   const report = setInterval(() => console.log(`produced ${writer.written.toLocaleString('en')} entries, ${writer.rotations} rotations`), 10_000);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await stopSignal();
   clearInterval(report);
   writer.stop();
   console.log(`stopped after ${writer.written.toLocaleString('en')} entries`);

@@ -5,9 +5,6 @@ import type { ResolvedConfig } from '../config/load.js';
 import { Daemon, type DaemonOptions } from '../daemon/daemon.js';
 import { FleetFileWriter } from '../producers/fleet.js';
 
-/** How long the demo fleet's schedule of error bursts is planned ahead. */
-const DEMO_PLAN_MS = 24 * 3600e3;
-
 /** The daemon's structured log: pino JSON lines on stdout (pipe through pino-pretty to read them as text). */
 export function daemonLogger(config: ResolvedConfig): Logger {
   return pino({ name: 'tributary', level: config.log.level });
@@ -32,7 +29,7 @@ export async function runDaemon(config: ResolvedConfig, mode: { demo?: boolean }
   if (mode.demo) {
     // A simulated fleet writing pino log files, tailed by a hosted collector: the whole path a real fleet takes.
     const dir = join(options.dataDir!, 'demo-fleet');
-    fleet = new FleetFileWriter({ ...demoFleet(config, DEMO_PLAN_MS), dir, files: 4, rotateBytes: 64 * 2 ** 20, keep: 2 });
+    fleet = new FleetFileWriter({ ...demoFleet(config), dir, files: 4, rotateBytes: 64 * 2 ** 20, keep: 2 });
     options = {
       ...options,
       collectors: [

@@ -4,6 +4,7 @@ import { TributaryError } from '../errors.js';
 import { committedSources, loadCollectorState } from '../collector/checkpoint.js';
 import { verifyDelivery } from '../collector/verify.js';
 import type { SourcesView } from '../http/ingest.js';
+import { table } from './format.js';
 import { getJson, type DaemonTarget } from './http-client.js';
 
 export interface SourcesCommandOptions extends DaemonTarget {
@@ -18,11 +19,6 @@ function fetchSources(t: DaemonTarget, prefix: string): Promise<SourcesView> {
 }
 
 const ranges = (m: readonly [number, number][]) => m.map(([f, t]) => (t - f === 1 ? `${f}` : `${f}-${t - 1}`)).join(',');
-
-function table(rows: (string | number)[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => (typeof c === 'number' ? String(c).padStart(widths[i]!) : String(c).padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
-}
 
 /**
  * `tributary sources`: the daemon's loss accounting per numbered source.

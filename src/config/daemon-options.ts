@@ -85,13 +85,21 @@ export function daemonOptions(c: ResolvedConfig): DaemonOptions {
   };
 }
 
+/** How many services take turns failing in the demo (each again every that many bursts). */
+const DEMO_FAILING_SERVICES = 4;
+
 /** The demo fleet: `services` services on `servers` servers in `regions` regions; one service at a time fails now and then. */
-export function demoFleet(c: ResolvedConfig, runForMs: number): FleetOptions {
+export function demoFleet(c: ResolvedConfig): FleetOptions {
   const d = c.demo;
-  const bursts: { services: string[]; atMs: number; forMs: number; errorRate: number }[] = [];
-  for (let at = Math.min(d.errorBurst.every, 20_000), k = 0; at < runForMs; at += d.errorBurst.every, k++) {
-    bursts.push({ services: [`svc-${(k * 5) % d.services}`], atMs: at, forMs: d.errorBurst.for, errorRate: d.errorBurst.errorRate });
-  }
+  const first = Math.min(d.errorBurst.every, 20_000);
+  const turns = Math.min(DEMO_FAILING_SERVICES, d.services);
+  const bursts = Array.from({ length: turns }, (_, k) => ({
+    services: [`svc-${(k * 5) % d.services}`],
+    atMs: first + k * d.errorBurst.every,
+    everyMs: turns * d.errorBurst.every,
+    forMs: d.errorBurst.for,
+    errorRate: d.errorBurst.errorRate,
+  }));
   // A quiet baseline (3 ERROR per 1,000) so that only the bursts cross the default threshold (10 of 1,000).
   return { servers: d.servers, regions: d.regions, services: d.services, rate: d.rate, levels: { error: 0.003 }, errorBursts: bursts };
 }

@@ -9,7 +9,7 @@ import { startTail } from '../query/tail.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
-import { parseDuration, parseTime } from '../query/time.js';
+import { nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
 
 /**
@@ -35,10 +35,6 @@ const SECOND = 1_000_000_000n;
 const HOUR = 3600n * SECOND;
 
 type Labels = Record<string, string>;
-
-function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
-}
 
 function bad(message: string, field: string): TributaryError {
   return new TributaryError('E_QUERY_INVALID', message, { field });

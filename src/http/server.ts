@@ -9,7 +9,7 @@ import { entryStrings } from '../model/entry-wire.js';
 import type { QueryEngine } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
-import { formatTime, parseDuration, parseTime } from '../query/time.js';
+import { formatTime, nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
 import { registerLokiApi } from './loki.js';
 import { sseStreams } from './sse.js';
@@ -44,7 +44,7 @@ export function entryJson(e: IdentifiedEntry): Record<string, string> {
 
 /** The [from, to) of a request: `from`/`to` in any accepted form, or `since` back from now (default 1 hour). */
 function timeRange(q: Query): { from: bigint; to: bigint } {
-  const now = BigInt(Date.now()) * 1_000_000n;
+  const now = nowNs();
   const to = q.to !== undefined ? parseTime(q.to, 'to', now) : now;
   const from = q.from !== undefined ? parseTime(q.from, 'from', now) : to - parseDuration(q.since ?? '1h', 'since');
   return { from, to };
@@ -137,7 +137,7 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
     const query = requestQuery(q, 'log');
     const delayMs = int(q.delay_ms, 'delay_ms', 2000);
     if (delayMs < 0 || delayMs > 30_000) throw new TributaryError('E_QUERY_INVALID', 'delay_ms must be 0-30000', { field: 'delay_ms' });
-    const now = BigInt(Date.now()) * 1_000_000n;
+    const now = nowNs();
     const from = now - parseDuration(q.since ?? '5m', 'since');
     const limit = Math.min(MAX_LIMIT, Math.max(1, int(q.limit, 'limit', 100)));
     if (tails >= MAX_TAILS) throw new TributaryError('E_OVERLOADED', `${MAX_TAILS} live tails are open: try again later`, { tails });

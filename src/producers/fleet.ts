@@ -17,8 +17,17 @@ export interface FleetOptions {
   readonly levels?: { readonly debug?: number; readonly warn?: number; readonly error?: number };
   /** Each server's clock is off by a fixed amount in [-skewMs, +skewMs] (default 2000). */
   readonly skewMs?: number;
-  /** Injected failures: these services log ERROR with probability `errorRate` from `atMs` (after start) for `forMs`. */
-  readonly errorBursts?: readonly { readonly services: readonly string[]; readonly atMs: number; readonly forMs: number; readonly errorRate: number }[];
+  /**
+   * Injected failures: these services log ERROR with probability `errorRate`
+   * from `atMs` (after start) for `forMs`, and again every `everyMs` when given.
+   */
+  readonly errorBursts?: readonly {
+    readonly services: readonly string[];
+    readonly atMs: number;
+    readonly forMs: number;
+    readonly errorRate: number;
+    readonly everyMs?: number;
+  }[];
   /** Seed of the level draws (default 1): the same options make the same fleet. */
   readonly seed?: number;
 }
@@ -107,9 +116,10 @@ export class Fleet {
           : x < this.mix.error + this.mix.warn + this.mix.debug
             ? Level.DEBUG
             : Level.INFO;
+    const at = nowMs - this.startMs;
     for (const burst of this.options.errorBursts ?? []) {
-      const at = nowMs - this.startMs;
-      if (at >= burst.atMs && at < burst.atMs + burst.forMs && burst.services.includes(service) && this.random() < burst.errorRate) level = Level.ERROR;
+      const into = burst.everyMs ? (at - burst.atMs) % burst.everyMs : at - burst.atMs;
+      if (at >= burst.atMs && into < burst.forMs && burst.services.includes(service) && this.random() < burst.errorRate) level = Level.ERROR;
     }
     return { timeMs: nowMs + this.skew[server]!, level, service, server, region: this.regionOf(server), message: syntheticMessage(n) };
   }

@@ -1,6 +1,7 @@
 import type { IdentifiedEntry } from '../model/entry.js';
 import type { QueryEngine } from './engine.js';
 import { encodeCursor, type LogQuery } from './model.js';
+import { nowNs } from './time.js';
 
 /** Where a live tail's entries go: a WebSocket, an SSE response. */
 export interface TailSink {
@@ -28,8 +29,6 @@ export interface TailOptions {
   /** The sink is paused past this many bytes of backlog (default 4 MiB). */
   readonly maxBacklogBytes?: number;
 }
-
-const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
 /**
  * A live tail over the query engine: a forward query from a cursor, polled;

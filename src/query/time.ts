@@ -21,13 +21,18 @@ export function parseDuration(text: string, field = 'duration'): bigint {
   return parts.reduce((a, p) => a + BigInt(p[1]!) * UNITS[p[2]!]!, 0n);
 }
 
+/** The wall clock in nanoseconds since the epoch. */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
 /**
  * A point in time as users write it, in nanoseconds since the epoch:
  * integer nanoseconds ("1700000000000000000"), seconds with a fraction
  * ("1700000000.5", as Grafana sends), RFC 3339 with up to nanosecond
  * precision ("2026-11-21T21:00:00.123456789Z"), "now", or "now-15m".
  */
-export function parseTime(text: string, field: string, now: bigint = BigInt(Date.now()) * 1_000_000n): bigint {
+export function parseTime(text: string, field: string, now: bigint = nowNs()): bigint {
   const t = text.trim();
   if (t === 'now') return now;
   const rel = /^now-(.+)$/.exec(t);

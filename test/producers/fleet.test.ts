@@ -26,7 +26,17 @@ test('the fleet keeps its rate and bursts, its level mix, its clock skew bounds,
   t.is(servers.size, 100_000);
   t.is(regions.size, 1000);
 
-  const failing = new Fleet({ servers: 40, services: 4, errorBursts: [{ services: ['svc-1'], atMs: 1000, forMs: 1000, errorRate: 0.9 }] }, 0);
+  const failing = new Fleet(
+    {
+      servers: 40,
+      services: 4,
+      errorBursts: [
+        { services: ['svc-1'], atMs: 1000, forMs: 1000, errorRate: 0.9 },
+        { services: ['svc-1'], atMs: 10_000, forMs: 1000, errorRate: 0.9, everyMs: 5000 },
+      ],
+    },
+    0,
+  );
   const errorsOf = (at: number) => {
     let svc1 = 0;
     let svc1Errors = 0;
@@ -41,6 +51,11 @@ test('the fleet keeps its rate and bursts, its level mix, its clock skew bounds,
   };
   t.true(errorsOf(500) < 0.1, 'before the burst');
   t.true(errorsOf(1500) > 0.85, 'during the burst');
+  t.true(errorsOf(2500) < 0.1, 'after it');
+  // A repeating burst: from 10 s, for 1 s of every 5 s.
+  t.true(errorsOf(9500) < 0.1, 'before the first repeat');
+  t.true(errorsOf(20_500) > 0.85, 'during its third occurrence');
+  t.true(errorsOf(22_000) < 0.1, 'between occurrences');
 });
 
 test('fleet files rotate by rename, and a collector following them stores every entry once', async (t) => {
