@@ -16,6 +16,8 @@ test('a collector hosted as an actor tails into its daemon; its thread killed mi
   });
   const [collector] = d.collectors;
   await waitUntil('the first 1000 lines are stored', async () => (await storedMessages(d, 'hosted')).size >= 1000, 30_000);
+  // The shards store before the collector hears the acknowledgement: wait for the count it keeps, not for the store.
+  await waitUntil('the collector counts the first 1000 lines acknowledged', async () => (await d.collectorStats())[0]!.acked >= 1000, 30_000);
   t.like((await d.collectorStats())[0], { acked: 1000, files: 1 });
 
   // More lines, written over about a second, and the collector's thread dies while they are shipped.
