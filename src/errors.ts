@@ -55,6 +55,7 @@ export type ErrorCode =
   // Security
   | 'E_UNAUTHENTICATED'
   // Generic
+  | 'E_NOT_FOUND'
   | 'E_INVALID_ARGUMENT'
   | 'E_INTERNAL';
 

@@ -15,6 +15,13 @@ const FLAGS: readonly { flag: string; description: string; attr: string; path: s
   { flag: '--workers <n>', description: 'worker threads (workers; default: cores)', attr: 'workers', path: 'workers' },
   { flag: '--shards <n>', description: 'shards taking writes (shards; default: workers)', attr: 'shards', path: 'shards' },
   {
+    flag: '--cluster <urls>',
+    description: 'join the cluster on these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222 (cluster.servers)',
+    attr: 'cluster',
+    path: 'cluster.servers',
+    value: (urls) => JSON.stringify(String(urls).split(',').map((u) => u.trim())),
+  },
+  {
     flag: '--collect <glob>',
     description: "tail this host's files matching the glob (collectors; repeatable)",
     attr: 'collect',

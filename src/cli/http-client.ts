@@ -10,10 +10,17 @@ function headers(t: DaemonTarget, accept: string): Record<string, string> {
   return { accept, ...(t.token ? { authorization: `Bearer ${t.token}` } : {}) };
 }
 
-async function request(t: DaemonTarget, path: string, params: Record<string, string>, accept: string, signal?: AbortSignal): Promise<Response> {
+async function request(
+  t: DaemonTarget,
+  path: string,
+  params: Record<string, string>,
+  accept: string,
+  signal?: AbortSignal,
+  method = 'GET',
+): Promise<Response> {
   const query = new URLSearchParams(params).toString();
   try {
-    return await fetch(`${t.url}${path}${query ? `?${query}` : ''}`, { headers: headers(t, accept), signal });
+    return await fetch(`${t.url}${path}${query ? `?${query}` : ''}`, { method, headers: headers(t, accept), signal });
   } catch (err) {
     throw new TributaryError('E_IO', `cannot reach the daemon at ${t.url}: ${(err as Error).message} (is it running? npx tributary start)`, { url: t.url });
   }
@@ -26,9 +33,9 @@ async function failure(res: Response): Promise<TributaryError> {
   return new TributaryError(code, `${body.error?.message ?? `HTTP ${res.status}`}${hint}`, { status: res.status });
 }
 
-/** GET a JSON API of the daemon: its `data`, or the daemon's error as a TributaryError. */
-export async function getJson<T>(t: DaemonTarget, path: string, params: Record<string, string> = {}): Promise<T> {
-  const res = await request(t, path, params, 'application/json');
+/** GET (or another method on) a JSON API of the daemon: its `data`, or the daemon's error as a TributaryError. */
+export async function getJson<T>(t: DaemonTarget, path: string, params: Record<string, string> = {}, method = 'GET'): Promise<T> {
+  const res = await request(t, path, params, 'application/json', undefined, method);
   if (!res.ok) throw await failure(res);
   const body = (await res.json()) as { status: string; data: T };
   return body.data;

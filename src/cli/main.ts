@@ -7,6 +7,7 @@ import { configFromFlags, withDaemonFlags } from './daemon-flags.js';
 import { repeatable } from './format.js';
 import type { DaemonTarget } from './http-client.js';
 import { produceCommand, type ProduceOptions } from './produce.js';
+import { clusterForgetCommand, clusterStatusCommand } from './cluster.js';
 import { anomaliesCommand, statusCommand, tailCommand, type TailCommandOptions } from './live.js';
 import { isTributaryError } from '../errors.js';
 import { runCollector, type CollectFlags } from './collect.js';
@@ -63,7 +64,7 @@ program
   .description('tail log files and ship them to aggregators, e.g. tributary collect --include "/var/log/app/*.log" --aggregator 127.0.0.1:9095')
   .option('--config <file>', 'collector configuration (JSON: include, exclude, format, stateDir, aggregatorsFile, labels, buffer, send)')
   .option('--include <glob>', 'files to follow (repeatable)', repeatable)
-  .option('--aggregator <host:port>', 'an aggregator gRPC address (repeatable)', repeatable)
+  .option('--aggregator <address>', 'an aggregator: gRPC host:port, or a cluster as nats://host:port[,nats://host:port...] (repeatable)', repeatable)
   .option('--aggregators-file <file>', 'a file listing aggregators, {"aggregators": [...]}, reloaded when it changes')
   .option('--state-dir <dir>', 'checkpoint and disk buffer', './collector-state')
   .addOption(new Option('--format <format>', 'line format').choices(['ndjson', 'logfmt']).default('ndjson'))
@@ -138,6 +139,24 @@ clientOptions(
     .option('--json', 'JSON', false),
 ).action(async (o: { json: boolean; interval: number } & ClientFlags) => {
   await statusCommand({ ...o, ...target(o), intervalMs: o.interval });
+});
+
+const cluster = program.command('cluster').description('a cluster of daemons on NATS JetStream');
+clientOptions(
+  cluster
+    .command('status')
+    .description('members (live or down, what each owns and holds), every shard with its owner and consumer lag')
+    .option('--json', 'JSON', false),
+).action(async (o: { json: boolean } & ClientFlags) => {
+  await clusterStatusCommand({ ...o, ...target(o) });
+});
+clientOptions(
+  cluster
+    .command('forget')
+    .description('remove a member that will not come back: queries stop reporting its shards\' older entries as missing')
+    .argument('<member>', 'member id, as `cluster status` lists it'),
+).action(async (member: string, o: ClientFlags) => {
+  await clusterForgetCommand(member, target(o));
 });
 
 program

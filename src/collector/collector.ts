@@ -23,6 +23,8 @@ import {
 } from './checkpoint.js';
 import { DiskBuffer, type BufferFullPolicy, type DiskBufferStats } from './disk-buffer.js';
 import { TailedFile, identityOf, type LineChunk } from './tailer.js';
+import { JetStreamTransport } from '../cluster/jetstream-transport.js';
+import { isNatsAddress, parseServers, type NatsOptions } from '../cluster/nats.js';
 import { GrpcTransport, type BatchTransport, type GrpcTransportOptions, type RingInfo } from './transport.js';
 
 /** How the lines of the tailed files are read. */
@@ -48,6 +50,8 @@ export interface CollectorOptions {
   readonly transportFor?: (address: string) => BatchTransport;
   /** Token and TLS for the default gRPC transport. */
   readonly grpc?: GrpcTransportOptions;
+  /** Credentials and TLS for aggregators given as nats:// URLs (a cluster's JetStream). */
+  readonly nats?: Omit<NatsOptions, 'servers'>;
   /** Labels for lines that name none (default: this host's name as the server). */
   readonly labels?: Partial<StreamDefaults>;
   /** Longest line, bytes (default 256 KiB). */
@@ -187,7 +191,12 @@ export class Collector {
     };
     this.log = options.log ?? (() => {});
     this.labels = { server: hostname(), ...options.labels };
-    this.pool = new AggregatorPool(options.transportFor ?? ((address) => new GrpcTransport(address, options.grpc)), options.send);
+    this.pool = new AggregatorPool(
+      options.transportFor ??
+        // nats://a:4222,nats://b:4222 is a cluster's JetStream (the client fails over between its servers); anything else a gRPC aggregator.
+        ((address) => (isNatsAddress(address) ? new JetStreamTransport({ ...options.nats, servers: parseServers(address) }) : new GrpcTransport(address, options.grpc))),
+      options.send,
+    );
     this.buffer = new DiskBuffer({ dir: join(options.stateDir, 'buffer'), maxBytes: options.buffer?.maxBytes, policy: options.buffer?.policy });
   }
 

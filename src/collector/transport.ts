@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { credentials, Metadata, type Client, type ClientDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { TributaryError, type ErrorCode } from '../errors.js';
+import { TributaryError, isRetriable, type ErrorCode } from '../errors.js';
 import { loadTributaryPackage } from '../grpc/proto.js';
-import type { ShardedWriter } from '../shard/sharded-writer.js';
+import { withRetries, type ShardedWriter, type ShardSink } from '../shard/sharded-writer.js';
 
 /** How an aggregator routes: its shards and the ring's virtual nodes per shard. */
 export interface RingInfo {
@@ -26,7 +26,8 @@ export interface BatchTransport {
   close(): void;
 }
 
-function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {
+/** Rejects with E_TIMEOUT when `p` has not settled within `timeoutMs` (calling onTimeout first). */
+export function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -148,4 +149,21 @@ export class GrpcTransport implements BatchTransport {
 
 function unavailable(address: string, err: Error): TributaryError {
   return new TributaryError('E_UNAVAILABLE', `aggregator ${address}: ${err.message}`, { aggregator: address }, { cause: err });
+}
+
+/**
+ * A writer's sink over a transport (JetStream in a cluster): each batch is
+ * sent with its own bytes until the transport acknowledges it, retrying
+ * transient failures (a NATS node lost, a full stream) with backoff; the
+ * batch's (source, seq) makes every resend harmless.
+ */
+export class TransportSink implements ShardSink {
+  constructor(
+    readonly transport: BatchTransport,
+    private readonly options: { readonly timeoutMs?: number; readonly attempts?: number } = {},
+  ) {}
+
+  deliver(shard: string, bytes: Uint8Array): Promise<void> {
+    return withRetries(`a batch to ${shard}`, this.options.attempts ?? 8, isRetriable, () => this.transport.send(shard, bytes, this.options.timeoutMs ?? 10_000));
+  }
 }

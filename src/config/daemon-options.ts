@@ -69,6 +69,24 @@ export function daemonOptions(c: ResolvedConfig): DaemonOptions {
           })),
         }
       : false,
+    ...(c.cluster.servers.length > 0
+      ? {
+          cluster: {
+            nats: {
+              servers: c.cluster.servers,
+              token: c.cluster.token,
+              user: c.cluster.user,
+              pass: c.cluster.password,
+              ...(c.cluster.tls ? { tls: { caFile: c.cluster.tls.ca, certFile: c.cluster.tls.cert, keyFile: c.cluster.tls.key } } : {}),
+            },
+            memberId: c.cluster.memberId,
+            shards: c.cluster.shards,
+            streamReplicas: c.cluster.streamReplicas,
+            streamMaxBytes: c.cluster.streamMaxBytes,
+            leaseMs: c.cluster.lease,
+          },
+        }
+      : {}),
     collectors: c.collectors.map((col, i) => ({
       include: col.include,
       ...(col.exclude ? { exclude: col.exclude } : {}),

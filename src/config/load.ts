@@ -143,14 +143,15 @@ export function resolveConfig(config: Config, cores = availableParallelism()): R
   };
 }
 
-const BYTE_KEYS = new Set(['memory', 'maxBodyBytes', 'maxInflatedBytes', 'maxLineBytes', 'maxInFlightBytes', 'maxBytes']);
-const DURATION_KEYS = new Set(['maxFuture', 'groupCommit', 'sealAge', 'dedupWindow', 'maxAge', 'timeout', 'every', 'for']);
-const SECRET_KEYS = new Set(['tokens', 'headers']);
+const BYTE_KEYS = new Set(['memory', 'maxBodyBytes', 'maxInflatedBytes', 'maxLineBytes', 'maxInFlightBytes', 'maxBytes', 'streamMaxBytes']);
+const DURATION_KEYS = new Set(['maxFuture', 'groupCommit', 'sealAge', 'dedupWindow', 'maxAge', 'timeout', 'every', 'for', 'lease']);
+const SECRET_KEYS = new Set(['tokens', 'headers', 'token', 'password']);
 
 /** The configuration as YAML, in units again, with secrets hidden: what `tributary config print` shows. */
 export function printConfig(config: ResolvedConfig | Config): string {
   const shown = JSON.parse(
     JSON.stringify(config, (key, value: unknown) => {
+      if (SECRET_KEYS.has(key) && typeof value === 'string') return '<hidden>';
       if (SECRET_KEYS.has(key) && value && typeof value === 'object') {
         return Array.isArray(value) ? value.map(() => '<hidden>') : Object.fromEntries(Object.keys(value).map((k) => [k, '<hidden>']));
       }

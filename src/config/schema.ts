@@ -157,6 +157,32 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Collectors hosted on the worker threads, tailing this host's files into the daemon. */
   collectors: z.array(collector).default([]),
+  /** Across hosts: members of a cluster on NATS JetStream (off while `servers` is empty). */
+  cluster: z
+    .strictObject({
+      /** NATS servers, e.g. ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]. */
+      servers: z.array(z.string().regex(/^(nats|tls):\/\/[^/\s]+$/, 'expected nats://host:port')).default([]),
+      /** This member's id (default: made once and kept in the data directory). */
+      memberId: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/)
+        .optional(),
+      /** Shards of a new cluster (an existing cluster keeps its own). */
+      shards: z.number().int().min(1).max(1024).default(12),
+      /** JetStream replicas of the streams and buckets (3 survives a NATS node; 1 for a single-node NATS). */
+      streamReplicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
+      /** Bytes a shard's stream may hold unstored; beyond, publishes are refused and edges keep their batches. */
+      streamMaxBytes: bytes().default(2 ** 30),
+      /** A member that stops renewing loses its shards after this long. */
+      lease: duration().default(5000),
+      /** NATS credentials, when the servers ask for them. */
+      token: z.string().min(1).optional(),
+      user: z.string().min(1).optional(),
+      password: z.string().min(1).optional(),
+      /** TLS to NATS: the CA that signed the servers, and a client certificate for mutual TLS. */
+      tls: z.strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).optional(),
+    })
+    .prefault({}),
   /** `tributary demo`: a simulated fleet writing log files that hosted collectors tail. */
   demo: z
     .strictObject({

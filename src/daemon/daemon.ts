@@ -5,11 +5,22 @@ import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../errors.js';
 import type { ActorRef } from '../actors/behaviour.js';
 import { ActorSystem } from '../actors/system.js';
-import { QueryEngine } from '../query/engine.js';
+import { QueryEngine, type QueryService } from '../query/engine.js';
 import type { ShardArgs, ShardStatsAnswer } from '../shard/shard-actor.js';
 import { registerStatusRoute } from '../http/status.js';
+import { registerClusterRoutes } from '../http/cluster.js';
 import { VERSION } from '../version.js';
-import { ShardedWriter } from '../shard/sharded-writer.js';
+import { ActorShardSink, ShardedWriter } from '../shard/sharded-writer.js';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { BatchReader } from '../batch/reader.js';
+import { feedsOf, detectorFor } from '../anomaly/feed.js';
+import { TransportSink } from '../collector/transport.js';
+import { bootstrapCluster, type ClusterBuckets, type ClusterConfig, type ClusterShape } from '../cluster/config.js';
+import { ClusterMember, type MemberHost } from '../cluster/member.js';
+import { ClusterQueryEngine, serveClusterQueries } from '../cluster/cluster-query.js';
+import { JetStreamTransport } from '../cluster/jetstream-transport.js';
+import { connectNats, names as natsNames, type NatsOptions } from '../cluster/nats.js';
+import { memberIdFor } from '../cluster/member-id.js';
 import type { Server } from '@grpc/grpc-js';
 import { createHttpServer, serverRoutes } from '../http/server.js';
 import { closeGrpc, createGrpcServer, listenGrpc } from '../grpc/server.js';
@@ -105,6 +116,28 @@ export interface DaemonOptions {
       }
     | false;
   readonly collectors?: readonly (Omit<CollectorActorArgs, 'aggregators'> & { readonly aggregators?: readonly string[] })[];
+  /**
+   * Run as a member of a cluster on NATS JetStream (see docs/ARCHITECTURE.md,
+   * "Across hosts"): the doors publish to the shards' streams, this daemon
+   * stores the shards whose leases it holds, and queries gather from every
+   * member. Off unless given.
+   */
+  readonly cluster?: ClusterShape & {
+    readonly nats: NatsOptions;
+    /** This member's name in the cluster (default: a nanoid kept in the data directory, so a restart is the same member). */
+    readonly memberId?: string;
+  };
+}
+
+/** A daemon's part in a cluster: its NATS connection, the cluster's shape, its membership. */
+interface ClusterParts {
+  readonly nc: NatsConnection;
+  readonly config: ClusterConfig;
+  readonly buckets: ClusterBuckets;
+  readonly memberId: string;
+  member?: ClusterMember;
+  stopQueries?: () => void;
+  stopFeeds?: () => void;
 }
 
 const SHARD_NAME = /^shard-(\d+)$/;
@@ -116,7 +149,13 @@ const SHARD_NAME = /^shard-(\d+)$/;
  */
 export class Daemon {
   readonly writer: ShardedWriter;
-  readonly engine: QueryEngine;
+  /** Answers queries: this daemon's shards, or in a cluster every member's. */
+  readonly engine: QueryService;
+  /** This daemon's own shards (what it answers a cluster's queries from). */
+  readonly localEngine: QueryEngine;
+  /** Into this daemon's shard actors (in a cluster: what the shard consumers store through). */
+  private readonly localSink: ActorShardSink;
+  private readonly detectorRefs: ActorRef[] = [];
   /** Resends from protocols without sequence numbers (Loki push, OTLP, syslog) are recognised here. */
   readonly contentDedup = new ContentDedup();
   /** The push doors' path into storage: bodies parsed on parse threads, numbered, deduplicated, written. */
@@ -134,6 +173,8 @@ export class Daemon {
   anomalies: AnomalyMonitor | undefined;
   /** The anomaly webhooks, in the order configured (their delivery counters). */
   readonly webhooks: WebhookNotifier[] = [];
+  /** The daemon's own log (set by start). */
+  private log: NonNullable<DaemonOptions['log']> = () => {};
   /** When the daemon started (ms since the epoch). */
   readonly startedAt = Date.now();
   /** What GET /metrics serves; the programmatic API can read it or add its own. */
@@ -149,9 +190,19 @@ export class Daemon {
     ingestLimits: IngestLimits,
     /** What the start found of the previous run and repaired. */
     readonly recovery: RecoverySummary,
+    private readonly cluster: ClusterParts | undefined,
+    private readonly spawnShard: (name: string) => Promise<ActorRef>,
   ) {
-    this.writer = new ShardedWriter(system, writable, { replicas: 0 });
-    this.engine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
+    this.localSink = new ActorShardSink(system, writable);
+    this.localEngine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
+    if (cluster) {
+      // The doors publish to the shards' streams; whoever owns a shard stores it.
+      this.writer = new ShardedWriter(new TransportSink(new JetStreamTransport({ servers: [] }, cluster.nc)), cluster.config.shards);
+      this.engine = new ClusterQueryEngine(cluster.nc, () => this.clusterView(), { maxBytes: queryResultBytes });
+    } else {
+      this.writer = new ShardedWriter(this.localSink, Object.keys(writable));
+      this.engine = this.localEngine;
+    }
     this.ingestor = new Ingestor(this.writer, parser, this.contentDedup, ingestLimits);
   }
 
@@ -178,14 +229,23 @@ export class Daemon {
       );
     }
     const mark = takeCleanStopMark(dataDir);
+    const cluster = options.cluster ? await joinCluster(dataDir, options.cluster, log) : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism());
     const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);
-    const active = options.shards ?? workers;
+    // In a cluster, shards open as their leases are taken; alone, the first `active` take the writes.
+    const active = cluster ? 0 : (options.shards ?? workers);
     const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
     const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
     const parseThreads = options.parseThreads ?? 1;
-    const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: names.size, replicas, workers, parseThreads });
-    const system = await ActorSystem.start({ workers, resourceLimits: memory.actorThread, deadLetterPath: join(dataDir, 'dead-letters.ndjson') });
+    // A member may end up owning every shard of the cluster (the others down): the plan holds for that.
+    const planned = cluster ? Math.max(names.size, cluster.config.shards.length) : names.size;
+    const memory = planMemory(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET, { shards: planned, replicas, workers, parseThreads });
+    const system = await ActorSystem.start({ workers, resourceLimits: memory.actorThread, deadLetterPath: join(dataDir, 'dead-letters.ndjson') }).catch(
+      async (err: unknown) => {
+        await cluster?.nc.close();
+        throw err;
+      },
+    );
     let daemon: Daemon | undefined;
     try {
       system.subscribe((e) => {
@@ -209,10 +269,8 @@ export class Daemon {
           );
         }
       }
-      const refs: ActorRef[] = [];
-      const writable: Record<string, ActorRef> = {};
-      for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
-        const ref = await system.spawn({
+      const spawnShard = (name: string) =>
+        system.spawn({
           name,
           behaviour: { module: new URL('../shard/shard-actor.js', import.meta.url), export: 'shardActor' },
           args: {
@@ -220,13 +278,18 @@ export class Daemon {
             sealThreadLimits: memory.sealThread,
             ...options.shard,
             dir: join(shardsDir, name),
-            detectors: detectors.map((d) => d.id),
+            // In a cluster a service's entries spread over members: detection is fed across NATS instead (see clusterDetection).
+            detectors: cluster ? [] : detectors.map((d) => d.id),
             detectOn: (options.anomaly && options.anomaly.detectOn) || 'append',
           },
           replicas,
         });
+      const refs: ActorRef[] = [];
+      const writable: Record<string, ActorRef> = {};
+      for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
+        const ref = await spawnShard(name);
         refs.push(ref);
-        if (Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
+        if (cluster || Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
       }
       const reports = await Promise.all(
         refs.map(async (r) => ({ name: r.name, report: await system.ask<RecoveryReport | null>(r, { op: 'recovery' }).catch(() => null) })),
@@ -237,7 +300,9 @@ export class Daemon {
         recovery: { ...totals, shards: perShard.map((s) => ({ name: s.name, ...s.report })) },
       });
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
-      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery);
+      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery, cluster, spawnShard);
+      daemon.detectorRefs.push(...detectors);
+      daemon.log = log;
       const d = daemon;
       if (detectors.length > 0) {
         const monitor = (daemon.anomalies = new AnomalyMonitor(system, detectors));
@@ -255,13 +320,14 @@ export class Daemon {
       registerDaemonMetrics(daemon.metrics, { system, engine: daemon.engine, shards: () => d.refs, doors: () => d.ingestor.stats() });
       registerMetricsRoute(daemon.http, daemon.metrics);
       registerHealthRoutes(daemon.http, system, () => d.refs.map((r) => r.name));
+      registerClusterRoutes(daemon.http, () => d.clusterMember);
       registerStatusRoute(daemon.http, {
         version: VERSION,
         startedAt: daemon.startedAt,
         recovery,
         actors: () => system.stats(),
         doors: () => d.ingestor.stats(),
-        flagged: () => d.anomalies?.current().map((e) => e.service) ?? null,
+        flagged: () => (d.anomalies ? d.flaggedHere() : null),
         shards: () =>
           Promise.all(
             d.refs.map(async (r) => ({
@@ -303,6 +369,7 @@ export class Daemon {
           }),
         );
       }
+      if (cluster) await daemon.joinMembers(cluster, options.cluster!);
       if (options.syslog) {
         const maxLine = options.ingest?.maxLineBytes;
         daemon.syslogListener = await SyslogListener.listen(daemon.ingestor, {
@@ -324,7 +391,9 @@ export class Daemon {
       await daemon?.syslogListener?.close();
       await daemon?.parser.close();
       for (const w of daemon?.webhooks ?? []) await w.close(0);
+      await cluster?.member?.leave().catch(() => {});
       await system.stop();
+      await cluster?.nc.close();
       throw err;
     }
   }
@@ -400,7 +469,84 @@ export class Daemon {
     return this.collectorRefs;
   }
 
+  /** This daemon's membership of its cluster (undefined when it runs alone). */
+  get clusterMember(): ClusterMember | undefined {
+    return this.cluster?.member;
+  }
+
+  /**
+   * Joins the members once the doors listen (the heartbeat carries their
+   * addresses): answers the cluster's queries from the local shards, relays
+   * detection feeds, and takes leases from the first tick on.
+   */
+  private async joinMembers(cluster: ClusterParts, options: NonNullable<DaemonOptions['cluster']>): Promise<void> {
+    const host: MemberHost = {
+      openShard: async (name) => {
+        if (this.refs.some((r) => r.name === name)) return;
+        const ref = await this.spawnShard(name);
+        this.refs.push(ref);
+        this.localSink.add(name, ref);
+      },
+      store: (shard, bytes) => this.localSink.deliver(shard, bytes),
+      stored: (_shard, bytes) => this.publishFeeds(cluster, bytes),
+      heldShards: () => this.refs.map((r) => r.name),
+      log: this.log,
+    };
+    cluster.member = await ClusterMember.join(cluster.nc, cluster, host, { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress });
+    const queries = serveClusterQueries(cluster.nc, cluster.memberId, {
+      engine: this.localEngine,
+      labelValues: (name, from, to) => this.localLabelValues(name, from, to),
+    });
+    cluster.stopQueries = () => queries.unsubscribe();
+    if (this.detectorRefs.length > 0) cluster.stopFeeds = this.relayFeeds(cluster);
+    await cluster.member.run();
+  }
+
+  /**
+   * Detection across the cluster: a service's entries are spread over
+   * shards on every member, so each stored batch's feed (service, level,
+   * timestamp per entry) is published to the service's detector slot, and
+   * the owner of the slot's shard feeds its detectors. Every service has one
+   * window in the cluster, wherever its entries are stored.
+   */
+  private publishFeeds(cluster: ClusterParts, bytes: Uint8Array): void {
+    if (this.detectorRefs.length === 0) return;
+    for (const [slot, feed] of feedsOf(BatchReader.open(bytes), cluster.config.shards.length)) cluster.nc.publish(natsNames.detect(slot), feed);
+  }
+
+  private relayFeeds(cluster: ClusterParts): () => void {
+    const sub = cluster.nc.subscribe(natsNames.detectAll, {
+      callback: (err, msg) => {
+        if (err) return;
+        const slot = Number(msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+        if (!cluster.member?.owns.includes(cluster.config.shards[slot]!)) return; // not ours (or no longer)
+        this.system.send(this.detectorRefs[slot % this.detectorRefs.length]!, new Uint8Array(msg.data)).catch(() => {});
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /** Services flagged by this member's detectors that it watches now (in a cluster: its slots). */
+  flaggedHere(): string[] {
+    const flagged = this.anomalies?.current().map((e) => e.service) ?? [];
+    const cluster = this.cluster;
+    if (!cluster?.member) return flagged;
+    const owns = new Set(cluster.member.owns);
+    return flagged.filter((s) => owns.has(cluster.config.shards[detectorFor(s, cluster.config.shards.length)]!));
+  }
+
+  private clusterView() {
+    const member = this.cluster?.member;
+    return { live: member?.liveMembers ?? [], holders: member?.holders ?? new Map<string, string[]>() };
+  }
+
   async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
+    if (this.engine instanceof ClusterQueryEngine) return this.engine.labelValues(name, from, to);
+    return this.localLabelValues(name, from, to);
+  }
+
+  /** Label values in this daemon's own shards. */
+  async localLabelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
     const all = await Promise.all(this.refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
     return [...new Set(all.flat())].sort();
   }
@@ -413,11 +559,30 @@ export class Daemon {
     await this.http?.close();
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();
+    // Consumers drain into the shards and leases are handed back while the shard actors still run.
+    await this.cluster?.member?.leave().catch((err: Error) => this.log('warn', `leaving the cluster: ${err.message}`));
+    this.cluster?.stopQueries?.();
+    this.cluster?.stopFeeds?.();
     await this.system.stop();
+    await this.cluster?.nc.drain().catch(() => {});
     // Every shard has synced and closed its store: the next start need not wonder.
     markCleanStop(this.dataDir);
     // After the detectors have stopped: their last events are queued, and get the webhooks' grace to go out.
     this.anomalies?.close();
     await Promise.all(this.webhooks.map((w) => w.close()));
+  }
+}
+
+/** Connects to NATS and founds or joins the cluster there, before anything of this daemon starts. */
+async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['cluster']>, log: NonNullable<DaemonOptions['log']>): Promise<ClusterParts> {
+  const memberId = options.memberId ?? memberIdFor(dataDir);
+  log('info', `joining the cluster at ${options.nats.servers.join(',')} as ${memberId}`, { member: memberId });
+  const nc = await connectNats({ ...options.nats, name: `tributary-${memberId}` });
+  try {
+    const { config, buckets } = await bootstrapCluster(nc, options, (m) => log('info', m));
+    return { nc, config, buckets, memberId };
+  } catch (err) {
+    await nc.close();
+    throw err;
   }
 }

@@ -3,7 +3,7 @@ import { TributaryError } from '../errors.js';
 import { grpcError } from './errors.js';
 import { entryStrings } from '../model/entry-wire.js';
 import { LEVEL_NAMES } from '../model/level.js';
-import type { QueryEngine } from '../query/engine.js';
+import type { QueryService } from '../query/engine.js';
 import { labelAlias, parseLogQL } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { parseDuration } from '../query/time.js';
@@ -13,7 +13,7 @@ import type { TokenSet } from '../security/tokens.js';
 import type { TlsMaterial } from '../security/tls.js';
 
 export interface GrpcDeps {
-  readonly engine: QueryEngine;
+  readonly engine: QueryService;
   labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
 }
 

@@ -6,6 +6,7 @@ export type Query = Record<string, string | undefined>;
 /** HTTP status for each error code that a client can cause or should retry. */
 export const STATUS: Partial<Record<ErrorCode, number>> = {
   E_QUERY_INVALID: 400,
+  E_NOT_FOUND: 404,
   E_INVALID_ARGUMENT: 400,
   E_TIMEOUT: 504,
   E_SYSTEM_STOPPED: 503,

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
-import type { QueryEngine } from '../query/engine.js';
+import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName, type LogQuery } from '../query/model.js';
@@ -23,7 +23,7 @@ import { int, statusOf, type Query } from './common.js';
  * Loki's detected_level, which Grafana colours by.
  */
 export interface LokiDeps {
-  readonly engine: QueryEngine;
+  readonly engine: QueryService;
   labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
   /** Live tail: at most this many sockets (default 32; more are closed with 1013, try again later). */
   readonly maxTails?: number;
@@ -101,7 +101,7 @@ function gcd(a: bigint, b: bigint): bigint {
  * whole buckets, so roll-ups still answer the whole minutes. Points with no
  * entries are left out, as in Loki; topk is applied per point, as in Loki.
  */
-async function evaluateRange(engine: QueryEngine, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
+async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
   const base = gcd(step, m.range);
   const from = start - m.range;
   const counts = await engine.metric({ ...m, range: base, topk: undefined }, from, end + 1n, { timeoutMs });

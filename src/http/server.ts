@@ -6,7 +6,7 @@ import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { entryStrings } from '../model/entry-wire.js';
-import type { QueryEngine } from '../query/engine.js';
+import type { QueryService } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
 import { formatTime, nowNs, parseDuration, parseTime } from '../query/time.js';
@@ -33,7 +33,7 @@ export interface HttpServerOptions {
 }
 
 export interface HttpDeps {
-  readonly engine: QueryEngine;
+  readonly engine: QueryService;
   labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
 }
 

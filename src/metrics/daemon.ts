@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Metric, type Reg
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorStats, ActorSystem } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
-import type { QueryEngine } from '../query/engine.js';
+import type { QueryService } from '../query/engine.js';
 import type { ShardStatsAnswer } from '../shard/shard-actor.js';
 import { WAL_SYNC_BUCKETS_S } from '../shard/sync-latency.js';
 import { oncePerScrape } from './scrape.js';
@@ -10,7 +10,7 @@ import { oncePerScrape } from './scrape.js';
 /** What the daemon metrics read from; the Daemon provides it. */
 export interface DaemonMetricsSource {
   readonly system: ActorSystem;
-  readonly engine: QueryEngine;
+  readonly engine: QueryService;
   readonly shards: () => readonly ActorRef[];
   readonly doors: () => Record<string, IngestCounters>;
 }

@@ -8,6 +8,7 @@ import {
   encodeCursor,
   planQuery,
   type LogQuery,
+  type PlannedQuery,
   type QueryResult,
   type QueryStats,
 } from './model.js';
@@ -15,6 +16,59 @@ import { emptyStats } from './scan.js';
 import { mergeCounts, type CountResult } from './aggregate.js';
 import type { MetricQuery } from './logql.js';
 import { TributaryError } from '../errors.js';
+
+/** What answers queries: one daemon's shards (QueryEngine) or a cluster's members (ClusterQueryEngine). */
+export interface QueryService {
+  /** Told of every query answered or failed (the metrics' hook). */
+  observer: ((kind: 'log' | 'metric', seconds: number, outcome: 'complete' | 'partial' | 'error') => void) | undefined;
+  query(query: LogQuery, options?: QueryOptions): Promise<QueryResult>;
+  metric(query: MetricQuery, from: bigint, to: bigint, options?: QueryOptions): Promise<CountResult>;
+}
+
+/**
+ * Merges answers to one query (from shards, or from cluster members) in the
+ * query's order up to its limit. An entry that two answers both hold (the
+ * same position: timestamp, source and seq) is kept once: after a shard
+ * moved between members mid-batch, both may have stored it.
+ */
+export function mergeLogAnswers(q: PlannedQuery, answers: readonly QueryResult[]): QueryResult {
+  const sign = q.backward ? -1 : 1;
+  const all: IdentifiedEntry[] = answers.flatMap((a) => a.entries);
+  all.sort((a, b) => sign * comparePositions(a, b));
+  const unique: IdentifiedEntry[] = [];
+  for (const e of all) {
+    const prev = unique.at(-1);
+    if (prev && comparePositions(prev, e) === 0) continue;
+    unique.push(e);
+    if (unique.length === q.limit) break;
+  }
+  const entries = unique;
+  const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
+  const more = entries.length === q.limit || answers.some((a) => a.nextCursor !== undefined);
+  const last = entries.at(-1);
+  const stats: QueryStats = emptyStats();
+  for (const a of answers) for (const k of Object.keys(stats) as (keyof QueryStats)[]) stats[k] += a.stats[k];
+  return {
+    entries,
+    nextCursor: more && last ? encodeCursor(last) : undefined,
+    partial: reasons.length > 0 ? { reasons } : undefined,
+    stats,
+  };
+}
+
+/** Runs `answer`, telling `observer` its kind, its time in seconds and whether it was complete, partial or failed. */
+export async function observeQuery<T extends { partial?: unknown }>(observer: QueryService['observer'], kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
+  if (!observer) return answer();
+  const started = performance.now();
+  try {
+    const result = await answer();
+    observer(kind, (performance.now() - started) / 1000, result.partial ? 'partial' : 'complete');
+    return result;
+  } catch (err) {
+    observer(kind, (performance.now() - started) / 1000, 'error');
+    throw err;
+  }
+}
 
 export interface QueryOptions {
   /** Whole-query time budget; a shard that has not answered by then is left out, and the answer says so. */
@@ -29,7 +83,7 @@ export interface QueryOptions {
  * sorted answers are merged by (ts, source, seq) up to the limit. Adding or
  * removing a shard needs no data moved: every shard is asked.
  */
-export class QueryEngine {
+export class QueryEngine implements QueryService {
   /** Told of every query answered or failed: its kind, its time in seconds, whether it was partial (the metrics' hook). */
   observer: ((kind: 'log' | 'metric', seconds: number, outcome: 'complete' | 'partial' | 'error') => void) | undefined;
 
@@ -45,17 +99,8 @@ export class QueryEngine {
     return this.observed('log', () => this.evaluate(query, options));
   }
 
-  private async observed<T extends { partial?: unknown }>(kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
-    if (!this.observer) return answer();
-    const started = performance.now();
-    try {
-      const result = await answer();
-      this.observer(kind, (performance.now() - started) / 1000, result.partial ? 'partial' : 'complete');
-      return result;
-    } catch (err) {
-      this.observer(kind, (performance.now() - started) / 1000, 'error');
-      throw err;
-    }
+  private observed<T extends { partial?: unknown }>(kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
+    return observeQuery(this.observer, kind, answer);
   }
 
   private async evaluateMetric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions): Promise<CountResult> {
@@ -112,20 +157,6 @@ export class QueryEngine {
         }
       }),
     );
-    const sign = q.backward ? -1 : 1;
-    const all: IdentifiedEntry[] = answers.flatMap((a) => a.entries);
-    all.sort((a, b) => sign * comparePositions(a, b));
-    const entries = all.slice(0, q.limit);
-    const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
-    const more = entries.length === q.limit || answers.some((a) => a.nextCursor !== undefined);
-    const last = entries.at(-1);
-    const stats: QueryStats = emptyStats();
-    for (const a of answers) for (const k of Object.keys(stats) as (keyof QueryStats)[]) stats[k] += a.stats[k];
-    return {
-      entries,
-      nextCursor: more && last ? encodeCursor(last) : undefined,
-      partial: reasons.length > 0 ? { reasons } : undefined,
-      stats,
-    };
+    return mergeLogAnswers(q, answers);
   }
 }

@@ -1,5 +1,5 @@
 import type { IdentifiedEntry } from '../model/entry.js';
-import type { QueryEngine } from './engine.js';
+import type { QueryService } from './engine.js';
 import { encodeCursor, type LogQuery } from './model.js';
 import { nowNs } from './time.js';
 
@@ -34,7 +34,7 @@ export interface TailOptions {
  * A live tail over the query engine: a forward query from a cursor, polled;
  * each poll's entries in timestamp order. Returns the function that stops it.
  */
-export function startTail(engine: QueryEngine, select: Omit<LogQuery, 'from' | 'to'>, options: TailOptions, sink: TailSink): () => void {
+export function startTail(engine: QueryService, select: Omit<LogQuery, 'from' | 'to'>, options: TailOptions, sink: TailSink): () => void {
   let open = true;
   let first = true;
   let from = options.from;

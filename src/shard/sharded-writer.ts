@@ -1,4 +1,4 @@
-import { TributaryError, isTributaryError } from '../errors.js';
+import { TributaryError, isTributaryError, type ErrorCode } from '../errors.js';
 import { encodeBatch } from '../batch/builder.js';
 import { stampBatch } from '../batch/stamp.js';
 import type { ActorRef } from '../actors/behaviour.js';
@@ -10,18 +10,84 @@ import { HashRing, streamKey } from './hash-ring.js';
 export interface ShardedWriterOptions {
   /** Base source id (a nanoid by default); the writer numbers entries per shard under `${source}-${n}`. */
   readonly sourceId?: string;
-  /** Replicas that must hold a batch too before it counts as written. Default 0 (the primary's WAL). */
-  readonly replicas?: number;
-  /** Per attempt. */
-  readonly ackTimeoutMs?: number;
-  /** Attempts per batch before write() fails. */
-  readonly attempts?: number;
   /**
    * Entries are cut into batches of about this many bytes at most (default
    * 1 MiB): a batch is one frame, and a frame must fit the mailbox ring with
    * room to spare, whatever size of write a caller makes.
    */
   readonly maxBatchBytes?: number;
+}
+
+/**
+ * Where a writer's batches go: resolves once `shard` holds the batch
+ * durably, retrying what is worth retrying with the same bytes. The shard
+ * actors of this process (ActorShardSink) or a distributed log in front of
+ * them (TransportSink over JetStream).
+ */
+export interface ShardSink {
+  deliver(shard: string, bytes: Uint8Array): Promise<void>;
+  /** A shard actor the sink can now reach (only sinks that hold actor refs need it). */
+  add?(name: string, ref: ActorRef): void;
+}
+
+export interface ActorSinkOptions {
+  /** Replicas that must hold a batch too before it counts as written. Default 0 (the primary's WAL). */
+  readonly replicas?: number;
+  /** Per attempt. */
+  readonly ackTimeoutMs?: number;
+  /** Attempts per batch before a delivery fails. */
+  readonly attempts?: number;
+}
+
+/** Into this process's shard actors: sent through their mailboxes, done once the WAL (and replicas) acknowledge. */
+export class ActorShardSink implements ShardSink {
+  private readonly refs = new Map<string, ActorRef>();
+
+  constructor(
+    private readonly system: ActorSystem,
+    shards: Record<string, ActorRef>,
+    private readonly options: ActorSinkOptions = {},
+  ) {
+    for (const [name, ref] of Object.entries(shards)) this.refs.set(name, ref);
+  }
+
+  add(name: string, ref: ActorRef): void {
+    this.refs.set(name, ref);
+  }
+
+  async deliver(shard: string, bytes: Uint8Array): Promise<void> {
+    const ref = this.refs.get(shard);
+    if (!ref) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(shard)} here`, { shard });
+    return withRetries(`a batch to ${shard}`, this.options.attempts ?? 5, isStorageTransient, async () => {
+      const seq = await this.system.send(ref, bytes);
+      await this.system.whenAcked(ref, seq, { replicas: this.options.replicas ?? 0, timeoutMs: this.options.ackTimeoutMs ?? 10_000 });
+    });
+  }
+}
+
+/** What a shard may get over by itself: a slow or restarting actor, a disk that fills then frees. */
+function isStorageTransient(err: unknown): boolean {
+  return ['E_TIMEOUT', 'E_WORKER_DIED', 'E_DISK_FULL', 'E_IO'].some((code) => isTributaryError(err, code as ErrorCode));
+}
+
+/**
+ * Runs `attempt` until it succeeds, at most `attempts` times, backing off
+ * (100 ms doubling to 2 s) after each failure `retriable` accepts; another
+ * failure is thrown at once, and the last one, wrapped in E_TIMEOUT, when
+ * the attempts run out.
+ */
+export async function withRetries(what: string, attempts: number, retriable: (err: unknown) => boolean, attempt: () => Promise<void>): Promise<void> {
+  let last: unknown;
+  for (let n = 1; n <= attempts; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      last = err;
+      if (!retriable(err)) throw err;
+      if (n < attempts) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** n)));
+    }
+  }
+  throw new TributaryError('E_TIMEOUT', `${what} was not acknowledged after ${attempts} attempts: ${(last as Error).message}`, { attempts }, { cause: last });
 }
 
 /**
@@ -37,23 +103,30 @@ export interface ShardedWriterOptions {
 export class ShardedWriter {
   readonly sourceId: string;
   private readonly ring: HashRing;
-  private readonly refs = new Map<string, ActorRef>();
+  /** Every shard ever routed to: a removed one still takes a batch addressed to it. */
+  private readonly known = new Set<string>();
   private readonly streams = new Map<string, { source: string; next: bigint }>();
   private nextStream = 0;
 
   constructor(
-    private readonly system: ActorSystem,
-    shards: Record<string, ActorRef>,
+    private readonly sink: ShardSink,
+    shards: readonly string[],
     private readonly options: ShardedWriterOptions = {},
   ) {
     this.sourceId = options.sourceId ?? newSourceId();
-    for (const [name, ref] of Object.entries(shards)) this.refs.set(name, ref);
-    this.ring = new HashRing(Object.keys(shards));
+    for (const name of shards) this.known.add(name);
+    this.ring = new HashRing([...shards]);
   }
 
-  /** New writes for keys that now hash to `name` go there. */
-  addShard(name: string, ref: ActorRef): void {
-    this.refs.set(name, ref);
+  /** A writer into this process's shard actors. */
+  static overActors(system: ActorSystem, shards: Record<string, ActorRef>, options: ShardedWriterOptions & ActorSinkOptions = {}): ShardedWriter {
+    return new ShardedWriter(new ActorShardSink(system, shards, options), Object.keys(shards), options);
+  }
+
+  /** New writes for keys that now hash to `name` go there (an actor sink is given its ref). */
+  addShard(name: string, ref?: ActorRef): void {
+    if (ref) this.sink.add?.(name, ref);
+    this.known.add(name);
     this.ring.add(name);
   }
 
@@ -106,7 +179,7 @@ export class ShardedWriter {
    * the shard holds it durably.
    */
   writeEncoded(shard: string, bytes: Uint8Array, count: number): Promise<void> {
-    if (!this.refs.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${shard}`, { shard });
+    if (!this.known.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${shard}`, { shard });
     const stream = this.stream(shard);
     stampBatch(bytes, stream.source, stream.next);
     stream.next += BigInt(count);
@@ -119,12 +192,12 @@ export class ShardedWriter {
    * (source, seq) deduplication. Resolves once it is durable.
    */
   forward(shard: string, bytes: Uint8Array): Promise<void> {
-    if (!this.refs.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(shard)}`, { shard });
+    if (!this.known.has(shard)) throw new TributaryError('E_INVALID_ARGUMENT', `no shard ${JSON.stringify(shard)}`, { shard });
     return this.writeBatch(shard, bytes);
   }
 
   hasShard(name: string): boolean {
-    return this.refs.has(name);
+    return this.known.has(name);
   }
 
   /** Virtual nodes per shard on the ring (clients that route themselves need it). */
@@ -145,27 +218,7 @@ export class ShardedWriter {
     return bytes;
   }
 
-  private async writeBatch(shard: string, bytes: Uint8Array): Promise<void> {
-    const ref = this.refs.get(shard)!;
-    const attempts = this.options.attempts ?? 5;
-    let last: unknown;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      try {
-        const seq = await this.system.send(ref, bytes);
-        await this.system.whenAcked(ref, seq, { replicas: this.options.replicas ?? 0, timeoutMs: this.options.ackTimeoutMs ?? 10_000 });
-        return;
-      } catch (err) {
-        last = err;
-        if (!(
-          isTributaryError(err, 'E_TIMEOUT') ||
-          isTributaryError(err, 'E_WORKER_DIED') ||
-          isTributaryError(err, 'E_DISK_FULL') ||
-          isTributaryError(err, 'E_IO')
-        ))
-          throw err;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
-      }
-    }
-    throw new TributaryError('E_TIMEOUT', `shard ${shard} did not acknowledge a batch after ${attempts} attempts`, { shard, attempts }, { cause: last });
+  private writeBatch(shard: string, bytes: Uint8Array): Promise<void> {
+    return this.sink.deliver(shard, bytes);
   }
 }

@@ -21,7 +21,7 @@ test('a parse thread routes every entry to the shard the writer would pick', (t)
   const result = parseBody({ format: 'ndjson', body, shards });
   t.is(result.accepted, 2000);
   // A writer over the same ring members, without a system: only its routing is used.
-  const writer = new ShardedWriter(undefined as never, Object.fromEntries(shards.map((s, i) => [s, { id: i + 1, name: s }])));
+  const writer = ShardedWriter.overActors(undefined as never, Object.fromEntries(shards.map((s, i) => [s, { id: i + 1, name: s }])));
   let seen = 0;
   for (const b of result.batches) {
     const r = BatchReader.open(b.bytes);
@@ -54,7 +54,7 @@ test('requests beyond the concurrency limit are refused at once, and a failed pa
     parse: () => new Promise<ParseResult>((r) => (release = r)),
     close: async () => {},
   };
-  const writer = new ShardedWriter(undefined as never, { 'shard-0': { id: 1, name: 'shard-0' } });
+  const writer = ShardedWriter.overActors(undefined as never, { 'shard-0': { id: 1, name: 'shard-0' } });
   const ingestor = new Ingestor(writer, slow, new ContentDedup(), { maxConcurrent: 1 });
   const first = ingestor.push('test', 'ndjson', Buffer.from('{}'));
   const refused = await ingestor.push('test', 'ndjson', Buffer.from('{}')).catch((e: unknown) => e);
@@ -74,7 +74,7 @@ test('entries parsed on a thread reach storage numbered contiguously per shard',
   t.teardown(() => system.stop());
   const received: { source: string; first: bigint; count: number }[] = [];
   const ref = await system.spawn({ name: 'sink', behaviour: { module: new URL('../fixtures/actors/ack-sink.js', import.meta.url) } });
-  const writer = new ShardedWriter(system, { [ref.name]: ref });
+  const writer = ShardedWriter.overActors(system, { [ref.name]: ref });
   const ingestor = new Ingestor(writer, inlineParser, null);
   for (let k = 0; k < 3; k++) {
     const body = Array.from({ length: 10 }, (_, i) => JSON.stringify({ ts: (T0 + BigInt(k * 10 + i)).toString(), msg: `m${i}` })).join('\n');

@@ -30,7 +30,7 @@ async function cluster(t: Parameters<typeof tempDir>[0], replicas = 0) {
   const refs: Record<string, ActorRef> = {};
   for (const name of ['s0', 's1', 's2'])
     refs[name] = await system.spawn({ name, behaviour: shardModule, args: { dir: join(base, name), sealEntries: 3000 }, replicas });
-  const writer = new ShardedWriter(system, refs);
+  const writer = ShardedWriter.overActors(system, refs);
   const written: LogEntry[] = [];
   for (let k = 0; k < 20; k++) {
     const es = entriesOf(k);
@@ -128,7 +128,7 @@ test('count_over_time across shards equals the brute force; topk keeps the large
 test('queries during ingest and while a shard is added see every entry acknowledged before they started, once, in order, at server, region and global level', async (t) => {
   const { system, refs, engine, written } = await cluster(t);
   const base = tempDir(t);
-  const writer = new ShardedWriter(system, refs);
+  const writer = ShardedWriter.overActors(system, refs);
   const acknowledged = [...written];
   const sent = new Set(written.map(key));
   let k = 20;

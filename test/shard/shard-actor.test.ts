@@ -97,7 +97,7 @@ test('shards added and removed while ingest runs: every written entry is stored 
   const { system } = await startSystem(t, { workers: 2 });
   const { ShardedWriter } = await import('../../src/shard/sharded-writer.js');
   const spawnShard = (name: string) => system.spawn({ name, behaviour: shardModule, args: { dir: join(base, name) } });
-  const writer = new ShardedWriter(system, { s0: await spawnShard('s0'), s1: await spawnShard('s1') });
+  const writer = ShardedWriter.overActors(system, { s0: await spawnShard('s0'), s1: await spawnShard('s1') });
   const total = 40;
   let n = 0;
   const entriesOf = (k: number): LogEntry[] =>

@@ -1,0 +1,152 @@
+import { deserialize, serialize } from 'node:v8';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { TributaryError } from '../errors.js';
+import { mergeLogAnswers, observeQuery, type QueryOptions, type QueryService } from '../query/engine.js';
+import { DEFAULT_BUDGET_MS, DEFAULT_MAX_RESULT_BYTES, planQuery, type LogQuery, type QueryResult } from '../query/model.js';
+import { mergeCounts, type CountResult } from '../query/aggregate.js';
+import type { MetricQuery } from '../query/logql.js';
+import { emptyStats } from '../query/scan.js';
+import { names } from './nats.js';
+
+type LabelName = 'service' | 'server' | 'region';
+
+/** A query as it crosses NATS (v8-serialized: bigints and all). */
+export type ClusterRequest =
+  | { readonly kind: 'log'; readonly query: LogQuery; readonly timeoutMs: number; readonly maxBytes: number }
+  | { readonly kind: 'metric'; readonly query: MetricQuery; readonly from: bigint; readonly to: bigint; readonly timeoutMs: number }
+  | { readonly kind: 'labels'; readonly name: LabelName; readonly from?: bigint; readonly to?: bigint };
+
+type ClusterReply =
+  | { readonly member: string; readonly ok: true; readonly result: unknown }
+  | { readonly member: string; readonly ok: false; readonly code: string; readonly message: string };
+
+/** A member's own shards, as the responder answers from them. */
+export interface LocalAnswerer {
+  readonly engine: QueryService;
+  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+}
+
+/**
+ * Answers the cluster's scatter-gather queries from this member's shards
+ * (owned now or held from before). Every member subscribes; a query's
+ * asker collects the replies.
+ */
+export function serveClusterQueries(nc: NatsConnection, memberId: string, local: LocalAnswerer): Subscription {
+  return nc.subscribe(names.query, {
+    callback: (err, msg) => {
+      if (err) return;
+      void (async () => {
+        let reply: ClusterReply;
+        try {
+          const req = deserialize(msg.data) as ClusterRequest;
+          const result =
+            req.kind === 'log'
+              ? await local.engine.query(req.query, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes })
+              : req.kind === 'metric'
+                ? await local.engine.metric(req.query, req.from, req.to, { timeoutMs: req.timeoutMs })
+                : await local.labelValues(req.name, req.from, req.to);
+          reply = { member: memberId, ok: true, result };
+        } catch (e) {
+          const err = e as TributaryError;
+          reply = { member: memberId, ok: false, code: err.code ?? 'E_INTERNAL', message: err.message };
+        }
+        msg.respond(serialize(reply));
+      })();
+    },
+  });
+}
+
+/** Who a query expects answers from. */
+export interface ClusterView {
+  /** Members alive now (heartbeats). */
+  readonly live: readonly string[];
+  /** Every registered member with the shards it holds data of. */
+  readonly holders: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Queries over the whole cluster: the query is published once on the query
+ * subject and every live member answers from its shards; the asker gathers
+ * answers until all live members have replied or the deadline passes, then
+ * merges them as one daemon merges its shards (by timestamp, an entry held
+ * twice kept once). An answer that misses a member says so: a live member
+ * that did not reply in time, or a registered one that is down while it
+ * holds data, makes the answer partial, with the reason.
+ */
+export class ClusterQueryEngine implements QueryService {
+  observer: QueryService['observer'];
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly view: () => ClusterView,
+    private readonly defaults: { readonly maxBytes?: number } = {},
+  ) {}
+
+  async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
+    return this.observed('log', async () => {
+      const q = planQuery(query); // a bad query fails here, once, not on every member
+      const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+      // One member's answer travels as one NATS message: it must fit the server's max_payload.
+      const payloadBound = Math.floor(this.nc.info!.max_payload * 0.8);
+      const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, payloadBound);
+      // Members scan with a little less than the whole budget, so their answers arrive before it ends.
+      const { answers, missing } = await this.gather<QueryResult>({ kind: 'log', query, timeoutMs: timeoutMs * 0.8, maxBytes }, timeoutMs);
+      if (missing.length > 0) answers.push({ entries: [], partial: { reasons: missing }, stats: emptyStats() });
+      return mergeLogAnswers(q, answers);
+    });
+  }
+
+  async metric(query: MetricQuery, from: bigint, to: bigint, options: QueryOptions = {}): Promise<CountResult> {
+    return this.observed('metric', async () => {
+      const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+      const { answers, missing } = await this.gather<CountResult>({ kind: 'metric', query, from, to, timeoutMs: timeoutMs * 0.8 }, timeoutMs);
+      const buckets = Number((to - from + query.range - 1n) / query.range);
+      if (missing.length > 0) answers.push({ from, step: query.range, buckets, series: [], partial: { reasons: missing } });
+      if (answers.length === 0) return { from, step: query.range, buckets, series: [] };
+      return mergeCounts(answers, query.by, query.topk);
+    });
+  }
+
+  async labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]> {
+    const { answers } = await this.gather<string[]>({ kind: 'labels', name, from, to }, DEFAULT_BUDGET_MS);
+    return [...new Set(answers.flat())].sort();
+  }
+
+  private async gather<T>(request: ClusterRequest, timeoutMs: number): Promise<{ answers: T[]; missing: string[] }> {
+    const { live, holders } = this.view();
+    const answers: T[] = [];
+    const replied = new Set<string>();
+    const errors: string[] = [];
+    const replies = await this.nc.requestMany(names.query, serialize(request), {
+      strategy: 'count',
+      maxMessages: live.length,
+      maxWait: timeoutMs,
+    });
+    try {
+      for await (const msg of replies) {
+        const reply = deserialize(msg.data) as ClusterReply;
+        replied.add(reply.member);
+        if (reply.ok) answers.push(reply.result as T);
+        else if (reply.code === 'E_QUERY_INVALID') throw new TributaryError('E_QUERY_INVALID', reply.message, {});
+        else errors.push(`member ${reply.member} failed: ${reply.message}`);
+      }
+    } catch (err) {
+      if (err instanceof TributaryError) throw err;
+      // No member answered at all (no responders): every expectation below is missing.
+    }
+    const missing = [...errors];
+    for (const m of live) {
+      if (!replied.has(m)) missing.push(`member ${m} did not answer within ${timeoutMs} ms`);
+    }
+    for (const [m, shards] of holders) {
+      if (!live.includes(m) && !replied.has(m) && shards.length > 0) {
+        missing.push(`member ${m} is down: the entries it stored of ${shards.join(', ')} are not in this answer`);
+      }
+    }
+    return { answers, missing };
+  }
+
+  private observed<T extends { partial?: unknown }>(kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
+    return observeQuery(this.observer, kind, answer);
+  }
+}

@@ -1,0 +1,123 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { TributaryError } from '../errors.js';
+import { names } from './nats.js';
+
+/** The cluster's fixed shape, written once to NATS by the first daemon; every member and edge reads it. */
+export interface ClusterConfig {
+  readonly version: 1;
+  /** Every shard of the cluster: the ring edges route over, and one stream each. */
+  readonly shards: string[];
+  readonly virtualNodes: number;
+  /** JetStream replicas of every stream and bucket. */
+  readonly streamReplicas: number;
+  readonly createdAt: string;
+}
+
+/** What a daemon asks of a cluster it may be the first to create (ignored, but for a warning, when it exists). */
+export interface ClusterShape {
+  /** Shards of a new cluster (default 12): more than members, so ownership spreads and moves a little at a time. */
+  readonly shards?: number;
+  /** JetStream replicas (default 3: a NATS node can fail without losing an acknowledged batch). */
+  readonly streamReplicas?: number;
+  /**
+   * Bytes a shard's stream may hold that its owner has not stored yet
+   * (default 1 GiB). When full, publishes are refused with E_OVERLOADED and
+   * edges keep the batches (collectors on disk) until the owner catches up.
+   */
+  readonly streamMaxBytes?: number;
+  /** How long a lease or heartbeat lives unrenewed (default 5 s): the longest a dead member's shards wait for a new owner. */
+  readonly leaseMs?: number;
+}
+
+/** The buckets a member works with. */
+export interface ClusterBuckets {
+  readonly members: KV;
+  readonly leases: KV;
+  readonly nodes: KV;
+}
+
+/** After this long unacknowledged, JetStream hands a batch to the consumer again (its first owner is taken to be gone). */
+const ACK_WAIT_NS = 30e9;
+/** Batches a shard's owner may hold unacknowledged: its store's group commit works on them together. */
+export const MAX_ACK_PENDING = 512;
+
+/**
+ * Joins (or founds) the cluster in NATS: the configuration is created if
+ * absent (first writer wins, later daemons take what is there), then every
+ * shard's stream and durable consumer, and the members, leases and nodes
+ * buckets. Idempotent: every daemon runs it at every start.
+ */
+export async function bootstrapCluster(nc: NatsConnection, shape: ClusterShape, log: (message: string) => void): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
+  const js = jetstream(nc, { timeout: 10_000 });
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  const replicas = shape.streamReplicas ?? 3;
+  const kvm = new Kvm(js);
+  const proposed: ClusterConfig = {
+    version: 1,
+    shards: Array.from({ length: shape.shards ?? 12 }, (_, i) => `shard-${i}`),
+    virtualNodes: 128,
+    streamReplicas: replicas,
+    createdAt: new Date().toISOString(),
+  };
+  const clusterKv = await kvm.create(names.clusterBucket, { replicas, history: 1 });
+  let config: ClusterConfig;
+  try {
+    await clusterKv.create(names.clusterKey, JSON.stringify(proposed));
+    config = proposed;
+    log(`founded the cluster: ${config.shards.length} shards, JetStream replicas ${replicas}`);
+  } catch {
+    const existing = await clusterKv.get(names.clusterKey);
+    if (!existing || existing.operation !== 'PUT') throw new TributaryError('E_UNAVAILABLE', 'the cluster configuration in NATS could not be read', {});
+    config = existing.json<ClusterConfig>();
+    if (shape.shards !== undefined && shape.shards !== config.shards.length) {
+      log(`the cluster has ${config.shards.length} shards; cluster.shards = ${shape.shards} applies to a new cluster only`);
+    }
+  }
+  const leaseMs = shape.leaseMs ?? 5000;
+  const buckets: ClusterBuckets = {
+    members: await kvm.create(names.membersBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
+    leases: await kvm.create(names.leasesBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
+    nodes: await kvm.create(names.nodesBucket, { replicas: config.streamReplicas, history: 1 }),
+  };
+  for (const shard of config.shards) await ensureShardStream(jsm, shard, config.streamReplicas, shape.streamMaxBytes ?? 1 << 30);
+  return { config, buckets };
+}
+
+async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {
+  const stream = names.stream(shard);
+  const exists = await jsm.streams.info(stream).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    await jsm.streams
+      .add({
+        name: stream,
+        subjects: [names.subject(shard)],
+        // The stream is the replicated hand-over between edges and the shard's owner: a batch leaves once stored.
+        retention: RetentionPolicy.Workqueue,
+        // Full means the owner is behind: refuse new batches (edges hold them) rather than drop unstored ones.
+        discard: DiscardPolicy.New,
+        max_bytes: maxBytes,
+        storage: StorageType.File,
+        num_replicas: replicas,
+        duplicate_window: 120e9,
+      })
+      .catch(async (err: Error) => {
+        // Another daemon created it between our look and our add.
+        if (!(await jsm.streams.info(stream).then(() => true, () => false))) throw err;
+      });
+  }
+  await jsm.consumers
+    .add(stream, {
+      durable_name: names.consumer,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: ACK_WAIT_NS,
+      max_ack_pending: MAX_ACK_PENDING,
+    })
+    .catch(async (err: Error) => {
+      if (!(await jsm.consumers.info(stream, names.consumer).then(() => true, () => false))) throw err;
+    });
+}

@@ -1,0 +1,357 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { TributaryError } from '../errors.js';
+import { murmur3 } from '../util/murmur3.js';
+import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
+import { names } from './nats.js';
+import { ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
+
+type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** What a member needs of the daemon it runs in. */
+export interface MemberHost {
+  /** Opens the local shard (its actor and store) if it is not open yet. */
+  openShard(shard: string): Promise<void>;
+  /** Stores a batch in a local shard; resolves once it is durable. */
+  store(shard: string, bytes: Uint8Array): Promise<void>;
+  /** Called after a consumed batch is stored and acknowledged (anomaly detection's feed). */
+  stored(shard: string, bytes: Uint8Array): void;
+  /** Shards with data in this daemon's directory. */
+  heldShards(): string[];
+  readonly log: Log;
+}
+
+/** A member's heartbeat, renewed every tick while it lives. */
+export interface MemberRecord {
+  readonly id: string;
+  /** Its HTTP API, for people and `tributary cluster status`. */
+  readonly url: string;
+  readonly grpc: string;
+  readonly owns: string[];
+  readonly startedAt: number;
+}
+
+/** Every member that ever joined (never ages out): who holds which shards' data, for queries to expect. */
+export interface NodeRecord {
+  readonly id: string;
+  readonly url: string;
+  readonly holds: string[];
+  readonly lastSeen: number;
+}
+
+interface Lease {
+  readonly owner: string;
+  readonly since: number;
+}
+
+interface Owned {
+  revision: number;
+  /** Monotonic time of the last renewal NATS confirmed. */
+  renewedAt: number;
+  consumer: ShardConsumer;
+}
+
+export interface MemberOptions extends ClusterShape {
+  readonly memberId: string;
+  readonly url: string;
+  readonly grpc: string;
+}
+
+/**
+ * Rendezvous hashing: every member computes the same owner for a shard from
+ * the same set of live members, and a member joining or leaving moves only
+ * the shards it wins or held.
+ */
+export function desiredOwner(shard: string, members: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const m of members) {
+    const score = murmur3(`${shard}\u0000${m}`, 0x7ab);
+    if (score > bestScore || (score === bestScore && m < best!)) {
+      best = m;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * One daemon's part in the cluster. Every tick (a quarter of the lease) it
+ * renews its heartbeat, reads which members live, and for each shard works
+ * out the owner by rendezvous hashing: it takes a free lease it should hold
+ * (then consumes the shard's stream from where the last owner stopped),
+ * renews the leases it holds, and gives up, after draining, one another
+ * live member should hold. Leases and heartbeats are KV entries that age
+ * out after the lease time, so a killed member's shards are free a lease
+ * later. A member that cannot renew for over half a lease stops consuming
+ * on its own, before anyone else can take over (fencing by time).
+ */
+export class ClusterMember {
+  private readonly owned = new Map<string, Owned>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private live: string[] = [];
+  private readonly startedAt = Date.now();
+  private lastHeartbeatOk = 0;
+  /** The shards the node registry lists for this member (re-registered when it holds more). */
+  private lastHolds = new Set<string>();
+  private nodeView: NodeRecord[] = [];
+  /** Shard -> owner, as last read (for status). */
+  private leaseView = new Map<string, string>();
+  /** Counters of consumers this member ran before (they end, their counts stay). */
+  private readonly finished = new Map<string, ShardConsumerStats>();
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly config: ClusterConfig,
+    private readonly buckets: ClusterBuckets,
+    private readonly host: MemberHost,
+    private readonly options: MemberOptions,
+  ) {}
+
+  /** Registers this member in a bootstrapped cluster (see bootstrapCluster); ticking starts with `run()`. */
+  static async join(
+    nc: NatsConnection,
+    cluster: { readonly config: ClusterConfig; readonly buckets: ClusterBuckets },
+    host: MemberHost,
+    options: MemberOptions,
+  ): Promise<ClusterMember> {
+    const member = new ClusterMember(nc, jetstream(nc, { timeout: 10_000 }), cluster.config, cluster.buckets, host, options);
+    await member.register();
+    return member;
+  }
+
+  get id(): string {
+    return this.options.memberId;
+  }
+
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? 5000;
+  }
+
+  /** Starts ticking (heartbeats, leases, consumers); resolves after the first tick. */
+  run(): Promise<void> {
+    const tick = () => {
+      this.ticking = this.tick()
+        .catch((err: Error) => this.host.log('warn', `cluster tick: ${err.message}`, { error: err }))
+        .finally(() => {
+          if (!this.stopping) this.timer = setTimeout(tick, Math.max(100, this.leaseMs / 4));
+        });
+      return this.ticking;
+    };
+    return tick();
+  }
+
+  /** Registered members and the shards they hold data of, as of the last tick. */
+  get holders(): ReadonlyMap<string, readonly string[]> {
+    return new Map(this.nodeView.map((n) => [n.id, n.holds]));
+  }
+
+  /** Shards this member consumes now. */
+  get owns(): string[] {
+    return [...this.owned.keys()].sort(byShardNumber);
+  }
+
+  /** Live members as of the last tick. */
+  get liveMembers(): readonly string[] {
+    return this.live;
+  }
+
+  /** This member's consumers' counters (current and finished). */
+  consumerStats(): ShardConsumerStats[] {
+    const all = new Map(this.finished);
+    for (const [shard, o] of this.owned) {
+      const prev = all.get(shard);
+      const now = o.consumer.stats;
+      all.set(shard, prev ? { shard, stored: prev.stored + now.stored, refused: prev.refused + now.refused, retried: prev.retried + now.retried } : now);
+    }
+    return [...all.values()].sort((a, b) => byShardNumber(a.shard, b.shard));
+  }
+
+  /** Every registered node (live or not). */
+  async nodes(): Promise<NodeRecord[]> {
+    return readAll<NodeRecord>(this.buckets.nodes);
+  }
+
+  /** Every live member's heartbeat. */
+  async members(): Promise<MemberRecord[]> {
+    return readAll<MemberRecord>(this.buckets.members);
+  }
+
+  /** Shard -> owner, read now. */
+  async leases(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const shard of this.config.shards) {
+      const e = await this.buckets.leases.get(shard).catch(() => null);
+      if (e && e.operation === 'PUT') out.set(shard, e.json<Lease>().owner);
+    }
+    return out;
+  }
+
+  /** Per shard: the owner, what waits in its stream, and what its owner holds unacknowledged. */
+  async shardStatus(): Promise<{ shard: string; owner: string | null; pending: number; ackPending: number; streamBytes: number }[]> {
+    const jsm = await jetstreamManager(this.nc, { timeout: 5000 });
+    const leases = await this.leases();
+    return Promise.all(
+      this.config.shards.map(async (shard) => {
+        const [ci, si] = await Promise.all([
+          jsm.consumers.info(names.stream(shard), names.consumer).catch(() => null),
+          jsm.streams.info(names.stream(shard)).catch(() => null),
+        ]);
+        return {
+          shard,
+          owner: leases.get(shard) ?? null,
+          pending: ci?.num_pending ?? -1,
+          ackPending: ci?.num_ack_pending ?? -1,
+          streamBytes: si?.state.bytes ?? -1,
+        };
+      }),
+    );
+  }
+
+  /** Removes a node that will not come back from the registry (queries stop expecting it). */
+  async forget(id: string): Promise<void> {
+    if (id === this.id) throw new TributaryError('E_INVALID_ARGUMENT', 'a member cannot forget itself', { member: id });
+    await this.buckets.nodes.delete(id);
+  }
+
+  /**
+   * Leaves the cluster: stops ticking, drains every consumer (batches in
+   * hand are stored and acknowledged), releases its leases so successors
+   * take over at once rather than a lease later, and removes its heartbeat.
+   */
+  async leave(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    await this.ticking;
+    await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
+    await this.buckets.members.delete(this.id).catch(() => {});
+    await this.register().catch(() => {});
+  }
+
+  private async register(): Promise<void> {
+    const record: NodeRecord = { id: this.id, url: this.options.url, holds: this.host.heldShards(), lastSeen: Date.now() };
+    await this.buckets.nodes.put(this.id, JSON.stringify(record));
+    this.lastHolds = new Set(record.holds);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopping) return;
+    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, owns: this.owns, startedAt: this.startedAt };
+    try {
+      await this.buckets.members.put(this.id, JSON.stringify(heartbeat));
+      this.lastHeartbeatOk = performance.now();
+    } catch (err) {
+      this.host.log('warn', `cluster heartbeat failed: ${(err as Error).message}`);
+    }
+    // Renewals first: a member cut off from NATS must notice before its leases can be taken.
+    for (const shard of [...this.owned.keys()]) await this.renew(shard);
+    if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
+    this.live = (await readAll<MemberRecord>(this.buckets.members)).map((m) => m.id).sort();
+    if (!this.live.includes(this.id)) this.live.push(this.id);
+    const view = new Map<string, string>();
+    for (const shard of this.config.shards) {
+      if (this.stopping) return;
+      const want = desiredOwner(shard, this.live);
+      const mine = this.owned.has(shard);
+      if (mine) {
+        view.set(shard, this.id);
+        if (want !== this.id) await this.release(shard); // a live member that should hold it will take it next tick
+        continue;
+      }
+      const entry = await this.buckets.leases.get(shard).catch(() => undefined);
+      if (entry === undefined) continue; // NATS did not answer: try next tick
+      const holder = entry && entry.operation === 'PUT' ? entry.json<Lease>().owner : null;
+      if (holder) view.set(shard, holder);
+      if (holder === null && want === this.id) await this.acquire(shard);
+      if (this.owned.has(shard)) view.set(shard, this.id);
+    }
+    this.leaseView = view;
+    this.nodeView = await this.nodes().catch(() => this.nodeView);
+    if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
+  }
+
+  private async acquire(shard: string): Promise<void> {
+    let revision: number;
+    try {
+      revision = await this.buckets.leases.create(shard, JSON.stringify({ owner: this.id, since: Date.now() } satisfies Lease));
+    } catch {
+      return; // someone was quicker
+    }
+    try {
+      await this.host.openShard(shard);
+    } catch (err) {
+      this.host.log('error', `cannot open ${shard}: ${(err as Error).message}; giving its lease back`, { shard, error: err });
+      await this.buckets.leases.delete(shard, { previousSeq: revision }).catch(() => {});
+      return;
+    }
+    const consumer = new ShardConsumer(
+      this.js,
+      shard,
+      (bytes) => this.host.store(shard, bytes),
+      (bytes) => this.host.stored(shard, bytes),
+      this.host.log,
+    );
+    this.owned.set(shard, { revision, renewedAt: performance.now(), consumer });
+    consumer.start();
+    await this.register().catch(() => {});
+    this.host.log('info', `took ${shard}`, { shard, member: this.id });
+  }
+
+  private async renew(shard: string): Promise<void> {
+    const owned = this.owned.get(shard)!;
+    try {
+      owned.revision = await this.buckets.leases.update(shard, JSON.stringify({ owner: this.id, since: Date.now() } satisfies Lease), owned.revision);
+      owned.renewedAt = performance.now();
+    } catch (err) {
+      const cutOff = performance.now() - owned.renewedAt > this.leaseMs / 2;
+      // "wrong last sequence": the lease aged out and someone else holds it now. Either way, stop at once.
+      if (cutOff || /wrong last sequence/i.test((err as Error).message)) {
+        this.host.log('warn', `lost the lease of ${shard} (${(err as Error).message}): stopping its consumer`, { shard });
+        this.owned.delete(shard);
+        await owned.consumer.stop();
+        this.finish(owned.consumer);
+      }
+    }
+  }
+
+  private async release(shard: string): Promise<void> {
+    const owned = this.owned.get(shard);
+    if (!owned) return;
+    this.owned.delete(shard);
+    await owned.consumer.stop();
+    this.finish(owned.consumer);
+    await this.buckets.leases.delete(shard, { previousSeq: owned.revision }).catch(() => {});
+    this.host.log('info', `gave ${shard} up`, { shard, member: this.id });
+  }
+
+  private finish(consumer: ShardConsumer): void {
+    const prev = this.finished.get(consumer.shard);
+    const s = consumer.stats;
+    this.finished.set(consumer.shard, prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s);
+  }
+
+  /** Shard -> owner as of the last tick. */
+  get owners(): ReadonlyMap<string, string> {
+    return this.leaseView;
+  }
+}
+
+async function readAll<T>(kv: KV): Promise<T[]> {
+  const keys: string[] = [];
+  for await (const k of await kv.keys()) keys.push(k);
+  const out: T[] = [];
+  for (const k of keys.sort()) {
+    const e = await kv.get(k).catch(() => null);
+    if (e && e.operation === 'PUT') out.push(e.json<T>());
+  }
+  return out;
+}
+
+export function byShardNumber(a: string, b: string): number {
+  const n = (s: string) => Number(/(\d+)$/.exec(s)?.[1] ?? 0);
+  return n(a) - n(b) || a.localeCompare(b);
+}

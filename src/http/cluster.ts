@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import { TributaryError } from '../errors.js';
+import type { ClusterMember } from '../cluster/member.js';
+
+/** What `GET /api/v1/cluster` answers: `tributary cluster status`. */
+export interface ClusterStatus {
+  readonly member: string;
+  readonly shards: number;
+  readonly streamReplicas: number;
+  readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
+  readonly shardOwners: { shard: string; owner: string | null; pending: number; ackPending: number; streamBytes: number }[];
+  /** This member's consumers: batches stored, refused, retried per shard since it started. */
+  readonly consumers: { shard: string; stored: number; refused: number; retried: number }[];
+}
+
+/**
+ * `GET /api/v1/cluster` (members alive and registered, every shard's owner
+ * and consumer lag) and `DELETE /api/v1/cluster/members/:id` (forget a
+ * member that will not come back, so queries stop waiting for its data).
+ * Answers 404 when the daemon runs alone.
+ */
+export function registerClusterRoutes(app: FastifyInstance, member: () => ClusterMember | undefined): void {
+  const need = () => {
+    const m = member();
+    if (!m) throw new TributaryError('E_NOT_FOUND', 'this daemon runs alone: start it with --cluster', {});
+    return m;
+  };
+  app.get('/api/v1/cluster', async () => {
+    const m = need();
+    const [live, nodes, shardOwners] = await Promise.all([m.members(), m.nodes(), m.shardStatus()]);
+    const ids = [...new Set([...nodes.map((n) => n.id), ...live.map((l) => l.id)])].sort();
+    const data: ClusterStatus = {
+      member: m.id,
+      shards: m.config.shards.length,
+      streamReplicas: m.config.streamReplicas,
+      members: ids.map((id) => {
+        const hb = live.find((l) => l.id === id);
+        const node = nodes.find((n) => n.id === id);
+        return { id, url: hb?.url ?? node?.url ?? '', live: hb !== undefined, owns: hb?.owns ?? [], holds: node?.holds ?? [] };
+      }),
+      shardOwners,
+      consumers: m.consumerStats(),
+    };
+    return { status: 'success', data };
+  });
+  app.delete<{ Params: { id: string } }>('/api/v1/cluster/members/:id', async (req) => {
+    const m = need();
+    if ((await m.members()).some((l) => l.id === req.params.id)) {
+      throw new TributaryError('E_INVALID_ARGUMENT', `member ${req.params.id} is alive: stop it first`, { member: req.params.id });
+    }
+    await m.forget(req.params.id);
+    return { status: 'success', data: { forgotten: req.params.id } };
+  });
+}
