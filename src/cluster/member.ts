@@ -47,6 +47,8 @@ interface Lease {
 
 interface Owned {
   revision: number;
+  /** When this member took the lease (ms since the epoch). */
+  readonly since: number;
   /** Monotonic time of the last renewal NATS confirmed. */
   renewedAt: number;
   consumer: ShardConsumer;
@@ -90,7 +92,9 @@ export function desiredOwner(shard: string, members: readonly string[]): string 
 export class ClusterMember {
   private readonly owned = new Map<string, Owned>();
   private timer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private renewing: Promise<void> = Promise.resolve();
   private stopping = false;
   private live: string[] = [];
   private readonly startedAt = Date.now();
@@ -134,15 +138,25 @@ export class ClusterMember {
 
   /** Starts ticking (heartbeats, leases, consumers); resolves after the first tick. */
   run(): Promise<void> {
-    const tick = () => {
-      this.ticking = this.tick()
-        .catch((err: Error) => this.host.log('warn', `cluster tick: ${err.message}`, { error: err }))
+    // Two loops, so that renewing what we hold never waits behind opening a shard we take.
+    const every = Math.max(100, this.leaseMs / 4);
+    const renewals = () => {
+      this.renewing = this.renewAll()
+        .catch((err: Error) => this.host.log('warn', `cluster heartbeat: ${err.message}`, { error: err }))
         .finally(() => {
-          if (!this.stopping) this.timer = setTimeout(tick, Math.max(100, this.leaseMs / 4));
+          if (!this.stopping) this.renewTimer = setTimeout(renewals, every);
+        });
+      return this.renewing;
+    };
+    const balance = () => {
+      this.ticking = this.balance()
+        .catch((err: Error) => this.host.log('warn', `cluster balance: ${err.message}`, { error: err }))
+        .finally(() => {
+          if (!this.stopping) this.timer = setTimeout(balance, every);
         });
       return this.ticking;
     };
-    return tick();
+    return renewals().then(balance);
   }
 
   /** Registered members and the shards they hold data of, as of the last tick. */
@@ -226,7 +240,8 @@ export class ClusterMember {
   async leave(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
-    await this.ticking;
+    clearTimeout(this.renewTimer);
+    await Promise.all([this.ticking, this.renewing]);
     await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
     await this.buckets.members.delete(this.id).catch(() => {});
     await this.register().catch(() => {});
@@ -238,7 +253,8 @@ export class ClusterMember {
     this.lastHolds = new Set(record.holds);
   }
 
-  private async tick(): Promise<void> {
+  /** The heartbeat, then every lease held: a member cut off from NATS notices before its leases can be taken. */
+  private async renewAll(): Promise<void> {
     if (this.stopping) return;
     const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, owns: this.owns, startedAt: this.startedAt };
     try {
@@ -247,8 +263,12 @@ export class ClusterMember {
     } catch (err) {
       this.host.log('warn', `cluster heartbeat failed: ${(err as Error).message}`);
     }
-    // Renewals first: a member cut off from NATS must notice before its leases can be taken.
-    for (const shard of [...this.owned.keys()]) await this.renew(shard);
+    await Promise.all([...this.owned.keys()].map((shard) => this.renew(shard)));
+  }
+
+  /** Which shards this member should hold among the live members: takes free ones, gives up others'. */
+  private async balance(): Promise<void> {
+    if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
     this.live = (await readAll<MemberRecord>(this.buckets.members)).map((m) => m.id).sort();
     if (!this.live.includes(this.id)) this.live.push(this.id);
@@ -267,6 +287,12 @@ export class ClusterMember {
       const holder = entry && entry.operation === 'PUT' ? entry.json<Lease>().owner : null;
       if (holder) view.set(shard, holder);
       if (holder === null && want === this.id) await this.acquire(shard);
+      else if (holder === this.id && entry) {
+        // A lease in our name that we do not run: our previous life's (a restart inside the lease), or a renewal
+        // whose reply was lost. Take it up again if it is ours to hold, else hand it back now rather than a lease later.
+        if (want === this.id) await this.acquire(shard, entry.revision);
+        else await this.buckets.leases.delete(shard, { previousSeq: entry.revision }).catch(() => {});
+      }
       if (this.owned.has(shard)) view.set(shard, this.id);
     }
     this.leaseView = view;
@@ -274,10 +300,12 @@ export class ClusterMember {
     if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
   }
 
-  private async acquire(shard: string): Promise<void> {
-    let revision: number;
+  /** Takes a free lease (or, given `revision`, one in our own name) and starts consuming the shard. */
+  private async acquire(shard: string, revision?: number): Promise<void> {
+    const since = Date.now();
+    const lease = JSON.stringify({ owner: this.id, since } satisfies Lease);
     try {
-      revision = await this.buckets.leases.create(shard, JSON.stringify({ owner: this.id, since: Date.now() } satisfies Lease));
+      revision = revision === undefined ? await this.buckets.leases.create(shard, lease) : await this.buckets.leases.update(shard, lease, revision);
     } catch {
       return; // someone was quicker
     }
@@ -295,21 +323,22 @@ export class ClusterMember {
       (bytes) => this.host.stored(shard, bytes),
       this.host.log,
     );
-    this.owned.set(shard, { revision, renewedAt: performance.now(), consumer });
+    this.owned.set(shard, { revision, since, renewedAt: performance.now(), consumer });
     consumer.start();
     await this.register().catch(() => {});
     this.host.log('info', `took ${shard}`, { shard, member: this.id });
   }
 
   private async renew(shard: string): Promise<void> {
-    const owned = this.owned.get(shard)!;
+    const owned = this.owned.get(shard);
+    if (!owned) return; // given up meanwhile
     try {
-      owned.revision = await this.buckets.leases.update(shard, JSON.stringify({ owner: this.id, since: Date.now() } satisfies Lease), owned.revision);
+      owned.revision = await this.buckets.leases.update(shard, JSON.stringify({ owner: this.id, since: owned.since } satisfies Lease), owned.revision);
       owned.renewedAt = performance.now();
     } catch (err) {
       const cutOff = performance.now() - owned.renewedAt > this.leaseMs / 2;
       // "wrong last sequence": the lease aged out and someone else holds it now. Either way, stop at once.
-      if (cutOff || /wrong last sequence/i.test((err as Error).message)) {
+      if (this.owned.get(shard) === owned && (cutOff || /wrong last sequence/i.test((err as Error).message))) {
         this.host.log('warn', `lost the lease of ${shard} (${(err as Error).message}): stopping its consumer`, { shard });
         this.owned.delete(shard);
         await owned.consumer.stop();

@@ -1,9 +1,8 @@
-import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { CLI, ready, recovery, startCli } from '../helpers/cli-daemon.js';
 import { tempDir } from '../helpers/system.js';
 
 /**
@@ -11,56 +10,6 @@ import { tempDir } from '../helpers/system.js';
  * and the next start's recovery report. Readiness and the report are read
  * from the daemon's own pino log lines on stdout.
  */
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface LogLine {
-  level: number;
-  msg: string;
-  http?: string;
-  recovery?: { previousRun: boolean; cleanStop: boolean; replayedEntries: number; blockEntries: number };
-}
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly lines: LogLine[];
-  /** The first log line that satisfies `pred`, as soon as it is written. */
-  line(pred: (l: LogLine) => boolean): Promise<LogLine>;
-  readonly exited: Promise<number | null>;
-}
-
-function start(t: ExecutionContext, dataDir: string): Running {
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--http-port', '0', '--no-grpc', '--no-syslog', '--workers', '2'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines: LogLine[] = [];
-  const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    const l = JSON.parse(text) as LogLine;
-    lines.push(l);
-    for (const w of [...waiters]) if (w.pred(l)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    exited,
-    line: (pred) => {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return Promise.race([
-        new Promise<LogLine>((resolve) => waiters.push({ pred, resolve })),
-        exited.then((code) => Promise.reject(new Error(`the daemon exited (${code}) first; its log:\n${lines.map((l) => l.msg).join('\n')}`))),
-      ]);
-    },
-  };
-}
-
-const ready = (r: Running) => r.line((l) => l.msg.startsWith('tributary ready')).then((l) => l.http!);
-const recovery = (r: Running) => r.line((l) => l.recovery !== undefined).then((l) => l.recovery!);
 
 async function push(url: string, from: number, n: number): Promise<number> {
   const body = Array.from({ length: n }, (_, i) =>
@@ -86,7 +35,7 @@ async function count(url: string): Promise<number> {
 test('SIGTERM stops cleanly and says so; the next start finds a clean stop; after kill -9 it recovers every acknowledged entry and says what it recovered', async (t) => {
   const dataDir = tempDir(t);
 
-  const first = start(t, dataDir);
+  const first = startCli(t, dataDir);
   t.false((await recovery(first)).previousRun);
   const url1 = await ready(first);
   t.is(await push(url1, 0, 300), 300);
@@ -96,7 +45,7 @@ test('SIGTERM stops cleanly and says so; the next start finds a clean stop; afte
   t.truthy(first.lines.find((l) => l.msg === 'stopped cleanly'));
   t.true(existsSync(join(dataDir, 'clean-stop')));
 
-  const second = start(t, dataDir);
+  const second = startCli(t, dataDir);
   const r2 = await recovery(second);
   t.true(r2.previousRun);
   t.true(r2.cleanStop);
@@ -107,7 +56,7 @@ test('SIGTERM stops cleanly and says so; the next start finds a clean stop; afte
   second.child.kill('SIGKILL');
   await second.exited;
 
-  const third = start(t, dataDir);
+  const third = startCli(t, dataDir);
   const r3 = await recovery(third);
   t.true(r3.previousRun);
   t.false(r3.cleanStop);

@@ -1,0 +1,131 @@
+import test, { type ExecutionContext } from 'ava';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { desiredOwner } from '../../src/cluster/member.js';
+import type { ClusterStatus } from '../../src/http/cluster.js';
+import { appendPino, startCollector } from '../collector/helpers.js';
+import { natsServer, occurrences, queryAll, startNats } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/system.js';
+import { waitUntil } from '../helpers/workers.js';
+
+/**
+ * Daemons as members of a cluster on a real 3-node NATS JetStream cluster:
+ * pushes through any member reach the shard's owner, queries through any
+ * member gather every member's shards, and a member that stops hands its
+ * shards over. (The kill -9 test with separate processes is
+ * cluster-failures.test.ts.)
+ */
+
+if (!natsServer) console.log('cluster tests skipped: no nats-server found (apt-get install nats-server, or set NATS_SERVER)');
+const clusterTest = natsServer ? test.serial : test.skip;
+
+async function member(t: ExecutionContext, servers: string[], dataDir: string): Promise<Daemon> {
+  const d = await Daemon.start({
+    dataDir,
+    http: { port: 0 },
+    grpc: false,
+    workers: 1,
+    parseThreads: 0,
+    memoryBudgetBytes: 256 << 20,
+    cluster: { nats: { servers }, shards: 4, leaseMs: 1500 },
+    // What the members say of leases and consumers is what explains a failure here.
+    log: (level, message) => level !== 'info' && t.log(`${dataDir.slice(-1)} ${level}: ${message}`),
+  });
+  t.teardown(() => d.stop().catch(() => {}));
+  return d;
+}
+
+async function clusterStatus(d: Daemon): Promise<ClusterStatus> {
+  const res = await fetch(`${d.url}/api/v1/cluster`);
+  return ((await res.json()) as { data: ClusterStatus }).data;
+}
+
+/** Until `live` members are alive and every shard is owned by the member rendezvous hashing picks among them. */
+async function settled(d: Daemon, live: number): Promise<ClusterStatus> {
+  let s: ClusterStatus | undefined;
+  await waitUntil(
+    `every shard owned by its rendezvous owner among ${live} live members`,
+    async () => {
+      s = await clusterStatus(d);
+      const liveIds = s.members.filter((m) => m.live).map((m) => m.id);
+      return liveIds.length === live && s.shardOwners.every((x) => x.owner === desiredOwner(x.shard, liveIds));
+    },
+    20_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(s)}`);
+  });
+  return s!;
+}
+
+function ndjson(prefix: string, from: number, n: number): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  return Array.from({ length: n }, (_, k) =>
+    JSON.stringify({ ts: String(now + BigInt(k)), level: 'INFO', service: `svc-${k % 5}`, server: `h-${k % 11}`, region: 'r1', msg: `${prefix} ${from + k}` }),
+  ).join('\n');
+}
+
+async function push(d: Daemon, body: string): Promise<number> {
+  const res = await fetch(`${d.url}/api/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+  if (!res.ok) throw new Error(`push answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { accepted: number }).accepted;
+}
+
+/** Asserts `${prefix} 0..n-1` are each found once in `entries`. */
+function assertOnce(t: ExecutionContext, entries: readonly { message: string }[], prefix: string, n: number): void {
+  const seen = occurrences(entries.filter((e) => e.message.startsWith(`${prefix} `)));
+  const missing = Array.from({ length: n }, (_, i) => `${prefix} ${i}`).filter((m) => !seen.has(m));
+  const repeated = [...seen].filter(([, c]) => c > 1).map(([m]) => m);
+  t.deepEqual({ missing: missing.slice(0, 5), missingCount: missing.length, repeated: repeated.slice(0, 5) }, { missing: [], missingCount: 0, repeated: [] });
+}
+
+clusterTest('two members share the shards; a push through one is found once through the other, and a collector publishes straight to JetStream', async (t) => {
+  const nats = await startNats(t);
+  const dir = tempDir(t);
+  const a = await member(t, nats.servers, join(dir, 'a'));
+  const b = await member(t, nats.servers, join(dir, 'b'));
+  const s = await settled(a, 2);
+  t.is(s.shards, 4);
+  t.is(s.streamReplicas, 3);
+  t.log(`owners: ${s.shardOwners.map((x) => `${x.shard}=${x.owner}`).join(' ')}`);
+
+  t.is(await push(a, ndjson('http', 0, 2000)), 2000);
+  await waitUntil('2000 entries found through b', async () => (await queryAll(b.url)).entries.length >= 2000, 20_000);
+  const viaB = await queryAll(b.url);
+  t.deepEqual(viaB.partial, []);
+  assertOnce(t, viaB.entries, 'http', 2000);
+
+  // A collector given the cluster as its aggregator publishes to the shards' streams itself.
+  const logs = tempDir(t);
+  appendPino(join(logs, 'app.log'), 'tailed', 0, 500);
+  await startCollector(t, { include: [join(logs, '*.log')], stateDir: join(logs, 'state'), aggregators: [nats.servers.join(',')] });
+  await waitUntil('500 tailed entries found through a', async () => (await queryAll(a.url)).entries.filter((e) => e.message.startsWith('tailed ')).length >= 500, 20_000);
+  assertOnce(t, (await queryAll(a.url)).entries, 'tailed', 500);
+
+  // Everything consumed: no lag left in any shard's stream.
+  await waitUntil('no consumer lag', async () => (await clusterStatus(a)).shardOwners.every((x) => x.pending === 0 && x.ackPending === 0), 10_000);
+  const consumed = (await clusterStatus(a)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b)).consumers.reduce((n, c) => n + c.stored, 0);
+  t.true(consumed > 0);
+
+  // a leaves cleanly: b takes every shard at once (a hands its leases back), and queries say a's data is missing while a is away.
+  await a.stop();
+  await settled(b, 1);
+  t.is(await push(b, ndjson('after', 0, 300)), 300);
+  await waitUntil('300 entries pushed after a left', async () => (await queryAll(b.url)).entries.filter((e) => e.message.startsWith('after ')).length >= 300, 20_000);
+  const whileAway = await queryAll(b.url);
+  if ((await clusterStatus(b)).members.find((m) => !m.live)!.holds.length > 0) {
+    t.true(
+      whileAway.partial.some((r) => /is down/.test(r)),
+      `a holds data and is down, yet the answer was not partial: ${whileAway.partial.join('; ')}`,
+    );
+  }
+  assertOnce(t, whileAway.entries, 'after', 300);
+
+  // a back: every entry once, complete again.
+  const a2 = await member(t, nats.servers, join(dir, 'a'));
+  await settled(a2, 2);
+  const all = await queryAll(a2.url);
+  t.deepEqual(all.partial, []);
+  assertOnce(t, all.entries, 'http', 2000);
+  assertOnce(t, all.entries, 'tailed', 500);
+  assertOnce(t, all.entries, 'after', 300);
+});
