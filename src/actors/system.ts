@@ -349,17 +349,24 @@ export class ActorSystem {
         continue;
       }
       const call = this.threads[target.thread - 1]!.call('ask', target.id, request);
+      // The timer is cleared as soon as the answer comes: a pending timer would hold the answer until it fired.
+      let timer: NodeJS.Timeout | undefined;
       try {
         return (await Promise.race([
           call,
-          delay(left).then(() =>
-            Promise.reject(new TributaryError('E_TIMEOUT', `ask to ${rec.name} timed out after ${timeoutMs} ms`, { id: rec.id, timeoutMs })),
-          ),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new TributaryError('E_TIMEOUT', `ask to ${rec.name} timed out after ${timeoutMs} ms`, { id: rec.id, timeoutMs })),
+              left,
+            );
+          }),
         ])) as Res;
       } catch (err) {
         // The member died or was restarting under us: try again with whoever runs now.
         if (err instanceof TributaryError && (err.code === 'E_WORKER_DIED' || err.code === 'E_ACTOR_UNAVAILABLE')) continue;
         throw err;
+      } finally {
+        clearTimeout(timer);
       }
     }
   }

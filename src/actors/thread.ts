@@ -36,8 +36,13 @@ export class ActorThread {
   private worker: Worker | undefined;
   private port: MessagePort | undefined;
   private remote: Comlink.Remote<HostApi> | undefined;
-  private died: Promise<never> = new Promise<never>(() => {});
-  private killDeath: ((err: TributaryError) => void) | undefined;
+  /**
+   * The calls waiting on this worker, failed at once if it dies. A set, not a
+   * long-lived "died" promise raced against every call: each race would hang a
+   * reaction on that promise holding the call's result, for as long as the
+   * worker lives (a leak of every answer).
+   */
+  private readonly waiting = new Set<(err: TributaryError) => void>();
   /** Resolves when the slot's current (or, while it is dead, next) worker is ready. */
   private readyPromise: Promise<void> = Promise.resolve();
   private markReady: (() => void) | undefined;
@@ -81,8 +86,6 @@ export class ActorThread {
     this.worker = worker;
     this.port = port1;
     this.remote = Comlink.wrap<HostApi>(nodeEndpoint(port1));
-    this.died = new Promise<never>((_, reject) => (this.killDeath = reject));
-    this.died.catch(() => {});
     if (!this.markReady) this.awaitNextWorker();
     const onReady = this.markReady!;
     // This start's own outcome: ready, or dead before ready (a boot failure).
@@ -116,7 +119,8 @@ export class ActorThread {
         exitCode: code,
         cause: error?.code ?? null,
       });
-      this.killDeath?.(death);
+      for (const fail of this.waiting) fail(death);
+      this.waiting.clear();
       bootFailed(death);
       // Whoever waits for this slot now waits for the next worker (stop() releases them).
       if (!wasIntentional) this.awaitNextWorker();
@@ -150,7 +154,12 @@ export class ActorThread {
     // way it returns to its event loop, which delivers the message.
     Atomics.add(this.control, this.index * THREAD_SLOT + T_CONTROL, 1);
     this.bell.ring();
-    const res = await Promise.race([pending, this.died]);
+    let fail!: (err: TributaryError) => void;
+    const res = await new Promise<Result<unknown>>((resolve, reject) => {
+      fail = reject;
+      this.waiting.add(fail);
+      pending.then(resolve, reject);
+    }).finally(() => this.waiting.delete(fail));
     if (!res.ok) throw TributaryError.fromJSON(res.error);
     return res.value as never;
   }

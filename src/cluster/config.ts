@@ -76,13 +76,14 @@ export async function bootstrapCluster(nc: NatsConnection, shape: ClusterShape, 
     }
   }
   const leaseMs = shape.leaseMs ?? 5000;
-  const buckets: ClusterBuckets = {
-    members: await kvm.create(names.membersBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
-    leases: await kvm.create(names.leasesBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
-    nodes: await kvm.create(names.nodesBucket, { replicas: config.streamReplicas, history: 1 }),
-  };
-  for (const shard of config.shards) await ensureShardStream(jsm, shard, config.streamReplicas, shape.streamMaxBytes ?? 1 << 30);
-  return { config, buckets };
+  // Each stream is a Raft group to form: created side by side, not one after another.
+  const [members, leases, nodes] = await Promise.all([
+    kvm.create(names.membersBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
+    kvm.create(names.leasesBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
+    kvm.create(names.nodesBucket, { replicas: config.streamReplicas, history: 1 }),
+    ...config.shards.map((shard) => ensureShardStream(jsm, shard, config.streamReplicas, shape.streamMaxBytes ?? 1 << 30)),
+  ]);
+  return { config, buckets: { members: members as KV, leases: leases as KV, nodes: nodes as KV } };
 }
 
 async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {

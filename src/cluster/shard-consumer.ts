@@ -72,6 +72,7 @@ export class ShardConsumer {
           if (this.inFlight.size >= IN_FLIGHT) await Promise.race(this.inFlight);
         }
       } catch (err) {
+        await this.messages?.close().catch(() => {}); // its pulls must not go on beside the next one's
         if (this.stopped) return;
         this.log('warn', `consuming ${this.shard}: ${(err as Error).message}; pulling again`, { shard: this.shard, error: err });
         await new Promise((r) => setTimeout(r, 500));

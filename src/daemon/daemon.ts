@@ -14,7 +14,7 @@ import { ActorShardSink, ShardedWriter } from '../shard/sharded-writer.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { BatchReader } from '../batch/reader.js';
 import { feedsOf, detectorFor } from '../anomaly/feed.js';
-import { TransportSink } from '../collector/transport.js';
+import { TransportSink, withTimeout } from '../collector/transport.js';
 import { bootstrapCluster, type ClusterBuckets, type ClusterConfig, type ClusterShape } from '../cluster/config.js';
 import { ClusterMember, type MemberHost } from '../cluster/member.js';
 import { ClusterQueryEngine, serveClusterQueries } from '../cluster/cluster-query.js';
@@ -141,6 +141,10 @@ interface ClusterParts {
 }
 
 const SHARD_NAME = /^shard-(\d+)$/;
+/** Detection feeds relayed from the cluster that may wait for a detector's mailbox at once. */
+const MAX_FEEDS_IN_FLIGHT = 256;
+/** How long a stopping member may take to drain its consumers and hand its leases back before it just goes. */
+const LEAVE_TIMEOUT_MS = 10_000;
 
 /**
  * The single-host daemon: the actor system, the shard actors (and their
@@ -156,6 +160,9 @@ export class Daemon {
   /** Into this daemon's shard actors (in a cluster: what the shard consumers store through). */
   private readonly localSink: ActorShardSink;
   private readonly detectorRefs: ActorRef[] = [];
+  /** Detection feeds from the cluster on their way to this daemon's detectors, and those dropped for want of room. */
+  private feedsInFlight = 0;
+  feedsDropped = 0;
   /** Resends from protocols without sequence numbers (Loki push, OTLP, syslog) are recognised here. */
   readonly contentDedup = new ContentDedup();
   /** The push doors' path into storage: bodies parsed on parse threads, numbered, deduplicated, written. */
@@ -520,7 +527,20 @@ export class Daemon {
         if (err) return;
         const slot = Number(msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
         if (!cluster.member?.owns.includes(cluster.config.shards[slot]!)) return; // not ours (or no longer)
-        this.system.send(this.detectorRefs[slot % this.detectorRefs.length]!, new Uint8Array(msg.data)).catch(() => {});
+        // Feeds come at the network's pace; the detectors' mailboxes are shared with the shards'. Past a bound,
+        // a feed is dropped and counted: detection sees fewer entries, storage is never held back by it.
+        if (this.feedsInFlight >= MAX_FEEDS_IN_FLIGHT) {
+          this.feedsDropped++;
+          if (this.feedsDropped === 1 || this.feedsDropped % 1000 === 0) {
+            this.log('warn', `detection feeds dropped: ${this.feedsDropped} so far (detectors behind)`, { feedsDropped: this.feedsDropped });
+          }
+          return;
+        }
+        this.feedsInFlight++;
+        this.system
+          .send(this.detectorRefs[slot % this.detectorRefs.length]!, new Uint8Array(msg.data))
+          .catch(() => this.feedsDropped++)
+          .finally(() => this.feedsInFlight--);
       },
     });
     return () => sub.unsubscribe();
@@ -560,11 +580,16 @@ export class Daemon {
     if (this.grpc) await closeGrpc(this.grpc);
     await this.parser.close();
     // Consumers drain into the shards and leases are handed back while the shard actors still run.
-    await this.cluster?.member?.leave().catch((err: Error) => this.log('warn', `leaving the cluster: ${err.message}`));
+    if (this.cluster?.member) {
+      // NATS may be gone: the stop must not wait for it. Leases not handed back age out a lease later.
+      await withTimeout(this.cluster.member.leave(), LEAVE_TIMEOUT_MS, 'leaving the cluster').catch((err: Error) =>
+        this.log('warn', `leaving the cluster: ${err.message}`),
+      );
+    }
     this.cluster?.stopQueries?.();
     this.cluster?.stopFeeds?.();
     await this.system.stop();
-    await this.cluster?.nc.drain().catch(() => {});
+    await this.cluster?.nc.close().catch(() => {});
     // Every shard has synced and closed its store: the next start need not wonder.
     markCleanStop(this.dataDir);
     // After the detectors have stopped: their last events are queued, and get the webhooks' grace to go out.

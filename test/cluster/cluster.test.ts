@@ -1,10 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { desiredOwner } from '../../src/cluster/member.js';
-import type { ClusterStatus } from '../../src/http/cluster.js';
 import { appendPino, startCollector } from '../collector/helpers.js';
-import { natsServer, occurrences, queryAll, startNats } from '../helpers/cluster.js';
+import { clusterStatus, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -35,28 +33,6 @@ async function member(t: ExecutionContext, servers: string[], dataDir: string): 
   return d;
 }
 
-async function clusterStatus(d: Daemon): Promise<ClusterStatus> {
-  const res = await fetch(`${d.url}/api/v1/cluster`);
-  return ((await res.json()) as { data: ClusterStatus }).data;
-}
-
-/** Until `live` members are alive and every shard is owned by the member rendezvous hashing picks among them. */
-async function settled(d: Daemon, live: number): Promise<ClusterStatus> {
-  let s: ClusterStatus | undefined;
-  await waitUntil(
-    `every shard owned by its rendezvous owner among ${live} live members`,
-    async () => {
-      s = await clusterStatus(d);
-      const liveIds = s.members.filter((m) => m.live).map((m) => m.id);
-      return liveIds.length === live && s.shardOwners.every((x) => x.owner === desiredOwner(x.shard, liveIds));
-    },
-    20_000,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last seen: ${JSON.stringify(s)}`);
-  });
-  return s!;
-}
-
 function ndjson(prefix: string, from: number, n: number): string {
   const now = BigInt(Date.now()) * 1_000_000n;
   return Array.from({ length: n }, (_, k) =>
@@ -83,7 +59,7 @@ clusterTest('two members share the shards; a push through one is found once thro
   const dir = tempDir(t);
   const a = await member(t, nats.servers, join(dir, 'a'));
   const b = await member(t, nats.servers, join(dir, 'b'));
-  const s = await settled(a, 2);
+  const s = await settled(a.url, 2);
   t.is(s.shards, 4);
   t.is(s.streamReplicas, 3);
   t.log(`owners: ${s.shardOwners.map((x) => `${x.shard}=${x.owner}`).join(' ')}`);
@@ -102,17 +78,17 @@ clusterTest('two members share the shards; a push through one is found once thro
   assertOnce(t, (await queryAll(a.url)).entries, 'tailed', 500);
 
   // Everything consumed: no lag left in any shard's stream.
-  await waitUntil('no consumer lag', async () => (await clusterStatus(a)).shardOwners.every((x) => x.pending === 0 && x.ackPending === 0), 10_000);
-  const consumed = (await clusterStatus(a)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b)).consumers.reduce((n, c) => n + c.stored, 0);
+  await waitUntil('no consumer lag', async () => (await clusterStatus(a.url)).shardOwners.every((x) => x.pending === 0 && x.ackPending === 0), 10_000);
+  const consumed = (await clusterStatus(a.url)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b.url)).consumers.reduce((n, c) => n + c.stored, 0);
   t.true(consumed > 0);
 
   // a leaves cleanly: b takes every shard at once (a hands its leases back), and queries say a's data is missing while a is away.
   await a.stop();
-  await settled(b, 1);
+  await settled(b.url, 1);
   t.is(await push(b, ndjson('after', 0, 300)), 300);
   await waitUntil('300 entries pushed after a left', async () => (await queryAll(b.url)).entries.filter((e) => e.message.startsWith('after ')).length >= 300, 20_000);
   const whileAway = await queryAll(b.url);
-  if ((await clusterStatus(b)).members.find((m) => !m.live)!.holds.length > 0) {
+  if ((await clusterStatus(b.url)).members.find((m) => !m.live)!.holds.length > 0) {
     t.true(
       whileAway.partial.some((r) => /is down/.test(r)),
       `a holds data and is down, yet the answer was not partial: ${whileAway.partial.join('; ')}`,
@@ -122,7 +98,7 @@ clusterTest('two members share the shards; a push through one is found once thro
 
   // a back: every entry once, complete again.
   const a2 = await member(t, nats.servers, join(dir, 'a'));
-  await settled(a2, 2);
+  await settled(a2.url, 2);
   const all = await queryAll(a2.url);
   t.deepEqual(all.partial, []);
   assertOnce(t, all.entries, 'http', 2000);

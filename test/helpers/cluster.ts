@@ -1,7 +1,10 @@
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { findNatsServer, LocalNatsCluster } from '../../src/cluster/local-nats.js';
+import { desiredOwner } from '../../src/cluster/member.js';
+import type { ClusterStatus } from '../../src/http/cluster.js';
 import { tempDir } from './system.js';
+import { waitUntil } from './workers.js';
 
 /** nats-server on this machine (CI installs Debian's package), or undefined: the cluster tests are then skipped, saying so. */
 export const natsServer = findNatsServer();
@@ -18,16 +21,18 @@ export interface QueriedEntry {
   readonly service: string;
 }
 
-/** Every entry a daemon's query API returns for `{}` (all time), page by page; and whether any page was partial, and why. */
+/** Every entry a daemon's query API returns for `{}` up to now, page by page; and whether any page was partial, and why. */
 export async function queryAll(url: string, pageSize = 20_000, timeoutMs = 5000): Promise<{ entries: QueriedEntry[]; partial: string[] }> {
   const entries: QueriedEntry[] = [];
   const partial: string[] = [];
   let cursor: string | undefined;
+  // Up to now, fixed: while entries keep arriving, paging towards a moving end would not end.
+  const to = String(BigInt(Date.now() + 1) * 1_000_000n);
   for (;;) {
     const params = new URLSearchParams({
       query: '{}',
       from: '0',
-      to: String(BigInt(Date.now() + 86_400_000) * 1_000_000n),
+      to,
       limit: String(pageSize),
       direction: 'forward',
       timeout_ms: String(timeoutMs),
@@ -48,4 +53,28 @@ export function occurrences(entries: readonly { readonly message: string }[]): M
   const seen = new Map<string, number>();
   for (const e of entries) seen.set(e.message, (seen.get(e.message) ?? 0) + 1);
   return seen;
+}
+
+/** GET /api/v1/cluster of the daemon at `url`. */
+export async function clusterStatus(url: string): Promise<ClusterStatus> {
+  const res = await fetch(`${url}/api/v1/cluster`);
+  if (!res.ok) throw new Error(`cluster status answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { data: ClusterStatus }).data;
+}
+
+/** Until `live` members are alive and every shard is owned by the member rendezvous hashing picks among them. */
+export async function settled(url: string, live: number, timeoutMs = 30_000): Promise<ClusterStatus> {
+  let s: ClusterStatus | undefined;
+  await waitUntil(
+    `every shard owned by its rendezvous owner among ${live} live members`,
+    async () => {
+      s = await clusterStatus(url);
+      const liveIds = s.members.filter((m) => m.live).map((m) => m.id);
+      return liveIds.length === live && s.shardOwners.every((x) => x.owner === desiredOwner(x.shard, liveIds));
+    },
+    timeoutMs,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(s)}`);
+  });
+  return s!;
 }
