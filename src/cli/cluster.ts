@@ -28,7 +28,13 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
   out(
     table([
       ['SHARD', 'OWNER', 'PENDING', 'UNACKED', 'STREAM BYTES'],
-      ...s.shardOwners.map((x) => [x.shard, x.owner ?? 'none', x.pending, x.ackPending, x.streamBytes < 0 ? '?' : `${(x.streamBytes / 2 ** 20).toFixed(1)} MiB`]),
+      ...s.shardOwners.map((x) => [
+        x.shard,
+        x.owner ?? 'none',
+        x.pending,
+        x.ackPending,
+        x.streamBytes < 0 ? '?' : `${(x.streamBytes / 2 ** 20).toFixed(1)} MiB`,
+      ]),
     ]),
   );
 }

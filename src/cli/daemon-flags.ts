@@ -19,7 +19,12 @@ const FLAGS: readonly { flag: string; description: string; attr: string; path: s
     description: 'join the cluster on these NATS servers, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222 (cluster.servers)',
     attr: 'cluster',
     path: 'cluster.servers',
-    value: (urls) => JSON.stringify(String(urls).split(',').map((u) => u.trim())),
+    value: (urls) =>
+      JSON.stringify(
+        String(urls)
+          .split(',')
+          .map((u) => u.trim()),
+      ),
   },
   {
     flag: '--collect <glob>',

@@ -10,14 +10,7 @@ function headers(t: DaemonTarget, accept: string): Record<string, string> {
   return { accept, ...(t.token ? { authorization: `Bearer ${t.token}` } : {}) };
 }
 
-async function request(
-  t: DaemonTarget,
-  path: string,
-  params: Record<string, string>,
-  accept: string,
-  signal?: AbortSignal,
-  method = 'GET',
-): Promise<Response> {
+async function request(t: DaemonTarget, path: string, params: Record<string, string>, accept: string, signal?: AbortSignal, method = 'GET'): Promise<Response> {
   const query = new URLSearchParams(params).toString();
   try {
     return await fetch(`${t.url}${path}${query ? `?${query}` : ''}`, { method, headers: headers(t, accept), signal });

@@ -153,7 +153,7 @@ clientOptions(
 clientOptions(
   cluster
     .command('forget')
-    .description('remove a member that will not come back: queries stop reporting its shards\' older entries as missing')
+    .description("remove a member that will not come back: queries stop reporting its shards' older entries as missing")
     .argument('<member>', 'member id, as `cluster status` lists it'),
 ).action(async (member: string, o: ClientFlags) => {
   await clusterForgetCommand(member, target(o));

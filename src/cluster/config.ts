@@ -49,7 +49,11 @@ export const MAX_ACK_PENDING = 512;
  * shard's stream and durable consumer, and the members, leases and nodes
  * buckets. Idempotent: every daemon runs it at every start.
  */
-export async function bootstrapCluster(nc: NatsConnection, shape: ClusterShape, log: (message: string) => void): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
+export async function bootstrapCluster(
+  nc: NatsConnection,
+  shape: ClusterShape,
+  log: (message: string) => void,
+): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const replicas = shape.streamReplicas ?? 3;
@@ -108,7 +112,13 @@ async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas:
       })
       .catch(async (err: Error) => {
         // Another daemon created it between our look and our add.
-        if (!(await jsm.streams.info(stream).then(() => true, () => false))) throw err;
+        if (
+          !(await jsm.streams.info(stream).then(
+            () => true,
+            () => false,
+          ))
+        )
+          throw err;
       });
   }
   await jsm.consumers
@@ -119,6 +129,12 @@ async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas:
       max_ack_pending: MAX_ACK_PENDING,
     })
     .catch(async (err: Error) => {
-      if (!(await jsm.consumers.info(stream, names.consumer).then(() => true, () => false))) throw err;
+      if (
+        !(await jsm.consumers.info(stream, names.consumer).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw err;
     });
 }

@@ -360,7 +360,10 @@ export class ClusterMember {
   private finish(consumer: ShardConsumer): void {
     const prev = this.finished.get(consumer.shard);
     const s = consumer.stats;
-    this.finished.set(consumer.shard, prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s);
+    this.finished.set(
+      consumer.shard,
+      prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s,
+    );
   }
 
   /** Shard -> owner as of the last tick. */

@@ -81,6 +81,11 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
       maxPingOut: 2,
     });
   } catch (err) {
-    throw new TributaryError('E_UNAVAILABLE', `NATS at ${options.servers.join(',')}: ${(err as Error).message}`, { servers: options.servers.join(",") }, { cause: err });
+    throw new TributaryError(
+      'E_UNAVAILABLE',
+      `NATS at ${options.servers.join(',')}: ${(err as Error).message}`,
+      { servers: options.servers.join(',') },
+      { cause: err },
+    );
   }
 }

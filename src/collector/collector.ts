@@ -194,7 +194,8 @@ export class Collector {
     this.pool = new AggregatorPool(
       options.transportFor ??
         // nats://a:4222,nats://b:4222 is a cluster's JetStream (the client fails over between its servers); anything else a gRPC aggregator.
-        ((address) => (isNatsAddress(address) ? new JetStreamTransport({ ...options.nats, servers: parseServers(address) }) : new GrpcTransport(address, options.grpc))),
+        ((address) =>
+          isNatsAddress(address) ? new JetStreamTransport({ ...options.nats, servers: parseServers(address) }) : new GrpcTransport(address, options.grpc)),
       options.send,
     );
     this.buffer = new DiskBuffer({ dir: join(options.stateDir, 'buffer'), maxBytes: options.buffer?.maxBytes, policy: options.buffer?.policy });

@@ -164,6 +164,8 @@ export class TransportSink implements ShardSink {
   ) {}
 
   deliver(shard: string, bytes: Uint8Array): Promise<void> {
-    return withRetries(`a batch to ${shard}`, this.options.attempts ?? 8, isRetriable, () => this.transport.send(shard, bytes, this.options.timeoutMs ?? 10_000));
+    return withRetries(`a batch to ${shard}`, this.options.attempts ?? 8, isRetriable, () =>
+      this.transport.send(shard, bytes, this.options.timeoutMs ?? 10_000),
+    );
   }
 }

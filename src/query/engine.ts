@@ -57,7 +57,11 @@ export function mergeLogAnswers(q: PlannedQuery, answers: readonly QueryResult[]
 }
 
 /** Runs `answer`, telling `observer` its kind, its time in seconds and whether it was complete, partial or failed. */
-export async function observeQuery<T extends { partial?: unknown }>(observer: QueryService['observer'], kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {
+export async function observeQuery<T extends { partial?: unknown }>(
+  observer: QueryService['observer'],
+  kind: 'log' | 'metric',
+  answer: () => Promise<T>,
+): Promise<T> {
   if (!observer) return answer();
   const started = performance.now();
   try {

@@ -74,19 +74,28 @@ clusterTest('two members share the shards; a push through one is found once thro
   const logs = tempDir(t);
   appendPino(join(logs, 'app.log'), 'tailed', 0, 500);
   await startCollector(t, { include: [join(logs, '*.log')], stateDir: join(logs, 'state'), aggregators: [nats.servers.join(',')] });
-  await waitUntil('500 tailed entries found through a', async () => (await queryAll(a.url)).entries.filter((e) => e.message.startsWith('tailed ')).length >= 500, 20_000);
+  await waitUntil(
+    '500 tailed entries found through a',
+    async () => (await queryAll(a.url)).entries.filter((e) => e.message.startsWith('tailed ')).length >= 500,
+    20_000,
+  );
   assertOnce(t, (await queryAll(a.url)).entries, 'tailed', 500);
 
   // Everything consumed: no lag left in any shard's stream.
   await waitUntil('no consumer lag', async () => (await clusterStatus(a.url)).shardOwners.every((x) => x.pending === 0 && x.ackPending === 0), 10_000);
-  const consumed = (await clusterStatus(a.url)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b.url)).consumers.reduce((n, c) => n + c.stored, 0);
+  const consumed =
+    (await clusterStatus(a.url)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b.url)).consumers.reduce((n, c) => n + c.stored, 0);
   t.true(consumed > 0);
 
   // a leaves cleanly: b takes every shard at once (a hands its leases back), and queries say a's data is missing while a is away.
   await a.stop();
   await settled(b.url, 1);
   t.is(await push(b, ndjson('after', 0, 300)), 300);
-  await waitUntil('300 entries pushed after a left', async () => (await queryAll(b.url)).entries.filter((e) => e.message.startsWith('after ')).length >= 300, 20_000);
+  await waitUntil(
+    '300 entries pushed after a left',
+    async () => (await queryAll(b.url)).entries.filter((e) => e.message.startsWith('after ')).length >= 300,
+    20_000,
+  );
   const whileAway = await queryAll(b.url);
   if ((await clusterStatus(b.url)).members.find((m) => !m.live)!.holds.length > 0) {
     t.true(

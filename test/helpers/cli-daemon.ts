@@ -62,4 +62,3 @@ export function startCli(
 
 export const ready = (r: Running) => r.line((l) => l.msg.startsWith('tributary ready')).then((l) => l.http!);
 export const recovery = (r: Running) => r.line((l) => l.recovery !== undefined).then((l) => l.recovery!);
-
