@@ -91,10 +91,8 @@ export function desiredOwner(shard: string, members: readonly string[]): string 
  */
 export class ClusterMember {
   private readonly owned = new Map<string, Owned>();
-  private timer: NodeJS.Timeout | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> = Promise.resolve();
-  private renewing: Promise<void> = Promise.resolve();
+  /** The heartbeat and balance loops: their next timers and the step running now. */
+  private readonly loops: { timer: NodeJS.Timeout | undefined; running: Promise<void> }[] = [];
   private stopping = false;
   private live: string[] = [];
   private readonly startedAt = Date.now();
@@ -102,8 +100,6 @@ export class ClusterMember {
   /** The shards the node registry lists for this member (re-registered when it holds more). */
   private lastHolds = new Set<string>();
   private nodeView: NodeRecord[] = [];
-  /** Shard -> owner, as last read (for status). */
-  private leaseView = new Map<string, string>();
   /** Counters of consumers this member ran before (they end, their counts stay). */
   private readonly finished = new Map<string, ShardConsumerStats>();
 
@@ -139,29 +135,33 @@ export class ClusterMember {
   /** Starts ticking (heartbeats, leases, consumers); resolves after the first tick. */
   run(): Promise<void> {
     // Two loops, so that renewing what we hold never waits behind opening a shard we take.
+    return this.repeat('heartbeat', () => this.renewAll()).then(() => this.repeat('balance', () => this.balance()));
+  }
+
+  /** Runs `step` now and then every quarter lease until the member leaves; resolves after the first run. */
+  private repeat(what: string, step: () => Promise<void>): Promise<void> {
     const every = Math.max(100, this.leaseMs / 4);
-    const renewals = () => {
-      this.renewing = this.renewAll()
-        .catch((err: Error) => this.host.log('warn', `cluster heartbeat: ${err.message}`, { error: err }))
+    const loop = { timer: undefined as NodeJS.Timeout | undefined, running: Promise.resolve() };
+    this.loops.push(loop);
+    const run = (): Promise<void> => {
+      loop.running = step()
+        .catch((err: Error) => this.host.log('warn', `cluster ${what}: ${err.message}`, { error: err }))
         .finally(() => {
-          if (!this.stopping) this.renewTimer = setTimeout(renewals, every);
+          if (!this.stopping) loop.timer = setTimeout(run, every);
         });
-      return this.renewing;
+      return loop.running;
     };
-    const balance = () => {
-      this.ticking = this.balance()
-        .catch((err: Error) => this.host.log('warn', `cluster balance: ${err.message}`, { error: err }))
-        .finally(() => {
-          if (!this.stopping) this.timer = setTimeout(balance, every);
-        });
-      return this.ticking;
-    };
-    return renewals().then(balance);
+    return run();
   }
 
   /** Registered members and the shards they hold data of, as of the last tick. */
   get holders(): ReadonlyMap<string, readonly string[]> {
     return new Map(this.nodeView.map((n) => [n.id, n.holds]));
+  }
+
+  /** Whether this member consumes `shard` now. */
+  ownsShard(shard: string): boolean {
+    return this.owned.has(shard);
   }
 
   /** Shards this member consumes now. */
@@ -177,11 +177,7 @@ export class ClusterMember {
   /** This member's consumers' counters (current and finished). */
   consumerStats(): ShardConsumerStats[] {
     const all = new Map(this.finished);
-    for (const [shard, o] of this.owned) {
-      const prev = all.get(shard);
-      const now = o.consumer.stats;
-      all.set(shard, prev ? { shard, stored: prev.stored + now.stored, refused: prev.refused + now.refused, retried: prev.retried + now.retried } : now);
-    }
+    for (const [shard, o] of this.owned) all.set(shard, addStats(all.get(shard), o.consumer.stats));
     return [...all.values()].sort((a, b) => byShardNumber(a.shard, b.shard));
   }
 
@@ -239,9 +235,8 @@ export class ClusterMember {
    */
   async leave(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.renewTimer);
-    await Promise.all([this.ticking, this.renewing]);
+    for (const loop of this.loops) clearTimeout(loop.timer);
+    await Promise.all(this.loops.map((loop) => loop.running));
     await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
     await this.buckets.members.delete(this.id).catch(() => {});
     await this.register().catch(() => {});
@@ -272,20 +267,17 @@ export class ClusterMember {
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
     this.live = (await readAll<MemberRecord>(this.buckets.members)).map((m) => m.id).sort();
     if (!this.live.includes(this.id)) this.live.push(this.id);
-    const view = new Map<string, string>();
     for (const shard of this.config.shards) {
       if (this.stopping) return;
       const want = desiredOwner(shard, this.live);
       const mine = this.owned.has(shard);
       if (mine) {
-        view.set(shard, this.id);
         if (want !== this.id) await this.release(shard); // a live member that should hold it will take it next tick
         continue;
       }
       const entry = await this.buckets.leases.get(shard).catch(() => undefined);
       if (entry === undefined) continue; // NATS did not answer: try next tick
       const holder = entry && entry.operation === 'PUT' ? entry.json<Lease>().owner : null;
-      if (holder) view.set(shard, holder);
       if (holder === null && want === this.id) await this.acquire(shard);
       else if (holder === this.id && entry) {
         // A lease in our name that we do not run: our previous life's (a restart inside the lease), or a renewal
@@ -293,9 +285,7 @@ export class ClusterMember {
         if (want === this.id) await this.acquire(shard, entry.revision);
         else await this.buckets.leases.delete(shard, { previousSeq: entry.revision }).catch(() => {});
       }
-      if (this.owned.has(shard)) view.set(shard, this.id);
     }
-    this.leaseView = view;
     this.nodeView = await this.nodes().catch(() => this.nodeView);
     if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
   }
@@ -358,18 +348,13 @@ export class ClusterMember {
   }
 
   private finish(consumer: ShardConsumer): void {
-    const prev = this.finished.get(consumer.shard);
-    const s = consumer.stats;
-    this.finished.set(
-      consumer.shard,
-      prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s,
-    );
+    this.finished.set(consumer.shard, addStats(this.finished.get(consumer.shard), consumer.stats));
   }
+}
 
-  /** Shard -> owner as of the last tick. */
-  get owners(): ReadonlyMap<string, string> {
-    return this.leaseView;
-  }
+/** A shard's consumer counters, added to those of its earlier consumers here. */
+function addStats(prev: ShardConsumerStats | undefined, s: ShardConsumerStats): ShardConsumerStats {
+  return prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s;
 }
 
 async function readAll<T>(kv: KV): Promise<T[]> {

@@ -526,7 +526,7 @@ export class Daemon {
       callback: (err, msg) => {
         if (err) return;
         const slot = Number(msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
-        if (!cluster.member?.owns.includes(cluster.config.shards[slot]!)) return; // not ours (or no longer)
+        if (!cluster.member?.ownsShard(cluster.config.shards[slot]!)) return; // not ours (or no longer)
         // Feeds come at the network's pace; the detectors' mailboxes are shared with the shards'. Past a bound,
         // a feed is dropped and counted: detection sees fewer entries, storage is never held back by it.
         if (this.feedsInFlight >= MAX_FEEDS_IN_FLIGHT) {
@@ -551,8 +551,8 @@ export class Daemon {
     const flagged = this.anomalies?.current().map((e) => e.service) ?? [];
     const cluster = this.cluster;
     if (!cluster?.member) return flagged;
-    const owns = new Set(cluster.member.owns);
-    return flagged.filter((s) => owns.has(cluster.config.shards[detectorFor(s, cluster.config.shards.length)]!));
+    const member = cluster.member;
+    return flagged.filter((s) => member.ownsShard(cluster.config.shards[detectorFor(s, cluster.config.shards.length)]!));
   }
 
   private clusterView() {
