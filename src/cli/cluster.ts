@@ -12,11 +12,12 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
     out(JSON.stringify(s) + '\n');
     return;
   }
-  const lag = s.shardOwners.reduce((n, x) => n + Math.max(0, x.pending) + Math.max(0, x.ackPending), 0);
+  const lag = s.shardOwners.reduce((n, x) => n + (x.pending ?? 0) + (x.ackPending ?? 0), 0);
+  const unknown = s.shardOwners.filter((x) => x.pending === null).length;
   const orphans = s.shardOwners.filter((x) => x.owner === null).map((x) => x.shard);
   out(
     `cluster of ${s.members.filter((m) => m.live).length} live members (${s.members.length} registered), ${s.shards} shards, JetStream replicas ${s.streamReplicas}; ` +
-      `asked ${s.member}; consumer lag ${lag} batches${orphans.length > 0 ? `; NO OWNER: ${orphans.join(', ')}` : ''}\n\n`,
+      `asked ${s.member} (its view ${s.viewAgeMs} ms old); consumer lag ${lag} batches${unknown > 0 ? ` (${unknown} shards did not answer)` : ''}${orphans.length > 0 ? `; NO OWNER: ${orphans.join(', ')}` : ''}\n\n`,
   );
   out(
     table([
@@ -31,9 +32,9 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
       ...s.shardOwners.map((x) => [
         x.shard,
         x.owner ?? 'none',
-        x.pending,
-        x.ackPending,
-        x.streamBytes < 0 ? '?' : `${(x.streamBytes / 2 ** 20).toFixed(1)} MiB`,
+        x.pending ?? '?',
+        x.ackPending ?? '?',
+        x.streamBytes === null ? '?' : `${(x.streamBytes / 2 ** 20).toFixed(1)} MiB`,
       ]),
     ]),
   );

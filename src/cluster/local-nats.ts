@@ -64,9 +64,8 @@ interface Node {
 
 /**
  * A NATS cluster with JetStream on 127.0.0.1, one nats-server process per
- * node: what the cluster tests, the cluster benchmark and `tributary
- * cluster dev-nats` run against. Nodes can be killed and restarted with
- * their files, as a host would be.
+ * node: what the cluster tests and the cluster benchmark run against.
+ * Nodes can be killed and restarted with their files, as a host would be.
  */
 export class LocalNatsCluster {
   private constructor(
@@ -135,9 +134,7 @@ export class LocalNatsCluster {
     for (const node of this.nodes) {
       if (!node.process) continue;
       for (;;) {
-        const ok = await fetch(`http://127.0.0.1:${node.monitorPort}/healthz`)
-          .then((r) => r.ok)
-          .catch(() => false);
+        const ok = await this.healthy(node);
         if (ok) break;
         if (Date.now() > deadline) {
           throw new TributaryError('E_TIMEOUT', `nats node ${node.name} not healthy within ${timeoutMs} ms`, { node: node.name, log: node.log });
@@ -145,6 +142,14 @@ export class LocalNatsCluster {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** /healthz answers ok, and the node knows JetStream's meta leader (until then, creating a stream times out). */
+  private async healthy(node: Node): Promise<boolean> {
+    const get = (path: string) => fetch(`http://127.0.0.1:${node.monitorPort}${path}`).catch(() => undefined);
+    if (!(await get('/healthz'))?.ok) return false;
+    const jsz = (await (await get('/jsz'))?.json().catch(() => undefined)) as { meta_cluster?: { leader?: string } } | undefined;
+    return Boolean(jsz?.meta_cluster?.leader);
   }
 
   /** Stops every node (SIGTERM, then waits). */

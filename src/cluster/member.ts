@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { TributaryError } from '../errors.js';
 import { murmur3 } from '../util/murmur3.js';
@@ -100,6 +100,12 @@ export class ClusterMember {
   /** The shards the node registry lists for this member (re-registered when it holds more). */
   private lastHolds = new Set<string>();
   private nodeView: NodeRecord[] = [];
+  /** The cluster as the last balance tick read it: what status answers from without waiting on NATS. */
+  private memberView: MemberRecord[] = [];
+  private ownerView = new Map<string, string | null>();
+  private viewAt = 0;
+  /** For consumer lag; made on first use, without the account check that waits on a JetStream round trip. */
+  private jsm: JetStreamManager | undefined;
   /** Counters of consumers this member ran before (they end, their counts stay). */
   private readonly finished = new Map<string, ShardConsumerStats>();
 
@@ -191,33 +197,31 @@ export class ClusterMember {
     return readAll<MemberRecord>(this.buckets.members);
   }
 
-  /** Shard -> owner, read now. */
-  async leases(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const shard of this.config.shards) {
-      const e = await this.buckets.leases.get(shard).catch(() => null);
-      if (e && e.operation === 'PUT') out.set(shard, e.json<Lease>().owner);
-    }
-    return out;
+  /**
+   * The cluster as this member's last balance tick saw it (a quarter lease
+   * old at most while NATS answers): live members' heartbeats, registered
+   * nodes, and each shard's lease holder (null: free, or not read yet).
+   * Status pages answer from it, so they answer while NATS is failing over.
+   */
+  view(): { at: number; members: MemberRecord[]; nodes: NodeRecord[]; owners: Map<string, string | null> } {
+    return { at: this.viewAt, members: this.memberView, nodes: this.nodeView, owners: new Map(this.ownerView) };
   }
 
-  /** Per shard: the owner, what waits in its stream, and what its owner holds unacknowledged. */
-  async shardStatus(): Promise<{ shard: string; owner: string | null; pending: number; ackPending: number; streamBytes: number }[]> {
-    const jsm = await jetstreamManager(this.nc, { timeout: 5000 });
-    const leases = await this.leases();
+  /**
+   * Per shard, read from JetStream now: batches waiting in its stream, those
+   * its owner holds unacknowledged, and the stream's bytes; null where
+   * JetStream did not answer within `timeoutMs`.
+   */
+  async lag(timeoutMs = 2000): Promise<{ shard: string; pending: number | null; ackPending: number | null; streamBytes: number | null }[]> {
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: timeoutMs, checkAPI: false });
+    const jsm = this.jsm;
     return Promise.all(
       this.config.shards.map(async (shard) => {
         const [ci, si] = await Promise.all([
           jsm.consumers.info(names.stream(shard), names.consumer).catch(() => null),
           jsm.streams.info(names.stream(shard)).catch(() => null),
         ]);
-        return {
-          shard,
-          owner: leases.get(shard) ?? null,
-          pending: ci?.num_pending ?? -1,
-          ackPending: ci?.num_ack_pending ?? -1,
-          streamBytes: si?.state.bytes ?? -1,
-        };
+        return { shard, pending: ci?.num_pending ?? null, ackPending: ci?.num_ack_pending ?? null, streamBytes: si?.state.bytes ?? null };
       }),
     );
   }
@@ -265,14 +269,15 @@ export class ClusterMember {
   private async balance(): Promise<void> {
     if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
-    this.live = (await readAll<MemberRecord>(this.buckets.members)).map((m) => m.id).sort();
+    this.memberView = await readAll<MemberRecord>(this.buckets.members);
+    this.live = this.memberView.map((m) => m.id).sort();
     if (!this.live.includes(this.id)) this.live.push(this.id);
     for (const shard of this.config.shards) {
       if (this.stopping) return;
       const want = desiredOwner(shard, this.live);
-      const mine = this.owned.has(shard);
-      if (mine) {
+      if (this.owned.has(shard)) {
         if (want !== this.id) await this.release(shard); // a live member that should hold it will take it next tick
+        this.ownerView.set(shard, this.owned.has(shard) ? this.id : null);
         continue;
       }
       const entry = await this.buckets.leases.get(shard).catch(() => undefined);
@@ -285,8 +290,10 @@ export class ClusterMember {
         if (want === this.id) await this.acquire(shard, entry.revision);
         else await this.buckets.leases.delete(shard, { previousSeq: entry.revision }).catch(() => {});
       }
+      this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
     this.nodeView = await this.nodes().catch(() => this.nodeView);
+    this.viewAt = Date.now();
     if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
   }
 

@@ -126,6 +126,8 @@ export interface DaemonOptions {
     readonly nats: NatsOptions;
     /** This member's name in the cluster (default: a nanoid kept in the data directory, so a restart is the same member). */
     readonly memberId?: string;
+    /** How long to keep trying when JetStream is not ready to be joined (default 2 min: a NATS cluster starting beside us). */
+    readonly joinTimeoutMs?: number;
   };
 }
 
@@ -603,11 +605,25 @@ async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['
   const memberId = options.memberId ?? memberIdFor(dataDir);
   log('info', `joining the cluster at ${options.nats.servers.join(',')} as ${memberId}`, { member: memberId });
   const nc = await connectNats({ ...options.nats, name: `tributary-${memberId}` });
-  try {
-    const { config, buckets } = await bootstrapCluster(nc, options, (m) => log('info', m));
-    return { nc, config, buckets, memberId };
-  } catch (err) {
-    await nc.close();
-    throw err;
+  // NATS nodes started beside us answer before JetStream has a meta leader, or enough peers for R=3: wait for it, saying why.
+  const deadline = Date.now() + (options.joinTimeoutMs ?? 120_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { config, buckets } = await bootstrapCluster(nc, options, (m) => log('info', m));
+      return { nc, config, buckets, memberId };
+    } catch (err) {
+      const wait = Math.min(5000, 250 * 2 ** (attempt - 1));
+      if (Date.now() + wait > deadline) {
+        await nc.close();
+        throw new TributaryError(
+          'E_UNAVAILABLE',
+          `could not join the cluster: JetStream did not become ready (${(err as Error).message})`,
+          { servers: options.nats.servers.join(','), attempts: attempt },
+          { cause: err },
+        );
+      }
+      log('warn', `JetStream is not ready to join (${(err as Error).message}); trying again in ${wait} ms`, { attempt });
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }

@@ -7,8 +7,11 @@ export interface ClusterStatus {
   readonly member: string;
   readonly shards: number;
   readonly streamReplicas: number;
+  /** How old the membership and ownership below are: the asked member's last balance tick (a quarter lease while NATS answers). */
+  readonly viewAgeMs: number;
   readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
-  readonly shardOwners: { shard: string; owner: string | null; pending: number; ackPending: number; streamBytes: number }[];
+  /** Per shard: its lease holder, and, read from JetStream now (null if it did not answer in time), its consumer lag. */
+  readonly shardOwners: { shard: string; owner: string | null; pending: number | null; ackPending: number | null; streamBytes: number | null }[];
   /** This member's consumers: batches stored, refused, retried per shard since it started. */
   readonly consumers: { shard: string; stored: number; refused: number; retried: number }[];
 }
@@ -27,18 +30,20 @@ export function registerClusterRoutes(app: FastifyInstance, member: () => Cluste
   };
   app.get('/api/v1/cluster', async () => {
     const m = need();
-    const [live, nodes, shardOwners] = await Promise.all([m.members(), m.nodes(), m.shardStatus()]);
-    const ids = [...new Set([...nodes.map((n) => n.id), ...live.map((l) => l.id)])].sort();
+    const view = m.view();
+    const lag = await m.lag();
+    const ids = [...new Set([...view.nodes.map((n) => n.id), ...view.members.map((l) => l.id)])].sort();
     const data: ClusterStatus = {
       member: m.id,
       shards: m.config.shards.length,
       streamReplicas: m.config.streamReplicas,
+      viewAgeMs: Date.now() - view.at,
       members: ids.map((id) => {
-        const hb = live.find((l) => l.id === id);
-        const node = nodes.find((n) => n.id === id);
+        const hb = view.members.find((l) => l.id === id);
+        const node = view.nodes.find((n) => n.id === id);
         return { id, url: hb?.url ?? node?.url ?? '', live: hb !== undefined, owns: hb?.owns ?? [], holds: node?.holds ?? [] };
       }),
-      shardOwners,
+      shardOwners: lag.map((l) => ({ ...l, owner: view.owners.get(l.shard) ?? null })),
       consumers: m.consumerStats(),
     };
     return { status: 'success', data };

@@ -73,6 +73,7 @@ export async function settled(url: string, live: number, timeoutMs = 30_000): Pr
       return liveIds.length === live && s.shardOwners.every((x) => x.owner === desiredOwner(x.shard, liveIds));
     },
     timeoutMs,
+    250, // each look asks JetStream for every shard's lag: not a load to add to a cluster failing over
   ).catch((err: Error) => {
     throw new Error(`${err.message}; last seen: ${JSON.stringify(s)}`);
   });

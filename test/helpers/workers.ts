@@ -29,13 +29,14 @@ export function startWorker<T>(t: ExecutionContext, fixture: string, workerData:
  * Waits for a condition no one notifies about (a peer parking, entries
  * showing up in a query). Checks on a short interval with a hard deadline,
  * so the test states what it waits for and fails rather than hangs.
+ * `everyMs` spaces out a condition that is costly to ask.
  */
-export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const answer = condition();
     // An asynchronous condition (a query) is asked less often than a memory read.
-    const pauseMs = typeof answer === 'boolean' ? 2 : 25;
+    const pauseMs = everyMs ?? (typeof answer === 'boolean' ? 2 : 25);
     if (await answer) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, pauseMs));
