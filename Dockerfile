@@ -23,7 +23,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/proto ./proto
 COPY --from=build /app/ui ./ui
-RUN mkdir -p /var/lib/tributary && chown node:node /var/lib/tributary
+# Also the compose files' log and collector-state volumes: a new named volume takes its mount point's owner from the image.
+RUN mkdir -p /var/lib/tributary /logs /state && chown node:node /var/lib/tributary /logs /state
 USER node
 VOLUME /var/lib/tributary
 EXPOSE 3100 9095 1514

@@ -14,7 +14,7 @@ import cliProgress from 'cli-progress';
 import { RESULTS_DIR, machine } from './lib/report.js';
 
 /** Each runs bench/<name>/run.js and writes bench/results/<name>.json (<name>-quick.json with --quick). */
-const BENCHES = ['mailbox', 'actors', 'storage', 'query', 'ingest', 'anomaly'] as const;
+const BENCHES = ['mailbox', 'actors', 'storage', 'query', 'ingest', 'anomaly', 'cluster'] as const;
 
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
 
@@ -66,6 +66,21 @@ export function keyFigures(read: (name: string) => Json | undefined): Figure[] {
   if (actors?.restartMs) {
     out.push({ group: 'restart', name: 'actor restart after a throw, p99', value: actors.restartMs.throw.p99, unit: 'ms', better: 'lower' });
     out.push({ group: 'restart', name: 'actor restart after its thread died, p99', value: actors.restartMs.exit.p99, unit: 'ms', better: 'lower' });
+  }
+  const cluster = read('cluster');
+  if (cluster && !cluster.skipped) {
+    const group = 'cluster (3 NATS + 3 daemons on this host)';
+    out.push({ group, name: 'entries/s acknowledged by JetStream', value: cluster.throughput.acknowledgedPerSec, unit: '/s', better: 'higher' });
+    out.push({ group, name: 'entries/s stored by the owners', value: cluster.throughput.storedPerSec, unit: '/s', better: 'higher' });
+    out.push({ group, name: 'stored / one daemon alone', value: cluster.ratio.stored, unit: 'x', better: 'higher' });
+    out.push({ group, name: 'consumer lag while writing, max', value: cluster.throughput.lagBatches.max, unit: 'batches', better: 'lower' });
+    out.push({
+      group,
+      name: `takeover of a killed daemon's shards (lease ${cluster.leaseMs / 1000} s)`,
+      value: cluster.takeoverMedian.ownedMs,
+      unit: 'ms',
+      better: 'lower',
+    });
   }
   const mailbox = read('mailbox');
   for (const r of mailbox?.entries ?? []) out.push({ group: 'mailbox entries/s', name: r.label, value: r.rate.median, unit: '/s', better: 'higher' });

@@ -17,7 +17,7 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
   const orphans = s.shardOwners.filter((x) => x.owner === null).map((x) => x.shard);
   out(
     `cluster of ${s.members.filter((m) => m.live).length} live members (${s.members.length} registered), ${s.shards} shards, JetStream replicas ${s.streamReplicas}; ` +
-      `asked ${s.member} (its view ${s.viewAgeMs} ms old); consumer lag ${lag} batches${unknown > 0 ? ` (${unknown} shards did not answer)` : ''}${orphans.length > 0 ? `; NO OWNER: ${orphans.join(', ')}` : ''}\n\n`,
+      `asked ${s.member} (its view ${s.viewAgeMs} ms old); ${s.balanced ? 'balanced' : 'REBALANCING'}; consumer lag ${lag} batches${unknown > 0 ? ` (${unknown} shards did not answer)` : ''}${orphans.length > 0 ? `; NO OWNER: ${orphans.join(', ')}` : ''}\n\n`,
   );
   out(
     table([

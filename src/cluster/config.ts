@@ -81,13 +81,19 @@ export async function bootstrapCluster(
   }
   const leaseMs = shape.leaseMs ?? 5000;
   // Each stream is a Raft group to form: created side by side, not one after another.
-  const [members, leases, nodes] = await Promise.all([
+  await Promise.all([
     kvm.create(names.membersBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
     kvm.create(names.leasesBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
     kvm.create(names.nodesBucket, { replicas: config.streamReplicas, history: 1 }),
     ...config.shards.map((shard) => ensureShardStream(jsm, shard, config.streamReplicas, shape.streamMaxBytes ?? 1 << 30)),
   ]);
-  return { config, buckets: { members: members as KV, leases: leases as KV, nodes: nodes as KV } };
+  // Membership works to the lease: an operation that has not answered in half a lease has failed (the next tick
+  // tries again), so a NATS node's failover delays a takeover by the election, not by a long client timeout.
+  const quick = new Kvm(jetstream(nc, { timeout: Math.max(500, leaseMs / 2) }));
+  // Reads go to the stream's leader, not to any replica (direct get): a replica may answer with a heartbeat or lease
+  // seconds old while it catches up under load. While a stream elects a leader, reads fail and the tick is skipped.
+  const [members, leases, nodes] = await Promise.all([names.membersBucket, names.leasesBucket, names.nodesBucket].map((b) => quick.open(b)));
+  return { config, buckets: { members: members!, leases: leases!, nodes: nodes! } };
 }
 
 async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {

@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { BatchReader } from '../batch/reader.js';
+import { splitBatch } from '../batch/split.js';
 import { TributaryError, isTributaryError } from '../errors.js';
 import { withTimeout, type BatchTransport, type RingInfo } from '../collector/transport.js';
 import { connectNats, names, type NatsOptions } from './nats.js';
@@ -9,6 +10,8 @@ import type { ClusterConfig } from './config.js';
 
 /** JetStream's error code for "maximum bytes exceeded" on a stream that discards new messages when full. */
 const STREAM_FULL = 10077;
+/** Room left in a message for its subject and headers (message id, expected stream). */
+const PUBLISH_OVERHEAD_BYTES = 4096;
 
 /**
  * NATS JetStream between edges and shards: a batch is published to its
@@ -45,16 +48,21 @@ export class JetStreamTransport implements BatchTransport {
   }
 
   async send(shard: string, batch: Uint8Array, timeoutMs: number): Promise<void> {
-    const header = BatchReader.open(batch);
     const js = await withTimeout(this.client(), timeoutMs, 'connecting to NATS');
-    try {
-      await js.publish(names.subject(shard), batch, {
-        msgID: `${header.sourceId}:${header.firstSeq}:${header.count}`,
-        expect: { streamName: names.stream(shard) },
-        timeout: timeoutMs,
-      });
-    } catch (err) {
-      throw publishError(shard, err);
+    const nc = await this.connection!;
+    // A message must fit the servers' max_payload (1 MB unless configured): a larger batch goes as parts, one after
+    // another so the shard sees its numbering in order, each with its own message id.
+    for (const part of splitBatch(batch, nc.info!.max_payload - PUBLISH_OVERHEAD_BYTES)) {
+      const header = BatchReader.open(part);
+      try {
+        await js.publish(names.subject(shard), part, {
+          msgID: `${header.sourceId}:${header.firstSeq}:${header.count}`,
+          expect: { streamName: names.stream(shard) },
+          timeout: timeoutMs,
+        });
+      } catch (err) {
+        throw publishError(shard, err);
+      }
     }
   }
 

@@ -89,14 +89,19 @@ export class LocalNatsCluster {
         `http: 127.0.0.1:${monitorPort}`,
         `max_payload: ${options.maxPayloadBytes ?? 8 << 20}`,
         `jetstream { store_dir: "${join(dir, 'js')}" }`,
-        `cluster {`,
-        `  name: tributary`,
-        `  listen: 127.0.0.1:${clusterPort}`,
-        `  routes: [${Array.from({ length: count }, (_, j) => j)
-          .filter((j) => j !== i)
-          .map((j) => `nats://127.0.0.1:${ports[3 * j + 1]}`)
-          .join(', ')}]`,
-        `}`,
+        // One node is a plain server: JetStream refuses a cluster block without routes.
+        ...(count === 1
+          ? []
+          : [
+              `cluster {`,
+              `  name: tributary`,
+              `  listen: 127.0.0.1:${clusterPort}`,
+              `  routes: [${Array.from({ length: count }, (_, j) => j)
+                .filter((j) => j !== i)
+                .map((j) => `nats://127.0.0.1:${ports[3 * j + 1]}`)
+                .join(', ')}]`,
+              `}`,
+            ]),
       ].join('\n');
       const configFile = join(dir, 'nats.conf');
       writeFileSync(configFile, config + '\n');
@@ -136,8 +141,9 @@ export class LocalNatsCluster {
       for (;;) {
         const ok = await this.healthy(node);
         if (ok) break;
-        if (Date.now() > deadline) {
-          throw new TributaryError('E_TIMEOUT', `nats node ${node.name} not healthy within ${timeoutMs} ms`, { node: node.name, log: node.log });
+        if (node.process.exitCode !== null || Date.now() > deadline) {
+          const why = node.process.exitCode !== null ? `exited (${node.process.exitCode})` : `not healthy within ${timeoutMs} ms`;
+          throw new TributaryError('E_UNAVAILABLE', `nats node ${node.name} ${why}`, { node: node.name, log: node.log });
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -149,7 +155,7 @@ export class LocalNatsCluster {
     const get = (path: string) => fetch(`http://127.0.0.1:${node.monitorPort}${path}`).catch(() => undefined);
     if (!(await get('/healthz'))?.ok) return false;
     const jsz = (await (await get('/jsz'))?.json().catch(() => undefined)) as { meta_cluster?: { leader?: string } } | undefined;
-    return Boolean(jsz?.meta_cluster?.leader);
+    return this.nodes.length === 1 || Boolean(jsz?.meta_cluster?.leader);
   }
 
   /** Stops every node (SIGTERM, then waits). */

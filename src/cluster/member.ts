@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { TributaryError } from '../errors.js';
-import { murmur3 } from '../util/murmur3.js';
+import { assignShards, byShardNumber } from './assignment.js';
 import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
 import { names } from './nats.js';
 import { ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
@@ -61,27 +61,10 @@ export interface MemberOptions extends ClusterShape {
 }
 
 /**
- * Rendezvous hashing: every member computes the same owner for a shard from
- * the same set of live members, and a member joining or leaving moves only
- * the shards it wins or held.
- */
-export function desiredOwner(shard: string, members: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestScore = -1;
-  for (const m of members) {
-    const score = murmur3(`${shard}\u0000${m}`, 0x7ab);
-    if (score > bestScore || (score === bestScore && m < best!)) {
-      best = m;
-      bestScore = score;
-    }
-  }
-  return best;
-}
-
-/**
  * One daemon's part in the cluster. Every tick (a quarter of the lease) it
  * renews its heartbeat, reads which members live, and for each shard works
- * out the owner by rendezvous hashing: it takes a free lease it should hold
+ * out the owner (assignShards: rendezvous hashing with bounded loads): it
+ * takes a free lease it should hold
  * (then consumes the shard's stream from where the last owner stopped),
  * renews the leases it holds, and gives up, after draining, one another
  * live member should hold. Leases and heartbeats are KV entries that age
@@ -207,16 +190,28 @@ export class ClusterMember {
     return { at: this.viewAt, members: this.memberView, nodes: this.nodeView, owners: new Map(this.ownerView) };
   }
 
+  /** Whether, in the last tick's view, every shard is with the member the assignment picks among the live ones. */
+  balanced(view = this.view()): boolean {
+    const assignment = assignShards(
+      this.config.shards,
+      view.members.map((m) => m.id),
+    );
+    return this.config.shards.every((shard) => view.owners.get(shard) === assignment.get(shard));
+  }
+
   /**
    * Per shard, read from JetStream now: batches waiting in its stream, those
    * its owner holds unacknowledged, and the stream's bytes; null where
    * JetStream did not answer within `timeoutMs`.
    */
-  async lag(timeoutMs = 2000): Promise<{ shard: string; pending: number | null; ackPending: number | null; streamBytes: number | null }[]> {
+  async lag(
+    timeoutMs = 2000,
+    shards: readonly string[] = this.config.shards,
+  ): Promise<{ shard: string; pending: number | null; ackPending: number | null; streamBytes: number | null }[]> {
     this.jsm ??= await jetstreamManager(this.nc, { timeout: timeoutMs, checkAPI: false });
     const jsm = this.jsm;
     return Promise.all(
-      this.config.shards.map(async (shard) => {
+      shards.map(async (shard) => {
         const [ci, si] = await Promise.all([
           jsm.consumers.info(names.stream(shard), names.consumer).catch(() => null),
           jsm.streams.info(names.stream(shard)).catch(() => null),
@@ -269,12 +264,16 @@ export class ClusterMember {
   private async balance(): Promise<void> {
     if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
-    this.memberView = await readAll<MemberRecord>(this.buckets.members);
+    this.nodeView = await this.nodes().catch(() => this.nodeView);
+    const heartbeats = await this.heartbeats();
+    if (!heartbeats) return; // who lives is not known this tick: act on nothing
+    this.memberView = heartbeats;
     this.live = this.memberView.map((m) => m.id).sort();
     if (!this.live.includes(this.id)) this.live.push(this.id);
+    const assignment = assignShards(this.config.shards, this.live);
     for (const shard of this.config.shards) {
       if (this.stopping) return;
-      const want = desiredOwner(shard, this.live);
+      const want = assignment.get(shard);
       if (this.owned.has(shard)) {
         if (want !== this.id) await this.release(shard); // a live member that should hold it will take it next tick
         this.ownerView.set(shard, this.owned.has(shard) ? this.id : null);
@@ -292,9 +291,20 @@ export class ClusterMember {
       }
       this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
-    this.nodeView = await this.nodes().catch(() => this.nodeView);
     this.viewAt = Date.now();
     if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
+  }
+
+  /**
+   * The heartbeats of every registered member, one get each (listing the
+   * bucket's keys makes a consumer, which stalls for seconds while NATS
+   * fails over); undefined if any could not be read.
+   */
+  private async heartbeats(): Promise<MemberRecord[] | undefined> {
+    const ids = [...new Set([...this.nodeView.map((n) => n.id), ...this.memberView.map((m) => m.id), this.id])].sort();
+    const read = await Promise.all(ids.map((id) => this.buckets.members.get(id).catch(() => undefined)));
+    if (read.includes(undefined)) return undefined;
+    return read.flatMap((e) => (e && e.operation === 'PUT' ? [e.json<MemberRecord>()] : []));
   }
 
   /** Takes a free lease (or, given `revision`, one in our own name) and starts consuming the shard. */
@@ -373,9 +383,4 @@ async function readAll<T>(kv: KV): Promise<T[]> {
     if (e && e.operation === 'PUT') out.push(e.json<T>());
   }
   return out;
-}
-
-export function byShardNumber(a: string, b: string): number {
-  const n = (s: string) => Number(/(\d+)$/.exec(s)?.[1] ?? 0);
-  return n(a) - n(b) || a.localeCompare(b);
 }

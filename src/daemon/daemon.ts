@@ -43,6 +43,7 @@ import { WebhookNotifier, type WebhookOptions } from '../anomaly/webhook.js';
 import { Registry } from 'prom-client';
 import { registerAnomalyMetrics } from '../metrics/anomaly.js';
 import { registerMetricsRoute } from '../http/metrics.js';
+import { registerClusterMetrics } from '../metrics/cluster.js';
 import { registerDaemonMetrics } from '../metrics/daemon.js';
 import { registerHealthRoutes } from '../http/health.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
@@ -502,6 +503,7 @@ export class Daemon {
       log: this.log,
     };
     cluster.member = await ClusterMember.join(cluster.nc, cluster, host, { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress });
+    registerClusterMetrics(this.metrics, cluster.member, () => this.feedsDropped);
     const queries = serveClusterQueries(cluster.nc, cluster.memberId, {
       engine: this.localEngine,
       labelValues: (name, from, to) => this.localLabelValues(name, from, to),

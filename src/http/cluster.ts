@@ -9,6 +9,8 @@ export interface ClusterStatus {
   readonly streamReplicas: number;
   /** How old the membership and ownership below are: the asked member's last balance tick (a quarter lease while NATS answers). */
   readonly viewAgeMs: number;
+  /** Every shard is held by the member the assignment picks among the live ones (assignShards): no hand-over under way. */
+  readonly balanced: boolean;
   readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
   /** Per shard: its lease holder, and, read from JetStream now (null if it did not answer in time), its consumer lag. */
   readonly shardOwners: { shard: string; owner: string | null; pending: number | null; ackPending: number | null; streamBytes: number | null }[];
@@ -38,6 +40,7 @@ export function registerClusterRoutes(app: FastifyInstance, member: () => Cluste
       shards: m.config.shards.length,
       streamReplicas: m.config.streamReplicas,
       viewAgeMs: Date.now() - view.at,
+      balanced: m.balanced(view),
       members: ids.map((id) => {
         const hb = view.members.find((l) => l.id === id);
         const node = view.nodes.find((n) => n.id === id);

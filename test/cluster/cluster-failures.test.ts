@@ -36,7 +36,7 @@ clusterTest('SIGKILL of a daemon and of a NATS node under continuous ingest: eve
   const daemons = [start(0), start(1), start(2)];
   const urls = await Promise.all(daemons.map(ready));
   await settled(urls[0]!, 3);
-  phase('3 members, every shard with its rendezvous owner');
+  phase('3 members, every shard with its assigned owner');
 
   // The edge: batches published to the shards' streams, each write resolved once JetStream acknowledged all its batches.
   const transport = new JetStreamTransport({ servers: nats.servers });
@@ -105,7 +105,7 @@ clusterTest('SIGKILL of a daemon and of a NATS node under continuous ingest: eve
   daemons[1] = start(1);
   urls[1] = await ready(daemons[1]);
   await settled(urls[0]!, 3, 60_000);
-  phase('both back, the shards with their rendezvous owners again');
+  phase('both back, the shards with their assigned owners again');
   const atReturn = acknowledged.length;
   await waitUntil('ingest goes on after the restarts', () => acknowledged.length >= atReturn + 2500, 60_000);
   ingesting = false;

@@ -86,6 +86,21 @@ clusterTest('two members share the shards; a push through one is found once thro
   const consumed =
     (await clusterStatus(a.url)).consumers.reduce((n, c) => n + c.stored, 0) + (await clusterStatus(b.url)).consumers.reduce((n, c) => n + c.stored, 0);
   t.true(consumed > 0);
+  // /metrics of each member tells the same, counting each batch on the member that consumed it.
+  const scraped = await Promise.all([a, b].map(async (d) => (await fetch(`${d.url}/metrics`)).text()));
+  const stored = scraped.reduce(
+    (n, text) => n + [...text.matchAll(/^tributary_cluster_batches_total\{shard="[^"]+",outcome="stored"\} (\d+)$/gm)].reduce((m, x) => m + Number(x[1]), 0),
+    0,
+  );
+  t.is(stored, consumed);
+  for (const text of scraped) {
+    t.regex(text, /^tributary_cluster_members_live 2$/m);
+    t.regex(text, /^tributary_cluster_balanced 1$/m);
+  }
+  t.is(
+    scraped.reduce((n, text) => n + Number(/^tributary_cluster_shards_owned (\d+)$/m.exec(text)?.[1] ?? -100), 0),
+    4,
+  );
 
   // a leaves cleanly: b takes every shard at once (a hands its leases back), and queries say a's data is missing while a is away.
   await a.stop();

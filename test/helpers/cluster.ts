@@ -1,7 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { findNatsServer, LocalNatsCluster } from '../../src/cluster/local-nats.js';
-import { desiredOwner } from '../../src/cluster/member.js';
 import type { ClusterStatus } from '../../src/http/cluster.js';
 import { tempDir } from './system.js';
 import { waitUntil } from './workers.js';
@@ -62,15 +61,14 @@ export async function clusterStatus(url: string): Promise<ClusterStatus> {
   return ((await res.json()) as { data: ClusterStatus }).data;
 }
 
-/** Until `live` members are alive and every shard is owned by the member rendezvous hashing picks among them. */
+/** Until `live` members are alive and every shard is held by the member the assignment picks among them. */
 export async function settled(url: string, live: number, timeoutMs = 30_000): Promise<ClusterStatus> {
   let s: ClusterStatus | undefined;
   await waitUntil(
-    `every shard owned by its rendezvous owner among ${live} live members`,
+    `every shard with its assigned owner among ${live} live members`,
     async () => {
       s = await clusterStatus(url);
-      const liveIds = s.members.filter((m) => m.live).map((m) => m.id);
-      return liveIds.length === live && s.shardOwners.every((x) => x.owner === desiredOwner(x.shard, liveIds));
+      return s.members.filter((m) => m.live).length === live && s.balanced;
     },
     timeoutMs,
     250, // each look asks JetStream for every shard's lag: not a load to add to a cluster failing over
