@@ -60,7 +60,7 @@ export class AnomalyMonitor {
 
   /** The most recent events, newest last. */
   history(limit = this.maxHistory): AnomalyEvent[] {
-    return this.recent.slice(-limit);
+    return limit > 0 ? this.recent.slice(-limit) : []; // slice(-0) would be all of them
   }
 
   /** Flags and clears per service since start (the metric; bounded, see `maxCountedServices`). */

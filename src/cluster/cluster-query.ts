@@ -6,13 +6,22 @@ import { DEFAULT_BUDGET_MS, DEFAULT_MAX_RESULT_BYTES, planQuery, type LabelName,
 import { mergeCounts, type CountResult } from '../query/aggregate.js';
 import type { MetricQuery } from '../query/logql.js';
 import { emptyStats } from '../query/scan.js';
+import type { AnomalyEvent } from '../anomaly/detector-actor.js';
 import { names } from './nats.js';
 
 /** A query as it crosses NATS (v8-serialized: bigints and all). */
 export type ClusterRequest =
   | { readonly kind: 'log'; readonly query: LogQuery; readonly timeoutMs: number; readonly maxBytes: number }
   | { readonly kind: 'metric'; readonly query: MetricQuery; readonly from: bigint; readonly to: bigint; readonly timeoutMs: number }
-  | { readonly kind: 'labels'; readonly name: LabelName; readonly from?: bigint; readonly to?: bigint };
+  | { readonly kind: 'labels'; readonly name: LabelName; readonly from?: bigint; readonly to?: bigint }
+  | { readonly kind: 'anomalies'; readonly limit: number };
+
+/** A member's anomaly detection as it answers for it: the services it watches that are flagged now, and its recent events. */
+export interface AnomalySnapshot {
+  readonly current: AnomalyEvent[];
+  readonly history: AnomalyEvent[];
+  readonly partial?: { readonly reasons: string[] };
+}
 
 type ClusterReply =
   | { readonly member: string; readonly ok: true; readonly result: unknown }
@@ -22,6 +31,8 @@ type ClusterReply =
 export interface LocalAnswerer {
   readonly engine: QueryService;
   labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  /** Undefined when this member runs no detectors. */
+  anomalies?(limit: number): AnomalySnapshot;
 }
 
 /**
@@ -42,7 +53,9 @@ export function serveClusterQueries(nc: NatsConnection, memberId: string, local:
               ? await local.engine.query(req.query, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes })
               : req.kind === 'metric'
                 ? await local.engine.metric(req.query, req.from, req.to, { timeoutMs: req.timeoutMs })
-                : await local.labelValues(req.name, req.from, req.to);
+                : req.kind === 'labels'
+                  ? await local.labelValues(req.name, req.from, req.to)
+                  : (local.anomalies?.(req.limit) ?? { current: [], history: [] });
           reply = { member: memberId, ok: true, result };
         } catch (e) {
           const err = e as TributaryError;
@@ -108,6 +121,24 @@ export class ClusterQueryEngine implements QueryService {
   async labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]> {
     const { answers } = await this.gather<string[]>({ kind: 'labels', name, from, to }, DEFAULT_BUDGET_MS);
     return [...new Set(answers.flat())].sort();
+  }
+
+  /**
+   * Anomaly detection across the cluster: each service is watched by the
+   * member owning its detector slot, so the flagged services are the union
+   * of what each member flags for the slots it owns (a service reported by
+   * two, during a hand-over, keeps its latest event), and the history is
+   * every member's events in time order, the last `limit`.
+   */
+  async anomalies(limit: number): Promise<AnomalySnapshot> {
+    const { answers, missing } = await this.gather<AnomalySnapshot>({ kind: 'anomalies', limit }, DEFAULT_BUDGET_MS);
+    const current = new Map<string, AnomalyEvent>();
+    for (const e of answers.flatMap((a) => a.current)) if ((current.get(e.service)?.at ?? -1) < e.at) current.set(e.service, e);
+    const history = answers
+      .flatMap((a) => a.history)
+      .sort((a, b) => a.at - b.at)
+      .slice(-limit);
+    return { current: [...current.values()].sort((a, b) => a.at - b.at), history, ...(missing.length > 0 ? { partial: { reasons: missing } } : {}) };
   }
 
   private async gather<T>(request: ClusterRequest, timeoutMs: number): Promise<{ answers: T[]; missing: string[] }> {

@@ -40,6 +40,8 @@ export const names = {
   /** Anomaly detection: per detector slot, the feeds of the services hashed to it. */
   detect: (slot: number) => `tributary.detect.${slot}`,
   detectAll: 'tributary.detect.*',
+  /** Every member's anomaly events (flag, clear) as they happen: any member's stream shows the cluster's. */
+  anomalies: 'tributary.anomalies',
 } as const;
 
 /** Parses "nats://a:4222,nats://b:4222" (or several such) into server URLs. */

@@ -38,7 +38,8 @@ import type { CollectorStats } from '../collector/collector.js';
 import type { DetectorArgs } from '../anomaly/detector-actor.js';
 import { AnomalyMonitor } from '../anomaly/monitor.js';
 import type { WindowRule } from '../anomaly/window.js';
-import { registerAnomalyApi } from '../http/anomalies.js';
+import { localAnomalySource, registerAnomalyApi } from '../http/anomalies.js';
+import { ClusterAnomalySource, publishAnomalies } from '../cluster/cluster-anomalies.js';
 import { WebhookNotifier, type WebhookOptions } from '../anomaly/webhook.js';
 import { Registry } from 'prom-client';
 import { registerAnomalyMetrics } from '../metrics/anomaly.js';
@@ -346,7 +347,11 @@ export class Daemon {
             })),
           ),
       });
-      if (daemon.anomalies) registerAnomalyApi(daemon.http, daemon.anomalies);
+      if (daemon.anomalies) {
+        const engine = daemon.engine;
+        const source = cluster && engine instanceof ClusterQueryEngine ? new ClusterAnomalySource(cluster.nc, engine) : localAnomalySource(daemon.anomalies);
+        registerAnomalyApi(daemon.http, source);
+      }
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
@@ -504,11 +509,16 @@ export class Daemon {
     };
     cluster.member = await ClusterMember.join(cluster.nc, cluster, host, { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress });
     registerClusterMetrics(this.metrics, cluster.member, () => this.feedsDropped);
+    const monitor = this.anomalies;
     const queries = serveClusterQueries(cluster.nc, cluster.memberId, {
       engine: this.localEngine,
       labelValues: (name, from, to) => this.localLabelValues(name, from, to),
+      ...(monitor && {
+        anomalies: (limit: number) => ({ current: monitor.current().filter((e) => this.watches(e.service)), history: monitor.history(limit) }),
+      }),
     });
-    cluster.stopQueries = () => queries.unsubscribe();
+    const stopPublishing = monitor ? publishAnomalies(cluster.nc, monitor) : () => {};
+    cluster.stopQueries = () => (queries.unsubscribe(), stopPublishing());
     if (this.detectorRefs.length > 0) cluster.stopFeeds = this.relayFeeds(cluster);
     await cluster.member.run();
   }
@@ -552,11 +562,14 @@ export class Daemon {
 
   /** Services flagged by this member's detectors that it watches now (in a cluster: its slots). */
   flaggedHere(): string[] {
-    const flagged = this.anomalies?.current().map((e) => e.service) ?? [];
+    return (this.anomalies?.current() ?? []).map((e) => e.service).filter((s) => this.watches(s));
+  }
+
+  /** Whether this daemon's detectors watch `service` now: always alone; in a cluster, while it owns the service's detector slot. */
+  private watches(service: string): boolean {
     const cluster = this.cluster;
-    if (!cluster?.member) return flagged;
-    const member = cluster.member;
-    return flagged.filter((s) => member.ownsShard(cluster.config.shards[detectorFor(s, cluster.config.shards.length)]!));
+    if (!cluster?.member) return true;
+    return cluster.member.ownsShard(cluster.config.shards[detectorFor(service, cluster.config.shards.length)]!);
   }
 
   private clusterView() {

@@ -102,6 +102,32 @@ clusterTest('two members share the shards; a push through one is found once thro
     4,
   );
 
+  // Detection is per service across the cluster: errors pushed through a, spread over shards on both members, flag the
+  // service once, and either member's anomaly API says so (each service is watched by its detector slot's owner).
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const errors = Array.from({ length: 40 }, (_, k) =>
+    JSON.stringify({ ts: String(now + BigInt(k)), level: 'ERROR', service: 'payments', server: `h-${k}`, region: 'r1', msg: `declined ${k}` }),
+  );
+  t.is(await push(a, errors.join('\n')), 40);
+  const flagged = async (d: Daemon) => {
+    const data = (
+      (await (await fetch(`${d.url}/api/v1/anomalies`)).json()) as { data: { current: { service: string }[]; history: { service: string; type: string }[] } }
+    ).data;
+    return data;
+  };
+  await waitUntil(
+    'payments flagged, seen through both members',
+    async () => (await Promise.all([a, b].map(flagged))).every((x) => x.current.some((e) => e.service === 'payments')),
+    20_000,
+  );
+  for (const view of await Promise.all([a, b].map(flagged))) {
+    t.deepEqual(
+      view.history.filter((e) => e.service === 'payments').map((e) => e.type),
+      ['flag'],
+      'flagged once in the cluster',
+    );
+  }
+
   // a leaves cleanly: b takes every shard at once (a hands its leases back), and queries say a's data is missing while a is away.
   await a.stop();
   await settled(b.url, 1);
