@@ -38,6 +38,9 @@ export interface ClusterBuckets {
   readonly nodes: KV;
 }
 
+/** A JetStream API call while founding or joining: see bootstrapCluster. */
+const CREATE_TIMEOUT_MS = 3000;
+
 /** After this long unacknowledged, JetStream hands a batch to the consumer again (its first owner is taken to be gone). */
 const ACK_WAIT_NS = 30e9;
 /** Batches a shard's owner may hold unacknowledged: its store's group commit works on them together. */
@@ -54,8 +57,10 @@ export async function bootstrapCluster(
   shape: ClusterShape,
   log: (message: string) => void,
 ): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
-  const js = jetstream(nc, { timeout: 10_000 });
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  // Short: nats-server 2.9 can leave one of several concurrent creations of the same R=3 stream unanswered (members
+  // starting together all create the cluster's streams). Every step is idempotent, and joinCluster tries again.
+  const js = jetstream(nc, { timeout: CREATE_TIMEOUT_MS });
+  const jsm = await jetstreamManager(nc, { timeout: CREATE_TIMEOUT_MS });
   const replicas = shape.streamReplicas ?? 3;
   const kvm = new Kvm(js);
   const proposed: ClusterConfig = {
