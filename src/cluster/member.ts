@@ -28,7 +28,6 @@ export interface MemberRecord {
   /** Its HTTP API, for people and `tributary cluster status`. */
   readonly url: string;
   readonly grpc: string;
-  readonly owns: string[];
   readonly startedAt: number;
 }
 
@@ -39,6 +38,9 @@ export interface NodeRecord {
   readonly holds: string[];
   readonly lastSeen: number;
 }
+
+/** A status page or scrape waits this long at most for a shard's consumer figures (it says "unknown" after). */
+const LAG_TIMEOUT_MS = 1000;
 
 interface Lease {
   readonly owner: string;
@@ -77,7 +79,6 @@ export class ClusterMember {
   /** The heartbeat and balance loops: their next timers and the step running now. */
   private readonly loops: { timer: NodeJS.Timeout | undefined; running: Promise<void> }[] = [];
   private stopping = false;
-  private live: string[] = [];
   private readonly startedAt = Date.now();
   private lastHeartbeatOk = 0;
   /** The shards the node registry lists for this member (re-registered when it holds more). */
@@ -158,9 +159,14 @@ export class ClusterMember {
     return [...this.owned.keys()].sort(byShardNumber);
   }
 
-  /** Live members as of the last tick. */
-  get liveMembers(): readonly string[] {
-    return this.live;
+  /** Live members as of the last tick (this one always among them: it is running this code). */
+  get liveMembers(): string[] {
+    return this.liveIn(this.memberView);
+  }
+
+  private liveIn(heartbeats: readonly MemberRecord[]): string[] {
+    const ids = new Set(heartbeats.map((m) => m.id)).add(this.id);
+    return [...ids].sort();
   }
 
   /** This member's consumers' counters (current and finished). */
@@ -192,23 +198,19 @@ export class ClusterMember {
 
   /** Whether, in the last tick's view, every shard is with the member the assignment picks among the live ones. */
   balanced(view = this.view()): boolean {
-    const assignment = assignShards(
-      this.config.shards,
-      view.members.map((m) => m.id),
-    );
+    const assignment = assignShards(this.config.shards, this.liveIn(view.members));
     return this.config.shards.every((shard) => view.owners.get(shard) === assignment.get(shard));
   }
 
   /**
    * Per shard, read from JetStream now: batches waiting in its stream, those
    * its owner holds unacknowledged, and the stream's bytes; null where
-   * JetStream did not answer within `timeoutMs`.
+   * JetStream did not answer within LAG_TIMEOUT_MS.
    */
   async lag(
-    timeoutMs = 2000,
     shards: readonly string[] = this.config.shards,
   ): Promise<{ shard: string; pending: number | null; ackPending: number | null; streamBytes: number | null }[]> {
-    this.jsm ??= await jetstreamManager(this.nc, { timeout: timeoutMs, checkAPI: false });
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: LAG_TIMEOUT_MS, checkAPI: false });
     const jsm = this.jsm;
     return Promise.all(
       shards.map(async (shard) => {
@@ -250,7 +252,7 @@ export class ClusterMember {
   /** The heartbeat, then every lease held: a member cut off from NATS notices before its leases can be taken. */
   private async renewAll(): Promise<void> {
     if (this.stopping) return;
-    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, owns: this.owns, startedAt: this.startedAt };
+    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, startedAt: this.startedAt };
     try {
       await this.buckets.members.put(this.id, JSON.stringify(heartbeat));
       this.lastHeartbeatOk = performance.now();
@@ -268,9 +270,7 @@ export class ClusterMember {
     const heartbeats = await this.heartbeats();
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
-    this.live = this.memberView.map((m) => m.id).sort();
-    if (!this.live.includes(this.id)) this.live.push(this.id);
-    const assignment = assignShards(this.config.shards, this.live);
+    const assignment = assignShards(this.config.shards, this.liveMembers);
     for (const shard of this.config.shards) {
       if (this.stopping) return;
       const want = assignment.get(shard);

@@ -11,6 +11,7 @@ export interface ClusterStatus {
   readonly viewAgeMs: number;
   /** Every shard is held by the member the assignment picks among the live ones (assignShards): no hand-over under way. */
   readonly balanced: boolean;
+  /** `owns`: the shards whose lease it holds, in the same view as `shardOwners`. */
   readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
   /** Per shard: its lease holder, and, read from JetStream now (null if it did not answer in time), its consumer lag. */
   readonly shardOwners: { shard: string; owner: string | null; pending: number | null; ackPending: number | null; streamBytes: number | null }[];
@@ -44,7 +45,13 @@ export function registerClusterRoutes(app: FastifyInstance, member: () => Cluste
       members: ids.map((id) => {
         const hb = view.members.find((l) => l.id === id);
         const node = view.nodes.find((n) => n.id === id);
-        return { id, url: hb?.url ?? node?.url ?? '', live: hb !== undefined, owns: hb?.owns ?? [], holds: node?.holds ?? [] };
+        return {
+          id,
+          url: hb?.url ?? node?.url ?? '',
+          live: hb !== undefined,
+          owns: m.config.shards.filter((shard) => view.owners.get(shard) === id),
+          holds: node?.holds ?? [],
+        };
       }),
       shardOwners: lag.map((l) => ({ ...l, owner: view.owners.get(l.shard) ?? null })),
       consumers: m.consumerStats(),

@@ -2,9 +2,6 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClusterMember } from '../cluster/member.js';
 import { oncePerScrape } from './scrape.js';
 
-/** A scrape waits this long at most for JetStream's consumer figures; a shard that does not answer is left out. */
-const LAG_TIMEOUT_MS = 1000;
-
 /**
  * A member's cluster metrics, read at scrape time. Each member reports the
  * shards it owns (lag, consumed batches), so a Prometheus summing over
@@ -13,7 +10,8 @@ const LAG_TIMEOUT_MS = 1000;
  *   member's view), `tributary_cluster_shards_owned`;
  * - `tributary_cluster_stream_pending{shard}` and `_ack_pending{shard}`:
  *   batches waiting in an owned shard's stream, and taken but not yet
- *   durable (consumer lag);
+ *   durable (consumer lag); a shard JetStream does not answer for within
+ *   a second is left out of that scrape;
  * - `tributary_cluster_batches_total{shard, outcome}`: batches consumed
  *   here, by outcome (stored, refused as malformed, retried);
  * - `tributary_cluster_detection_feeds_dropped_total`.
@@ -43,7 +41,7 @@ export function registerClusterMetrics(registry: Registry, member: ClusterMember
       this.set(member.owns.length);
     },
   });
-  const lag = oncePerScrape(() => member.lag(LAG_TIMEOUT_MS, member.owns));
+  const lag = oncePerScrape(() => member.lag(member.owns));
   new Gauge({
     name: 'tributary_cluster_stream_pending',
     help: "Batches in an owned shard's stream not yet taken by this member.",
