@@ -7,7 +7,7 @@ import { mergeCounts, type CountResult } from '../query/aggregate.js';
 import type { MetricQuery } from '../query/logql.js';
 import { emptyStats } from '../query/scan.js';
 import type { AnomalyEvent } from '../anomaly/detector-actor.js';
-import { names } from './nats.js';
+import { maxPayload, names } from './nats.js';
 
 /** A query as it crosses NATS (v8-serialized: bigints and all). */
 export type ClusterRequest =
@@ -98,7 +98,7 @@ export class ClusterQueryEngine implements QueryService {
       const q = planQuery(query); // a bad query fails here, once, not on every member
       const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
       // One member's answer travels as one NATS message: it must fit the server's max_payload.
-      const payloadBound = Math.floor(this.nc.info!.max_payload * 0.8);
+      const payloadBound = Math.floor(maxPayload(this.nc) * 0.8);
       const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, payloadBound);
       // Members scan with a little less than the whole budget, so their answers arrive before it ends.
       const { answers, missing } = await this.gather<QueryResult>({ kind: 'log', query, timeoutMs: timeoutMs * 0.8, maxBytes }, timeoutMs);

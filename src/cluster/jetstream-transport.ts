@@ -5,7 +5,7 @@ import { BatchReader } from '../batch/reader.js';
 import { splitBatch } from '../batch/split.js';
 import { TributaryError, isTributaryError } from '../errors.js';
 import { withTimeout, type BatchTransport, type RingInfo } from '../collector/transport.js';
-import { connectNats, names, type NatsOptions } from './nats.js';
+import { connectNats, maxPayload, names, type NatsOptions } from './nats.js';
 import type { ClusterConfig } from './config.js';
 
 /** JetStream's error code for "maximum bytes exceeded" on a stream that discards new messages when full. */
@@ -52,7 +52,7 @@ export class JetStreamTransport implements BatchTransport {
     const nc = await this.connection!;
     // A message must fit the servers' max_payload (1 MB unless configured): a larger batch goes as parts, one after
     // another so the shard sees its numbering in order, each with its own message id.
-    for (const part of splitBatch(batch, nc.info!.max_payload - PUBLISH_OVERHEAD_BYTES)) {
+    for (const part of splitBatch(batch, maxPayload(nc) - PUBLISH_OVERHEAD_BYTES)) {
       const header = BatchReader.open(part);
       try {
         await js.publish(names.subject(shard), part, {

@@ -266,7 +266,7 @@ export class ClusterMember {
   private async balance(): Promise<void> {
     if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
-    this.nodeView = await this.nodes().catch(() => this.nodeView);
+    this.nodeView = await this.nodes().catch(() => this.nodeView); // all or nothing: a partial read would drop a down member
     const heartbeats = await this.heartbeats();
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
@@ -374,12 +374,21 @@ function addStats(prev: ShardConsumerStats | undefined, s: ShardConsumerStats): 
   return prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s;
 }
 
-async function readAll<T>(kv: KV): Promise<T[]> {
+/**
+ * Every record in `kv`, or a rejection if any listed key could not be read:
+ * a get that timed out while NATS fails over must not read as "gone" (a
+ * registry view without a down member would make queries that miss its
+ * entries say they are whole). A key deleted between listing and reading
+ * is gone.
+ */
+export async function readAll<T>(kv: Pick<KV, 'keys' | 'get'>): Promise<T[]> {
   const keys: string[] = [];
   for await (const k of await kv.keys()) keys.push(k);
   const out: T[] = [];
   for (const k of keys.sort()) {
-    const e = await kv.get(k).catch(() => null);
+    const e = await kv.get(k).catch((err: Error) => {
+      throw new TributaryError('E_UNAVAILABLE', `cannot read ${k}: ${err.message}`, { key: k }, { cause: err });
+    });
     if (e && e.operation === 'PUT') out.push(e.json<T>());
   }
   return out;

@@ -44,6 +44,22 @@ export const names = {
   anomalies: 'tributary.anomalies',
 } as const;
 
+/** NATS's default max_payload: the bound until a server has told its own. */
+const DEFAULT_MAX_PAYLOAD = 1 << 20;
+const lastMaxPayload = new WeakMap<object, number>();
+
+/**
+ * The largest message the connected server takes. The client clears
+ * `nc.info` while it reconnects (its server died); the last value a server
+ * told stands then, so sizing a message never fails on a failover.
+ */
+export function maxPayload(nc: Pick<NatsConnection, 'info'>): number {
+  const told = nc.info?.max_payload;
+  if (told === undefined) return lastMaxPayload.get(nc) ?? DEFAULT_MAX_PAYLOAD;
+  lastMaxPayload.set(nc, told);
+  return told;
+}
+
 /** Parses "nats://a:4222,nats://b:4222" (or several such) into server URLs. */
 export function parseServers(list: string | readonly string[]): string[] {
   const parts = (typeof list === 'string' ? [list] : list).flatMap((s) => s.split(',')).map((s) => s.trim());
