@@ -139,6 +139,8 @@ interface ClusterParts {
   readonly config: ClusterConfig;
   readonly buckets: ClusterBuckets;
   readonly memberId: string;
+  /** Retries a step of joining until the join deadline (JetStream settling). */
+  readonly untilReady: <T>(what: string, step: () => Promise<T>) => Promise<T>;
   member?: ClusterMember;
   stopQueries?: () => void;
   stopFeeds?: () => void;
@@ -507,7 +509,8 @@ export class Daemon {
       heldShards: () => this.refs.map((r) => r.name),
       log: this.log,
     };
-    cluster.member = await ClusterMember.join(cluster.nc, cluster, host, { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress });
+    const memberOptions = { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress };
+    cluster.member = await cluster.untilReady('register in', () => ClusterMember.join(cluster.nc, cluster, host, memberOptions));
     registerClusterMetrics(this.metrics, cluster.member, () => this.feedsDropped);
     const monitor = this.anomalies;
     const queries = serveClusterQueries(cluster.nc, cluster.memberId, {
@@ -620,25 +623,41 @@ async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['
   const memberId = options.memberId ?? memberIdFor(dataDir);
   log('info', `joining the cluster at ${options.nats.servers.join(',')} as ${memberId}`, { member: memberId });
   const nc = await connectNats({ ...options.nats, name: `tributary-${memberId}` });
-  // NATS nodes started beside us answer before JetStream has a meta leader, or enough peers for R=3: wait for it, saying why.
-  const deadline = Date.now() + (options.joinTimeoutMs ?? 120_000);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const { config, buckets } = await bootstrapCluster(nc, options, (m) => log('info', m));
-      return { nc, config, buckets, memberId };
-    } catch (err) {
-      const wait = Math.min(5000, 250 * 2 ** (attempt - 1));
-      if (Date.now() + wait > deadline) {
-        await nc.close();
-        throw new TributaryError(
-          'E_UNAVAILABLE',
-          `could not join the cluster: JetStream did not become ready (${(err as Error).message})`,
-          { servers: options.nats.servers.join(','), attempts: attempt },
-          { cause: err },
-        );
-      }
-      log('warn', `JetStream is not ready to join (${(err as Error).message}); trying again in ${wait} ms`, { attempt });
-      await new Promise((r) => setTimeout(r, wait));
-    }
+  const untilReady = retryUntil(Date.now() + (options.joinTimeoutMs ?? 120_000), options.nats.servers, log);
+  try {
+    const { config, buckets } = await untilReady('join', () => bootstrapCluster(nc, options, (m) => log('info', m)));
+    return { nc, config, buckets, memberId, untilReady };
+  } catch (err) {
+    await nc.close();
+    throw err;
   }
+}
+
+/**
+ * Runs a joining step until it succeeds, with backoff (250 ms doubling to
+ * 5 s), up to `deadline`. NATS nodes started beside us answer before
+ * JetStream has a meta leader, and a stream just created has no leader for
+ * a moment ("no responders", which the client reports as "jetstream is not
+ * enabled"): both are waited out, saying why.
+ */
+function retryUntil(deadline: number, servers: readonly string[], log: NonNullable<DaemonOptions['log']>) {
+  return async <T>(what: string, step: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        const wait = Math.min(5000, 250 * 2 ** (attempt - 1));
+        if (Date.now() + wait > deadline) {
+          throw new TributaryError(
+            'E_UNAVAILABLE',
+            `could not ${what} the cluster: JetStream did not become ready (${(err as Error).message})`,
+            { servers: servers.join(','), attempts: attempt },
+            { cause: err },
+          );
+        }
+        log('warn', `JetStream is not ready to ${what} (${(err as Error).message}); trying again in ${wait} ms`, { attempt });
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  };
 }

@@ -155,3 +155,37 @@ clusterTest('two members share the shards; a push through one is found once thro
   assertOnce(t, all.entries, 'tailed', 500);
   assertOnce(t, all.entries, 'after', 300);
 });
+
+clusterTest('a daemon started while JetStream has no quorum waits, saying why, and joins once it has', async (t) => {
+  const nats = await startNats(t);
+  await Promise.all([nats.kill(1), nats.kill(2)]); // one node of three: no meta leader
+  let saidWhy!: () => void;
+  const said = new Promise<void>((resolve) => (saidWhy = resolve));
+  const starting = Daemon.start({
+    dataDir: join(tempDir(t), 'a'),
+    http: { port: 0 },
+    grpc: false,
+    workers: 1,
+    parseThreads: 0,
+    memoryBudgetBytes: 256 << 20,
+    cluster: { nats: { servers: nats.servers }, shards: 4, leaseMs: 1500, joinTimeoutMs: 90_000 },
+    log: (level, message) => {
+      if (level === 'warn' && /JetStream is not ready to join/.test(message)) saidWhy();
+    },
+  });
+  t.teardown(async () => (await starting.catch(() => undefined))?.stop());
+  await Promise.race([
+    said,
+    starting.then(() => {
+      throw new Error('joined a cluster without a JetStream quorum');
+    }),
+  ]);
+  await Promise.all([nats.restart(1), nats.restart(2)]);
+  const d = await starting;
+  const s = await settled(d.url, 1);
+  t.deepEqual(
+    s.shardOwners.map((x) => x.owner),
+    s.shardOwners.map(() => s.member),
+    'the only member holds every shard',
+  );
+});
