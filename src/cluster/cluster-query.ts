@@ -146,18 +146,18 @@ export class ClusterQueryEngine implements QueryService {
     const answers: T[] = [];
     const replied = new Set<string>();
     const errors: string[] = [];
-    const replies = await this.nc.requestMany(names.query, serialize(request), {
-      strategy: 'count',
-      maxMessages: live.length,
-      maxWait: timeoutMs,
-    });
+    // Not "the first live.length replies": a member this view does not list yet (it joined a tick ago, and may hold
+    // entries already) answers too, and its answer is kept rather than crowding out one the view expects.
+    const replies = await this.nc.requestMany(names.query, serialize(request), { strategy: 'timer', maxWait: timeoutMs });
     try {
       for await (const msg of replies) {
         const reply = deserialize(msg.data) as ClusterReply;
+        if (replied.has(reply.member)) continue;
         replied.add(reply.member);
         if (reply.ok) answers.push(reply.result as T);
         else if (reply.code === 'E_QUERY_INVALID') throw new TributaryError('E_QUERY_INVALID', reply.message, {});
         else errors.push(`member ${reply.member} failed: ${reply.message}`);
+        if (live.every((m) => replied.has(m))) break; // everyone expected has answered: leaving ends the request
       }
     } catch (err) {
       if (err instanceof TributaryError) throw err;
