@@ -73,6 +73,8 @@ export interface ClusterView {
   readonly live: readonly string[];
   /** Every registered member with the shards it holds data of. */
   readonly holders: ReadonlyMap<string, readonly string[]>;
+  /** False until the asker has read the membership once: any answer before that may miss members it cannot name. */
+  readonly known: boolean;
 }
 
 /**
@@ -142,7 +144,7 @@ export class ClusterQueryEngine implements QueryService {
   }
 
   private async gather<T>(request: ClusterRequest, timeoutMs: number): Promise<{ answers: T[]; missing: string[] }> {
-    const { live, holders } = this.view();
+    const { live, holders, known } = this.view();
     const answers: T[] = [];
     const replied = new Set<string>();
     const errors: string[] = [];
@@ -164,6 +166,7 @@ export class ClusterQueryEngine implements QueryService {
       // No member answered at all (no responders): every expectation below is missing.
     }
     const missing = [...errors];
+    if (!known) missing.push('this member has not read the cluster membership yet: members holding entries may be missing');
     for (const m of live) {
       if (!replied.has(m)) missing.push(`member ${m} did not answer within ${timeoutMs} ms`);
     }

@@ -84,6 +84,8 @@ export class ClusterMember {
   /** The shards the node registry lists for this member (re-registered when it holds more). */
   private lastHolds = new Set<string>();
   private nodeView: NodeRecord[] = [];
+  /** When the registry was last read whole (0: never: until then this member cannot know who holds what). */
+  private nodesReadAt = 0;
   /** The cluster as the last balance tick read it: what status answers from without waiting on NATS. */
   private memberView: MemberRecord[] = [];
   private ownerView = new Map<string, string | null>();
@@ -142,6 +144,15 @@ export class ClusterMember {
       return loop.running;
     };
     return run();
+  }
+
+  /**
+   * Whether this member has read the registry and the heartbeats at least
+   * once. Until then its view lists only itself, and an answer gathered on
+   * it could look whole while other members hold entries.
+   */
+  get membershipKnown(): boolean {
+    return this.nodesReadAt > 0 && this.viewAt > 0;
   }
 
   /** Registered members and the shards they hold data of, as of the last tick. */
@@ -266,7 +277,11 @@ export class ClusterMember {
   private async balance(): Promise<void> {
     if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
-    this.nodeView = await this.nodes().catch(() => this.nodeView); // all or nothing: a partial read would drop a down member
+    const nodes = await this.nodes().catch(() => undefined); // all or nothing: a partial read would drop a down member
+    if (nodes) {
+      this.nodeView = nodes;
+      this.nodesReadAt = Date.now();
+    }
     const heartbeats = await this.heartbeats();
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;

@@ -577,7 +577,7 @@ export class Daemon {
 
   private clusterView() {
     const member = this.cluster?.member;
-    return { live: member?.liveMembers ?? [], holders: member?.holders ?? new Map<string, string[]>() };
+    return { live: member?.liveMembers ?? [], holders: member?.holders ?? new Map<string, string[]>(), known: member?.membershipKnown ?? false };
   }
 
   async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {

@@ -54,6 +54,7 @@ natsTest("a member the asker's view does not list yet is heard, and does not cro
       ['a', ['shard-0']],
       ['b', ['shard-1']],
     ]),
+    known: true,
   };
   const result = await new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 20_000 });
   t.is(result.partial, undefined);
@@ -70,6 +71,7 @@ natsTest('a live member that does not answer, a member that fails, and a down me
       ['down', ['shard-1']],
       ['down-empty', []],
     ]),
+    known: true,
   };
   const result = await new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 300 });
   t.deepEqual(
@@ -87,7 +89,17 @@ natsTest('a live member that does not answer, a member that fails, and a down me
 natsTest('a query a member finds invalid is refused, not answered partial', async (t) => {
   const nc = await connection(t);
   members(nc, [{ member: 'a', ok: false, code: 'E_QUERY_INVALID', message: 'bad regex' }]);
-  const view: ClusterView = { live: ['a'], holders: new Map([['a', ['shard-0']]]) };
+  const view: ClusterView = { live: ['a'], holders: new Map([['a', ['shard-0']]]), known: true };
   const err = await t.throwsAsync(new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 5000 }));
   t.is((err as { code?: string }).code, 'E_QUERY_INVALID');
+});
+
+natsTest('an asker that has not read the membership yet says its answer may be partial, though everyone it knows answered', async (t) => {
+  const nc = await connection(t);
+  members(nc, [answer('self', 2)]);
+  // A member just started: its view lists only itself until its first tick reads the registry and heartbeats.
+  const view: ClusterView = { live: ['self'], holders: new Map(), known: false };
+  const result = await new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 5000 });
+  t.is(result.entries.length, 2);
+  t.regex(result.partial?.reasons.join('; ') ?? '', /has not read the cluster membership/);
 });
