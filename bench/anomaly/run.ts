@@ -13,7 +13,6 @@
 // per-entry work (decode the feed and push into windows) in tinybench.
 // --quick: smaller load. PACED=entries/s sets the paced load (default 600000).
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import { Bench } from 'tinybench';
 import { BatchReader } from '../../src/batch/reader.js';
 import { encodeBatch } from '../../src/batch/builder.js';
 import { feedsOf, readFeed } from '../../src/anomaly/feed.js';
+import { followSse } from '../../src/cli/http-client.js';
 import { WindowTable } from '../../src/anomaly/window.js';
 import type { AnomalyEvent } from '../../src/anomaly/detector-actor.js';
 import { Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
@@ -67,28 +67,24 @@ function load(address: string, pushing: () => void, rate = 0): Promise<{ entries
   });
 }
 
-/** An SSE subscriber: calls `onFlag(service, now)` for each flag event. */
-function sse(url: string, onFlag: (service: string, at: number) => void): Promise<() => void> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}/api/v1/anomalies/stream`, (res) => {
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk: string) => {
-        const at = performance.now();
-        buf += chunk;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (block.startsWith('event: flag') && data) onFlag((JSON.parse(data) as AnomalyEvent).service, at);
-        }
-      });
-      res.on('error', () => {});
-      resolve(() => req.destroy());
-    });
-    req.on('error', reject);
-  });
+/** An SSE subscriber: calls `onFlag(service, now)` for each flag event; resolves once subscribed, to a close function. */
+async function sse(url: string, onFlag: (service: string, at: number) => void): Promise<() => void> {
+  const controller = new AbortController();
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const following = followSse(
+    { url },
+    '/api/v1/anomalies/stream',
+    {},
+    (event, data) => {
+      if (event === 'flag') onFlag((JSON.parse(data) as AnomalyEvent).service, performance.now());
+    },
+    controller.signal,
+    opened,
+  );
+  following.catch(() => {}); // a stream lost mid-run shows as missing flags, which the probe reports
+  await Promise.race([open, following]);
+  return () => controller.abort();
 }
 
 interface Probed {

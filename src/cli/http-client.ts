@@ -37,6 +37,7 @@ export async function getJson<T>(t: DaemonTarget, path: string, params: Record<s
 /**
  * Follows a Server-Sent Events stream of the daemon, calling `onEvent` per
  * event, until `signal` aborts it (resolves) or the daemon ends it (rejects).
+ * `onOpen` runs once the daemon has answered (it is subscribed from then on).
  */
 export async function followSse(
   t: DaemonTarget,
@@ -44,9 +45,11 @@ export async function followSse(
   params: Record<string, string>,
   onEvent: (event: string, data: string) => void,
   signal: AbortSignal,
+  onOpen?: () => void,
 ): Promise<void> {
   const res = await request(t, path, params, 'text/event-stream', signal);
   if (!res.ok || !res.body) throw await failure(res);
+  onOpen?.();
   const decoder = new TextDecoder();
   let buffer = '';
   try {

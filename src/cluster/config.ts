@@ -101,13 +101,16 @@ export async function bootstrapCluster(
   return { config, buckets: { members: members!, leases: leases!, nodes: nodes! } };
 }
 
-async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {
-  const stream = names.stream(shard);
-  const exists = await jsm.streams.info(stream).then(
+/** Whether a JetStream lookup found its object. */
+const found = (lookup: Promise<unknown>): Promise<boolean> =>
+  lookup.then(
     () => true,
     () => false,
   );
-  if (!exists) {
+
+async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {
+  const stream = names.stream(shard);
+  if (!(await found(jsm.streams.info(stream)))) {
     await jsm.streams
       .add({
         name: stream,
@@ -123,13 +126,7 @@ async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas:
       })
       .catch(async (err: Error) => {
         // Another daemon created it between our look and our add.
-        if (
-          !(await jsm.streams.info(stream).then(
-            () => true,
-            () => false,
-          ))
-        )
-          throw err;
+        if (!(await found(jsm.streams.info(stream)))) throw err;
       });
   }
   await jsm.consumers
@@ -140,12 +137,6 @@ async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas:
       max_ack_pending: MAX_ACK_PENDING,
     })
     .catch(async (err: Error) => {
-      if (
-        !(await jsm.consumers.info(stream, names.consumer).then(
-          () => true,
-          () => false,
-        ))
-      )
-        throw err;
+      if (!(await found(jsm.consumers.info(stream, names.consumer)))) throw err;
     });
 }

@@ -307,6 +307,7 @@ export class ClusterMember {
       this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
     this.viewAt = Date.now();
+    // A shard taken this tick (or one whose registration failed before) goes into the registry, so queries expect it.
     if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
   }
 
@@ -347,7 +348,6 @@ export class ClusterMember {
     );
     this.owned.set(shard, { revision, since, renewedAt: performance.now(), consumer });
     consumer.start();
-    await this.register().catch(() => {});
     this.host.log('info', `took ${shard}`, { shard, member: this.id });
   }
 

@@ -17,6 +17,8 @@ import { feedsOf, detectorFor } from '../anomaly/feed.js';
 import { TransportSink, withTimeout } from '../collector/transport.js';
 import { bootstrapCluster, type ClusterBuckets, type ClusterConfig, type ClusterShape } from '../cluster/config.js';
 import { ClusterMember, type MemberHost } from '../cluster/member.js';
+import { byShardNumber } from '../cluster/assignment.js';
+import { backoffDelay, type BackoffPolicy } from '../supervisor/backoff.js';
 import { ClusterQueryEngine, serveClusterQueries } from '../cluster/cluster-query.js';
 import { JetStreamTransport } from '../cluster/jetstream-transport.js';
 import { connectNats, names as natsNames, type NatsOptions } from '../cluster/nats.js';
@@ -299,7 +301,7 @@ export class Daemon {
         });
       const refs: ActorRef[] = [];
       const writable: Record<string, ActorRef> = {};
-      for (const name of [...names].sort((a, b) => Number(SHARD_NAME.exec(a)![1]) - Number(SHARD_NAME.exec(b)![1]))) {
+      for (const name of [...names].sort(byShardNumber)) {
         const ref = await spawnShard(name);
         refs.push(ref);
         if (cluster || Number(SHARD_NAME.exec(name)![1]) < active) writable[name] = ref;
@@ -633,9 +635,12 @@ async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['
   }
 }
 
+/** Between joining attempts: members starting together retry apart, not in lock step. */
+const JOIN_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 5000, jitter: 0.5 };
+
 /**
- * Runs a joining step until it succeeds, with backoff (250 ms doubling to
- * 5 s), up to `deadline`. NATS nodes started beside us answer before
+ * Runs a joining step until it succeeds, with backoff (JOIN_BACKOFF), up to
+ * `deadline`. NATS nodes started beside us answer before
  * JetStream has a meta leader, and a stream just created has no leader for
  * a moment ("no responders", which the client reports as "jetstream is not
  * enabled"): both are waited out, saying why.
@@ -646,7 +651,7 @@ function retryUntil(deadline: number, servers: readonly string[], log: NonNullab
       try {
         return await step();
       } catch (err) {
-        const wait = Math.min(5000, 250 * 2 ** (attempt - 1));
+        const wait = Math.round(backoffDelay(JOIN_BACKOFF, attempt));
         if (Date.now() + wait > deadline) {
           throw new TributaryError(
             'E_UNAVAILABLE',
