@@ -1,6 +1,7 @@
 import { Level, tryParseLevel } from '../../model/level.js';
 import type { ShardSink } from '../sink.js';
 import { timestampNs } from '../timestamp.js';
+import { parseJsonExact } from './exact-json.js';
 
 /** Labels an entry gets when its sender names none: stored, queryable, and visibly unnamed. */
 export const UNKNOWN_SERVICE = 'unknown_service';
@@ -10,7 +11,7 @@ export const UNKNOWN_REGION = 'unknown';
 /** A whole JSON body (Loki, OTLP), or undefined after refusing it as malformed_json. */
 export function parseJsonBody(sink: ShardSink, body: Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    return parseJsonExact(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch (err) {
     sink.reject(0, 'malformed_json', `body is not JSON: ${(err as Error).message}`);
     return undefined;

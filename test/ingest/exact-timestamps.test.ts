@@ -1,0 +1,68 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { BatchReader } from '../../src/batch/reader.js';
+import { parseJsonExact } from '../../src/ingest/formats/exact-json.js';
+import { parseBody, type IngestFormat } from '../../src/ingest/parse-task.js';
+import { post, startDaemon, storedEntries } from '../helpers/daemon.js';
+
+const shards = ['a', 'b'];
+// The accepted window: 1990 to a day ahead of now.
+const MIN_NS = BigInt(Date.UTC(1990, 0, 1)) * 1_000_000n;
+const MAX_NS = BigInt(Date.now()) * 1_000_000n;
+
+function storedTimestamps(format: IngestFormat, body: string): bigint[] {
+  const r = parseBody({ format, body: Buffer.from(body), shards });
+  const out: bigint[] = [];
+  for (const b of r.batches) out.push(...BatchReader.open(b.bytes).timestamps());
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Each JSON door, with the timestamp written as a bare JSON number (digits as they are). */
+const doors: Record<string, { format: IngestFormat; body: (ts: string) => string; scale: bigint }> = {
+  'NDJSON ts in ns': { format: 'ndjson', body: (ts) => `{"ts":${ts},"service":"api","msg":"m"}`, scale: 1n },
+  'NDJSON timestamp in µs': { format: 'ndjson', body: (ts) => `{"timestamp":${ts},"msg":"m"}`, scale: 1000n },
+  'Loki push JSON': { format: 'loki-json', body: (ts) => `{"streams":[{"stream":{"app":"x"},"values":[[${ts},"line"]]}]}`, scale: 1n },
+  'OTLP JSON': {
+    format: 'otlp-json',
+    body: (ts) => `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":${ts},"body":{"stringValue":"b"}}]}]}]}`,
+    scale: 1n,
+  },
+};
+
+for (const [name, door] of Object.entries(doors)) {
+  test(`${name}: an integer timestamp keeps every digit (property)`, (t) => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: MIN_NS / door.scale + 1n, max: MAX_NS / door.scale }), (units) => {
+        const got = storedTimestamps(door.format, door.body(units.toString()));
+        t.deepEqual(got, [units * door.scale]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+}
+
+test('digits inside strings, fractions and exponents are left as they are', (t) => {
+  const doc = parseJsonExact('{"a":"x 12345678901234567890 y","b":1234567890123456.5,"c":1.5e17,"d":[-12345678901234567],"e":0.12345678901234567}');
+  t.deepEqual(doc, { a: 'x 12345678901234567890 y', b: 1234567890123456.5, c: 1.5e17, d: ['-12345678901234567'], e: 0.12345678901234567 });
+  t.deepEqual(parseJsonExact('{"s":"esc \\" 1234567890123456789 \\\\","n":1234567890123456789}'), {
+    s: 'esc " 1234567890123456789 \\',
+    n: '1234567890123456789',
+  });
+  t.throws(() => parseJsonExact('{"ts":12345678901234567890'));
+});
+
+test('through the daemon: an int64 ts sent as a JSON number is stored to the nanosecond', async (t) => {
+  const d = await startDaemon(t);
+  const ts = 1_767_225_600_444_512_375n;
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const live = now - 1_000_000_123n; // inside the accepted window whatever today's date
+  const res = await post(d, '/api/v1/ingest', `{"ts":${live},"service":"api","msg":"exact"}\n{"ts":${ts},"service":"api","msg":"fixed"}`, {
+    'content-type': 'application/x-ndjson',
+  });
+  t.is(res.status, 200);
+  const got = await storedEntries(d, '{service="api"}', ts - 10n, now + 10n);
+  t.deepEqual(
+    got.map((e) => e.ts),
+    [ts.toString(), live.toString()],
+  );
+});
