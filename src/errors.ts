@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'E_WAL_CORRUPT'
   | 'E_BLOCK_CORRUPT'
   | 'E_STORAGE_UNWRITABLE'
+  | 'E_FORMAT_TOO_NEW'
   // Queries
   | 'E_QUERY_INVALID'
   // Ingest

@@ -1,5 +1,6 @@
 import { TributaryError } from '../errors.js';
 import type { LogEntry } from '../model/entry.js';
+import { encodeLabels } from '../model/labels.js';
 import { MAX_LEVEL, type Level } from '../model/level.js';
 import { assertSourceId } from '../model/source.js';
 import { crc32 } from './crc32.js';
@@ -24,6 +25,8 @@ import {
   MAX_ENTRIES,
   MAX_LABEL_BYTES,
   MAX_MESSAGE_BYTES,
+  MAX_PAIRS_BYTES,
+  NO_ID,
   SECTION_COUNT,
   computeLayout,
   sectionRange,
@@ -79,6 +82,8 @@ export class BatchBuilder {
   private serviceCol!: Uint32Array;
   private serverCol!: Uint32Array;
   private regionCol!: Uint32Array;
+  private labelsCol!: Uint32Array;
+  private metaCol!: Uint32Array;
   private msgOffCol!: Uint32Array;
   private levelCol!: Uint8Array;
   /** End of the encoded message bytes. Pending (deferred) messages follow it once flushed. */
@@ -114,6 +119,8 @@ export class BatchBuilder {
   private lastServerSlot: LabelSlot | undefined;
   private lastRegion = '';
   private lastRegionSlot: LabelSlot | undefined;
+  private lastLabels = '';
+  private lastLabelsSlot: LabelSlot | undefined;
 
   constructor(target: Uint8Array, options: BatchBuilderOptions) {
     this.reset(target, options);
@@ -151,6 +158,8 @@ export class BatchBuilder {
     this.serviceCol = new Uint32Array(ab, base + this.cap.service, capacity);
     this.serverCol = new Uint32Array(ab, base + this.cap.server, capacity);
     this.regionCol = new Uint32Array(ab, base + this.cap.region, capacity);
+    this.labelsCol = new Uint32Array(ab, base + this.cap.labels, capacity);
+    this.metaCol = new Uint32Array(ab, base + this.cap.meta, capacity);
     this.msgOffCol = new Uint32Array(ab, base + this.cap.msgOffsets, capacity + 1);
     this.levelCol = new Uint8Array(ab, base + this.cap.level, capacity);
     this.msgOffCol[0] = 0;
@@ -166,7 +175,7 @@ export class BatchBuilder {
     this.epoch++;
     if (this.labelCache.size > LABEL_CACHE_LIMIT) {
       this.labelCache.clear();
-      this.lastServiceSlot = this.lastServerSlot = this.lastRegionSlot = undefined;
+      this.lastServiceSlot = this.lastServerSlot = this.lastRegionSlot = this.lastLabelsSlot = undefined;
     }
     this.labels.length = 0;
     this.labelBytes = 0;
@@ -186,8 +195,11 @@ export class BatchBuilder {
     return this.firstSeq + BigInt(this.n);
   }
 
-  /** Appends one entry. Returns false, writing nothing, when it does not fit. */
-  add(ts: bigint, level: Level, service: string, server: string, region: string, message: string): boolean {
+  /**
+   * Appends one entry. Returns false, writing nothing, when it does not fit.
+   * `labels` and `meta` are encoded sets (model/labels.ts), '' for none.
+   */
+  add(ts: bigint, level: Level, service: string, server: string, region: string, message: string, labels = '', meta = ''): boolean {
     if (this.finished) throw new TributaryError('E_INVALID_ARGUMENT', 'add after finish: call reset first');
     if (this.n === this.capacity) return this.rejectIfEmpty('entry limit reached', 0);
     if (!(level >>> 0 <= MAX_LEVEL) || level !== (level | 0)) {
@@ -197,12 +209,16 @@ export class BatchBuilder {
     const svc = service === this.lastService && this.lastServiceSlot ? this.lastServiceSlot : this.slot(service);
     const srv = server === this.lastServer && this.lastServerSlot ? this.lastServerSlot : this.slot(server);
     const reg = region === this.lastRegion && this.lastRegionSlot ? this.lastRegionSlot : this.slot(region);
+    const lab = labels === '' ? undefined : labels === this.lastLabels && this.lastLabelsSlot ? this.lastLabelsSlot : this.slot(labels, MAX_PAIRS_BYTES);
+    const met = meta === '' ? undefined : this.slot(meta, MAX_PAIRS_BYTES);
     const epoch = this.epoch;
     // Dictionary bytes the new labels would add at finish (offset slot + UTF-8).
     let grow = 0;
     if (svc.epoch !== epoch) grow += 4 + svc.bytes;
     if (srv.epoch !== epoch && srv !== svc) grow += 4 + srv.bytes;
     if (reg.epoch !== epoch && reg !== svc && reg !== srv) grow += 4 + reg.bytes;
+    if (lab !== undefined && lab.epoch !== epoch) grow += 4 + lab.bytes;
+    if (met !== undefined && met.epoch !== epoch && met !== lab) grow += 4 + met.bytes;
     const limit = this.msgLimit - this.dictReserve - grow;
     let msgEnd: number;
     if (this.msgCursor + 3 * (this.pendingChars + message.length) <= limit && message.length <= MAX_MESSAGE_BYTES / 3) {
@@ -229,7 +245,15 @@ export class BatchBuilder {
     if (svc.epoch !== epoch) this.intern(svc, service);
     if (srv.epoch !== epoch) this.intern(srv, server);
     if (reg.epoch !== epoch) this.intern(reg, region);
+    if (lab !== undefined && lab.epoch !== epoch) this.intern(lab, labels);
+    if (met !== undefined && met.epoch !== epoch) this.intern(met, meta);
     const i = this.n;
+    this.labelsCol[i] = lab === undefined ? NO_ID : lab.id;
+    this.metaCol[i] = met === undefined ? NO_ID : met.id;
+    if (lab !== undefined) {
+      this.lastLabels = labels;
+      this.lastLabelsSlot = lab;
+    }
     this.serviceCol[i] = svc.id;
     this.serverCol[i] = srv.id;
     this.regionCol[i] = reg.id;
@@ -277,7 +301,7 @@ export class BatchBuilder {
   }
 
   addEntry(entry: LogEntry): boolean {
-    return this.add(entry.ts, entry.level, entry.service, entry.server, entry.region, entry.message);
+    return this.add(entry.ts, entry.level, entry.service, entry.server, entry.region, entry.message, encodeLabels(entry.labels), encodeLabels(entry.metadata));
   }
 
   /**
@@ -301,6 +325,8 @@ export class BatchBuilder {
       t.copyWithin(out.service, this.cap.service, this.cap.service + n * 4);
       t.copyWithin(out.server, this.cap.server, this.cap.server + n * 4);
       t.copyWithin(out.region, this.cap.region, this.cap.region + n * 4);
+      t.copyWithin(out.labels, this.cap.labels, this.cap.labels + n * 4);
+      t.copyWithin(out.meta, this.cap.meta, this.cap.meta + n * 4);
       t.copyWithin(out.msgOffsets, this.cap.msgOffsets, this.cap.msgOffsets + (n + 1) * 4);
       t.copyWithin(out.level, this.cap.level, this.cap.level + n);
       t.copyWithin(out.msgBytes, this.cap.msgBytes, this.msgCursor);
@@ -309,7 +335,9 @@ export class BatchBuilder {
     zeroGap(t, out.ts + n * 8, out.service);
     zeroGap(t, out.service + n * 4, out.server);
     zeroGap(t, out.server + n * 4, out.region);
-    zeroGap(t, out.region + n * 4, out.msgOffsets);
+    zeroGap(t, out.region + n * 4, out.labels);
+    zeroGap(t, out.labels + n * 4, out.meta);
+    zeroGap(t, out.meta + n * 4, out.msgOffsets);
     zeroGap(t, out.msgOffsets + (n + 1) * 4, out.level);
     zeroGap(t, out.level + n, out.msgBytes);
     zeroGap(t, out.msgBytes + msgBytes, out.dictOffsets);
@@ -345,10 +373,10 @@ export class BatchBuilder {
   }
 
   /** The cache slot of a label, measured (and checked against the limit) the first time it is seen. */
-  private slot(label: string): LabelSlot {
+  private slot(label: string, limit = MAX_LABEL_BYTES): LabelSlot {
     let s = this.labelCache.get(label);
     if (s === undefined) {
-      s = { bytes: labelByteLength(label), epoch: -1, id: -1 };
+      s = { bytes: labelByteLength(label, limit), epoch: -1, id: -1 };
       this.labelCache.set(label, s);
     }
     return s;
@@ -388,12 +416,12 @@ const utf8Write: (buf: Buffer, s: string, offset: number) => number = nativeUtf8
   ? (buf, s, offset) => nativeUtf8Write.call(buf, s, offset)
   : (buf, s, offset) => buf.write(s, offset, 'utf8');
 
-function labelByteLength(label: string): number {
+function labelByteLength(label: string, limit: number): number {
   const bytes = Buffer.byteLength(label, 'utf8');
-  if (bytes > MAX_LABEL_BYTES) {
-    throw new TributaryError('E_ENTRY_INVALID', `label of ${bytes} bytes exceeds the ${MAX_LABEL_BYTES}-byte limit`, {
+  if (bytes > limit) {
+    throw new TributaryError('E_ENTRY_INVALID', `label of ${bytes} bytes exceeds the ${limit}-byte limit`, {
       labelBytes: bytes,
-      limit: MAX_LABEL_BYTES,
+      limit,
     });
   }
   return bytes;
@@ -416,7 +444,8 @@ function measure(entries: readonly LogEntry[]): BatchSizes {
   let dictBytes = 0;
   for (const e of entries) {
     msgBytes += Buffer.byteLength(e.message, 'utf8');
-    for (const l of [e.service, e.server, e.region]) {
+    const sets = [encodeLabels(e.labels), encodeLabels(e.metadata)].filter((x) => x !== '');
+    for (const l of [e.service, e.server, e.region, ...sets]) {
       if (!labels.has(l)) {
         labels.add(l);
         dictBytes += Buffer.byteLength(l, 'utf8');

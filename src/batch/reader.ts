@@ -1,9 +1,11 @@
 import { TributaryError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
+import { pairsObject } from '../model/labels.js';
 import { MAX_LEVEL, type Level } from '../model/level.js';
 import { crc32 } from './crc32.js';
 import {
   BATCH_MAGIC,
+  BATCH_MIN_VERSION,
   BATCH_VERSION,
   H_COUNT,
   H_DICT_BYTES,
@@ -21,6 +23,9 @@ import {
   HEADER_BYTES,
   MAX_BATCH_BYTES,
   MAX_ENTRIES,
+  NO_ID,
+  SECTION_COUNT,
+  SECTION_COUNT_V1,
   SOURCE_BYTES,
   Section,
   SECTION_NAMES,
@@ -54,16 +59,18 @@ export class BatchReader {
   /** Length of the batch in bytes (what it occupies in a ring, file or frame). */
   readonly byteLength: number;
   readonly dictionarySize: number;
+  /** The format version (1 has no labels or meta columns). */
+  readonly version: number;
   private readonly bytes: Uint8Array;
   private readonly buf: Buffer;
   private readonly layout: BatchLayout;
   private readonly msgByteCount: number;
   private readonly dictByteCount: number;
   private readonly verify: boolean;
-  private readonly checked = new Uint8Array(8);
+  private readonly checked = new Uint8Array(SECTION_COUNT);
   private tsView?: BigInt64Array;
   private levelView?: Uint8Array;
-  private idViews: (Uint32Array | undefined)[] = [undefined, undefined, undefined];
+  private idViews: (Uint32Array | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
   private msgOffView?: Uint32Array;
   private labelCache?: string[];
   private range?: { readonly min: bigint; readonly max: bigint };
@@ -78,11 +85,15 @@ export class BatchReader {
     const magic = view.getUint32(H_MAGIC, true);
     if (magic !== BATCH_MAGIC) throw corrupt(H_MAGIC, `bad magic 0x${magic.toString(16).padStart(8, '0')}, not a LogBatch`);
     const version = view.getUint16(H_VERSION, true);
-    if (version !== BATCH_VERSION) {
-      throw new TributaryError('E_BATCH_VERSION', `unsupported LogBatch version ${version} (this build reads version ${BATCH_VERSION})`, {
-        offset: H_VERSION,
-        version,
-      });
+    if (version < BATCH_MIN_VERSION || version > BATCH_VERSION) {
+      throw new TributaryError(
+        'E_BATCH_VERSION',
+        `unsupported LogBatch version ${version} (this build reads versions ${BATCH_MIN_VERSION} to ${BATCH_VERSION})`,
+        {
+          offset: H_VERSION,
+          version,
+        },
+      );
     }
     const headerBytes = view.getUint16(H_HEADER_BYTES, true);
     if (headerBytes !== HEADER_BYTES) throw corrupt(H_HEADER_BYTES, `header size ${headerBytes}, expected ${HEADER_BYTES}`);
@@ -98,16 +109,18 @@ export class BatchReader {
     const sourceLen = view.getUint8(H_SOURCE_LEN);
     // A correct header CRC does not prove a correct writer: check every field against the limits.
     if (count > MAX_ENTRIES) throw corrupt(H_COUNT, `entry count ${count} exceeds the limit ${MAX_ENTRIES}`);
-    if (dictCount > count * 3) throw corrupt(H_DICT_COUNT, `dictionary of ${dictCount} labels for ${count} entries`);
+    const idColumns = version >= 2 ? 5 : 3;
+    if (dictCount > count * idColumns) throw corrupt(H_DICT_COUNT, `dictionary of ${dictCount} labels for ${count} entries`);
     if (total > MAX_BATCH_BYTES || msgBytes > MAX_BATCH_BYTES || dictBytes > MAX_BATCH_BYTES) {
       throw corrupt(H_TOTAL_BYTES, `sizes exceed the ${MAX_BATCH_BYTES}-byte batch limit`);
     }
     if (sourceLen < 1 || sourceLen > SOURCE_BYTES) throw corrupt(H_SOURCE_LEN, `source id length ${sourceLen}`);
-    const layout = computeLayout(count, msgBytes, dictCount, dictBytes);
+    const layout = computeLayout(count, msgBytes, dictCount, dictBytes, version);
     if (layout.total !== total) throw corrupt(H_TOTAL_BYTES, `total ${total} bytes does not match the ${layout.total} bytes its sections need`);
     for (let i = H_SOURCE_LEN + 1; i < H_SOURCE; i++) if (bytes[i] !== 0) throw corrupt(i, 'reserved header byte is not zero');
     for (let i = H_SOURCE + sourceLen; i < H_SECTION_CRCS; i++) if (bytes[i] !== 0) throw corrupt(i, 'source id padding is not zero');
-    for (let i = H_SECTION_CRCS + 32; i < H_HEADER_CRC; i++) if (bytes[i] !== 0) throw corrupt(i, 'reserved header byte is not zero');
+    const sections = version >= 2 ? SECTION_COUNT : SECTION_COUNT_V1;
+    for (let i = H_SECTION_CRCS + 4 * sections; i < H_HEADER_CRC; i++) if (bytes[i] !== 0) throw corrupt(i, 'reserved header byte is not zero');
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const sourceId = buf.toString('latin1', H_SOURCE, H_SOURCE + sourceLen);
     if (!SOURCE_ID_CHAR.test(sourceId)) throw corrupt(H_SOURCE, 'source id has characters outside [A-Za-z0-9_-]');
@@ -117,6 +130,7 @@ export class BatchReader {
     this.sourceId = sourceId;
     this.byteLength = total;
     this.dictionarySize = dictCount;
+    this.version = version;
     this.layout = layout;
     this.msgByteCount = msgBytes;
     this.dictByteCount = dictBytes;
@@ -192,6 +206,30 @@ export class BatchReader {
     return this.ids(2, Section.REGION, this.layout.region);
   }
 
+  /** Per entry, the dictionary id of its stream's other labels (NO_ID: none); null for a version-1 batch, which has none. */
+  labelSetIds(): Uint32Array | null {
+    return this.version >= 2 ? this.ids(3, Section.LABELS, this.layout.labels) : null;
+  }
+
+  /** Per entry, the dictionary id of its structured metadata (NO_ID: none); null for a version-1 batch. */
+  metaIds(): Uint32Array | null {
+    return this.version >= 2 ? this.ids(4, Section.META, this.layout.meta) : null;
+  }
+
+  /** Entry i's other stream labels, encoded (model/labels.ts); '' for none. */
+  labelSet(i: number): string {
+    const ids = this.labelSetIds();
+    const id = ids === null ? NO_ID : ids[i]!;
+    return id === NO_ID ? '' : this.labels()[id]!;
+  }
+
+  /** Entry i's structured metadata, encoded; '' for none. */
+  meta(i: number): string {
+    const ids = this.metaIds();
+    const id = ids === null ? NO_ID : ids[i]!;
+    return id === NO_ID ? '' : this.labels()[id]!;
+  }
+
   /** Message byte offsets: message i is msgBytes[off[i], off[i+1]). */
   messageOffsets(): Uint32Array {
     if (this.msgOffView === undefined) {
@@ -242,6 +280,8 @@ export class BatchReader {
   entry(i: number): IdentifiedEntry {
     this.checkIndex(i);
     const labels = this.labels();
+    const set = this.labelSet(i);
+    const meta = this.meta(i);
     return {
       ts: this.timestamps()[i]!,
       level: this.levels()[i] as Level,
@@ -251,6 +291,8 @@ export class BatchReader {
       message: this.message(i),
       source: this.sourceId,
       seq: this.seq(i),
+      ...(set === '' ? {} : { labels: pairsObject(set) }),
+      ...(meta === '' ? {} : { metadata: pairsObject(meta) }),
     };
   }
 
@@ -265,18 +307,22 @@ export class BatchReader {
     this.serviceIds();
     this.serverIds();
     this.regionIds();
+    this.labelSetIds();
+    this.metaIds();
     this.messageBytes();
     this.labels();
   }
 
-  private ids(which: 0 | 1 | 2, section: Section, offset: number): Uint32Array {
+  private ids(which: 0 | 1 | 2 | 3 | 4, section: Section, offset: number): Uint32Array {
     let v = this.idViews[which];
     if (v === undefined) {
       this.checkSection(section);
       v = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + offset, this.count);
       const limit = this.dictionarySize;
+      const optional = which >= 3;
       for (let i = 0; i < v.length; i++) {
-        if (v[i]! >= limit) throw corrupt(offset + i * 4, `${SECTION_NAMES[section]} id ${v[i]} of entry ${i} is outside the ${limit}-label dictionary`);
+        if (v[i]! >= limit && !(optional && v[i] === NO_ID))
+          throw corrupt(offset + i * 4, `${SECTION_NAMES[section]} id ${v[i]} of entry ${i} is outside the ${limit}-label dictionary`);
       }
       this.idViews[which] = v;
     }
@@ -307,7 +353,9 @@ export class BatchReader {
       [L.ts + n * 8, L.service],
       [L.service + n * 4, L.server],
       [L.server + n * 4, L.region],
-      [L.region + n * 4, L.msgOffsets],
+      [L.region + n * 4, L.labels],
+      [L.labels + (L.meta > L.labels ? n * 4 : 0), L.meta],
+      [L.meta + (L.meta > L.labels ? n * 4 : 0), L.msgOffsets],
       [L.msgOffsets + (n + 1) * 4, L.level],
       [L.level + n, L.msgBytes],
       [L.msgBytes + this.msgByteCount, L.dictOffsets],

@@ -17,8 +17,8 @@ export function splitBatch(batch: Uint8Array, maxBytes: number): Uint8Array[] {
   const reader = BatchReader.open(batch);
   const entries: LogEntry[] = [];
   for (let i = 0; i < reader.count; i++) {
-    const { ts, level, service, server, region, message } = reader.entry(i);
-    entries.push({ ts, level, service, server, region, message });
+    const { source: _source, seq: _seq, ...entry } = reader.entry(i);
+    entries.push(entry);
   }
   const out: Uint8Array[] = [];
   const cut = (from: number, to: number): void => {

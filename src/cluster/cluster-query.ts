@@ -13,7 +13,7 @@ import { maxPayload, names } from './nats.js';
 export type ClusterRequest =
   | { readonly kind: 'log'; readonly query: LogQuery; readonly timeoutMs: number; readonly maxBytes: number }
   | { readonly kind: 'metric'; readonly query: MetricQuery; readonly from: bigint; readonly to: bigint; readonly timeoutMs: number }
-  | { readonly kind: 'labels'; readonly name: LabelName; readonly from?: bigint; readonly to?: bigint }
+  | { readonly kind: 'labels'; readonly name: string; readonly from?: bigint; readonly to?: bigint }
   | { readonly kind: 'anomalies'; readonly limit: number };
 
 /** A member's anomaly detection as it answers for it: the services it watches that are flagged now, and its recent events. */
@@ -30,7 +30,7 @@ type ClusterReply =
 /** A member's own shards, as the responder answers from them. */
 export interface LocalAnswerer {
   readonly engine: QueryService;
-  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]>;
   /** Undefined when this member runs no detectors. */
   anomalies?(limit: number): AnomalySnapshot;
 }
@@ -120,7 +120,7 @@ export class ClusterQueryEngine implements QueryService {
     });
   }
 
-  async labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]> {
+  async labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {
     const { answers } = await this.gather<string[]>({ kind: 'labels', name, from, to }, DEFAULT_BUDGET_MS);
     return [...new Set(answers.flat())].sort();
   }

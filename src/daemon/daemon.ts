@@ -582,13 +582,13 @@ export class Daemon {
     return { live: member?.liveMembers ?? [], holders: member?.holders ?? new Map<string, string[]>(), known: member?.membershipKnown ?? false };
   }
 
-  async labelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
+  async labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {
     if (this.engine instanceof ClusterQueryEngine) return this.engine.labelValues(name, from, to);
     return this.localLabelValues(name, from, to);
   }
 
   /** Label values in this daemon's own shards. */
-  async localLabelValues(name: 'service' | 'server' | 'region', from?: bigint, to?: bigint): Promise<string[]> {
+  async localLabelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {
     const all = await Promise.all(this.refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
     return [...new Set(all.flat())].sort();
   }

@@ -14,7 +14,7 @@ import type { TlsMaterial } from '../security/tls.js';
 
 export interface GrpcDeps {
   readonly engine: QueryService;
-  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]>;
 }
 
 /** Entries per streamed message: small enough to start arriving at once, large enough to amortise framing. */
@@ -115,8 +115,9 @@ export function createGrpcServer(deps: GrpcDeps, options: GrpcServerOptions = {}
     },
     LabelValues: async (call: { request: { name: string; from: string; to: string } }, callback: sendUnaryData<unknown>) => {
       try {
-        const label = labelAlias(call.request.name);
-        if (!label) throw new TributaryError('E_QUERY_INVALID', `unknown label ${JSON.stringify(call.request.name)}`, { field: 'name' });
+        const label = labelAlias(call.request.name) ?? call.request.name;
+        if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label) || label.startsWith('__'))
+          throw new TributaryError('E_QUERY_INVALID', `${JSON.stringify(call.request.name)} is not a label name`, { field: 'name' });
         if (label === 'level') return callback(null, { values: [...LEVEL_NAMES] });
         const { from, to } = range(call.request);
         callback(null, { values: await deps.labelValues(label, from, to) });

@@ -6,6 +6,7 @@ import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
+import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
@@ -24,7 +25,7 @@ import { int, statusOf, type Query } from './common.js';
  */
 export interface LokiDeps {
   readonly engine: QueryService;
-  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]>;
   /** Live tail: at most this many sockets (default 32; more are closed with 1013, try again later). */
   readonly maxTails?: number;
   /** How often a tail looks for new entries (default 250 ms). */
@@ -67,15 +68,22 @@ function lokiDirection(q: Query): 'forward' | 'backward' {
   return d;
 }
 
-function streamLabels(e: { service: string; server: string; region: string; level: number }): Labels {
-  return { service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() };
+/**
+ * An entry's labels as Loki answers them: its stream labels as sent, the
+ * column labels, `level` in lower case, and its structured metadata (Loki
+ * merges metadata into the labels of the streams it returns unless asked to
+ * categorize them).
+ */
+function streamLabels(e: IdentifiedEntry): Labels {
+  return { ...e.labels, ...e.metadata, service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() };
 }
 
 /** Entries grouped into Loki streams, each stream's values in the order given. */
 export function toStreams(entries: readonly IdentifiedEntry[]): { stream: Labels; values: [string, string][] }[] {
   const streams = new Map<string, { stream: Labels; values: [string, string][] }>();
   for (const e of entries) {
-    const key = `${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.level}`;
+    let key = `${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.level}`;
+    if (e.labels !== undefined || e.metadata !== undefined) key += `\u0001${JSON.stringify(e.labels ?? {})}\u0001${JSON.stringify(e.metadata ?? {})}`;
     let s = streams.get(key);
     if (!s) streams.set(key, (s = { stream: streamLabels(e), values: [] }));
     s.values.push([e.ts.toString(), e.message]);
@@ -188,11 +196,16 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       };
     });
 
-    loki.get('/loki/api/v1/labels', async () => ({ status: 'success', data: ['level', 'region', 'server', 'service'] }));
+    loki.get('/loki/api/v1/labels', async (req) => {
+      const { from, to } = lokiRange(req.query as Query);
+      const others = await deps.labelValues(LABEL_NAMES_QUERY, from, to);
+      return { status: 'success', data: [...new Set(['level', 'region', 'server', 'service', ...others])].sort() };
+    });
 
     loki.get<{ Params: { name: string } }>('/loki/api/v1/label/:name/values', async (req) => {
-      const label = labelAlias(req.params.name);
-      if (!label) return { status: 'success', data: [] }; // Loki answers an unknown label with no values
+      const label = labelAlias(req.params.name) ?? req.params.name;
+      // Loki answers a label that is not a label name, or that nothing has, with no values.
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label) || label.startsWith('__')) return { status: 'success', data: [] };
       if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       const q = req.query as Query;
       const { from, to } = lokiRange(q);

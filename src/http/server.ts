@@ -34,11 +34,11 @@ export interface HttpServerOptions {
 
 export interface HttpDeps {
   readonly engine: QueryService;
-  labelValues(name: LabelName, from?: bigint, to?: bigint): Promise<string[]>;
+  labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]>;
 }
 
 /** An entry as JSON: timestamps as strings of nanoseconds (JSON numbers lose precision past 2^53), plus RFC 3339. */
-export function entryJson(e: IdentifiedEntry): Record<string, string> {
+export function entryJson(e: IdentifiedEntry): Record<string, string | Readonly<Record<string, string>>> {
   return { ...entryStrings(e), time: formatTime(e.ts) };
 }
 
@@ -160,8 +160,10 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
   app.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (req) => {
     const name = req.params.name;
     if (name === 'level') return { status: 'success', data: [...LEVEL_NAMES] };
-    if (name !== 'service' && name !== 'server' && name !== 'region') {
-      throw new TributaryError('E_QUERY_INVALID', `unknown label ${JSON.stringify(name)}: service, server, region or level`, { field: 'name' });
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name) || name.startsWith('__')) {
+      throw new TributaryError('E_QUERY_INVALID', `${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`, {
+        field: 'name',
+      });
     }
     const q = req.query as Query;
     const range = q.from !== undefined || q.to !== undefined || q.since !== undefined ? timeRange(q) : undefined;

@@ -1,7 +1,7 @@
 import type { WalPosition } from './wal.js';
 
 /**
- * Sealed block v1, one immutable file:
+ * Sealed block v2, one immutable file:
  *
  *   header  32 B: magic 'TBLK', version u16, reserved u16, entries u32, pages u32, reserved
  *   page*   entries sorted by (ts, source, seq), at most PAGE_ENTRIES each:
@@ -9,6 +9,10 @@ import type { WalPosition } from './wal.js';
  *             the compressed columns, u32 CRC-32 of everything before it in the page
  *   footer  JSON: the block's index (below)
  *   trailer 16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
+ *
+ * Version 2 added the labels and metadata columns and the footer's bitset of
+ * label sets; a version-1 block (no such columns: every entry without
+ * either) is still read.
  *
  * Columns are compressed one by one so a query decodes only what it reads:
  * numeric columns with raw deflate level 1, messages with brotli quality 4.
@@ -18,7 +22,9 @@ import type { WalPosition } from './wal.js';
  */
 
 export const BLOCK_MAGIC = 0x4b4c4254; // 'TBLK'
-export const BLOCK_VERSION = 1;
+export const BLOCK_VERSION = 2;
+/** The oldest block version this build reads. */
+export const BLOCK_MIN_VERSION = 1;
 export const BLOCK_HEADER_BYTES = 32;
 export const BLOCK_TRAILER_BYTES = 16;
 export const PAGE_ENTRIES = 8192;
@@ -33,10 +39,26 @@ export const Column = {
   SEQ: 6, // Uint32 offset from the source's base in this block
   MSG_OFFSETS: 7, // Uint32 x (count + 1)
   MSG_BYTES: 8, // UTF-8
+  LABELS: 9, // Uint32 shard label ids of the stream's other labels (one encoded set), NO_SET for none (v2)
+  META_OFFSETS: 10, // Uint32 x (count + 1) (v2)
+  META_BYTES: 11, // UTF-8 encoded metadata sets (v2)
 } as const;
 export type Column = (typeof Column)[keyof typeof Column];
-export const COLUMN_COUNT = 9;
-export const PAGE_HEADER_BYTES = 4 + 4 * COLUMN_COUNT;
+export const COLUMN_COUNT = 12;
+/** Columns of a version-1 page. */
+export const COLUMN_COUNT_V1 = 9;
+/** A labels column entry with no set. */
+export const NO_SET = 0xffffffff;
+
+/** Columns a page of this block version has. */
+export function columnCount(version: number): number {
+  return version >= 2 ? COLUMN_COUNT : COLUMN_COUNT_V1;
+}
+
+/** A page's header: its entry count and one compressed length per column. */
+export function pageHeaderBytes(version: number): number {
+  return 4 + 4 * columnCount(version);
+}
 
 export interface PageIndex {
   readonly offset: number;
@@ -58,6 +80,8 @@ export interface BlockSource {
 /** The in-memory index of a sealed block: enough to decide whether a query needs it, and to rebuild dedup state. */
 export interface BlockIndex {
   readonly id: number;
+  /** The block format version it was written in (1 has no labels or metadata columns). */
+  readonly version: number;
   readonly path: string;
   readonly bytes: number;
   readonly entries: number;
@@ -66,8 +90,10 @@ export interface BlockIndex {
   readonly levels: readonly [number, number, number, number];
   readonly pages: readonly PageIndex[];
   readonly sources: readonly BlockSource[];
-  /** Bitsets over the shard's label ids: which services, servers and regions occur. */
-  readonly labels: { readonly service: Uint8Array; readonly server: Uint8Array; readonly region: Uint8Array };
+  /** Bitsets over the shard's label ids: which services, servers, regions and label sets occur (`set` absent in v1: none). */
+  readonly labels: { readonly service: Uint8Array; readonly server: Uint8Array; readonly region: Uint8Array; readonly set?: Uint8Array };
+  /** Whether some entry has no label set (v1 blocks: every entry). */
+  readonly unlabelled?: boolean;
   /** The WAL position whose records this block (with the ones before it) contains. */
   readonly walEnd: WalPosition;
   /** When the block was sealed (ms since the epoch). */

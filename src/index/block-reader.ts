@@ -5,16 +5,20 @@ import {
   BLOCK_HEADER_BYTES,
   BLOCK_MAGIC,
   BLOCK_TRAILER_BYTES,
+  BLOCK_MIN_VERSION,
   BLOCK_VERSION,
   COLUMN_COUNT,
   Column,
-  PAGE_HEADER_BYTES,
+  NO_SET,
+  columnCount,
+  pageHeaderBytes,
   type BlockIndex,
   type BlockSource,
   type PageIndex,
 } from './block-format.js';
 import type { StorageFs } from './fs.js';
 import { decodeRollup, type Rollup } from './rollup.js';
+import { pairsObject, type PairsCache, type Labels } from '../model/labels.js';
 
 function corrupt(path: string, reason: string, context: Record<string, number> = {}): TributaryError {
   return new TributaryError('E_BLOCK_CORRUPT', `corrupt block ${path}: ${reason}`, { path, reason, ...context });
@@ -40,7 +44,14 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
     const header = readAt(fs, fd, 0, BLOCK_HEADER_BYTES);
     const hv = new DataView(header.buffer);
     if (hv.getUint32(0, true) !== BLOCK_MAGIC) throw corrupt(path, 'bad magic');
-    if (hv.getUint16(4, true) !== BLOCK_VERSION) throw corrupt(path, `unsupported version ${hv.getUint16(4, true)}`);
+    const version = hv.getUint16(4, true);
+    if (version > BLOCK_VERSION)
+      throw new TributaryError(
+        'E_FORMAT_TOO_NEW',
+        `block ${path} is in format version ${version}, newer than this build reads (${BLOCK_MIN_VERSION} to ${BLOCK_VERSION}): run a newer Tributary on this data directory`,
+        { path, version, supported: BLOCK_VERSION },
+      );
+    if (version < BLOCK_MIN_VERSION) throw corrupt(path, `unsupported version ${version}`);
     const trailer = readAt(fs, fd, size - BLOCK_TRAILER_BYTES, BLOCK_TRAILER_BYTES);
     const tv = new DataView(trailer.buffer);
     const footerOffset = Number(tv.getBigUint64(0, true));
@@ -55,7 +66,7 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
     } catch (err) {
       throw corrupt(path, `footer is not JSON: ${(err as Error).message}`);
     }
-    const index = parseIndex(raw, path, id, size);
+    const index = parseIndex(raw, path, id, size, version);
     if (index.entries !== hv.getUint32(8, true) || index.pages.length !== hv.getUint32(12, true)) throw corrupt(path, 'header and footer disagree');
     for (const p of index.pages)
       if (p.offset < BLOCK_HEADER_BYTES || p.offset + p.length > footerOffset) throw corrupt(path, 'page outside the data area', { offset: p.offset });
@@ -65,7 +76,7 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
   }
 }
 
-function parseIndex(raw: Record<string, unknown>, path: string, id: number, bytes: number): BlockIndex {
+function parseIndex(raw: Record<string, unknown>, path: string, id: number, bytes: number, version: number): BlockIndex {
   try {
     const pages = (raw.pages as Record<string, unknown>[]).map((p): PageIndex => ({
       offset: Number(p.offset),
@@ -79,6 +90,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
     const bits = (b64: string) => new Uint8Array(zlib.inflateRawSync(Buffer.from(b64, 'base64')));
     return {
       id,
+      version,
       path,
       bytes,
       entries: Number(raw.entries),
@@ -87,7 +99,13 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       levels: raw.levels as [number, number, number, number],
       pages,
       sources: raw.sources as BlockSource[],
-      labels: { service: bits(labels.service!), server: bits(labels.server!), region: bits(labels.region!) },
+      labels: {
+        service: bits(labels.service!),
+        server: bits(labels.server!),
+        region: bits(labels.region!),
+        ...(labels.set !== undefined ? { set: bits(labels.set) } : {}),
+      },
+      unlabelled: version < 2 ? true : raw.unlabelled === true,
       walEnd: raw.walEnd as BlockIndex['walEnd'],
       sealedAt: Number(raw.sealedAt),
       replaces: Array.isArray(raw.replaces) ? (raw.replaces as number[]) : undefined,
@@ -124,6 +142,7 @@ export class BlockPage {
   private readonly cache: (ArrayBufferView | undefined)[] = new Array(COLUMN_COUNT);
   private absoluteTs: BigInt64Array | undefined;
   private msgBuffer: Buffer | undefined;
+  private metaBuffer: Buffer | undefined;
 
   private constructor(
     private readonly index: BlockIndex,
@@ -133,8 +152,8 @@ export class BlockPage {
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.count = v.getUint32(0, true);
     this.cols = [];
-    let off = PAGE_HEADER_BYTES;
-    for (let i = 0; i < COLUMN_COUNT; i++) {
+    let off = pageHeaderBytes(index.version);
+    for (let i = 0; i < columnCount(index.version); i++) {
       const len = v.getUint32(4 + i * 4, true);
       this.cols.push(bytes.subarray(off, off + len));
       off += len;
@@ -150,21 +169,21 @@ export class BlockPage {
     } finally {
       fs.closeSync(fd);
     }
-    if (bytes.byteLength !== page.length || bytes.byteLength < PAGE_HEADER_BYTES + 4)
+    if (bytes.byteLength !== page.length || bytes.byteLength < pageHeaderBytes(index.version) + 4)
       throw corrupt(index.path, `page ${pageNo} is truncated`, { page: pageNo });
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (crc32(bytes.subarray(0, bytes.byteLength - 4)) !== v.getUint32(bytes.byteLength - 4, true)) {
       throw corrupt(index.path, `page ${pageNo} checksum mismatch`, { page: pageNo, offset: page.offset });
     }
     const p = new BlockPage(index, page, bytes);
-    let total = PAGE_HEADER_BYTES + 4;
+    let total = pageHeaderBytes(index.version) + 4;
     for (const c of p.cols) total += c.byteLength;
     if (total !== bytes.byteLength || p.count !== page.count) throw corrupt(index.path, `page ${pageNo} framing is inconsistent`, { page: pageNo });
     return p;
   }
 
   private raw(col: Column): Uint8Array {
-    const out = col === Column.MSG_BYTES ? zlib.brotliDecompressSync(this.cols[col]!) : zlib.inflateRawSync(this.cols[col]!);
+    const out = col === Column.MSG_BYTES || col === Column.META_BYTES ? zlib.brotliDecompressSync(this.cols[col]!) : zlib.inflateRawSync(this.cols[col]!);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
@@ -205,6 +224,24 @@ export class BlockPage {
 
   region(): Uint32Array {
     return this.typed(Column.REGION, u32, 4, this.count);
+  }
+
+  /** Per entry, the shard label id of its other stream labels, or NO_SET; null for a version-1 block (none). */
+  labelSets(): Uint32Array | null {
+    return this.index.version >= 2 ? this.typed(Column.LABELS, u32, 4, this.count) : null;
+  }
+
+  /** Entry i's structured metadata, encoded ('' for none, and always in a version-1 block). */
+  meta(i: number): string {
+    if (this.index.version < 2) return '';
+    const off = this.typed(Column.META_OFFSETS, u32, 4, this.count + 1);
+    if (off[i] === off[i + 1]) return '';
+    if (this.metaBuffer === undefined) {
+      const bytes = this.raw(Column.META_BYTES);
+      if (bytes.byteLength !== off[this.count]) throw corrupt(this.index.path, 'metadata bytes do not match their offsets');
+      this.metaBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
+    return this.metaBuffer.toString('utf8', off[i]!, off[i + 1]!);
   }
 
   /** Per entry, its source's index in the block's source table (`sources`). */
@@ -260,3 +297,20 @@ export class BlockPage {
     return this.msgBuffer;
   }
 }
+
+/**
+ * The `labels` and `metadata` fields of entry i of a page, to spread into
+ * an entry: absent when it has none. Label sets are decoded through `cache`
+ * (entries of one stream share one object).
+ */
+export function pageEntryExtras(page: BlockPage, i: number, labelName: (id: number) => string, cache: PairsCache): { labels?: Labels; metadata?: Labels } {
+  const sets = page.labelSets();
+  const set = sets === null ? NO_SET : sets[i]!;
+  const meta = page.meta(i);
+  if (set === NO_SET && meta === '') return NO_EXTRAS;
+  return {
+    ...(set === NO_SET ? {} : { labels: cache.get(labelName(set)) }),
+    ...(meta === '' ? {} : { metadata: pairsObject(meta) }),
+  };
+}
+const NO_EXTRAS = Object.freeze({});

@@ -7,7 +7,8 @@ import {
   COLUMN_COUNT,
   Column,
   PAGE_ENTRIES,
-  PAGE_HEADER_BYTES,
+  NO_SET,
+  pageHeaderBytes,
   blockFileName,
   type BlockIndex,
   type BlockSource,
@@ -24,6 +25,8 @@ export interface EntryColumns {
   readonly service: Uint32Array;
   readonly server: Uint32Array;
   readonly region: Uint32Array;
+  /** Shard label id of the entry's other stream labels (one encoded set), or NO_SET. */
+  readonly labels: Uint32Array;
   /** Index into a list of source ids. */
   readonly source: Uint32Array;
   /** Exact integers (sequence numbers are < 2^53). */
@@ -37,6 +40,7 @@ export function allocColumns(n: number): EntryColumns {
     service: new Uint32Array(n),
     server: new Uint32Array(n),
     region: new Uint32Array(n),
+    labels: new Uint32Array(n).fill(NO_SET),
     source: new Uint32Array(n),
     seq: new Float64Array(n),
   };
@@ -49,6 +53,9 @@ export interface SealColumns extends EntryColumns {
   /** Message i is msgBytes[msgOffsets[i], msgOffsets[i + 1]). */
   readonly msgOffsets: Uint32Array;
   readonly msgBytes: Uint8Array;
+  /** Entry i's structured metadata (an encoded set, '' for none) is metaBytes[metaOffsets[i], metaOffsets[i + 1]). */
+  readonly metaOffsets: Uint32Array;
+  readonly metaBytes: Uint8Array;
 }
 
 const NUMERIC = { level: 1 } as const;
@@ -84,16 +91,23 @@ function encodePage(c: SealColumns, from: number, to: number, bases: Float64Arra
   columns[Column.SEQ] = zlib.deflateRawSync(bytesOf(seq), NUMERIC);
   columns[Column.MSG_OFFSETS] = zlib.deflateRawSync(bytesOf(offsets), NUMERIC);
   columns[Column.MSG_BYTES] = zlib.brotliCompressSync(c.msgBytes.subarray(msgStart, c.msgOffsets[to]!), MESSAGES);
+  columns[Column.LABELS] = zlib.deflateRawSync(bytesOf(c.labels.subarray(from, to)), NUMERIC);
+  const metaStart = c.metaOffsets[from]!;
+  const metaOffsets = new Uint32Array(n + 1);
+  for (let i = 0; i <= n; i++) metaOffsets[i] = c.metaOffsets[from + i]! - metaStart;
+  columns[Column.META_OFFSETS] = zlib.deflateRawSync(bytesOf(metaOffsets), NUMERIC);
+  columns[Column.META_BYTES] = zlib.brotliCompressSync(c.metaBytes.subarray(metaStart, c.metaOffsets[to]!), MESSAGES);
   return { bytes: framePage(n, columns), index: { count: n, minTs, maxTs: c.ts[to - 1]!, levels } };
 }
 
 function framePage(count: number, columns: Uint8Array[]): Uint8Array {
-  let size = PAGE_HEADER_BYTES + 4;
+  const headerBytes = pageHeaderBytes(BLOCK_VERSION);
+  let size = headerBytes + 4;
   for (const col of columns) size += col.byteLength;
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   v.setUint32(0, count, true);
-  let off = PAGE_HEADER_BYTES;
+  let off = headerBytes;
   columns.forEach((col, i) => {
     v.setUint32(4 + i * 4, col.byteLength, true);
     out.set(col, off);
@@ -103,10 +117,10 @@ function framePage(count: number, columns: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A bitset with bit `id` set for every id in `ids`. */
+/** A bitset with bit `id` set for every id in `ids` (NO_SET is left out). */
 function bitset(ids: Uint32Array, labelCount: number): Uint8Array {
   const bits = new Uint8Array((labelCount + 7) >> 3);
-  for (let i = 0; i < ids.length; i++) bits[ids[i]! >> 3]! |= 1 << (ids[i]! & 7);
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== NO_SET) bits[ids[i]! >> 3]! |= 1 << (ids[i]! & 7);
   return bits;
 }
 
@@ -178,9 +192,11 @@ export function writeBlock(
       service: bitset(c.service, labelCount),
       server: bitset(c.server, labelCount),
       region: bitset(c.region, labelCount),
+      set: bitset(c.labels, labelCount),
     };
     const index: BlockIndex = {
       id,
+      version: BLOCK_VERSION,
       path,
       bytes: 0,
       entries: c.count,
@@ -190,6 +206,7 @@ export function writeBlock(
       pages,
       sources,
       labels,
+      unlabelled: c.labels.some((l) => l === NO_SET),
       walEnd,
       sealedAt: now,
       replaces,
@@ -233,7 +250,9 @@ export function serializeIndex(index: BlockIndex): string {
       service: Buffer.from(zlib.deflateRawSync(index.labels.service)).toString('base64'),
       server: Buffer.from(zlib.deflateRawSync(index.labels.server)).toString('base64'),
       region: Buffer.from(zlib.deflateRawSync(index.labels.region)).toString('base64'),
+      ...(index.labels.set ? { set: Buffer.from(zlib.deflateRawSync(index.labels.set)).toString('base64') } : {}),
     },
+    unlabelled: index.unlabelled,
     walEnd: index.walEnd,
     sealedAt: index.sealedAt,
     replaces: index.replaces,

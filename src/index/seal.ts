@@ -1,10 +1,15 @@
 import { BatchReader } from '../batch/reader.js';
+import { NO_ID } from '../batch/layout.js';
 import { allocColumns, type EntryColumns, type SealColumns } from './block-writer.js';
 import type { BlockIndex } from './block-format.js';
 import { BlockPage } from './block-reader.js';
 import type { StorageFs } from './fs.js';
 
-/** A batch to seal: its bytes and, for each label of its dictionary, the shard-wide label id. */
+/**
+ * A batch to seal: its bytes and, for each label of its dictionary, the
+ * shard-wide label id (NO_SET for dictionary entries only metadata uses:
+ * those are copied per entry, never given shard ids).
+ */
 export interface SealBatch {
   readonly bytes: Uint8Array;
   readonly labelIds: Uint32Array;
@@ -21,7 +26,8 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
   const readers = batches.map((b) => BatchReader.open(b.bytes, { verify: false }));
   for (const r of readers) n += r.count;
   const cols = allocColumns(n);
-  const { ts, level, service, server, region, source, seq } = cols;
+  const { ts, level, service, server, region, labels: labelSet, source, seq } = cols;
+  const metas: string[] = new Array(n);
   // Messages are copied once, straight from their batch into sorted order: entry k's
   // message is batch[msgBatch[k]].messageBytes()[msgStart[k] .. + msgLen[k]].
   const msgBatch = new Uint32Array(n);
@@ -45,6 +51,9 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
     const rs = r.serviceIds();
     const rv = r.serverIds();
     const rg = r.regionIds();
+    const rl2 = r.labelSetIds();
+    const rm = r.metaIds();
+    const dict = rm === null ? [] : r.labels();
     const off = r.messageOffsets();
     const b = batchBytes.length;
     batchBytes.push(r.messageBytes());
@@ -56,6 +65,8 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
       service[k] = labels[rs[i]!]!;
       server[k] = labels[rv[i]!]!;
       region[k] = labels[rg[i]!]!;
+      if (rl2 !== null && rl2[i] !== NO_ID) labelSet[k] = labels[rl2[i]!]!;
+      metas[k] = rm === null || rm[i] === NO_ID ? '' : dict[rm[i]!]!;
       source[k] = si;
       seq[k] = first + i;
       msgBatch[k] = b;
@@ -69,6 +80,7 @@ export function buildSealColumns(batches: readonly SealBatch[]): SealColumns {
     sources,
     msg: (k) => batchBytes[msgBatch[k]!]!.subarray(msgStart[k]!, msgStart[k]! + msgLen[k]!),
     msgTotal,
+    meta: (k) => metas[k]!,
   });
 }
 
@@ -79,12 +91,14 @@ interface Gathered {
   readonly sources: string[];
   readonly msg: (k: number) => Uint8Array;
   readonly msgTotal: number;
+  /** Entry k's structured metadata, encoded ('' for none). */
+  readonly meta: (k: number) => string;
 }
 
 /** Sorts gathered columns by (ts, source, seq) into block columns; messages are copied once, in sorted order. */
 function sortColumns(g: Gathered): SealColumns {
   const { n } = g;
-  const { ts, level, service, server, region, seq } = g.cols;
+  const { ts, level, service, server, region, labels, seq } = g.cols;
   // Number sources in the order of their ids, so that ties at one timestamp order by
   // (source id, seq) in every block alike: merging blocks needs one total order.
   const sortedSources = [...g.sources].sort();
@@ -103,6 +117,9 @@ function sortColumns(g: Gathered): SealColumns {
   const msgBytes = new Uint8Array(g.msgTotal);
   const out = allocColumns(n);
   let m = 0;
+  const metaOffsets = new Uint32Array(n + 1);
+  const metaParts: string[] = [];
+  let metaLength = 0;
   for (let j = 0; j < n; j++) {
     const i = order[j]!;
     out.ts[j] = ts[i]!;
@@ -110,23 +127,33 @@ function sortColumns(g: Gathered): SealColumns {
     out.service[j] = service[i]!;
     out.server[j] = server[i]!;
     out.region[j] = region[i]!;
+    out.labels[j] = labels[i]!;
     out.source[j] = source[i]!;
     out.seq[j] = seq[i]!;
     msgOffsets[j] = m;
     const bytes = g.msg(i);
     msgBytes.set(bytes, m);
     m += bytes.byteLength;
+    const meta = g.meta(i);
+    metaOffsets[j] = metaLength;
+    if (meta !== '') {
+      metaParts.push(meta);
+      metaLength += Buffer.byteLength(meta);
+    }
   }
   msgOffsets[n] = m;
-  return { count: n, ...out, sources: sortedSources, msgOffsets, msgBytes };
+  metaOffsets[n] = metaLength;
+  const metaBytes = metaLength === 0 ? new Uint8Array(0) : new Uint8Array(Buffer.from(metaParts.join(''), 'utf8'));
+  return { count: n, ...out, sources: sortedSources, msgOffsets, msgBytes, metaOffsets, metaBytes };
 }
 
 /** Reads every entry of the given blocks back into one sorted set of columns (for compaction). */
 export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockIndex[]): SealColumns {
   const n = blocks.reduce((a, b) => a + b.entries, 0);
   const cols = allocColumns(n);
-  const { ts, level, service, server, region, source, seq } = cols;
+  const { ts, level, service, server, region, labels, source, seq } = cols;
   const messages: Uint8Array[] = new Array(n);
+  const metas: string[] = new Array(n);
   const sources: string[] = [];
   const sourceIdx = new Map<string, number>();
   let msgTotal = 0;
@@ -148,6 +175,8 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
       service.set(page.service(), k);
       server.set(page.server(), k);
       region.set(page.region(), k);
+      const sets = page.labelSets();
+      if (sets !== null) labels.set(sets, k);
       const src = page.source();
       const off = page.messageOffsets();
       const bytes = page.messageBytes();
@@ -155,9 +184,10 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
         source[k] = remap[src[i]!]!;
         seq[k] = page.seq(i);
         messages[k] = bytes.subarray(off[i]!, off[i + 1]!);
+        metas[k] = page.meta(i);
         msgTotal += off[i + 1]! - off[i]!;
       }
     }
   }
-  return sortColumns({ n, cols, sources, msg: (i) => messages[i]!, msgTotal });
+  return sortColumns({ n, cols, sources, msg: (i) => messages[i]!, msgTotal, meta: (i) => metas[i]! });
 }

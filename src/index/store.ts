@@ -1,10 +1,12 @@
 import { TributaryError } from '../errors.js';
 import { encodeBatch } from '../batch/builder.js';
+import { NO_ID } from '../batch/layout.js';
 import { BatchReader } from '../batch/reader.js';
 import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
 import type { BlockIndex } from './block-format.js';
-import { BlockPage, readBlockIndex, readRollup } from './block-reader.js';
+import { BlockPage, pageEntryExtras, readBlockIndex, readRollup } from './block-reader.js';
+import { PairsCache } from '../model/labels.js';
 import type { Rollup } from './rollup.js';
 import { Dedup, type SourceReport } from './dedup.js';
 import { nodeFs, unlinkAsync, type StorageFs } from './fs.js';
@@ -65,6 +67,8 @@ export interface AppendResult {
 export interface RecoveryReport {
   readonly blocks: number;
   readonly blockEntries: number;
+  /** Blocks by format version: older ones are read in place, new seals and compactions write the current one. */
+  readonly formats: Record<string, number>;
   readonly quarantined: { file: string; reason: string }[];
   readonly removedTmp: number;
   readonly wal: WalRecoveryReport;
@@ -229,6 +233,8 @@ export class ShardStore {
       try {
         blocks.push(readBlockIndex(fs, path, id));
       } catch (err) {
+        // A block from a newer release is not damage: moving it aside would lose it for that release.
+        if ((err as TributaryError).code === 'E_FORMAT_TOO_NEW') throw err;
         fs.renameSync(path, `${dir}/quarantine/${name}`);
         quarantined.push({ file: name, reason: (err as Error).message });
       }
@@ -266,6 +272,7 @@ export class ShardStore {
       report: {
         blocks: blocks.length,
         blockEntries: blocks.reduce((a, b) => a + b.entries, 0),
+        formats: countFormats(blocks),
         quarantined,
         removedTmp,
         wal: walReport,
@@ -387,7 +394,7 @@ export class ShardStore {
     const walEnd = this.wal.position;
     this.sealing = this.memtable;
     // Label ids are assigned here, on the thread that owns the dictionary; the rest can run elsewhere.
-    const batches = this.sealing.map((b) => ({ bytes: b.reader.raw, labelIds: Uint32Array.from(b.reader.labels(), (l) => this.labels.idOf(l)) }));
+    const batches = this.sealing.map((b) => ({ bytes: b.reader.raw, labelIds: this.shardLabelIds(b.reader) }));
     const slabs = this.arena.cut();
     this.memtable = [];
     this.memEntries = 0;
@@ -548,6 +555,26 @@ export class ShardStore {
     };
   }
 
+  /**
+   * Shard ids for the dictionary entries a batch's label columns use
+   * (service, server, region, label sets). Metadata is left out (NO_ID): it
+   * is per entry, and giving every trace id a shard id would grow the
+   * dictionary, kept forever, with every entry.
+   */
+  private shardLabelIds(r: BatchReader): Uint32Array {
+    const dict = r.labels();
+    const ids = new Uint32Array(dict.length).fill(NO_ID);
+    const columns = [r.serviceIds(), r.serverIds(), r.regionIds(), r.labelSetIds()];
+    for (const col of columns) {
+      if (col === null) continue;
+      for (let i = 0; i < col.length; i++) {
+        const d = col[i]!;
+        if (d !== NO_ID && ids[d] === NO_ID) ids[d] = this.labels.idOf(dict[d]!);
+      }
+    }
+    return ids;
+  }
+
   get blocks(): readonly BlockIndex[] {
     return this.blockList;
   }
@@ -558,6 +585,8 @@ export class ShardStore {
 
   /** Every stored entry: sealed blocks (each sorted) then the memtable (arrival order). For tests and tools. */
   *entries(): IterableIterator<IdentifiedEntry> {
+    const cache = new PairsCache();
+    const name = (id: number) => this.labels.name(id);
     for (const b of this.blockList) {
       for (let p = 0; p < b.pages.length; p++) {
         const page = BlockPage.read(this.fs, b, p);
@@ -576,6 +605,7 @@ export class ShardStore {
             message: page.message(i),
             source: page.sourceId(i),
             seq: BigInt(page.seq(i)),
+            ...pageEntryExtras(page, i, name, cache),
           };
         }
       }
@@ -616,4 +646,10 @@ function subBatch(r: BatchReader, from: number, count: number): Uint8Array {
   const entries: LogEntry[] = [];
   for (let i = from; i < from + count; i++) entries.push(r.entry(i));
   return encodeBatch(entries, { sourceId: r.sourceId, firstSeq: r.firstSeq + BigInt(from) });
+}
+
+function countFormats(blocks: readonly BlockIndex[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const b of blocks) out[`v${b.version}`] = (out[`v${b.version}`] ?? 0) + 1;
+  return out;
 }

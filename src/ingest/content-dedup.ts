@@ -170,8 +170,19 @@ export function fingerprint(e: LogEntry): [number, number] {
   return fingerprintOf(e.ts, e.level, e.service, e.server, e.region, e.message);
 }
 
-export function fingerprintOf(ts: bigint, level: number, service: string, server: string, region: string, message: string): [number, number] {
-  const key = `${ts}\u0000${level}\u0000${service}\u0000${server}\u0000${region}\u0000${message}`;
+export function fingerprintOf(
+  ts: bigint,
+  level: number,
+  service: string,
+  server: string,
+  region: string,
+  message: string,
+  labels = '',
+  meta = '',
+): [number, number] {
+  // Label sets are appended only when present, so entries without them keep the fingerprints they always had.
+  let key = `${ts}\u0000${level}\u0000${service}\u0000${server}\u0000${region}\u0000${message}`;
+  if (labels !== '' || meta !== '') key += `\u0001${labels}\u0001${meta}`;
   const hi = murmur3(key, 0x9747b28c);
   const lo = murmur3(key, 0x5bd1e995);
   return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];

@@ -1,6 +1,7 @@
 import { BatchBuilder } from '../batch/builder.js';
 import { UNSTAMPED_SOURCE } from '../batch/stamp.js';
-import { MAX_LABEL_BYTES } from '../batch/layout.js';
+import { MAX_LABEL_BYTES, MAX_PAIRS_BYTES } from '../batch/layout.js';
+import { decodePairs, encodeLabels, encodePairs, FIRST_CLASS_LABELS, sanitizeLabelName } from '../model/labels.js';
 import type { Level } from '../model/level.js';
 import { HashRing, streamKey } from '../shard/hash-ring.js';
 import { fingerprintOf } from './content-dedup.js';
@@ -16,6 +17,9 @@ export type RejectReason =
   | 'not_an_object'
   | 'line_too_long'
   | 'label_too_long'
+  | 'too_many_labels'
+  | 'label_invalid'
+  | 'metadata_too_large'
   | 'unknown_level'
   | 'invalid_timestamp'
   | 'timestamp_out_of_range';
@@ -32,11 +36,15 @@ export interface StreamDefaults {
   readonly service: string;
   readonly server: string;
   readonly region: string;
+  /** Other stream labels every entry gets (a collector's configured labels), encoded; '' for none. */
+  readonly labels: string;
 }
 
 export interface SinkOptions {
   /** Labels an entry gets when its line names none (a collector sets its host's name as the server, say). */
-  readonly defaults?: Partial<StreamDefaults>;
+  readonly defaults?: Partial<Omit<StreamDefaults, 'labels'>>;
+  /** Stream labels added to every entry (a collector's configured labels, say `env: prod`). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** Longest message accepted, in UTF-8 bytes (default 256 KiB, as Loki's max_line_size). */
   readonly maxLineBytes?: number;
   /** Oldest timestamp accepted, ns (default 1990-01-01): older is a unit mistake, not a log. */
@@ -54,7 +62,18 @@ export interface SinkOptions {
    * of the parse time.
    */
   readonly fingerprints?: boolean;
+  /** Stream labels beyond service, server and region an entry may carry (default 32). */
+  readonly maxLabelsPerStream?: number;
+  /** Longest label (or metadata) name, UTF-8 bytes (default 1024, as Loki's max_label_name_length). */
+  readonly maxLabelNameBytes?: number;
+  /** Longest label value, UTF-8 bytes (default 2048, as Loki's max_label_value_length). */
+  readonly maxLabelValueBytes?: number;
+  /** Largest structured metadata of one entry, names and values together, UTF-8 bytes (default 64 KiB, as Loki's limit). */
+  readonly maxMetadataBytes?: number;
 }
+
+/** An encoded label or metadata set, or why it was refused. */
+export type PairsCheck = string | { readonly reason: RejectReason; readonly message: string };
 
 export interface ShardBatch {
   readonly shard: string;
@@ -119,18 +138,26 @@ export class ShardSink {
   private readonly maxBatch: number;
   private readonly maxErrors: number;
   private readonly fingerprints: boolean;
+  private readonly maxLabels: number;
+  private readonly maxNameBytes: number;
+  private readonly maxValueBytes: number;
+  private readonly maxMetaBytes: number;
   /** Target size of a new batch: no bigger than the request needs, no bigger than a frame. */
   private readonly firstTarget: number;
 
   constructor(shards: readonly string[], limits: SinkOptions = {}, requestBytes = 1 << 20) {
     this.ring = ringFor(shards);
     this.maxLineBytes = limits.maxLineBytes ?? DEFAULT_MAX_LINE;
-    this.defaults = { service: UNKNOWN_SERVICE, server: UNKNOWN_SERVER, region: UNKNOWN_REGION, ...limits.defaults };
+    this.defaults = { service: UNKNOWN_SERVICE, server: UNKNOWN_SERVER, region: UNKNOWN_REGION, ...limits.defaults, labels: encodeLabels(limits.labels) };
     this.minTs = limits.minTs ?? MIN_TS;
     this.maxTs = BigInt(Date.now()) * 1_000_000n + (limits.maxFutureNs ?? DAY_NS);
     this.maxBatch = limits.maxBatchBytes ?? 1 << 20;
     this.maxErrors = limits.maxErrors ?? 20;
     this.fingerprints = limits.fingerprints ?? true;
+    this.maxLabels = limits.maxLabelsPerStream ?? 32;
+    this.maxNameBytes = limits.maxLabelNameBytes ?? 1024;
+    this.maxValueBytes = limits.maxLabelValueBytes ?? 2048;
+    this.maxMetaBytes = limits.maxMetadataBytes ?? 64 * 1024;
     this.firstTarget = Math.min(this.maxBatch, align8(2 * requestBytes + 8192));
   }
 
@@ -139,8 +166,73 @@ export class ShardSink {
     if (this.errors.length < this.maxErrors) this.errors.push({ line, reason, message: message.length > 200 ? `${message.slice(0, 200)}...` : message });
   }
 
-  /** Adds one entry; returns false (and records why) when it is refused. */
-  add(line: number, ts: bigint, level: Level, service: string, server: string, region: string, message: string): boolean {
+  /**
+   * Checks and encodes a stream's other labels (`kind` 'labels') or an
+   * entry's structured metadata ('metadata'): names are sanitized as Loki
+   * does (`k8s.pod.name` -> `k8s_pod_name`), the first-class names
+   * (service, server, region, level) are left to their columns, and the
+   * configured limits apply. Call once per stream and reuse the answer.
+   */
+  checkPairs(kind: 'labels' | 'metadata', pairs: Iterable<readonly [string, string]>): PairsCheck {
+    const out: [string, string][] = [];
+    let bytes = 0;
+    for (const [rawName, value] of pairs) {
+      const name = sanitizeLabelName(rawName);
+      if (kind === 'labels' && FIRST_CLASS_LABELS.has(name)) continue;
+      if (name.startsWith('__'))
+        return {
+          reason: 'label_invalid',
+          message: `${kind === 'labels' ? 'label' : 'metadata'} name ${JSON.stringify(name.slice(0, 40))} starts with __, which is reserved`,
+        };
+      if (value.includes('\u0000') || name.includes('\u0000'))
+        return {
+          reason: 'label_invalid',
+          message: `${kind === 'labels' ? 'label' : 'metadata'} ${JSON.stringify(rawName.slice(0, 40))} holds a NUL character`,
+        };
+      const nameBytes = name.length > this.maxNameBytes / 3 ? Buffer.byteLength(name) : name.length;
+      if (nameBytes > this.maxNameBytes)
+        return {
+          reason: 'label_too_long',
+          message: `${kind === 'labels' ? 'label' : 'metadata'} name ${JSON.stringify(name.slice(0, 40))}... is over the ${this.maxNameBytes}-byte limit (maxLabelNameBytes)`,
+        };
+      const valueBytes = value.length > this.maxValueBytes / 3 ? Buffer.byteLength(value) : value.length;
+      if (kind === 'labels' && valueBytes > this.maxValueBytes)
+        return {
+          reason: 'label_too_long',
+          message: `label ${name}'s value of ${Buffer.byteLength(value)} bytes is over the ${this.maxValueBytes}-byte limit (maxLabelValueBytes)`,
+        };
+      bytes += nameBytes + valueBytes + 2;
+      out.push([name, value]);
+    }
+    if (kind === 'labels' && out.length > this.maxLabels)
+      return {
+        reason: 'too_many_labels',
+        message: `stream has ${out.length} labels beyond service, server and region, over the limit of ${this.maxLabelsPerStream} (maxLabelsPerStream)`,
+      };
+    if (kind === 'metadata' && bytes > this.maxMetaBytes)
+      return {
+        reason: 'metadata_too_large',
+        message: `structured metadata of about ${bytes} bytes is over the ${this.maxMetaBytes}-byte limit (maxMetadataBytes)`,
+      };
+    if (bytes > MAX_PAIRS_BYTES)
+      return {
+        reason: kind === 'labels' ? 'label_too_long' : 'metadata_too_large',
+        message: `${kind} of ${bytes} bytes are over the ${MAX_PAIRS_BYTES}-byte format limit`,
+      };
+    return encodePairs(out);
+  }
+
+  /** Configured label limit, for messages. */
+  get maxLabelsPerStream(): number {
+    return this.maxLabels;
+  }
+
+  /**
+   * Adds one entry; returns false (and records why) when it is refused.
+   * `labels` and `meta` are encoded sets from checkPairs ('' for none).
+   */
+  add(line: number, ts: bigint, level: Level, service: string, server: string, region: string, message: string, labels = '', meta = ''): boolean {
+    if (this.defaults.labels !== '') labels = this.withDefaultLabels(labels);
     if (ts < this.minTs || ts > this.maxTs) {
       this.reject(line, 'timestamp_out_of_range', `timestamp ${ts} ns (${isoOf(ts)}) is outside the accepted window (1990 to 24 hours ahead)`);
       return false;
@@ -158,10 +250,10 @@ export class ShardSink {
     const shard = this.ring.lookup(streamKey(service, server));
     let buf = this.buffers.get(shard);
     if (!buf) this.buffers.set(shard, (buf = new ShardBuffer(shard)));
-    if (!buf.builder || !buf.builder.add(ts, level, service, server, region, message)) {
+    if (!buf.builder || !buf.builder.add(ts, level, service, server, region, message, labels, meta)) {
       // No batch yet, or it is full: cut it, and start one big enough for this entry.
       this.cut(buf);
-      const need = align8(Buffer.byteLength(message) + 3 * MAX_LABEL_BYTES + 1024);
+      const need = align8(Buffer.byteLength(message) + 3 * MAX_LABEL_BYTES + 2 * (labels.length + meta.length) * 3 + 1024);
       const size = Math.min(this.maxBatch, Math.max(this.firstTarget, need));
       buf.target = new Uint8Array(size);
       buf.builder = new BatchBuilder(buf.target, {
@@ -170,7 +262,7 @@ export class ShardSink {
         maxEntries: Math.max(1, Math.floor(size / PLANNED_BYTES_PER_ENTRY)),
       });
       try {
-        buf.builder.add(ts, level, service, server, region, message);
+        buf.builder.add(ts, level, service, server, region, message, labels, meta);
       } catch (err) {
         // Larger than a whole batch (possible when maxBatchBytes is set below the line limit): this entry only.
         buf.builder = undefined;
@@ -179,11 +271,24 @@ export class ShardSink {
       }
     }
     if (this.fingerprints) {
-      const [hi, lo] = fingerprintOf(ts, level, service, server, region, message);
+      const [hi, lo] = fingerprintOf(ts, level, service, server, region, message, labels, meta);
       buf.prints.push(hi, lo);
     }
     this.accepted++;
     return true;
+  }
+
+  private lastOwnLabels = '';
+  private lastMergedLabels = '';
+
+  /** The configured labels with the entry's own (its own win a name they share); the last merge is remembered, as streams repeat. */
+  private withDefaultLabels(own: string): string {
+    if (own === '') return this.defaults.labels;
+    if (own !== this.lastOwnLabels) {
+      this.lastOwnLabels = own;
+      this.lastMergedLabels = encodePairs([...decodePairs(this.defaults.labels), ...decodePairs(own)]);
+    }
+    return this.lastMergedLabels;
   }
 
   finish(): ParseResult {

@@ -16,5 +16,7 @@ export function entryStrings(e: IdentifiedEntry) {
     message: e.message,
     source: e.source,
     seq: e.seq.toString(),
+    ...(e.labels !== undefined ? { labels: e.labels } : {}),
+    ...(e.metadata !== undefined ? { metadata: e.metadata } : {}),
   };
 }

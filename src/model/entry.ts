@@ -1,3 +1,4 @@
+import type { Labels } from './labels.js';
 import type { Level } from './level.js';
 
 /** One log entry as the user sees it. `ts` is nanoseconds since the Unix epoch. */
@@ -8,6 +9,10 @@ export interface LogEntry {
   readonly region: string;
   readonly level: Level;
   readonly message: string;
+  /** The stream's other labels (beyond service, server and region); absent when it has none. */
+  readonly labels?: Labels;
+  /** Structured metadata: pairs of this entry that are not stream labels (trace ids, syslog structured data); absent when none. */
+  readonly metadata?: Labels;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { BlockIndex } from '../index/block-format.js';
+import { NO_SET, type BlockIndex } from '../index/block-format.js';
 import type { StoreView } from '../index/store.js';
 import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
@@ -54,7 +54,9 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     if (block.entries === 0 || block.maxTs < q.from || block.minTs >= q.to) continue;
     // Whole minutes inside the range come from the block's roll-ups when buckets are
     // whole, aligned minutes and no line filter needs the messages; the rest is scanned.
-    const rollup = !needMessages && step % MINUTE_NS === 0n && q.from % MINUTE_NS === 0n ? view.rollup(block) : null;
+    // Roll-ups count by (minute, service, server, region, level): a matcher on other labels or metadata scans.
+    const rollupable = !needMessages && q.labelSet === null && q.metadata === null;
+    const rollup = rollupable && step % MINUTE_NS === 0n && q.from % MINUTE_NS === 0n ? view.rollup(block) : null;
     if (rollup) {
       const firstWhole = q.from; // aligned
       const lastWhole = (q.to / MINUTE_NS) * MINUTE_NS; // minutes starting before this end inside [from, to)
@@ -97,6 +99,20 @@ function idPredicates(view: StoreView, q: PlannedQuery): { svOk: IdPredicate; sr
   return { svOk: byId(q.services), srOk: byId(q.servers), rgOk: byId(q.regions) };
 }
 
+/** The query's predicate over shard label-set ids (NO_SET: no other labels), each id evaluated once; null: any. */
+function labelSetPredicate(view: StoreView, q: PlannedQuery): IdPredicate {
+  const accept = q.labelSet;
+  if (accept === null) return null;
+  const none = accept('');
+  const cache = new Map<number, boolean>();
+  return (id) => {
+    if (id === NO_SET) return none;
+    let ok = cache.get(id);
+    if (ok === undefined) cache.set(id, (ok = accept(view.labelName(id))));
+    return ok;
+  };
+}
+
 /** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
 function countRollup(
   view: StoreView,
@@ -135,6 +151,7 @@ function countBlock(
 ): number {
   let scanned = 0;
   const { svOk, srOk, rgOk } = idPredicates(view, q);
+  const setOk = labelSetPredicate(view, q);
   const keyCache = new Map<string, Series>();
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
@@ -145,12 +162,15 @@ function countBlock(
     const sv = svOk || wants('service') ? page.service() : null;
     const sr = srOk || wants('server') ? page.server() : null;
     const rg = rgOk || wants('region') ? page.region() : null;
+    const sets = q.labelSet !== null ? page.labelSets() : null;
     for (let i = 0; i < page.count; i++) {
       const t = ts[i]!;
       if (t < q.from || t >= q.to) continue;
       scanned++;
       if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
       if ((svOk && !svOk(sv![i]!)) || (srOk && !srOk(sr![i]!)) || (rgOk && !rgOk(rg![i]!))) continue;
+      if (setOk !== null && !setOk(sets === null ? NO_SET : sets[i]!)) continue;
+      if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
       const k = `${sv ? sv[i] : ''}:${sr ? sr[i] : ''}:${rg ? rg[i] : ''}:${lv[i]}`;
       let s = keyCache.get(k);

@@ -14,13 +14,16 @@ import { toRegExp, type LabelMatcher, type LabelName, type LineFilter, type LogQ
  *   matcher   := label ( '=' | '!=' | '=~' | '!~' ) string
  *   stage     := ( '|=' | '!=' | '|~' | '!~' ) string
  *              | '|' 'level' ( '=' | '!=' | '>=' | '>' | '<=' | '<' ) level
+ *              | '|' label ( '=' | '!=' | '=~' | '!~' ) string
  *   metric    := 'count_over_time' '(' log '[' duration ']' ')' [ grouping ]
  *              | 'sum' [ grouping ] '(' metric ')' [ grouping ]
  *              | 'topk' '(' number ',' metric ')'
  *   grouping  := 'by' '(' label { ',' label } ')'
  *
  * Labels: service (aliases service_name, app, job), server (host, hostname,
- * instance), region, and level (as a matcher: {level="error"}).
+ * instance), region, and level (as a matcher: {level="error"}); any other
+ * name in a selector matches the stream's other labels, and after a `|` the
+ * entry's structured metadata (a missing label reads as "", as in Loki).
  * Strings: "double-quoted" with JSON escapes, or `raw`.
  */
 
@@ -219,9 +222,10 @@ class Parser {
     let levels: Level[] | undefined;
     const lineFilters: LineFilter[] = [];
     this.expect('{', 'a stream selector "{"');
+    const metadata: LabelMatcher[] = [];
     if (!this.accept('}')) {
       do {
-        const name = this.label();
+        const name = this.selectorLabel();
         const opTok = this.peek;
         if (!['=', '!=', '=~', '!~'].includes(opTok.text) || opTok.kind !== 'op') this.fail('one of "=", "!=", "=~", "!~"');
         this.i++;
@@ -244,7 +248,20 @@ class Parser {
       if (t.kind === 'op' && t.text === '|') {
         this.i++;
         const field = this.peek;
-        if (field.kind !== 'ident' || field.text !== 'level') this.fail('"level" after "|"');
+        if (field.kind !== 'ident') this.fail('a label name after "|"');
+        if (field.text !== 'level') {
+          this.i++;
+          const opTok = this.peek;
+          if (opTok.kind !== 'op' || !['=', '!=', '=~', '!~'].includes(opTok.text)) this.fail('one of "=", "!=", "=~", "!~"');
+          this.i++;
+          const value = this.string();
+          const op = opTok.text as LabelMatcher['op'];
+          if (op === '=~' || op === '!~') checkRegex(value, this.src, opTok.pos);
+          const alias = labelAlias(field.text);
+          if (alias !== undefined && alias !== 'level') labels.push({ name: alias, op, value });
+          else metadata.push({ name: field.text, op, value });
+          continue;
+        }
         this.i++;
         const cmp = this.peek;
         if (cmp.kind !== 'op' || !['=', '!=', '>=', '>', '<=', '<'].includes(cmp.text)) this.fail('a comparison (=, !=, >=, >, <=, <)');
@@ -260,7 +277,15 @@ class Parser {
       }
       break;
     }
-    return { labels, lineFilters, ...(levels ? { levels } : {}) };
+    return { labels, lineFilters, ...(metadata.length > 0 ? { metadata } : {}), ...(levels ? { levels } : {}) };
+  }
+
+  /** A label in a stream selector: an alias of a column label or level, or any other label name, kept as written. */
+  private selectorLabel(): string {
+    const t = this.peek;
+    if (t.kind !== 'ident') this.fail('a label name');
+    this.i++;
+    return LABEL_ALIASES[t.text] ?? t.text;
   }
 
   private grouping(): GroupLabel[] | undefined {

@@ -1,5 +1,6 @@
 import { TributaryError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
+import { pairValue } from '../model/labels.js';
 import { MAX_LEVEL, type Level } from '../model/level.js';
 
 /**
@@ -17,8 +18,15 @@ export interface LogQuery {
   readonly services?: readonly string[];
   readonly servers?: readonly string[];
   readonly regions?: readonly string[];
-  /** Label matchers, as in LogQL: every one must hold. Regexes are fully anchored. */
+  /**
+   * Stream label matchers, as in LogQL: every one must hold. Regexes are
+   * fully anchored. Any label name: service, server and region are columns,
+   * every other name is looked up in the stream's other labels (a missing
+   * label reads as '', as in Prometheus and Loki).
+   */
   readonly labels?: readonly LabelMatcher[];
+  /** Structured metadata matchers (Loki 3's `| name="value"` on metadata): every one must hold; missing reads as ''. */
+  readonly metadata?: readonly LabelMatcher[];
   /** Message contains this text. */
   readonly contains?: { readonly text: string; readonly caseSensitive?: boolean };
   /** Message matches this regular expression (JavaScript syntax). */
@@ -35,9 +43,11 @@ export interface LogQuery {
 
 export const MAX_LIMIT = 100_000;
 
+/** The labels that are columns of their own. */
 export type LabelName = 'service' | 'server' | 'region';
 export interface LabelMatcher {
-  readonly name: LabelName;
+  /** service, server, region, or any other stream label (or metadata) name. */
+  readonly name: string;
   readonly op: '=' | '!=' | '=~' | '!~';
   readonly value: string;
 }
@@ -63,6 +73,10 @@ export interface PlannedQuery {
   readonly services: LabelPredicate | null;
   readonly servers: LabelPredicate | null;
   readonly regions: LabelPredicate | null;
+  /** Over the stream's other labels, encoded (model/labels.ts; '' for none); null: any. */
+  readonly labelSet: LabelPredicate | null;
+  /** Over the entry's structured metadata, encoded; null: any. */
+  readonly metadata: LabelPredicate | null;
   readonly lines: readonly LinePredicate[];
   readonly backward: boolean;
   readonly limit: number;
@@ -121,7 +135,10 @@ export function planQuery(q: LogQuery): PlannedQuery {
     if (preds.length === 0) return null;
     return preds.length === 1 ? preds[0]! : (v) => preds.every((p) => p(v));
   };
-  for (const m of matchers) if (m.name !== 'service' && m.name !== 'server' && m.name !== 'region') throw invalid(`unknown label ${String(m.name)}`, 'labels');
+  for (const m of [...matchers, ...(q.metadata ?? [])])
+    if (typeof m.name !== 'string' || !VALID_LABEL_NAME.test(m.name))
+      throw invalid(`label name ${JSON.stringify(m.name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)`, 'labels');
+  const others = matchers.filter((m) => !isColumnLabel(m.name));
   return {
     from: q.from,
     to: q.to,
@@ -129,10 +146,28 @@ export function planQuery(q: LogQuery): PlannedQuery {
     services: labelPredicate('service'),
     servers: labelPredicate('server'),
     regions: labelPredicate('region'),
+    labelSet: pairsPredicate(others),
+    metadata: pairsPredicate(q.metadata ?? []),
     lines,
     backward: q.direction === 'backward',
     limit,
     after: q.cursor === undefined ? null : decodeCursor(q.cursor),
+  };
+}
+
+const VALID_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export function isColumnLabel(name: string): name is LabelName {
+  return name === 'service' || name === 'server' || name === 'region';
+}
+
+/** A predicate over an encoded set of pairs: every matcher must hold on its name's value ('' when missing). */
+function pairsPredicate(matchers: readonly LabelMatcher[]): LabelPredicate | null {
+  if (matchers.length === 0) return null;
+  const compiled = matchers.map((m) => ({ name: m.name, test: compileLabel(m) }));
+  return (encoded) => {
+    for (const c of compiled) if (!c.test(pairValue(encoded, c.name) ?? '')) return false;
+    return true;
   };
 }
 

@@ -1,5 +1,8 @@
 import type { BatchReader } from '../batch/reader.js';
-import type { BlockIndex } from '../index/block-format.js';
+import { NO_ID } from '../batch/layout.js';
+import { NO_SET, type BlockIndex } from '../index/block-format.js';
+import { pageEntryExtras } from '../index/block-reader.js';
+import { PairsCache, pairsObject } from '../model/labels.js';
 import type { StoreView } from '../index/store.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
@@ -30,6 +33,40 @@ function labelFilter(view: StoreView, accept: LabelPredicate | null): LabelFilte
   const wanted = new Uint8Array(Math.max(...ids) + 1);
   for (const id of ids) wanted[id] = 1;
   return { ids: wanted, none: false };
+}
+
+/**
+ * The query's predicate over label sets, evaluated once per shard label id
+ * (lazily: a query looks only at the sets of the blocks it reaches).
+ */
+class LabelSetFilter {
+  private readonly state: Map<number, boolean> = new Map();
+  private readonly empty: boolean;
+  constructor(
+    private readonly view: StoreView,
+    private readonly accept: LabelPredicate,
+  ) {
+    this.empty = accept('');
+  }
+  /** Whether entries with this set id (NO_SET: no other labels) pass. */
+  ok(id: number): boolean {
+    if (id === NO_SET) return this.empty;
+    let v = this.state.get(id);
+    if (v === undefined) this.state.set(id, (v = this.accept(this.view.labelName(id))));
+    return v;
+  }
+  /** Whether a block can hold a passing entry. */
+  block(b: BlockIndex): boolean {
+    if (b.unlabelled !== false && this.empty) return true;
+    const bits = b.labels.set;
+    if (bits === undefined) return false;
+    for (let byte = 0; byte < bits.length; byte++) {
+      const x = bits[byte]!;
+      if (x === 0) continue;
+      for (let bit = 0; bit < 8; bit++) if ((x & (1 << bit)) !== 0 && this.ok(byte * 8 + bit)) return true;
+    }
+    return false;
+  }
 }
 
 function bitsetHasAny(bits: Uint8Array, wanted: Uint8Array): boolean {
@@ -83,6 +120,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
     const sources = page.sources;
     const offsets = page.messageOffsets();
     const messages = page.messageBuffer();
+    const sets = f.labelSet !== null ? page.labelSets() : null;
     const wantService = f.service.ids;
     const wantServer = f.server.ids;
     const wantRegion = f.region.ids;
@@ -93,6 +131,8 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
       if (wantService !== null && wantService[sv[i]!] !== 1) continue;
       if (wantServer !== null && wantServer[sr[i]!] !== 1) continue;
       if (wantRegion !== null && wantRegion[rg[i]!] !== 1) continue;
+      if (f.labelSet !== null && !f.labelSet.ok(sets === null ? NO_SET : sets[i]!)) continue;
+      if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       const source = sources[src[i]!]!;
       const pos: Position = { ts: ts[i]!, source: source.id, seq: BigInt(source.base + rel[i]!) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
@@ -107,6 +147,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
         server: view.labelName(sr[i]!),
         region: view.labelName(rg[i]!),
         message,
+        ...pageEntryExtras(page, i, f.names, f.cache),
       };
     }
   }
@@ -134,6 +175,10 @@ export function forEachUnsealed(
     const sv = r.serviceIds();
     const sr = r.serverIds();
     const rg = r.regionIds();
+    const sets = q.labelSet !== null ? r.labelSetIds() : null;
+    // Per dictionary id of this batch: whether its label set passes (0 unknown, 1 yes, 2 no).
+    const setOk = q.labelSet !== null ? new Uint8Array(labels.length) : null;
+    const noSetOk = q.labelSet === null || q.labelSet('');
     for (let i = 0; i < r.count; i++) {
       const t = ts[i]!;
       if (t < from || t >= to || (q.levelMask & (1 << lv[i]!)) === 0) continue;
@@ -141,6 +186,16 @@ export function forEachUnsealed(
       const server = labels[sr[i]!]!;
       const region = labels[rg[i]!]!;
       if ((q.services && !q.services(service)) || (q.servers && !q.servers(server)) || (q.regions && !q.regions(region))) continue;
+      if (setOk !== null) {
+        const id = sets === null ? NO_ID : sets[i]!;
+        if (id === NO_ID) {
+          if (!noSetOk) continue;
+        } else {
+          if (setOk[id] === 0) setOk[id] = q.labelSet!(labels[id]!) ? 1 : 2;
+          if (setOk[id] === 2) continue;
+        }
+      }
+      if (q.metadata !== null && !q.metadata(r.meta(i))) continue;
       fn(r, i, service, server, region, n);
     }
   }
@@ -171,6 +226,7 @@ function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filter
     return { ts: r.timestamps()[i]!, source: r.sourceId, seq: r.seq(i) };
   };
   const sign = q.backward ? -1 : 1;
+  const cache = new PairsCache();
   const times = new BigInt64Array(order.length);
   for (let k = 0; k < order.length; k++) times[k] = batches[hits[2 * k]!]!.timestamps()[hits[2 * k + 1]!]!;
   // Timestamps decide almost every comparison; positions are built only for ties.
@@ -192,6 +248,7 @@ function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filter
       server: labels[r.serverIds()[i]!]!,
       region: labels[r.regionIds()[i]!]!,
       message: r.message(i),
+      ...batchEntryExtras(r, i, cache),
     };
   };
   return {
@@ -208,6 +265,18 @@ interface Filters {
   readonly service: LabelFilter;
   readonly server: LabelFilter;
   readonly region: LabelFilter;
+  /** Null when the query has no matcher on other labels. */
+  readonly labelSet: LabelSetFilter | null;
+  readonly names: (id: number) => string;
+  readonly cache: PairsCache;
+}
+
+/** The labels and metadata fields of a memtable entry (absent when it has none). */
+function batchEntryExtras(r: BatchReader, i: number, cache: PairsCache) {
+  const set = r.labelSet(i);
+  const meta = r.meta(i);
+  if (set === '' && meta === '') return {};
+  return { ...(set === '' ? {} : { labels: cache.get(set) }), ...(meta === '' ? {} : { metadata: pairsObject(meta) }) };
 }
 
 /**
@@ -240,6 +309,9 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
     service: labelFilter(view, q.services),
     server: labelFilter(view, q.servers),
     region: labelFilter(view, q.regions),
+    labelSet: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet),
+    names: (id) => view.labelName(id),
+    cache: new PairsCache(),
   };
   const to = q.after && q.backward && q.after.ts + 1n < q.to ? q.after.ts + 1n : q.to;
   const pq: PlannedQuery = to === q.to ? q : { ...q, to };
@@ -250,6 +322,7 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
     if (f.service.ids && !bitsetHasAny(b.labels.service, f.service.ids)) continue;
     if (f.server.ids && !bitsetHasAny(b.labels.server, f.server.ids)) continue;
     if (f.region.ids && !bitsetHasAny(b.labels.region, f.region.ids)) continue;
+    if (f.labelSet !== null && !f.labelSet.block(b)) continue;
     runs.push({
       bound: q.backward ? b.maxTs : b.minTs,
       open: () => {
@@ -272,7 +345,10 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
  * with a 64 MiB heap out of memory).
  */
 export function entryBytes(e: IdentifiedEntry): number {
-  return 160 + 2 * e.message.length;
+  let n = 160 + 2 * e.message.length;
+  // Label sets are shared between a stream's entries; metadata is the entry's own.
+  if (e.metadata !== undefined) for (const k in e.metadata) n += 48 + 2 * (k.length + e.metadata[k]!.length);
+  return n;
 }
 
 /**

@@ -61,7 +61,7 @@ export type ShardRequest =
   | { op: 'sources'; prefix?: string; limit?: number }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
   | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number }
-  | { op: 'labelValues'; name: LabelName; from?: bigint; to?: bigint };
+  | { op: 'labelValues'; name: string; from?: bigint; to?: bigint };
 
 export interface ShardStatsAnswer {
   readonly role: 'primary' | 'replica';

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { BatchBuilder, BatchReader, encodeBatch, MAX_ENTRIES, MAX_MESSAGE_BYTES } from '../../src/batch/index.js';
 import { isTributaryError } from '../../src/errors.js';
@@ -193,4 +194,43 @@ test('a builder reused over many batches stays exact through its label cache and
     const bytes = target.slice(0, b.finish());
     if (batch % 20 === 0 || batch === 79) t.deepEqual(roundTripFrom(bytes), entries, `batch ${batch}`);
   }
+});
+
+const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,12}$/);
+const labelValue = fc.string({ maxLength: 30, unit: 'grapheme' }).filter((v) => !v.includes('\u0000'));
+const pairsArb = fc.dictionary(labelName, labelValue, { maxKeys: 6 });
+
+test('stream labels and structured metadata round trip exactly, and an entry without them has neither (property)', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(entryArb, pairsArb, pairsArb), { minLength: 1, maxLength: 40 }), (rows) => {
+      const entries: LogEntry[] = rows.map(([e, labels, metadata]) => ({
+        ...normalised(e),
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
+        ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
+      }));
+      const r = BatchReader.open(encodeBatch(entries, { sourceId: SOURCE, firstSeq: 0n }));
+      r.validate();
+      const back = [...r.entries()].map(({ source: _s, seq: _q, ...e }) => ({ ...e }));
+      t.deepEqual(
+        back.map((e) => ({ ...e, ...(e.labels ? { labels: { ...e.labels } } : {}), ...(e.metadata ? { metadata: { ...e.metadata } } : {}) })),
+        entries,
+      );
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('a version-1 batch (written by the previous release) still reads: every field, no labels or metadata', (t) => {
+  const bytes = new Uint8Array(readFileSync(new URL('../../../test/fixtures/v1/batch-v1.bin', import.meta.url)));
+  const r = BatchReader.open(bytes);
+  r.validate();
+  t.is(r.version, 1);
+  t.is(r.labelSetIds(), null);
+  t.deepEqual(
+    [...r.entries()].map((e) => [e.ts, e.level, e.service, e.server, e.region, e.message, e.source, e.seq, e.labels, e.metadata]),
+    [
+      [1767225600000000001n, 3, 'api', 'web-1', 'eu-1', 'db timeout', 'v1source', 7n, undefined, undefined],
+      [1767225600000000002n, 1, 'billing', 'web-2', 'us-1', 'charged €12', 'v1source', 8n, undefined, undefined],
+    ],
+  );
 });

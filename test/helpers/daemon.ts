@@ -16,6 +16,8 @@ export interface StoredEntry {
   server: string;
   region: string;
   message: string;
+  labels?: Record<string, string>;
+  metadata?: Record<string, string>;
 }
 
 /** What a query over HTTP returns, oldest first (up to 5000 entries). */

@@ -84,5 +84,6 @@ test('a bad query is a 400 with the parse position, never a 500', async (t) => {
   t.regex(bad.body.error.message, /1:10: expected a string/);
   t.is((await get('/api/v1/query', { query: '{}', from: 'yesterday' })).status, 400);
   t.is((await get('/api/v1/query', {})).status, 400);
-  t.is((await get('/api/v1/label/colour/values', {})).status, 400);
+  t.is((await get('/api/v1/label/colour%20x/values', {})).status, 400);
+  t.deepEqual((await get('/api/v1/label/colour/values', {})).body.data, []);
 });

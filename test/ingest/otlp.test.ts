@@ -42,13 +42,18 @@ for (const exporter of ['json', 'protobuf'] as const) {
     t.deepEqual(
       got.map((e) => [e.ts, e.level, e.server, e.region, e.message]),
       [
-        [`${T0_MS}000000`, 'ERROR', 'web-3', 'eu-west-1', 'payment failed http.status_code=502'],
+        [`${T0_MS}000000`, 'ERROR', 'web-3', 'eu-west-1', 'payment failed'],
         [`${T0_MS + 1}000000`, 'WARN', 'web-3', 'eu-west-1', 'retrying charge'],
         [`${T0_MS + 2}000000`, 'DEBUG', 'web-3', 'eu-west-1', '{"cart":"c-17","items":"3"}'],
         // A record's own host.name attribute names its server.
         [`${T0_MS + 3}000000`, 'ERROR', 'web-9', 'eu-west-1', 'giving up'],
       ],
     );
+    // Resource attributes Loki 3 indexes are stream labels (names sanitized); the rest, the scope and the record's attributes are metadata.
+    t.deepEqual(got[0]!.labels, { cloud_region: 'eu-west-1', service_name: `checkout-${exporter}` });
+    t.like(got[0]!.metadata, { host_name: 'web-3', http_status_code: '502', scope_name: 'checkout-lib', scope_version: '1.0.0' });
+    t.is(got[1]!.metadata?.http_status_code, undefined);
+    t.is((await storedEntries(d, `{service_name="checkout-${exporter}"} | http_status_code="502"`)).length, 1);
     t.like(d.ingestor.stats()[exporter === 'json' ? 'otlp-json' : 'otlp-protobuf'], { accepted: 4 });
   });
 }

@@ -5,7 +5,7 @@ import { encodeBatch } from '../../src/batch/builder.js';
 import { ShardStore } from '../../src/index/store.js';
 import type { IdentifiedEntry, LogEntry } from '../../src/model/entry.js';
 import type { Level } from '../../src/model/level.js';
-import { comparePositions, planQuery, type LogQuery } from '../../src/query/model.js';
+import { comparePositions, planQuery, type LabelMatcher, type LogQuery } from '../../src/query/model.js';
 import { queryView } from '../../src/query/scan.js';
 import { tempDir } from '../helpers/system.js';
 
@@ -60,6 +60,11 @@ const queryArb: fc.Arbitrary<LogQuery> = fc
   })
   .map((r) => ({ ...r, from: BigInt(r.from) * 1000n, to: BigInt(r.from + r.span) * 1000n }));
 
+function holds(m: LabelMatcher, v: string): boolean {
+  const re = new RegExp(`^(?:${m.value})$`);
+  return m.op === '=' ? v === m.value : m.op === '!=' ? v !== m.value : m.op === '=~' ? re.test(v) : !re.test(v);
+}
+
 /** The reference: filter everything, sort in the total order. */
 function reference(all: IdentifiedEntry[], q: LogQuery): IdentifiedEntry[] {
   const ci = q.contains && q.contains.caseSensitive === false;
@@ -74,10 +79,10 @@ function reference(all: IdentifiedEntry[], q: LogQuery): IdentifiedEntry[] {
       (!q.contains || (ci ? e.message.toLowerCase().includes(q.contains.text.toLowerCase()) : e.message.includes(q.contains.text))) &&
       (!q.regex || new RegExp(q.regex).test(e.message)) &&
       (q.labels ?? []).every((m) => {
-        const v = e[m.name];
-        const re = new RegExp(`^(?:${m.value})$`);
-        return m.op === '=' ? v === m.value : m.op === '!=' ? v !== m.value : m.op === '=~' ? re.test(v) : !re.test(v);
+        const v = m.name === 'service' || m.name === 'server' || m.name === 'region' ? e[m.name] : (e.labels?.[m.name] ?? '');
+        return holds(m, v);
       }) &&
+      (q.metadata ?? []).every((m) => holds(m, e.metadata?.[m.name] ?? '')) &&
       (q.lineFilters ?? []).every((f) => {
         if (f.op === '|~') return new RegExp(f.value).test(e.message);
         if (f.op === '!~') return !new RegExp(f.value).test(e.message);

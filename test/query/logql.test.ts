@@ -63,7 +63,8 @@ test('parse errors name the line, column, what was expected and what was found',
   const cases: [string, RegExp][] = [
     ['{service=="api"}', /1:10: expected a string, found "="/],
     ['{service="api"', /1:15: expected "," or "}", found the end of the query/],
-    ['{foo="x"}', /1:2: expected a known label .* not foo/],
+    ['{9foo="x"}', /1:2: expected a label name, found "9"/],
+    ['{service="a"} | = "x"', /1:17: expected a label name after "\|"/],
     ['count_over_time({service="a"}[1x])', /1:31: expected a duration/],
     ['{service="a"} |~ "("', /1:15: expected a valid regular expression/],
     ['{service="a"} | level >= LOUD', /expected a level/],
@@ -78,7 +79,7 @@ test('parse errors name the line, column, what was expected and what was found',
 });
 
 // Round trip: a random query printed in LogQL parses back to what it says.
-const labelName = fc.constantFrom('service', 'server', 'region');
+const labelName = fc.constantFrom('service', 'server', 'region', 'env', 'k8s_namespace_name');
 const str = fc.string({ maxLength: 8 }).filter((s) => !s.includes('`'));
 const regexStr = fc.constantFrom('a.*', 'web-[0-9]+', 'x|y');
 const matcher = fc.oneof(

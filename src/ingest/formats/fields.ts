@@ -18,14 +18,19 @@ export function parseJsonBody(sink: ShardSink, body: Uint8Array): unknown {
   }
 }
 
-/** First string field present among `names`. */
-function pick(o: Record<string, unknown>, names: readonly string[]): string | undefined {
+/** First string field present among `names`, and its name. */
+function pickField(o: Record<string, unknown>, names: readonly string[]): [string, string] | undefined {
   for (const n of names) {
     const v = o[n];
-    if (typeof v === 'string' && v.length > 0) return v;
-    if (typeof v === 'number') return String(v);
+    if (typeof v === 'string' && v.length > 0) return [n, v];
+    if (typeof v === 'number') return [n, String(v)];
   }
   return undefined;
+}
+
+/** A JSON value as metadata text: strings as they are, other values as JSON. */
+function metadataText(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 // Field names as real shippers spell them: ours first, then pino/bunyan, then common aliases.
@@ -40,6 +45,12 @@ const LEVEL_FIELDS = ['level', 'severity', 'lvl', 'loglevel'];
  * Adds one JSON log object to the sink (NDJSON push, pino files, bulk
  * import). A missing time is the arrival time; a missing level is INFO; a
  * missing message keeps the whole line, so nothing a sender wrote is lost.
+ *
+ * Fields beyond the known ones: an object under `labels` gives the stream's
+ * other labels; every other field not read as time, level, message,
+ * service, server or region becomes the entry's structured metadata
+ * (objects and arrays as their JSON text). A line without a message field
+ * is kept whole as its message and gets no metadata: nothing is stored twice.
  */
 export function addJsonEntry(sink: ShardSink, line: number, o: unknown, raw: string, now: bigint): void {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) {
@@ -76,14 +87,51 @@ export function addJsonEntry(sink: ShardSink, line: number, o: unknown, raw: str
     }
     level = l;
   }
-  const message = pick(rec, MESSAGE_FIELDS) ?? raw;
+  const msg = pickField(rec, MESSAGE_FIELDS);
+  const service = pickField(rec, SERVICE_FIELDS);
+  const server = pickField(rec, SERVER_FIELDS);
+  const region = pickField(rec, REGION_FIELDS);
+  let labels = '';
+  let meta = '';
+  if (msg !== undefined) {
+    let pairs: [string, string][] | undefined;
+    let streamLabels: [string, string][] | undefined;
+    for (const k in rec) {
+      if (k === msg[0] || k === tf || k === lf || k === service?.[0] || k === server?.[0] || k === region?.[0]) continue;
+      const v = rec[k];
+      if (v === undefined || v === null) continue;
+      if (k === 'labels' && typeof v === 'object' && !Array.isArray(v)) {
+        streamLabels = Object.entries(v as Record<string, unknown>).map(([n, x]) => [n, metadataText(x)]);
+        continue;
+      }
+      (pairs ??= []).push([k, metadataText(v)]);
+    }
+    if (streamLabels !== undefined) {
+      const checked = sink.checkPairs('labels', streamLabels);
+      if (typeof checked !== 'string') {
+        sink.reject(line, checked.reason, `line ${line}: ${checked.message}`);
+        return;
+      }
+      labels = checked;
+    }
+    if (pairs !== undefined) {
+      const checked = sink.checkPairs('metadata', pairs);
+      if (typeof checked !== 'string') {
+        sink.reject(line, checked.reason, `line ${line}: ${checked.message}`);
+        return;
+      }
+      meta = checked;
+    }
+  }
   sink.add(
     line,
     ts,
     level,
-    pick(rec, SERVICE_FIELDS) ?? sink.defaults.service,
-    pick(rec, SERVER_FIELDS) ?? sink.defaults.server,
-    pick(rec, REGION_FIELDS) ?? sink.defaults.region,
-    message,
+    service?.[1] ?? sink.defaults.service,
+    server?.[1] ?? sink.defaults.server,
+    region?.[1] ?? sink.defaults.region,
+    msg?.[1] ?? raw,
+    labels,
+    meta,
   );
 }

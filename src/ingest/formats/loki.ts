@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import snappy from 'snappy';
 import type { Level } from '../../model/level.js';
-import type { ShardSink } from '../sink.js';
+import type { PairsCheck, ShardSink } from '../sink.js';
 import { timestampNs } from '../timestamp.js';
 import { parseJsonBody } from './fields.js';
 import { detectLevel, parseLabelSet, streamFromLabels, type StreamLabels } from './labels.js';
@@ -14,16 +14,26 @@ function pushRequestType(): protobuf.Type {
   return pushRequest;
 }
 
-/** One entry of a stream: its labels' mapping, with the level from a label, structured metadata or the line. */
+/**
+ * One entry of a stream: its labels' mapping, with the level from a label,
+ * structured metadata or the line. The stream's labels are kept as sent
+ * (service, server, region and level go to their columns), and the entry's
+ * structured metadata with it.
+ */
 function addLokiEntry(
   sink: ShardSink,
   n: number,
   stream: StreamLabels,
+  labels: PairsCheck,
   ts: bigint | undefined,
   tsText: string,
   line: string,
   metadata?: Map<string, string>,
 ): void {
+  if (typeof labels !== 'string') {
+    sink.reject(n, labels.reason, `entry ${n}: ${labels.message}`);
+    return;
+  }
   if (ts === undefined) {
     sink.reject(n, 'invalid_timestamp', `entry ${n}: timestamp ${JSON.stringify(tsText).slice(0, 40)} is not nanoseconds since the epoch`);
     return;
@@ -38,7 +48,12 @@ function addLokiEntry(
     sink.reject(n, 'unknown_level', `entry ${n}: level ${JSON.stringify(levelText)} is not one Tributary knows`);
     return;
   }
-  sink.add(n, ts, level ?? detectLevel(line), stream.service, stream.server, stream.region, line);
+  const meta = metadata && metadata.size > 0 ? sink.checkPairs('metadata', metadata) : '';
+  if (typeof meta !== 'string') {
+    sink.reject(n, meta.reason, `entry ${n}: ${meta.message}`);
+    return;
+  }
+  sink.add(n, ts, level ?? detectLevel(line), stream.service, stream.server, stream.region, line, labels, meta);
 }
 
 /** Loki's JSON push: {"streams":[{"stream":{labels},"values":[["<ns>","<line>"(,{metadata})]]}]}. */
@@ -61,6 +76,7 @@ export function parseLokiJson(sink: ShardSink, body: Uint8Array): void {
       continue;
     }
     const stream = streamFromLabels(labels);
+    const encoded = sink.checkPairs('labels', labels);
     for (const v of values) {
       n++;
       if (!Array.isArray(v) || typeof v[1] !== 'string') {
@@ -72,7 +88,7 @@ export function parseLokiJson(sink: ShardSink, body: Uint8Array): void {
           ? new Map(Object.entries(v[2] as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
           : undefined;
       const tsText = typeof v[0] === 'string' ? v[0] : String(v[0]);
-      addLokiEntry(sink, n, stream, typeof v[0] === 'string' && /^\d{1,19}$/.test(v[0]) ? BigInt(v[0]) : timestampNs(v[0]), tsText, v[1], metadata);
+      addLokiEntry(sink, n, stream, encoded, typeof v[0] === 'string' && /^\d{1,19}$/.test(v[0]) ? BigInt(v[0]) : timestampNs(v[0]), tsText, v[1], metadata);
     }
   }
 }
@@ -116,12 +132,13 @@ export function parseLokiProtobuf(sink: ShardSink, body: Uint8Array, compressed 
       continue;
     }
     const stream = streamFromLabels(labels);
+    const encoded = sink.checkPairs('labels', labels);
     for (const e of s.entries ?? []) {
       n++;
       const secs = e.timestamp?.seconds;
       const ts = secs === undefined ? undefined : BigInt(secs.toString()) * 1_000_000_000n + BigInt(e.timestamp?.nanos ?? 0);
       const metadata = e.structuredMetadata?.length ? new Map(e.structuredMetadata.map((p) => [p.name ?? '', p.value ?? ''])) : undefined;
-      addLokiEntry(sink, n, stream, ts, String(secs), e.line ?? '', metadata);
+      addLokiEntry(sink, n, stream, encoded, ts, String(secs), e.line ?? '', metadata);
     }
   }
 }

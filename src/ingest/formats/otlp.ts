@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { Level, tryParseLevel } from '../../model/level.js';
-import type { ShardSink } from '../sink.js';
+import type { PairsCheck, ShardSink } from '../sink.js';
 import { parseJsonBody } from './fields.js';
 import { detectLevel, streamFromLabels, type StreamLabels } from './labels.js';
 
@@ -113,25 +113,45 @@ function hex(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
-// Attributes already mapped to the stream: not repeated in the message.
-const STREAM_KEYS = new Set(['service.name', 'service', 'host.name', 'hostname', 'host', 'server', 'cloud.region', 'region', 'level', 'severity']);
-const BARE = /^[^\s"=]+$/;
-
 /**
- * The stored message: the body, then the record's own attributes and trace
- * context as logfmt pairs (`trace_id=... http.status=500`), so they stay
- * searchable: Tributary stores a line, not a map.
+ * Resource attributes that become stream labels, as Loki 3 maps them by
+ * default (its `default_resource_attributes_as_index_labels`), names
+ * sanitized (`k8s.pod.name` -> `k8s_pod_name`). Every other resource
+ * attribute, every log record attribute, the scope's name and version and
+ * the trace context become the entry's structured metadata, as in Loki.
  */
-function messageOf(record: unknown, recordAttrs: Map<string, string>): string {
-  let msg = valueText(field(record, 'body', 'body')) ?? '';
-  const extra: string[] = [];
-  const trace = hex(field(record, 'traceId', 'trace_id'));
-  const span = hex(field(record, 'spanId', 'span_id'));
-  if (trace) extra.push(`trace_id=${trace}`);
-  if (span) extra.push(`span_id=${span}`);
-  for (const [k, v] of recordAttrs) if (!STREAM_KEYS.has(k)) extra.push(`${k}=${BARE.test(v) ? v : JSON.stringify(v)}`);
-  if (extra.length > 0) msg = msg.length > 0 ? `${msg} ${extra.join(' ')}` : extra.join(' ');
-  return msg;
+const RESOURCE_LABELS: ReadonlySet<string> = new Set([
+  'cloud.availability_zone',
+  'cloud.region',
+  'container.name',
+  'deployment.environment',
+  'k8s.cluster.name',
+  'k8s.container.name',
+  'k8s.cronjob.name',
+  'k8s.daemonset.name',
+  'k8s.deployment.name',
+  'k8s.job.name',
+  'k8s.namespace.name',
+  'k8s.pod.name',
+  'k8s.replicaset.name',
+  'k8s.statefulset.name',
+  'service.instance.id',
+  'service.name',
+  'service.namespace',
+]);
+
+/** A resource's stream: its mapping onto service/server/region, its labels (encoded) and the rest of its attributes for metadata. */
+interface ResourceStream {
+  readonly stream: StreamLabels;
+  readonly labels: PairsCheck;
+  readonly metadata: [string, string][];
+}
+
+function resourceStream(sink: ShardSink, resource: Map<string, string>): ResourceStream {
+  const labels: [string, string][] = [];
+  const metadata: [string, string][] = [];
+  for (const [k, v] of resource) (RESOURCE_LABELS.has(k) ? labels : metadata).push([k, v]);
+  return { stream: streamFromLabels(resource), labels: sink.checkPairs('labels', labels), metadata };
 }
 
 /** Walks an ExportLogsServiceRequest (decoded or JSON) into the sink. */
@@ -140,12 +160,23 @@ function addRequest(sink: ShardSink, req: unknown): void {
   let n = 0;
   for (const rl of list(req, 'resourceLogs', 'resource_logs')) {
     const resource = attributes(field(rl, 'resource', 'resource'));
-    const resourceStream = streamFromLabels(resource);
+    const rs = resourceStream(sink, resource);
     for (const sl of list(rl, 'scopeLogs', 'scope_logs')) {
+      const scope = field(sl, 'scope', 'scope');
+      const scopeMeta: [string, string][] = [];
+      const scopeName = field(scope, 'name', 'name');
+      const scopeVersion = field(scope, 'version', 'version');
+      if (typeof scopeName === 'string' && scopeName !== '') scopeMeta.push(['scope_name', scopeName]);
+      if (typeof scopeVersion === 'string' && scopeVersion !== '') scopeMeta.push(['scope_version', scopeVersion]);
+      for (const [k, v] of attributes(scope)) scopeMeta.push([k, v]);
       for (const record of list(sl, 'logRecords', 'log_records')) {
         n++;
+        if (typeof rs.labels !== 'string') {
+          sink.reject(n, rs.labels.reason, `log record ${n}: ${rs.labels.message}`);
+          continue;
+        }
         const recordAttrs = attributes(record);
-        let stream: StreamLabels = resourceStream;
+        let stream: StreamLabels = rs.stream;
         if (recordAttrs.size > 0) stream = streamFromLabels(new Map([...resource, ...recordAttrs]));
         const time = nanos(field(record, 'timeUnixNano', 'time_unix_nano'));
         const observed = nanos(field(record, 'observedTimeUnixNano', 'observed_time_unix_nano'));
@@ -153,7 +184,7 @@ function addRequest(sink: ShardSink, req: unknown): void {
           sink.reject(n, 'invalid_timestamp', `log record ${n}: timeUnixNano is not nanoseconds since the epoch`);
           continue;
         }
-        const message = messageOf(record, recordAttrs);
+        const message = valueText(field(record, 'body', 'body')) ?? '';
         const sevNumber = Number(field(record, 'severityNumber', 'severity_number') ?? 0);
         const sevText = field(record, 'severityText', 'severity_text');
         let level: Level | undefined;
@@ -164,7 +195,17 @@ function addRequest(sink: ShardSink, req: unknown): void {
           sink.reject(n, 'unknown_level', `log record ${n}: severity ${JSON.stringify(sevNumber > 0 ? sevNumber : sevText)} is not one Tributary knows`);
           continue;
         }
-        sink.add(n, time > 0n ? time : observed > 0n ? observed : now, level, stream.service, stream.server, stream.region, message);
+        const metaPairs: [string, string][] = [...rs.metadata, ...scopeMeta, ...recordAttrs];
+        const trace = hex(field(record, 'traceId', 'trace_id'));
+        const span = hex(field(record, 'spanId', 'span_id'));
+        if (trace) metaPairs.push(['trace_id', trace]);
+        if (span) metaPairs.push(['span_id', span]);
+        const meta = metaPairs.length === 0 ? '' : sink.checkPairs('metadata', metaPairs);
+        if (typeof meta !== 'string') {
+          sink.reject(n, meta.reason, `log record ${n}: ${meta.message}`);
+          continue;
+        }
+        sink.add(n, time > 0n ? time : observed > 0n ? observed : now, level, stream.service, stream.server, stream.region, message, rs.labels, meta);
       }
     }
   }

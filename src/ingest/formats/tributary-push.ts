@@ -17,6 +17,8 @@ interface WireEntry {
   server?: string;
   region?: string;
   message?: string;
+  labels?: Record<string, string>;
+  metadata?: Record<string, string>;
 }
 
 /** The gRPC unary Push (tributary.v1.PushRequest), decoded here on a parse thread from the raw request bytes. */
@@ -36,6 +38,13 @@ export function parseTributaryPush(sink: ShardSink, body: Uint8Array): void {
       sink.reject(n, 'unknown_level', `entry ${n}: level ${level} is not DEBUG, INFO, WARN or ERROR`);
       continue;
     }
+    const labels = e.labels && Object.keys(e.labels).length > 0 ? sink.checkPairs('labels', Object.entries(e.labels)) : '';
+    const meta = e.metadata && Object.keys(e.metadata).length > 0 ? sink.checkPairs('metadata', Object.entries(e.metadata)) : '';
+    if (typeof labels !== 'string' || typeof meta !== 'string') {
+      const bad = typeof labels !== 'string' ? labels : (meta as Exclude<typeof meta, string>);
+      sink.reject(n, bad.reason, `entry ${n}: ${bad.message}`);
+      continue;
+    }
     sink.add(
       n,
       BigInt((e.ts ?? 0).toString()),
@@ -44,6 +53,8 @@ export function parseTributaryPush(sink: ShardSink, body: Uint8Array): void {
       e.server || UNKNOWN_SERVER,
       e.region || UNKNOWN_REGION,
       e.message ?? '',
+      labels,
+      meta,
     );
   }
 }
