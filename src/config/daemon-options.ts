@@ -37,6 +37,10 @@ export function daemonOptions(c: ResolvedConfig): DaemonOptions {
       maxConcurrent: c.limits.maxConcurrent,
       maxInFlightBytes: c.limits.maxInFlightBytes,
       maxFutureNs: BigInt(c.limits.maxFuture) * NS_PER_MS,
+      maxLabelsPerStream: c.limits.maxLabelsPerStream,
+      maxLabelNameBytes: c.limits.maxLabelNameBytes,
+      maxLabelValueBytes: c.limits.maxLabelValueBytes,
+      maxMetadataBytes: c.limits.maxMetadataBytes,
     },
     shard: {
       groupCommitMs: c.storage.groupCommit,

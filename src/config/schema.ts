@@ -118,6 +118,14 @@ export const configSchema = z.strictObject({
       maxInFlightBytes: bytes().default(64 * 2 ** 20),
       /** How far ahead of the clock a timestamp may be. */
       maxFuture: duration().default(86400e3),
+      /** Stream labels beyond service, server and region one entry's stream may have (a 4xx naming this limit beyond). */
+      maxLabelsPerStream: count().default(32),
+      /** Longest label or metadata name (as Loki's max_label_name_length). */
+      maxLabelNameBytes: bytes().default(1024),
+      /** Longest label value (as Loki's max_label_value_length). */
+      maxLabelValueBytes: bytes().default(2048),
+      /** Largest structured metadata of one entry, names and values together. */
+      maxMetadataBytes: bytes().default(64 * 2 ** 10),
     })
     .prefault({}),
   storage: z

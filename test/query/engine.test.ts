@@ -14,14 +14,25 @@ const SERVERS = ['s1', 's2', 's3', 's4'];
 const REGIONS = ['eu', 'us'];
 const WORDS = ['timeout', 'Timeout', 'ok', 'retry', 'disk full', 'GET /x'];
 
-const entryArb = fc.record({
-  ts: fc.integer({ min: 0, max: 2000 }).map((n) => BigInt(n) * 1000n),
-  level: fc.integer({ min: 0, max: 3 }).map((l) => l as Level),
-  service: fc.constantFrom(...SERVICES),
-  server: fc.constantFrom(...SERVERS),
-  region: fc.constantFrom(...REGIONS),
-  message: fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 3 }).map((w) => w.join(' ')),
-});
+const entryArb = fc
+  .record({
+    ts: fc.integer({ min: 0, max: 2000 }).map((n) => BigInt(n) * 1000n),
+    level: fc.integer({ min: 0, max: 3 }).map((l) => l as Level),
+    service: fc.constantFrom(...SERVICES),
+    server: fc.constantFrom(...SERVERS),
+    region: fc.constantFrom(...REGIONS),
+    message: fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 3 }).map((w) => w.join(' ')),
+    // Other stream labels and structured metadata, often absent (as v1 data and most senders).
+    labels: fc.option(fc.record({ env: fc.constantFrom('prod', 'dev'), team: fc.constantFrom('core', 'web') }, { requiredKeys: [] }), { nil: undefined }),
+    metadata: fc.option(fc.record({ trace_id: fc.constantFrom('t1', 't2', 't3'), user: fc.constantFrom('ann', 'bo') }, { requiredKeys: [] }), {
+      nil: undefined,
+    }),
+  })
+  .map(({ labels, metadata, ...e }): LogEntry => ({
+    ...e,
+    ...(labels && Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+  }));
 
 const queryArb: fc.Arbitrary<LogQuery> = fc
   .record({
@@ -38,9 +49,20 @@ const queryArb: fc.Arbitrary<LogQuery> = fc
     labels: fc.option(
       fc.array(
         fc.record({
-          name: fc.constantFrom('service', 'server', 'region') as fc.Arbitrary<'service' | 'server' | 'region'>,
+          name: fc.constantFrom('service', 'server', 'region', 'env', 'team'),
           op: fc.constantFrom('=', '!=', '=~', '!~') as fc.Arbitrary<'=' | '!=' | '=~' | '!~'>,
-          value: fc.constantFrom('api', 's1', 'eu', 's[12]', 'a.*', 'db|auth', 'us'),
+          value: fc.constantFrom('api', 's1', 'eu', 's[12]', 'a.*', 'db|auth', 'us', 'prod', 'dev', '', 'c.*'),
+        }),
+        { maxLength: 2 },
+      ),
+      { nil: undefined },
+    ),
+    metadata: fc.option(
+      fc.array(
+        fc.record({
+          name: fc.constantFrom('trace_id', 'user'),
+          op: fc.constantFrom('=', '!=', '=~', '!~') as fc.Arbitrary<'=' | '!=' | '=~' | '!~'>,
+          value: fc.constantFrom('t1', 't[23]', 'ann', ''),
         }),
         { maxLength: 2 },
       ),
@@ -94,7 +116,8 @@ function reference(all: IdentifiedEntry[], q: LogQuery): IdentifiedEntry[] {
   return out;
 }
 
-const key = (e: IdentifiedEntry) => `${e.source}/${e.seq}/${e.ts}/${e.level}/${e.service}/${e.server}/${e.region}/${e.message}`;
+const key = (e: IdentifiedEntry) =>
+  `${e.source}/${e.seq}/${e.ts}/${e.level}/${e.service}/${e.server}/${e.region}/${e.message}/${JSON.stringify(e.labels ?? {})}/${JSON.stringify(e.metadata ?? {})}`;
 
 async function storeWith(dir: string, batches: LogEntry[][], sealAfter: Set<number>) {
   const { store } = ShardStore.open({ dir, sealInBackground: false });
@@ -244,6 +267,9 @@ test('queries during compaction and after retention answer exactly as the refere
       server: SERVERS[b % 4]!,
       region: REGIONS[i % 2]!,
       message: `m ${b} ${i} ${WORDS[i % WORDS.length]}`,
+      // Compaction carries other labels and metadata along.
+      ...(i % 3 === 0 ? { labels: { env: i % 2 === 0 ? 'prod' : 'dev' } } : {}),
+      ...(i % 5 === 0 ? { metadata: { trace_id: `t${i}` } } : {}),
     })),
   );
   const { store, all } = await storeWith(dir, batches, new Set([0, 1, 2, 3, 4, 5, 6]));
