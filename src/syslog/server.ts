@@ -4,6 +4,8 @@ import type { TlsMaterial } from '../security/tls.js';
 import { isTributaryError } from '../errors.js';
 import { scanFrame } from '../ingest/formats/syslog.js';
 import type { Ingestor } from '../ingest/ingestor.js';
+import { systemClock, type Clock } from '../supervisor/clock.js';
+import { NotSyslogWarnings } from './refusals.js';
 
 export interface SyslogOptions {
   readonly host?: string;
@@ -26,6 +28,8 @@ export interface SyslogOptions {
    */
   readonly tls?: TlsMaterial;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** The clock the refusal warnings are rate-limited by (default the system's). */
+  readonly clock?: Clock;
 }
 
 export interface SyslogStats {
@@ -53,7 +57,7 @@ class SyslogConnection {
   constructor(
     private readonly socket: Socket,
     private readonly listener: SyslogListener,
-    private readonly o: Required<Omit<SyslogOptions, 'host' | 'port' | 'log' | 'tls'>>,
+    private readonly o: Required<Omit<SyslogOptions, 'host' | 'port' | 'log' | 'tls' | 'clock'>>,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => void this.onEnd());
@@ -160,11 +164,16 @@ export class SyslogListener {
   private closing = false;
   private boundPort = 0;
 
+  private readonly notSyslog: NotSyslogWarnings;
+
   private constructor(
     private readonly server: Server,
     private readonly ingestor: Ingestor,
     readonly log: (level: 'info' | 'warn' | 'error', message: string) => void,
-  ) {}
+    clock: Clock,
+  ) {
+    this.notSyslog = new NotSyslogWarnings((m) => log('warn', m), 10_000, clock);
+  }
 
   static async listen(ingestor: Ingestor, options: SyslogOptions = {}): Promise<SyslogListener> {
     const o = {
@@ -179,7 +188,7 @@ export class SyslogListener {
       ? createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) })
       : createServer();
     server.maxConnections = o.maxConnections;
-    const listener = new SyslogListener(server, ingestor, options.log ?? (() => {}));
+    const listener = new SyslogListener(server, ingestor, options.log ?? (() => {}), options.clock ?? systemClock);
     server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       listener.counters.connections++;
       listener.sockets.add(socket);
@@ -216,6 +225,11 @@ export class SyslogListener {
         const report = await this.ingestor.push('syslog', 'syslog', body, { peer });
         this.counters.accepted += report.accepted + report.duplicates;
         this.counters.rejected += Object.values(report.rejected).reduce((a, b) => a + (b ?? 0), 0);
+        const notSyslog = report.rejected.malformed_syslog ?? 0;
+        if (notSyslog > 0) {
+          const first = report.errors.find((e) => e.reason === 'malformed_syslog');
+          this.notSyslog.refused(peer ?? 'an unknown peer', notSyslog, first?.message ?? 'malformed');
+        }
         return;
       } catch (err) {
         const retriable = isTributaryError(err, 'E_OVERLOADED') || isTributaryError(err, 'E_WORKER_DIED') || isTributaryError(err, 'E_TIMEOUT');

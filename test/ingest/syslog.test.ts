@@ -2,6 +2,7 @@ import test from 'ava';
 import { connect, type Socket } from 'node:net';
 import syslog from 'syslog-client';
 import type { Daemon } from '../../src/daemon/daemon.js';
+import { SimulatedClock } from '../../src/supervisor/clock.js';
 import { startDaemon, storedEntries } from '../helpers/daemon.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -91,11 +92,13 @@ test('octet counting carries newlines inside a message, a bad message is refused
   t.deepEqual(
     got.map((e) => [e.ts, e.level, e.service, e.server, e.region, e.message]),
     [
-      ['1763758800123456789', 'ERROR', 'postgres', 'db-1', 'eu-2', 'ERROR: deadlock\n  DETAIL: process 77 waits [origin region="eu-2"]'],
+      ['1763758800123456789', 'ERROR', 'postgres', 'db-1', 'eu-2', 'ERROR: deadlock\n  DETAIL: process 77 waits'],
       ['1763755202000000000', 'INFO', 'cron', 'app-4', 'unknown', 'job done'],
       [`${bsdMs}000000`, 'INFO', 'sshd', 'app-3', 'unknown', 'Accepted publickey'],
     ].sort((a, b) => (BigInt(a[0]!) < BigInt(b[0]!) ? -1 : 1)),
   );
+  // Structured data and the PROCID are metadata, not text glued onto the message.
+  t.deepEqual(got.find((e) => e.service === 'postgres')!.metadata, { origin_region: 'eu-2', proc_id: '77' });
   t.deepEqual(d.ingestor.stats().syslog?.rejected, { malformed_syslog: 2, invalid_timestamp: 1 });
 });
 
@@ -116,4 +119,56 @@ test('an octet count over the limit closes that connection; what came before it 
   t.deepEqual((await storedEntries(d)).map((e) => e.message).sort(), ['after', 'before', 'kept', 'tail']);
   t.is(d.syslog!.stats().oversizedFrames, 1);
   t.deepEqual(d.ingestor.stats().syslog?.rejected, { line_too_long: 2 });
+});
+
+test("an octet-counted frame's trailing newline (rsyslog, syslog-ng) is framing, not message; structured data is queryable metadata", async (t) => {
+  const d = await startDaemon(t, { syslog: { port: 0 } });
+  const s = await rawConnection(d.syslog!.port);
+  const frames = [
+    '<14>1 2025-11-21T21:00:00Z web-1 nginx 12 ID47 [exampleSDID@32473 iut="3" eventSource="Application"] GET /index\n',
+    '<14>1 2025-11-21T21:00:01Z web-1 nginx - - - GET /about\r\n',
+  ];
+  s.end(frames.map((f) => `${Buffer.byteLength(f)} ${f}`).join(''));
+  await settled(d, 2);
+  const got = await storedEntries(d, '{service="nginx"}');
+  t.deepEqual(
+    got.map((e) => [e.message, e.metadata]),
+    [
+      ['GET /index', { exampleSDID_32473_eventSource: 'Application', exampleSDID_32473_iut: '3', msg_id: 'ID47', proc_id: '12' }],
+      ['GET /about', undefined],
+    ],
+  );
+  t.deepEqual(
+    (await storedEntries(d, '{service="nginx"} | exampleSDID_32473_iut="3"')).map((e) => e.message),
+    ['GET /index'],
+  );
+});
+
+test('bytes that are not syslog are refused loudly: a warning naming the peer, rate-limited, with the count', async (t) => {
+  const clock = new SimulatedClock();
+  const warnings: string[] = [];
+  const d = await startDaemon(t, {
+    syslog: { port: 0, clock },
+    log: (level, message) => {
+      if (level === 'warn' && message.startsWith('syslog:')) warnings.push(message);
+    },
+  });
+  // pino-socket's NDJSON, sent to the syslog port by mistake.
+  const ndjson = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ level: 30, time: 1, msg: `m${i}` }) + '\n').join('');
+  const send = async (text: string, total: number) => {
+    const s = await rawConnection(d.syslog!.port);
+    s.end(text);
+    await settled(d, total);
+  };
+  await send(ndjson(3), 3);
+  t.is(warnings.length, 1);
+  t.regex(warnings[0]!, /127\.0\.0\.1 sent 3 message\(s\) that are not syslog/);
+  t.regex(warnings[0]!, /looks like JSON.*POST \/api\/v1\/ingest/);
+  await send(ndjson(2), 5);
+  t.is(warnings.length, 1, 'within the interval: counted, not logged');
+  clock.advance(10_000);
+  await send(ndjson(1), 6);
+  t.is(warnings.length, 2);
+  t.regex(warnings[1]!, /sent 3 message\(s\)/, 'the suppressed two and this one');
+  t.like(d.syslog!.stats(), { rejected: 6 });
 });

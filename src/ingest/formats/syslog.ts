@@ -69,19 +69,33 @@ function bsdTime(m: RegExpExecArray, nowMs: number): bigint | undefined {
   return BigInt(ms) * 1_000_000n + BigInt((m[6] ?? '').padEnd(9, '0'));
 }
 
-/** `[id name="value" ...][...]`: where the structured data ends, and its `region` parameter if any. */
-function structuredData(text: string, at: number): { end: number; region?: string } | undefined {
-  if (text[at] === '-') return { end: at + 1 };
+const SD_PARAM = /\s+([^\s="\]]{1,32})="((?:[^"\\]|\\.)*)"/y;
+
+/**
+ * `[id name="value" ...][...]`: where the structured data ends, its pairs
+ * (named `<id>_<name>`, sanitized as labels are: `[origin@32473 ip="..."]`
+ * gives `origin_32473_ip`) and its `region` parameter if any.
+ */
+function structuredData(text: string, at: number): { end: number; region?: string; pairs: [string, string][] } | undefined {
+  if (text[at] === '-') return { end: at + 1, pairs: [] };
   let i = at;
   let region: string | undefined;
+  const pairs: [string, string][] = [];
   while (text[i] === '[') {
     const close = sdElementEnd(text, i);
     if (close < 0) return undefined;
-    const r = /\bregion="((?:[^"\\]|\\.)*)"/.exec(text.slice(i, close));
-    if (r && region === undefined) region = r[1]!.replace(/\\(["\\\]])/g, '$1');
+    const element = text.slice(i + 1, close);
+    const id = /^[^\s="\]]{1,32}/.exec(element);
+    if (!id) return undefined;
+    SD_PARAM.lastIndex = id[0].length;
+    for (let m = SD_PARAM.exec(element); m; m = SD_PARAM.exec(element)) {
+      const value = m[2]!.replace(/\\(["\\\]])/g, '$1');
+      if (m[1] === 'region' && region === undefined) region = value;
+      pairs.push([`${id[0]}_${m[1]!}`, value]);
+    }
     i = close + 1;
   }
-  return i === at ? undefined : { end: i, region };
+  return i === at ? undefined : { end: i, region, pairs };
 }
 
 function sdElementEnd(text: string, at: number): number {
@@ -106,6 +120,8 @@ const nil = (v: string | undefined): string | undefined => (v === undefined || v
  * `region` structured-data parameter.
  */
 export function addSyslogMessage(sink: ShardSink, n: number, text: string, nowMs: number, peer?: string): void {
+  // rsyslog and syslog-ng end an octet-counted frame with a newline too: it is framing, not message.
+  if (text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1);
   const pri = /^<(\d{1,3})>/.exec(text);
   if (!pri || Number(pri[1]) > 191) {
     sink.reject(n, 'malformed_syslog', `message ${n} does not start with <PRI> (0-191): ${JSON.stringify(text.slice(0, 40))}`);
@@ -130,9 +146,16 @@ export function addSyslogMessage(sink: ShardSink, n: number, text: string, nowMs
     }
     let msg = rest.slice(sd.end).replace(/^ /, '');
     if (msg.startsWith('\uFEFF')) msg = msg.slice(1); // the BOM RFC 5424 puts before a UTF-8 message
-    const sdText = rest.slice(head[0].length, sd.end);
-    if (sdText !== '-') msg = msg.length > 0 ? `${msg} ${sdText}` : sdText;
-    sink.add(n, ts, level, nil(head[3]) ?? UNKNOWN_SERVICE, server(head[2]), sd.region ?? UNKNOWN_REGION, msg);
+    // Structured data, the PROCID and the MSGID are the entry's metadata, not text glued onto its message.
+    const pairs = sd.pairs;
+    if (nil(head[4]) !== undefined) pairs.push(['proc_id', head[4]!]);
+    if (nil(head[5]) !== undefined) pairs.push(['msg_id', head[5]!]);
+    const meta = pairs.length > 0 ? sink.checkPairs('metadata', pairs) : '';
+    if (typeof meta !== 'string') {
+      sink.reject(n, meta.reason, `message ${n}: ${meta.message}`);
+      return;
+    }
+    sink.add(n, ts, level, nil(head[3]) ?? UNKNOWN_SERVICE, server(head[2]), sd.region ?? UNKNOWN_REGION, msg, '', meta);
     return;
   }
 
