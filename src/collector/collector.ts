@@ -52,8 +52,13 @@ export interface CollectorOptions {
   readonly grpc?: GrpcTransportOptions;
   /** Credentials and TLS for aggregators given as nats:// URLs (a cluster's JetStream). */
   readonly nats?: Omit<NatsOptions, 'servers'>;
-  /** Labels for lines that name none (default: this host's name as the server). */
-  readonly labels?: Partial<StreamDefaults>;
+  /**
+   * Labels: service, server and region are what a line gets when it names
+   * none (default: this host's name as the server); every other label is
+   * added to every entry's stream labels (`env: prod`, say), a line's own
+   * labels winning a name they share.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
   /** Longest line, bytes (default 256 KiB). */
   readonly maxLineBytes?: number;
   /** Bytes read from a file at a time (default 1 MiB). */
@@ -175,7 +180,8 @@ export class Collector {
   private readonly rejected: Partial<Record<RejectReason, number>> = {};
   private readonly o: Required<Pick<CollectorOptions, 'maxLineBytes' | 'readBytes' | 'maxInFlight' | 'pollMs' | 'rotateWaitMs'>>;
   private readonly log: NonNullable<CollectorOptions['log']>;
-  private readonly labels: Partial<StreamDefaults>;
+  private readonly labels: Partial<Omit<StreamDefaults, 'labels'>>;
+  private readonly streamLabels: Readonly<Record<string, string>>;
 
   private constructor(private readonly options: CollectorOptions) {
     this.state = loadCollectorState(options.stateDir);
@@ -190,7 +196,9 @@ export class Collector {
       rotateWaitMs: options.rotateWaitMs ?? 2000,
     };
     this.log = options.log ?? (() => {});
-    this.labels = { server: hostname(), ...options.labels };
+    const { service, server, region, ...others } = options.labels ?? {};
+    this.labels = { server: server ?? hostname(), ...(service !== undefined ? { service } : {}), ...(region !== undefined ? { region } : {}) };
+    this.streamLabels = others;
     this.pool = new AggregatorPool(
       options.transportFor ??
         // nats://a:4222,nats://b:4222 is a cluster's JetStream (the client fails over between its servers); anything else a gRPC aggregator.
@@ -432,7 +440,11 @@ export class Collector {
   }
 
   private parse(chunk: LineChunk): ReturnType<ShardSink['finish']> {
-    const sink = new ShardSink(this.ring!.shards, { maxLineBytes: this.o.maxLineBytes, defaults: this.labels, fingerprints: false }, chunk.bytes.length);
+    const sink = new ShardSink(
+      this.ring!.shards,
+      { maxLineBytes: this.o.maxLineBytes, defaults: this.labels, labels: this.streamLabels, fingerprints: false },
+      chunk.bytes.length,
+    );
     const format = this.options.format ?? { type: 'ndjson' };
     if (format.type === 'ndjson') parseNdjson(sink, chunk.bytes, chunk.firstLine);
     else if (format.type === 'logfmt') parseLogfmt(sink, chunk.bytes, chunk.firstLine);

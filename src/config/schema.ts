@@ -46,8 +46,16 @@ const collector = z.strictObject({
   include: z.array(z.string().min(1)).min(1),
   exclude: z.array(z.string().min(1)).optional(),
   format: z.union([z.enum(['ndjson', 'logfmt']), z.strictObject({ pattern: z.string().min(1), keepUnmatched: z.boolean().default(false) })]).default('ndjson'),
-  /** Labels for lines that name none (default: this host's name as the server). */
-  labels: z.strictObject({ service: z.string().optional(), server: z.string().optional(), region: z.string().optional() }).optional(),
+  /** service, server, region: for lines that name none (default: this host's name as the server); any other label is added to every entry's stream. */
+  labels: z
+    .record(
+      z
+        .string()
+        .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a label name ([a-zA-Z_][a-zA-Z0-9_]*)')
+        .refine((n) => !n.startsWith('__'), 'names starting with __ are reserved'),
+      z.string(),
+    )
+    .optional(),
   /** Checkpoint and disk buffer (default <dataDir>/collector-<i>). */
   stateDir: z.string().min(1).optional(),
   /** Send elsewhere than this daemon's gRPC door. */

@@ -48,7 +48,7 @@ test('logfmt and regex lines, with labels for lines that name none; bad lines re
   const c = await startCollector(t, {
     include: [join(logs, 'go.log')],
     format: { type: 'logfmt' },
-    labels: { region: 'eu-9' },
+    labels: { region: 'eu-9', env: 'staging' },
     stateDir: tempDir(t),
     aggregators: [d.grpcAddress],
   });
@@ -77,4 +77,12 @@ test('logfmt and regex lines, with labels for lines that name none; bad lines re
     ],
   );
   t.is(got.find((e) => e.message === 'api 0 slow')?.ts, '1763758800000000000');
+  // A label beyond service, server and region is a stream label of every entry the collector ships.
+  t.deepEqual(
+    (await storedEntries(d, '{env="staging"}')).map((e) => [e.message, e.labels]),
+    [
+      ['api 0 slow', { env: 'staging' }],
+      ['api 2 failed', { env: 'staging' }],
+    ],
+  );
 });
