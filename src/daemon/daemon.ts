@@ -53,6 +53,7 @@ import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 import { TokenSet } from '../security/tokens.js';
 import type { RecoveryReport } from '../index/store.js';
 import { describeRecovery, markCleanStop, summarize, takeCleanStopMark, type RecoverySummary } from './recovery.js';
+import { checkDataFormat } from './data-format.js';
 import type { TlsMaterial } from '../security/tls.js';
 import { registerUi, uiSignIn } from '../http/ui.js';
 
@@ -243,7 +244,10 @@ export class Daemon {
         { key: 'syslog' },
       );
     }
+    // Before anything in the directory changes: a format newer than this build is left as it is.
+    const format = checkDataFormat(dataDir, readdirSync(shardsDir).length > 0);
     const mark = takeCleanStopMark(dataDir);
+    log('info', format.line);
     const cluster = options.cluster ? await joinCluster(dataDir, options.cluster, log) : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism());
     const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);

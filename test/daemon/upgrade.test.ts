@@ -1,0 +1,78 @@
+import test from 'ava';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { isTributaryError } from '../../src/errors.js';
+import { ShardStore } from '../../src/index/store.js';
+import { post, storedEntries } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/system.js';
+
+// A data directory written by the release before the open label model (format 1): two shards,
+// each with one sealed block and a WAL tail, 110 entries in all (test/fixtures/v1/datadir).
+const FIXTURE = new URL('../../../test/fixtures/v1/datadir', import.meta.url);
+const T0 = 1_767_225_600_000_000_000n;
+
+function copyFixture(t: Parameters<typeof tempDir>[0]): string {
+  const dir = tempDir(t);
+  cpSync(FIXTURE, dir, { recursive: true });
+  return dir;
+}
+
+test('a data directory of the previous format opens in place, says so, and keeps every entry; new entries get the new format', async (t) => {
+  const dir = copyFixture(t);
+  const lines: string[] = [];
+  const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 2, shards: 2, log: (_l, m) => lines.push(m) });
+  t.teardown(() => d.stop());
+  t.true(
+    lines.some((l) => /storage format: data directory of format 1 read in place/.test(l)),
+    lines.join('\n'),
+  );
+  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 2\n');
+  const old = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
+  t.is(old.length, 110);
+  t.deepEqual(
+    old.slice(0, 3).map((e) => [e.ts, e.service, e.server, e.region, e.level, e.message, e.labels]),
+    [
+      [T0.toString(), 'svc-0', 'web-0', 'us-1', 'DEBUG', 'old entry 0', undefined],
+      [(T0 + 1_000_000n).toString(), 'svc-1', 'web-1', 'eu-1', 'INFO', 'old entry 1', undefined],
+      [(T0 + 2_000_000n).toString(), 'svc-2', 'web-2', 'us-1', 'WARN', 'old entry 2', undefined],
+    ],
+  );
+  // Old entries have no other labels: a matcher on one sees "".
+  t.is((await storedEntries(d, '{env=""}', T0 - 1n, T0 + 10n ** 12n)).length, 110);
+  const res = await post(
+    d,
+    '/loki/api/v1/push',
+    JSON.stringify({ streams: [{ stream: { app: 'svc-0', env: 'prod' }, values: [[(T0 + 500_000_000n).toString(), 'new entry']] }] }),
+    {
+      'content-type': 'application/json',
+    },
+  );
+  t.is(res.status, 204);
+  t.deepEqual(
+    (await storedEntries(d, '{env="prod"}', T0 - 1n, T0 + 10n ** 12n)).map((e) => e.message),
+    ['new entry'],
+  );
+});
+
+test('a data directory in a format newer than this build is refused with a clear error, and left as it was', async (t) => {
+  const dir = copyFixture(t);
+  writeFileSync(join(dir, 'FORMAT'), 'tributary-data-format 99\n');
+  const err = await t.throwsAsync(Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 1 }));
+  t.true(isTributaryError(err, 'E_FORMAT_TOO_NEW'));
+  t.regex(err!.message, /format 99, newer than this build reads \(up to 2\)/);
+  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 99\n');
+  t.true(existsSync(join(dir, 'clean-stop')), "the newer release's clean-stop mark is untouched");
+});
+
+test('a block in a newer format stops the shard from opening rather than being quarantined as damage', (t) => {
+  const dir = copyFixture(t);
+  const shard = join(dir, 'shards', 'shard-0');
+  const block = join(shard, 'blocks', '000000000001.blk');
+  const bytes = readFileSync(block);
+  bytes.writeUInt16LE(99, 4); // the version field
+  writeFileSync(block, bytes);
+  const err = t.throws(() => ShardStore.open({ dir: shard, sealInBackground: false }));
+  t.true(isTributaryError(err, 'E_FORMAT_TOO_NEW'));
+  t.true(existsSync(block), 'still in place');
+});
