@@ -87,8 +87,9 @@ async function peer(system: 'duckdb' | 'sqlite'): Promise<SystemResult> {
 
 /** One draw as a Tributary HTTP request: LogQL over the query API. */
 function tributaryRequest(d: Draw): string {
+  // A minute's deadline rather than the API's 5 s default: a slow shape is measured, not cut short (a cut answer is partial, and fails the run).
   const q = (query: string, limit: number) =>
-    `/api/v1/query?${new URLSearchParams({ query, from: d.from, to: d.to, limit: String(limit), direction: 'forward' })}`;
+    `/api/v1/query?${new URLSearchParams({ query, from: d.from, to: d.to, limit: String(limit), direction: 'forward', timeout_ms: '60000' })}`;
   switch (d.shape) {
     case 'service_1m':
       return q(`{service=${JSON.stringify(d.service)}}`, d.limit);
@@ -103,7 +104,7 @@ function tributaryRequest(d: Draw): string {
     case 'substring_1m':
       return q(`{} |= ${JSON.stringify(d.text)}`, d.limit);
     case 'count_by_level':
-      return `/api/v1/query_range?${new URLSearchParams({ query: `sum by (level) (count_over_time({service=${JSON.stringify(d.service)}}[1m]))`, from: d.from, to: d.to })}`;
+      return `/api/v1/query_range?${new URLSearchParams({ query: `sum by (level) (count_over_time({service=${JSON.stringify(d.service)}}[1m]))`, from: d.from, to: d.to, timeout_ms: '60000' })}`;
   }
 }
 

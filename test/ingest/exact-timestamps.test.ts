@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { BatchReader } from '../../src/batch/reader.js';
-import { parseJsonExact } from '../../src/ingest/formats/exact-json.js';
+import { parseJsonExact, parseJsonLineExact } from '../../src/ingest/formats/exact-json.js';
 import { parseBody, type IngestFormat } from '../../src/ingest/parse-task.js';
 import { post, startDaemon, storedEntries } from '../helpers/daemon.js';
 
@@ -64,5 +64,24 @@ test('through the daemon: an int64 ts sent as a JSON number is stored to the nan
   t.deepEqual(
     got.map((e) => e.ts),
     [ts.toString(), live.toString()],
+  );
+});
+
+test('an NDJSON line: a top-level long integer is read from its digits, a nested one or a repeated key takes the whole-text path', (t) => {
+  t.deepEqual(parseJsonLineExact('{"ts":1767225600444512375,"msg":"m"}'), { ts: '1767225600444512375', msg: 'm' });
+  t.deepEqual(parseJsonLineExact('{"ts":1767225600444512375,"req":{"id":12345678901234567890}}'), {
+    ts: '1767225600444512375',
+    req: { id: '12345678901234567890' },
+  });
+  // The key also inside a string: its first occurrence is not the field.
+  t.deepEqual(parseJsonLineExact('{"msg":"\\"ts\\":1","ts":1767225600444512375}'), { msg: '"ts":1', ts: '1767225600444512375' });
+  t.deepEqual(parseJsonLineExact('{"ts":1767225600444,"n":1.5}'), { ts: 1767225600444, n: 1.5 });
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }), fc.string({ maxLength: 20 }), (n, s) => {
+      const line = `{"a":${JSON.stringify(s)},"ts":${n},"b":{"c":${n}}}`;
+      const v = parseJsonLineExact(line) as { ts: unknown; b: { c: unknown } };
+      t.is(String(v.ts), n.toString());
+      t.is(String(v.b.c), n.toString());
+    }),
   );
 });

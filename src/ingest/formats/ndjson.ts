@@ -1,5 +1,5 @@
 import type { ShardSink } from '../sink.js';
-import { parseJsonExact } from './exact-json.js';
+import { parseJsonLineExact } from './exact-json.js';
 import { addJsonEntry } from './fields.js';
 import { forEachLine } from './lines.js';
 
@@ -15,7 +15,7 @@ export function parseNdjson(sink: ShardSink, body: Uint8Array | string, firstLin
   forEachLine(sink, body, firstLine, 16_384, (raw, line) => {
     let value: unknown;
     try {
-      value = parseJsonExact(raw);
+      value = parseJsonLineExact(raw);
     } catch (err) {
       sink.reject(line, 'malformed_json', `line ${line}: ${(err as Error).message}`);
       return;
