@@ -7,6 +7,13 @@
  * RFC 3339 strings keep up to nine fraction digits.
  */
 export function timestampNs(value: unknown): bigint | undefined {
+  if (typeof value === 'bigint') {
+    if (value < 0n) return undefined;
+    if (value < 100_000_000_000n) return value * 1_000_000_000n;
+    if (value < 100_000_000_000_000n) return value * 1_000_000n;
+    if (value < 100_000_000_000_000_000n) return value * 1_000n;
+    return value;
+  }
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) return undefined;
     if (value < 1e11) return BigInt(Math.round(value * 1e6)) * 1000n;

@@ -28,26 +28,26 @@ function quoteInteger(match: string): string {
 }
 
 /**
- * The same for one NDJSON line, at the cost of one JSON.parse in the common
- * case: the line is parsed as it is, and only a top-level integer a double
- * could not hold (the ts of a line, typically) is read again from its
- * digits, found after its key. Anything less plain (such an integer nested,
- * or its key written twice) takes the whole-text path above.
+ * The same for one NDJSON line, at the cost of one JSON.parse: the line is
+ * parsed as it is, and a time field (`fields`, top level) holding an
+ * integer a double could not hold is read again from its digits, found
+ * after its key, as a bigint. If that key is written more than once (inside
+ * a string, or nested), the whole-text path above decides. Other fields
+ * are not looked at: scanning every field of every line cost a third of
+ * the parse, so a long integer elsewhere in a line reads as JSON.parse
+ * reads it (send ids as strings to keep their digits).
  */
-export function parseJsonLineExact(text: string): unknown {
+export function parseJsonLineExact(text: string, fields: readonly string[]): unknown {
   const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || !LONG_DIGITS.test(text)) return value;
+  if (typeof value !== 'object' || value === null) return value;
   const rec = value as Record<string, unknown>;
-  for (const k in rec) {
+  for (let i = 0; i < fields.length; i++) {
+    const k = fields[i]!;
     const v = rec[k];
-    if (typeof v === 'number') {
-      if (Number.isSafeInteger(v) || !Number.isInteger(v)) continue;
-      const digits = topLevelDigits(text, k);
-      if (digits === undefined) return parseJsonExact(text);
-      rec[k] = digits;
-    } else if (typeof v === 'object' && v !== null && hasUnsafeInteger(v, 0)) {
-      return parseJsonExact(text);
-    }
+    if (typeof v !== 'number' || Number.isSafeInteger(v) || !Number.isInteger(v)) continue;
+    const digits = topLevelDigits(text, k);
+    if (digits === undefined) return parseJsonExact(text);
+    rec[k] = BigInt(digits);
   }
   return rec;
 }
@@ -77,11 +77,4 @@ function isSpace(c: number): boolean {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
-}
-
-function hasUnsafeInteger(v: unknown, depth: number): boolean {
-  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v);
-  if (typeof v !== 'object' || v === null || depth > 32) return false;
-  for (const x of Array.isArray(v) ? v : Object.values(v)) if (hasUnsafeInteger(x, depth + 1)) return true;
-  return false;
 }

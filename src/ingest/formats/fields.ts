@@ -30,7 +30,7 @@ function pickField(o: Record<string, unknown>, names: readonly string[]): [strin
 
 /** A JSON value as metadata text: strings as they are, other values as JSON. */
 function metadataText(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  return typeof v === 'string' ? v : typeof v === 'bigint' ? v.toString() : JSON.stringify(v);
 }
 
 // Field names as real shippers spell them: ours first, then pino/bunyan, then common aliases.
@@ -38,7 +38,7 @@ const SERVICE_FIELDS = ['service', 'service_name', 'name', 'app', 'job'];
 const SERVER_FIELDS = ['server', 'hostname', 'host', 'instance'];
 const REGION_FIELDS = ['region', 'zone', 'datacenter', 'dc'];
 const MESSAGE_FIELDS = ['msg', 'message', 'line', 'log'];
-const TIME_FIELDS = ['ts', 'time', 'timestamp', '@timestamp'];
+export const TIME_FIELDS = ['ts', 'time', 'timestamp', '@timestamp'];
 const LEVEL_FIELDS = ['level', 'severity', 'lvl', 'loglevel'];
 
 /**

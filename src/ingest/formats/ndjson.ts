@@ -1,6 +1,6 @@
 import type { ShardSink } from '../sink.js';
 import { parseJsonLineExact } from './exact-json.js';
-import { addJsonEntry } from './fields.js';
+import { addJsonEntry, TIME_FIELDS } from './fields.js';
 import { forEachLine } from './lines.js';
 
 /**
@@ -15,7 +15,7 @@ export function parseNdjson(sink: ShardSink, body: Uint8Array | string, firstLin
   forEachLine(sink, body, firstLine, 16_384, (raw, line) => {
     let value: unknown;
     try {
-      value = parseJsonLineExact(raw);
+      value = parseJsonLineExact(raw, TIME_FIELDS);
     } catch (err) {
       sink.reject(line, 'malformed_json', `line ${line}: ${(err as Error).message}`);
       return;
