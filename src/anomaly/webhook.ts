@@ -179,12 +179,19 @@ export class WebhookNotifier {
     const body = JSON.stringify({ delivery, events });
     for (let attempt = 1; ; attempt++) {
       let wait: number | undefined;
+      // The request's own controller and a plain timer, held here until the answer is read. A signal from
+      // AbortSignal.any([..., AbortSignal.timeout()]) that nothing references can be garbage collected before
+      // it fires (seen: a held request was never timed out once other work made garbage, and the queue stalled).
+      const request = new AbortController();
+      const onStop = () => request.abort(this.abort.signal.reason);
+      this.abort.signal.addEventListener('abort', onStop, { once: true });
+      const timer = setTimeout(() => request.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs);
       try {
         const res = await fetch(this.options.url, {
           method: 'POST',
           headers: { ...this.headers, 'x-tributary-delivery': delivery },
           body,
-          signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]),
+          signal: request.signal,
         });
         await res.arrayBuffer().catch(() => undefined); // let the connection be reused
         if (res.ok) return 'delivered';
@@ -197,7 +204,11 @@ export class WebhookNotifier {
       } catch (err) {
         if (this.abort.signal.aborted) return 'aborted';
         const e = err as Error;
-        this.lastError = e.name === 'TimeoutError' ? `no answer from ${this.options.url} within ${this.timeoutMs} ms` : `${this.options.url}: ${e.message}`;
+        const timedOut = e.name === 'TimeoutError' || (request.signal.aborted && (request.signal.reason as Error)?.name === 'TimeoutError');
+        this.lastError = timedOut ? `no answer from ${this.options.url} within ${this.timeoutMs} ms` : `${this.options.url}: ${e.message}`;
+      } finally {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onStop);
       }
       if (attempt >= this.maxAttempts) {
         this.log('error', `anomaly webhook gave up on ${events.length} events after ${attempt} attempts: ${this.lastError}`);

@@ -107,7 +107,10 @@ test('a receiver that does not answer within the timeout is retried', async (t) 
   // (at 100 ms, a loaded CI machine timed out the answered retry too, and counted 3 requests).
   const w = notifier(t, src, { url: r.url, timeoutMs: 1000 });
   const e = src.emit();
-  await waitUntil('delivered', () => w.stats().delivered === 1, 10_000);
+  await waitUntil('delivered', () => w.stats().delivered === 1, 10_000).catch((err) => {
+    t.log(w.stats(), r.received.length);
+    throw err;
+  });
   t.is(r.received.length, 2);
   t.deepEqual(seqs(r.received[1]!.events), seqs([e]));
   t.regex(w.stats().lastError ?? '', /within 1000 ms/);
