@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { BatchReader } from '../../src/batch/reader.js';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { feedsOf, readFeed } from '../../src/anomaly/feed.js';
 import { followSse } from '../../src/cli/http-client.js';
 import { WindowTable } from '../../src/anomaly/window.js';

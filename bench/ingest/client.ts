@@ -3,7 +3,7 @@
 // prints one JSON line: { entries, ms }. argv: door target total [path]
 // (path: the files a collector tails, or the file an import loads).
 import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { loadTributaryPackage } from '../../src/grpc/proto.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { newSourceId } from '../../src/model/source.js';

@@ -61,7 +61,7 @@ const LABEL_CACHE_LIMIT = 65_536;
 /** Typical message size the default capacity is planned for. */
 const PLANNED_MESSAGE_BYTES = 64;
 /** Slack for the up-to-7 alignment bytes before each of the two trailing dictionary sections and the end. */
-const DICT_ALIGN_SLACK = 24;
+export const DICT_ALIGN_SLACK = 24;
 
 /**
  * Writes a LogBatch straight into a caller-given buffer, typically a region
@@ -429,47 +429,4 @@ function labelByteLength(label: string, limit: number): number {
 
 function zeroGap(t: Uint8Array, from: number, to: number): void {
   if (to > from) t.fill(0, from, to);
-}
-
-interface BatchSizes {
-  readonly count: number;
-  readonly msgBytes: number;
-  readonly dictCount: number;
-  readonly dictBytes: number;
-}
-
-function measure(entries: readonly LogEntry[]): BatchSizes {
-  let msgBytes = 0;
-  const labels = new Set<string>();
-  let dictBytes = 0;
-  for (const e of entries) {
-    msgBytes += Buffer.byteLength(e.message, 'utf8');
-    const sets = [encodeLabels(e.labels), encodeLabels(e.metadata)].filter((x) => x !== '');
-    for (const l of [e.service, e.server, e.region, ...sets]) {
-      if (!labels.has(l)) {
-        labels.add(l);
-        dictBytes += Buffer.byteLength(l, 'utf8');
-      }
-    }
-  }
-  return { count: entries.length, msgBytes, dictCount: labels.size, dictBytes };
-}
-
-/**
- * Encodes entries into a new, exactly sized buffer. For tests, tools and cold
- * paths; hot paths build in place with a BatchBuilder over a ring reservation.
- */
-export function encodeBatch(entries: readonly LogEntry[], options: { sourceId: string; firstSeq: bigint }): Uint8Array {
-  const m = measure(entries);
-  const capacity = Math.max(1, m.count);
-  // Room for the capacity layout plus the builder's dictionary reserve.
-  const size = computeLayout(capacity, m.msgBytes, m.dictCount, m.dictBytes).total + DICT_ALIGN_SLACK + 8;
-  const target = new Uint8Array(size);
-  const builder = new BatchBuilder(target, { ...options, maxEntries: capacity });
-  for (const e of entries) {
-    if (!builder.addEntry(e)) {
-      throw new TributaryError('E_INTERNAL', 'exactly sized batch buffer overflowed', { count: entries.length });
-    }
-  }
-  return target.subarray(0, builder.finish());
 }

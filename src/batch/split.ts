@@ -1,6 +1,6 @@
 import { TributaryError } from '../errors.js';
 import type { LogEntry } from '../model/entry.js';
-import { encodeBatch } from './builder.js';
+import { encodeBatch } from './encode.js';
 import { BatchReader } from './reader.js';
 
 /**

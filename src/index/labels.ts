@@ -1,3 +1,5 @@
+import { NO_ID } from '../batch/layout.js';
+import type { BatchReader } from '../batch/reader.js';
 import { Wal, type WalOptions } from './wal.js';
 
 /**
@@ -34,6 +36,25 @@ export class LabelDictionary {
     // The empty label is logged as one NUL byte: the WAL has no zero-length records.
     this.wal.append(name === '' ? new Uint8Array([0]) : this.encoder.encode(name));
     return this.remember(name);
+  }
+
+  /**
+   * Shard ids for the dictionary entries a batch's label columns use
+   * (service, server, region, label sets), assigning new ones; NO_ID for the
+   * rest. Metadata gets none: it is per entry, and giving every trace id a
+   * shard id would grow this dictionary, kept forever, with every entry.
+   */
+  idsForBatch(r: BatchReader): Uint32Array {
+    const dict = r.labels();
+    const ids = new Uint32Array(dict.length).fill(NO_ID);
+    for (const col of [r.serviceIds(), r.serverIds(), r.regionIds(), r.labelSetIds()]) {
+      if (col === null) continue;
+      for (let i = 0; i < col.length; i++) {
+        const d = col[i]!;
+        if (d !== NO_ID && ids[d] === NO_ID) ids[d] = this.idOf(dict[d]!);
+      }
+    }
+    return ids;
   }
 
   /** Every name, indexed by id (read-only view). */

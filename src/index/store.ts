@@ -1,6 +1,5 @@
 import { TributaryError } from '../errors.js';
-import { encodeBatch } from '../batch/builder.js';
-import { NO_ID } from '../batch/layout.js';
+import { encodeBatch } from '../batch/encode.js';
 import { BatchReader } from '../batch/reader.js';
 import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
@@ -394,7 +393,7 @@ export class ShardStore {
     const walEnd = this.wal.position;
     this.sealing = this.memtable;
     // Label ids are assigned here, on the thread that owns the dictionary; the rest can run elsewhere.
-    const batches = this.sealing.map((b) => ({ bytes: b.reader.raw, labelIds: this.shardLabelIds(b.reader) }));
+    const batches = this.sealing.map((b) => ({ bytes: b.reader.raw, labelIds: this.labels.idsForBatch(b.reader) }));
     const slabs = this.arena.cut();
     this.memtable = [];
     this.memEntries = 0;
@@ -553,26 +552,6 @@ export class ShardStore {
         return r;
       },
     };
-  }
-
-  /**
-   * Shard ids for the dictionary entries a batch's label columns use
-   * (service, server, region, label sets). Metadata is left out (NO_ID): it
-   * is per entry, and giving every trace id a shard id would grow the
-   * dictionary, kept forever, with every entry.
-   */
-  private shardLabelIds(r: BatchReader): Uint32Array {
-    const dict = r.labels();
-    const ids = new Uint32Array(dict.length).fill(NO_ID);
-    const columns = [r.serviceIds(), r.serverIds(), r.regionIds(), r.labelSetIds()];
-    for (const col of columns) {
-      if (col === null) continue;
-      for (let i = 0; i < col.length; i++) {
-        const d = col[i]!;
-        if (d !== NO_ID && ids[d] === NO_ID) ids[d] = this.labels.idOf(dict[d]!);
-      }
-    }
-    return ids;
   }
 
   get blocks(): readonly BlockIndex[] {

@@ -1,4 +1,4 @@
-import { encodeBatch } from '../batch/builder.js';
+import { encodeBatch } from '../batch/encode.js';
 import { BatchReader } from '../batch/reader.js';
 import { UNSTAMPED_SOURCE } from '../batch/stamp.js';
 import { TributaryError } from '../errors.js';

@@ -1,5 +1,5 @@
 import { TributaryError, isTributaryError, type ErrorCode } from '../errors.js';
-import { encodeBatch } from '../batch/builder.js';
+import { encodeBatch } from '../batch/encode.js';
 import { stampBatch } from '../batch/stamp.js';
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorSystem } from '../actors/system.js';

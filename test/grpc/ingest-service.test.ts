@@ -1,6 +1,6 @@
 import test from 'ava';
 import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadTributaryPackage } from '../../src/grpc/proto.js';
 import type { LogEntry } from '../../src/model/entry.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { isTributaryError } from '../../src/errors.js';
 import { nodeFs, type StorageFs } from '../../src/index/fs.js';
 import { ShardStore } from '../../src/index/store.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { ShardStore } from '../../src/index/store.js';
 import type { IdentifiedEntry, LogEntry } from '../../src/model/entry.js';
 import type { Level } from '../../src/model/level.js';

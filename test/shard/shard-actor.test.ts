@@ -1,6 +1,6 @@
 import test from 'ava';
 import { join } from 'node:path';
-import { encodeBatch } from '../../src/batch/builder.js';
+import { encodeBatch } from '../../src/batch/encode.js';
 import { isTributaryError } from '../../src/errors.js';
 import { ShardStore } from '../../src/index/store.js';
 import type { LogEntry } from '../../src/model/entry.js';

@@ -106,22 +106,12 @@ export function addJsonEntry(sink: ShardSink, line: number, o: unknown, raw: str
       }
       (pairs ??= []).push([k, metadataText(v)]);
     }
-    if (streamLabels !== undefined) {
-      const checked = sink.checkPairs('labels', streamLabels);
-      if (typeof checked !== 'string') {
-        sink.reject(line, checked.reason, `line ${line}: ${checked.message}`);
-        return;
-      }
-      labels = checked;
-    }
-    if (pairs !== undefined) {
-      const checked = sink.checkPairs('metadata', pairs);
-      if (typeof checked !== 'string') {
-        sink.reject(line, checked.reason, `line ${line}: ${checked.message}`);
-        return;
-      }
-      meta = checked;
-    }
+    const l = streamLabels === undefined ? '' : checkedPairs(sink, line, 'labels', streamLabels);
+    if (l === undefined) return;
+    const m = pairs === undefined ? '' : checkedPairs(sink, line, 'metadata', pairs);
+    if (m === undefined) return;
+    labels = l;
+    meta = m;
   }
   sink.add(
     line,
@@ -134,4 +124,12 @@ export function addJsonEntry(sink: ShardSink, line: number, o: unknown, raw: str
     labels,
     meta,
   );
+}
+
+/** The encoded set, or undefined after refusing the line for it (the first refusal only). */
+function checkedPairs(sink: ShardSink, line: number, kind: 'labels' | 'metadata', pairs: [string, string][]): string | undefined {
+  const checked = sink.checkPairs(kind, pairs);
+  if (typeof checked === 'string') return checked;
+  sink.reject(line, checked.reason, `line ${line}: ${checked.message}`);
+  return undefined;
 }
