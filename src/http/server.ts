@@ -6,6 +6,7 @@ import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { entryStrings } from '../model/entry-wire.js';
+import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT, type LabelName } from '../query/model.js';
@@ -155,7 +156,12 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
     );
   });
 
-  app.get('/api/v1/labels', async () => ({ status: 'success', data: ['level', 'region', 'server', 'service'] }));
+  app.get('/api/v1/labels', async (req) => {
+    const q = req.query as Query;
+    const range = q.from !== undefined || q.to !== undefined || q.since !== undefined ? timeRange(q) : undefined;
+    const others = await deps.labelValues(LABEL_NAMES_QUERY, range?.from, range?.to);
+    return { status: 'success', data: [...new Set(['level', 'region', 'server', 'service', ...others])].sort() };
+  });
 
   app.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (req) => {
     const name = req.params.name;

@@ -55,10 +55,18 @@ test('kill -9 at random moments, 20 times: every acknowledged entry is stored ex
   }
   const { store, report } = ShardStore.open({ dir });
   const counts = new Map<number, number>();
+  let wrongFields = 0;
   for (const e of store.entries()) {
     t.is(e.source, source);
-    counts.set(Number(e.seq), (counts.get(Number(e.seq)) ?? 0) + 1);
+    const n = Number(e.seq);
+    counts.set(n, (counts.get(n) ?? 0) + 1);
+    // Every column comes back as written, labels and metadata included.
+    const labels = n % 5 === 0 ? undefined : { env: n % 2 === 0 ? 'prod' : 'dev' };
+    const metadata = n % 3 === 0 ? { trace_id: `t${n}` } : undefined;
+    if (e.message !== `entry ${n}` || JSON.stringify(e.labels) !== JSON.stringify(labels) || JSON.stringify(e.metadata) !== JSON.stringify(metadata))
+      wrongFields++;
   }
+  t.is(wrongFields, 0, 'every stored entry has its message, labels and metadata');
   await store.close();
   // Entries past the last acknowledgement may be stored (durable but unacknowledged); none may be made up.
   let highest = -1;
