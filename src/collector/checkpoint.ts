@@ -44,6 +44,13 @@ export interface CollectorState {
   readonly files: FileCheckpoint[];
   /** Sources of files let go, newest last, at most MAX_RETIRED_SOURCES. */
   readonly retired?: RetiredSource[];
+  /**
+   * Positions of the files let go most recently (newest last, bounded): a
+   * file found again (a rename that raced a scan hid it from one listing)
+   * resumes where it was, under its own sources, instead of being shipped
+   * again from its start as a new file.
+   */
+  readonly letGo?: FileCheckpoint[];
 }
 
 /** A file's source for one shard: the collector's id, the file's serial, the shard's serial. */

@@ -34,6 +34,9 @@ export type LineFormat =
   /** Named groups ts, level, service, server, region, msg. */
   | { readonly type: 'regex'; readonly pattern: string; readonly keepUnmatched?: boolean };
 
+/** Positions of let-go files remembered, so a file found again resumes rather than ships twice. */
+const MAX_LET_GO_FILES = 256;
+
 export interface CollectorOptions {
   /** Globs of files to follow (new matches are picked up as they appear). */
   readonly include: readonly string[];
@@ -116,6 +119,8 @@ interface Followed {
   committed: { offset: number; next: Record<string, string>; rejected: number };
   /** Refused lines so far (read ahead of the checkpoint). */
   rejected: number;
+  /** Scans in a row that did not list it (a file is let go only after two: see scan). */
+  missedScans: number;
 }
 
 /** A collector's side of loss accounting for one source. */
@@ -338,7 +343,7 @@ export class Collector {
     this.lastScan = Date.now();
     const paths = await glob([...this.options.include], { ignore: [...(this.options.exclude ?? ['**/*.gz'])], absolute: true, onlyFiles: true });
     const seen = new Set<string>();
-    const saved = new Map(this.state.files.map((f) => [identityOf(f.dev, f.ino), f]));
+    const saved = new Map([...(this.state.letGo ?? []), ...this.state.files].map((f) => [identityOf(f.dev, f.ino), f]));
     for (const path of paths) {
       let st;
       try {
@@ -351,6 +356,7 @@ export class Collector {
       const known = this.files.get(id);
       if (known) {
         known.file.path = path; // renamed within the globs (rotation): same file, new name
+        known.missedScans = 0;
         continue;
       }
       this.follow(path, id, saved.get(id), st.size);
@@ -359,8 +365,16 @@ export class Collector {
     this.firstScan = false;
     for (const [id, f] of this.files) {
       if (seen.has(id)) continue;
-      // Renamed out of the globs, or deleted: read to the end, then let go after the rotate wait.
-      if (f.units.length === 0 && f.file.pendingBytes === 0 && Date.now() - f.file.lastActivity >= this.o.rotateWaitMs && f.file.size() <= f.file.offset) {
+      // Renamed out of the globs, or deleted: read to the end, then let go after the rotate wait. Only
+      // once two scans in a row missed it: a rename landing between the listing and its stat hides a file
+      // from one scan, and a file let go then would be found again as new and shipped twice (seen under load).
+      if (
+        ++f.missedScans >= 2 &&
+        f.units.length === 0 &&
+        f.file.pendingBytes === 0 &&
+        Date.now() - f.file.lastActivity >= this.o.rotateWaitMs &&
+        f.file.size() <= f.file.offset
+      ) {
         f.file.close();
         this.files.delete(id);
         this.retire(f);
@@ -381,11 +395,20 @@ export class Collector {
     }
     const serial = resumable ? saved.serial : this.state.nextSerial;
     if (!resumable) this.state = { ...this.state, nextSerial: serial + 1 };
+    else if (this.state.letGo?.includes(saved)) {
+      // Followed again: its sources are live once more, not retired.
+      const live = new Set(Object.keys(saved.next).map((shard) => this.sourceName(serial, shard)));
+      this.state = {
+        ...this.state,
+        letGo: this.state.letGo.filter((x) => x !== saved),
+        retired: (this.state.retired ?? []).filter((r) => !live.has(r.source)),
+      };
+    }
     const next = resumable ? saved.next : {};
     const rejected = resumable ? (saved.rejected ?? 0) : 0;
     const streams = new Map<string, Stream>();
     for (const [shard, n] of Object.entries(next)) streams.set(shard, { source: this.sourceName(serial, shard), next: BigInt(n) });
-    this.files.set(id, { file, serial, streams, units: [], committed: { offset, next, rejected }, rejected });
+    this.files.set(id, { file, serial, streams, units: [], committed: { offset, next, rejected }, rejected, missedScans: 0 });
     this.checkpointDirty = true;
     this.log('info', `collector: following ${path}${resumable ? ` from byte ${offset}` : ''}`);
   }
@@ -419,7 +442,12 @@ export class Collector {
     for (const [shard, next] of Object.entries(f.committed.next)) {
       retired.push({ source: this.sourceName(f.serial, shard), path: f.file.path, committed: next });
     }
-    this.state = { ...this.state, retired: retired.slice(-MAX_RETIRED_SOURCES) };
+    const letGo = [...(this.state.letGo ?? []), this.checkpointOf(f)].slice(-MAX_LET_GO_FILES);
+    this.state = { ...this.state, retired: retired.slice(-MAX_RETIRED_SOURCES), letGo };
+  }
+
+  private checkpointOf(f: Followed): FileCheckpoint {
+    return { ...f.file.position(), offset: f.committed.offset, serial: f.serial, next: f.committed.next, rejected: f.committed.rejected };
   }
 
   /** Reads and ships one chunk of a file; false when it had nothing new. */
@@ -568,13 +596,7 @@ export class Collector {
   }
 
   private currentState(): CollectorState {
-    const files: FileCheckpoint[] = [...this.files.values()].map((f) => ({
-      ...f.file.position(),
-      offset: f.committed.offset,
-      serial: f.serial,
-      next: f.committed.next,
-      rejected: f.committed.rejected,
-    }));
+    const files: FileCheckpoint[] = [...this.files.values()].map((f) => this.checkpointOf(f));
     return { ...this.state, files };
   }
 
