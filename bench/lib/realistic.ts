@@ -1,6 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /**
  * A fleet shaped like a real one, for benchmarks that must not flatter:
@@ -35,17 +36,8 @@ export const HOUR_NS = 3_600_000_000_000n;
 export const DEFAULT_START_NS = 1_767_225_600_000_000_000n;
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
-/** mulberry32: small, fast, and good enough for workloads. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator the fleet draws from. */
+export const rng = mulberry32;
 
 /** One CSV record split into fields (RFC 4180 quoting). */
 function csvFields(line: string): string[] {

@@ -4,6 +4,7 @@ import type { LogEntry } from '../../src/model/entry.js';
 import { Level } from '../../src/model/level.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { waitUntil } from '../helpers/workers.js';
+import { mulberry32 } from '../../src/util/mulberry32.js';
 
 // The window and the stream: a baseline error share P, with bursts of
 // BURST_LENGTH entries at BURST_SHARE errors, each far enough from the next
@@ -17,17 +18,8 @@ const SERVICES = 8;
 const ENTRIES_PER_SERVICE = 25_000;
 const BURSTS = [2_000, 6_500, 11_000, 15_500, 20_000, 24_000];
 
-/** mulberry32: a small seeded generator, so each run sees the same stream and a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so each run sees the same stream and a failure can be replayed. */
+const random = mulberry32;
 
 function logChoose(n: number, k: number): number {
   let s = 0;
