@@ -121,6 +121,8 @@ export class BatchBuilder {
   private lastRegionSlot: LabelSlot | undefined;
   private lastLabels = '';
   private lastLabelsSlot: LabelSlot | undefined;
+  /** Metadata sets of the current batch (see metaSlot). */
+  private readonly metaSlots = new Map<string, LabelSlot>();
 
   constructor(target: Uint8Array, options: BatchBuilderOptions) {
     this.reset(target, options);
@@ -179,6 +181,7 @@ export class BatchBuilder {
     }
     this.labels.length = 0;
     this.labelBytes = 0;
+    this.metaSlots.clear();
     this.dictReserve = 4;
   }
 
@@ -210,7 +213,7 @@ export class BatchBuilder {
     const srv = server === this.lastServer && this.lastServerSlot ? this.lastServerSlot : this.slot(server);
     const reg = region === this.lastRegion && this.lastRegionSlot ? this.lastRegionSlot : this.slot(region);
     const lab = labels === '' ? undefined : labels === this.lastLabels && this.lastLabelsSlot ? this.lastLabelsSlot : this.slot(labels, MAX_PAIRS_BYTES);
-    const met = meta === '' ? undefined : this.slot(meta, MAX_PAIRS_BYTES);
+    const met = meta === '' ? undefined : this.metaSlot(meta);
     const epoch = this.epoch;
     // Dictionary bytes the new labels would add at finish (offset slot + UTF-8).
     let grow = 0;
@@ -370,6 +373,20 @@ export class BatchBuilder {
     }
     v.setUint32(H_HEADER_CRC, crc32(t.subarray(0, H_HEADER_CRC)), true);
     return out.total;
+  }
+
+  /**
+   * Metadata's slot in this batch only. Metadata is mostly unique per entry
+   * (trace ids), so it stays out of the label cache kept across batches:
+   * there it would only fill the cache with strings of up to 64 KiB each.
+   */
+  private metaSlot(meta: string): LabelSlot {
+    let s = this.metaSlots.get(meta);
+    if (s === undefined) {
+      s = { bytes: labelByteLength(meta, MAX_PAIRS_BYTES), epoch: -1, id: -1 };
+      this.metaSlots.set(meta, s);
+    }
+    return s;
   }
 
   /** The cache slot of a label, measured (and checked against the limit) the first time it is seen. */

@@ -2,6 +2,7 @@ import { Server, ServerCredentials, type ServiceClientConstructor, type ServerWr
 import { TributaryError } from '../errors.js';
 import { grpcError } from './errors.js';
 import { entryStrings } from '../model/entry-wire.js';
+import { isLabelName } from '../model/labels.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryService } from '../query/engine.js';
 import { labelAlias, parseLogQL } from '../query/logql.js';
@@ -116,8 +117,7 @@ export function createGrpcServer(deps: GrpcDeps, options: GrpcServerOptions = {}
     LabelValues: async (call: { request: { name: string; from: string; to: string } }, callback: sendUnaryData<unknown>) => {
       try {
         const label = labelAlias(call.request.name) ?? call.request.name;
-        if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label) || label.startsWith('__'))
-          throw new TributaryError('E_QUERY_INVALID', `${JSON.stringify(call.request.name)} is not a label name`, { field: 'name' });
+        if (!isLabelName(label)) throw new TributaryError('E_QUERY_INVALID', `${JSON.stringify(call.request.name)} is not a label name`, { field: 'name' });
         if (label === 'level') return callback(null, { values: [...LEVEL_NAMES] });
         const { from, to } = range(call.request);
         callback(null, { values: await deps.labelValues(label, from, to) });

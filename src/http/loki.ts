@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
+import { isLabelName } from '../model/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
@@ -205,7 +206,7 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
     loki.get<{ Params: { name: string } }>('/loki/api/v1/label/:name/values', async (req) => {
       const label = labelAlias(req.params.name) ?? req.params.name;
       // Loki answers a label that is not a label name, or that nothing has, with no values.
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label) || label.startsWith('__')) return { status: 'success', data: [] };
+      if (!isLabelName(label)) return { status: 'success', data: [] };
       if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       const q = req.query as Query;
       const { from, to } = lokiRange(q);

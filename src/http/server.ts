@@ -6,6 +6,7 @@ import { TributaryError, serializeError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { entryStrings } from '../model/entry-wire.js';
+import { isLabelName } from '../model/labels.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
@@ -166,7 +167,7 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
   app.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (req) => {
     const name = req.params.name;
     if (name === 'level') return { status: 'success', data: [...LEVEL_NAMES] };
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name) || name.startsWith('__')) {
+    if (!isLabelName(name)) {
       throw new TributaryError('E_QUERY_INVALID', `${JSON.stringify(name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`, {
         field: 'name',
       });

@@ -1,6 +1,6 @@
 import { BatchBuilder } from '../batch/builder.js';
 import { UNSTAMPED_SOURCE } from '../batch/stamp.js';
-import { MAX_LABEL_BYTES, MAX_PAIRS_BYTES } from '../batch/layout.js';
+import { FIXED_BYTES_PER_ENTRY, MAX_LABEL_BYTES, MAX_PAIRS_BYTES } from '../batch/layout.js';
 import { decodePairs, encodeLabels, encodePairs, FIRST_CLASS_LABELS, sanitizeLabelName } from '../model/labels.js';
 import type { Level } from '../model/level.js';
 import { HashRing, streamKey } from '../shard/hash-ring.js';
@@ -95,7 +95,7 @@ const DEFAULT_MAX_LINE = 256 * 1024;
 const MIN_TS = BigInt(Date.UTC(1990, 0, 1)) * 1_000_000n;
 const DAY_NS = 86_400_000_000_000n;
 /** Smallest message the builder plans columns for: small lines pack densely, and finish() returns the unused reserve. */
-const PLANNED_BYTES_PER_ENTRY = 25 + 24;
+const PLANNED_BYTES_PER_ENTRY = FIXED_BYTES_PER_ENTRY + 24;
 
 /** Rings per shard set: a parse thread serves many requests with the same shards. */
 const rings = new Map<string, HashRing>();
@@ -175,6 +175,7 @@ export class ShardSink {
    */
   checkPairs(kind: 'labels' | 'metadata', pairs: Iterable<readonly [string, string]>): PairsCheck {
     const out: [string, string][] = [];
+    const what = kind === 'labels' ? 'label' : 'metadata';
     let bytes = 0;
     for (const [rawName, value] of pairs) {
       const name = sanitizeLabelName(rawName);
@@ -182,18 +183,18 @@ export class ShardSink {
       if (name.startsWith('__'))
         return {
           reason: 'label_invalid',
-          message: `${kind === 'labels' ? 'label' : 'metadata'} name ${JSON.stringify(name.slice(0, 40))} starts with __, which is reserved`,
+          message: `${what} name ${JSON.stringify(name.slice(0, 40))} starts with __, which is reserved`,
         };
       if (value.includes('\u0000') || name.includes('\u0000'))
         return {
           reason: 'label_invalid',
-          message: `${kind === 'labels' ? 'label' : 'metadata'} ${JSON.stringify(rawName.slice(0, 40))} holds a NUL character`,
+          message: `${what} ${JSON.stringify(rawName.slice(0, 40))} holds a NUL character`,
         };
       const nameBytes = name.length > this.maxNameBytes / 3 ? Buffer.byteLength(name) : name.length;
       if (nameBytes > this.maxNameBytes)
         return {
           reason: 'label_too_long',
-          message: `${kind === 'labels' ? 'label' : 'metadata'} name ${JSON.stringify(name.slice(0, 40))}... is over the ${this.maxNameBytes}-byte limit (maxLabelNameBytes)`,
+          message: `${what} name ${JSON.stringify(name.slice(0, 40))}... is over the ${this.maxNameBytes}-byte limit (maxLabelNameBytes)`,
         };
       const valueBytes = value.length > this.maxValueBytes / 3 ? Buffer.byteLength(value) : value.length;
       if (kind === 'labels' && valueBytes > this.maxValueBytes)
@@ -207,7 +208,7 @@ export class ShardSink {
     if (kind === 'labels' && out.length > this.maxLabels)
       return {
         reason: 'too_many_labels',
-        message: `stream has ${out.length} labels beyond service, server and region, over the limit of ${this.maxLabelsPerStream} (maxLabelsPerStream)`,
+        message: `stream has ${out.length} labels beyond service, server and region, over the limit of ${this.maxLabels} (maxLabelsPerStream)`,
       };
     if (kind === 'metadata' && bytes > this.maxMetaBytes)
       return {
@@ -220,11 +221,6 @@ export class ShardSink {
         message: `${kind} of ${bytes} bytes are over the ${MAX_PAIRS_BYTES}-byte format limit`,
       };
     return encodePairs(out);
-  }
-
-  /** Configured label limit, for messages. */
-  get maxLabelsPerStream(): number {
-    return this.maxLabels;
   }
 
   /**

@@ -22,6 +22,11 @@ export const FIRST_CLASS_LABELS: ReadonlySet<string> = new Set(['service', 'serv
 
 const VALID_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** Whether a name follows Prometheus' rule and is not reserved (`__` names are, as in Prometheus and Loki). */
+export function isLabelName(name: string): boolean {
+  return VALID_NAME.test(name) && !name.startsWith('__');
+}
+
 /**
  * A name as Loki and Prometheus accept it: every character outside
  * [a-zA-Z0-9_] becomes `_`, and a leading digit gets a `_` before it

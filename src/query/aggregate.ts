@@ -4,7 +4,7 @@ import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
-import { forEachUnsealed } from './scan.js';
+import { LabelSetFilter, forEachUnsealed } from './scan.js';
 
 /** Counts of matching entries per time bucket, for one group of label values. */
 export interface Series {
@@ -99,20 +99,6 @@ function idPredicates(view: StoreView, q: PlannedQuery): { svOk: IdPredicate; sr
   return { svOk: byId(q.services), srOk: byId(q.servers), rgOk: byId(q.regions) };
 }
 
-/** The query's predicate over shard label-set ids (NO_SET: no other labels), each id evaluated once; null: any. */
-function labelSetPredicate(view: StoreView, q: PlannedQuery): IdPredicate {
-  const accept = q.labelSet;
-  if (accept === null) return null;
-  const none = accept('');
-  const cache = new Map<number, boolean>();
-  return (id) => {
-    if (id === NO_SET) return none;
-    let ok = cache.get(id);
-    if (ok === undefined) cache.set(id, (ok = accept(view.labelName(id))));
-    return ok;
-  };
-}
-
 /** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
 function countRollup(
   view: StoreView,
@@ -151,7 +137,7 @@ function countBlock(
 ): number {
   let scanned = 0;
   const { svOk, srOk, rgOk } = idPredicates(view, q);
-  const setOk = labelSetPredicate(view, q);
+  const setOk = q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet);
   const keyCache = new Map<string, Series>();
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
@@ -169,7 +155,7 @@ function countBlock(
       scanned++;
       if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
       if ((svOk && !svOk(sv![i]!)) || (srOk && !srOk(sr![i]!)) || (rgOk && !rgOk(rg![i]!))) continue;
-      if (setOk !== null && !setOk(sets === null ? NO_SET : sets[i]!)) continue;
+      if (setOk !== null && !setOk.ok(sets === null ? NO_SET : sets[i]!)) continue;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
       const k = `${sv ? sv[i] : ''}:${sr ? sr[i] : ''}:${rg ? rg[i] : ''}:${lv[i]}`;

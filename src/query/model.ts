@@ -1,6 +1,6 @@
 import { TributaryError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
-import { pairValue } from '../model/labels.js';
+import { isLabelName, pairValue } from '../model/labels.js';
 import { MAX_LEVEL, type Level } from '../model/level.js';
 
 /**
@@ -136,8 +136,8 @@ export function planQuery(q: LogQuery): PlannedQuery {
     return preds.length === 1 ? preds[0]! : (v) => preds.every((p) => p(v));
   };
   for (const m of [...matchers, ...(q.metadata ?? [])])
-    if (typeof m.name !== 'string' || !VALID_LABEL_NAME.test(m.name))
-      throw invalid(`label name ${JSON.stringify(m.name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)`, 'labels');
+    if (typeof m.name !== 'string' || !isLabelName(m.name))
+      throw invalid(`label name ${JSON.stringify(m.name)} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)`, 'labels');
   const others = matchers.filter((m) => !isColumnLabel(m.name));
   return {
     from: q.from,
@@ -154,8 +154,6 @@ export function planQuery(q: LogQuery): PlannedQuery {
     after: q.cursor === undefined ? null : decodeCursor(q.cursor),
   };
 }
-
-const VALID_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 export function isColumnLabel(name: string): name is LabelName {
   return name === 'service' || name === 'server' || name === 'region';

@@ -39,7 +39,7 @@ function labelFilter(view: StoreView, accept: LabelPredicate | null): LabelFilte
  * The query's predicate over label sets, evaluated once per shard label id
  * (lazily: a query looks only at the sets of the blocks it reaches).
  */
-class LabelSetFilter {
+export class LabelSetFilter {
   private readonly state: Map<number, boolean> = new Map();
   private readonly empty: boolean;
   constructor(
