@@ -3,14 +3,16 @@ import { join } from 'node:path';
 import { TributaryError } from '../errors.js';
 
 /**
- * The data directory's format, in `<dataDir>/FORMAT`. Version 2 is the
- * open label model (LogBatch v2 and block v2: stream labels and structured
- * metadata). A directory without the file but with shards was written by a
- * release before it (format 1): its blocks and WAL records are read in
- * place, and new seals and compactions write format 2, so the directory
- * converts as it turns over, with no offline step.
+ * The data directory's format, in `<dataDir>/FORMAT`:
+ *   3  blocks v3: pages in stream order with message frames (block-format.ts)
+ *   2  the open label model (LogBatch v2 and block v2: stream labels and structured metadata)
+ *   1  a directory without the file but with shards, from a release before 2
+ * An older directory's blocks and WAL records are read in place, and new
+ * seals and compactions write the current blocks, so the directory converts
+ * as it turns over, with no offline step. A release that knows only an older
+ * format refuses this one before touching it.
  */
-export const DATA_FORMAT = 2;
+export const DATA_FORMAT = 3;
 const FILE = 'FORMAT';
 
 export interface FormatCheck {

@@ -1,34 +1,60 @@
 import type { WalPosition } from './wal.js';
 
 /**
- * Sealed block v2, one immutable file:
+ * Sealed block v3, one immutable file:
  *
- *   header  32 B: magic 'TBLK', version u16, reserved u16, entries u32, pages u32, reserved
- *   page*   entries sorted by (ts, source, seq), at most PAGE_ENTRIES each:
- *             u32 count, u32 x COLUMN_COUNT compressed column lengths,
- *             the compressed columns, u32 CRC-32 of everything before it in the page
- *   footer  JSON: the block's index (below)
- *   trailer 16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
+ *   header      32 B: magic 'TBLK', version u16, reserved u16, entries u32, pages u32, reserved
+ *   dictionary  the block's message dictionary, raw-deflated, then u32 CRC-32 (see page-v3.ts)
+ *   page*       the block's entries cut by time: page k holds entries earlier, in
+ *               (ts, source, seq) order, than page k + 1's. A page ends at a time
+ *               bucket's boundary (BUCKET_NS) once it holds PAGE_MIN_ROWS, and at
+ *               PAGE_MAX_ROWS regardless. Inside a page, rows are ordered by stream
+ *               (service, region, server, other labels) then (ts, source, seq), so a
+ *               stream's rows are one run; layout in page-v3.ts
+ *   footer      JSON: the block's index (below)
+ *   trailer     16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
  *
+ * Versions 1 and 2 (pages of up to 8192 entries in (ts, source, seq) order,
+ * every column compressed whole per page: page-v2.ts) are still read.
  * Version 2 added the labels and metadata columns and the footer's bitset of
- * label sets; a version-1 block (no such columns: every entry without
- * either) is still read.
- *
- * Columns are compressed one by one so a query decodes only what it reads:
- * numeric columns with raw deflate level 1, messages with brotli quality 4.
- * Brotli q4 was chosen by measurement on the Loghub samples
- * (docs/ARCHITECTURE.md): 5-28 bytes per line, smaller than deflate level 6
- * and faster (130-430 MB/s).
+ * label sets; a version-1 block has neither.
  */
 
 export const BLOCK_MAGIC = 0x4b4c4254; // 'TBLK'
-export const BLOCK_VERSION = 2;
+export const BLOCK_VERSION = 3;
 /** The oldest block version this build reads. */
 export const BLOCK_MIN_VERSION = 1;
 export const BLOCK_HEADER_BYTES = 32;
 export const BLOCK_TRAILER_BYTES = 16;
-export const PAGE_ENTRIES = 8192;
+/** Entries per page of a version 1 or 2 block (at most). */
+export const PAGE_ENTRIES_V2 = 8192;
 
+/**
+ * Version 3 pages: cut at a bucket boundary once this many rows are in, so a
+ * query over seconds reads one or two pages, and a sparse shard's pages are
+ * not tiny.
+ */
+export const BUCKET_NS = 10_000_000_000n;
+export const PAGE_MIN_ROWS = 4096;
+export const PAGE_MAX_ROWS = 65_536;
+/** Rows per message frame of a version 3 page: the unit a query decompresses to read a message. */
+export const FRAME_ROWS = 128;
+export const FRAME_SHIFT = 7;
+/** The most bytes of a block's message dictionary (deflate's window). */
+export const DICTIONARY_BYTES = 32 * 1024;
+
+/** The columns of a version 3 page's head, in order. */
+export const HeadColumn = {
+  RUNS: 0, // Uint32 x 5 per run: service, server, region, label set (NO_SET for none), row count; stored field by field
+  TS: 1, // BigInt64: ts minus the previous row's in the run (the first row of a run: minus the page's minTs)
+  LEVEL: 2, // Uint8
+  SOURCE: 3, // Uint32 index into the block's sources
+  SEQ: 4, // Uint32 offset from the source's base in this block
+} as const;
+export const HEAD_COLUMNS = 5;
+export const RUN_FIELDS = 5;
+
+/** The columns of a version 1 or 2 page, in order. */
 export const Column = {
   TS: 0, // BigInt64 deltas from the page's minTs (sorted, so >= 0)
   LEVEL: 1, // Uint8
@@ -50,12 +76,12 @@ export const COLUMN_COUNT_V1 = 9;
 /** A labels column entry with no set. */
 export const NO_SET = 0xffffffff;
 
-/** Columns a page of this block version has. */
+/** Columns a page of a version 1 or 2 block has. */
 export function columnCount(version: number): number {
   return version >= 2 ? COLUMN_COUNT : COLUMN_COUNT_V1;
 }
 
-/** A page's header: its entry count and one compressed length per column. */
+/** A version 1 or 2 page's header: its entry count and one compressed length per column. */
 export function pageHeaderBytes(version: number): number {
   return 4 + 4 * columnCount(version);
 }
@@ -63,6 +89,8 @@ export function pageHeaderBytes(version: number): number {
 export interface PageIndex {
   readonly offset: number;
   readonly length: number;
+  /** Version 3: bytes of the page's head (read first; its frames are read as needed). */
+  readonly head?: number;
   readonly count: number;
   readonly minTs: bigint;
   readonly maxTs: bigint;
@@ -100,6 +128,8 @@ export interface BlockIndex {
   readonly sealedAt: number;
   /** Blocks this one was compacted from: if any is still on disk at open (a crash came between), it is deleted. */
   readonly replaces?: readonly number[];
+  /** Version 3: where the message dictionary is. */
+  readonly dictionary?: { readonly offset: number; readonly length: number };
   /** Where the per-minute roll-up section is (absent in blocks written before it existed). */
   readonly rollup?: { readonly offset: number; readonly length: number };
 }

@@ -7,33 +7,18 @@ import {
   BLOCK_TRAILER_BYTES,
   BLOCK_MIN_VERSION,
   BLOCK_VERSION,
-  COLUMN_COUNT,
-  Column,
   NO_SET,
-  columnCount,
-  pageHeaderBytes,
   type BlockIndex,
   type BlockSource,
   type PageIndex,
 } from './block-format.js';
+import { corrupt, readAt, readRange } from './block-io.js';
+import type { Page } from './page.js';
+import { ColumnPage } from './page-v2.js';
+import { StreamPage } from './page-v3.js';
 import type { StorageFs } from './fs.js';
 import { decodeRollup, type Rollup } from './rollup.js';
 import { pairsObject, type PairsCache, type Labels } from '../model/labels.js';
-
-function corrupt(path: string, reason: string, context: Record<string, number> = {}): TributaryError {
-  return new TributaryError('E_BLOCK_CORRUPT', `corrupt block ${path}: ${reason}`, { path, reason, ...context });
-}
-
-function readAt(fs: StorageFs, fd: number, position: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let got = 0;
-  while (got < length) {
-    const n = fs.readSync(fd, buf, got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got === length ? buf : buf.subarray(0, got);
-}
 
 /** Opens a block's index: header, trailer and footer, all checked. Throws E_BLOCK_CORRUPT. */
 export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIndex {
@@ -68,8 +53,14 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
     }
     const index = parseIndex(raw, path, id, size, version);
     if (index.entries !== hv.getUint32(8, true) || index.pages.length !== hv.getUint32(12, true)) throw corrupt(path, 'header and footer disagree');
-    for (const p of index.pages)
+    for (const p of index.pages) {
       if (p.offset < BLOCK_HEADER_BYTES || p.offset + p.length > footerOffset) throw corrupt(path, 'page outside the data area', { offset: p.offset });
+      if (version >= 3 && !(Number.isInteger(p.head) && p.head! > 0 && p.head! <= p.length))
+        throw corrupt(path, 'page head outside the page', { offset: p.offset });
+    }
+    const d = index.dictionary;
+    if (version >= 3 && (d === undefined || d.offset < BLOCK_HEADER_BYTES || d.offset + d.length > footerOffset))
+      throw corrupt(path, 'dictionary outside the data area');
     return index;
   } finally {
     fs.closeSync(fd);
@@ -81,6 +72,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
     const pages = (raw.pages as Record<string, unknown>[]).map((p): PageIndex => ({
       offset: Number(p.offset),
       length: Number(p.length),
+      ...(version >= 3 ? { head: Number(p.head) } : {}),
       count: Number(p.count),
       minTs: BigInt(p.minTs as string),
       maxTs: BigInt(p.maxTs as string),
@@ -110,6 +102,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       sealedAt: Number(raw.sealedAt),
       replaces: Array.isArray(raw.replaces) ? (raw.replaces as number[]) : undefined,
       rollup: raw.rollup ? (raw.rollup as { offset: number; length: number }) : undefined,
+      dictionary: version >= 3 ? (raw.dictionary as { offset: number; length: number }) : undefined,
     };
   } catch (err) {
     throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);
@@ -119,193 +112,57 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
 /** The block's per-minute roll-ups, or null if it has none (or they fail their CRC: count by scanning then). */
 export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
   if (!index.rollup) return null;
-  const fd = fs.openSync(index.path, 'r');
+  return decodeRollup(readRange(fs, index.path, index.rollup.offset, index.rollup.length));
+}
+
+/** The block's message dictionary (version 3), checked; empty for older blocks. */
+export function readDictionary(fs: StorageFs, index: BlockIndex): Uint8Array {
+  const d = index.dictionary;
+  if (d === undefined) return new Uint8Array(0);
+  const bytes = readRange(fs, index.path, d.offset, d.length);
+  if (bytes.byteLength !== d.length || d.length < 4) throw corrupt(index.path, 'dictionary is truncated', { offset: d.offset });
+  const z = bytes.subarray(0, d.length - 4);
+  if (crc32(z) !== new DataView(bytes.buffer, bytes.byteOffset + d.length - 4, 4).getUint32(0, true))
+    throw corrupt(index.path, 'dictionary checksum mismatch', { offset: d.offset });
   try {
-    return decodeRollup(readAt(fs, fd, index.rollup.offset, index.rollup.length));
-  } finally {
-    fs.closeSync(fd);
+    return new Uint8Array(zlib.inflateRawSync(z));
+  } catch (err) {
+    throw corrupt(index.path, `dictionary does not decompress: ${(err as Error).message}`, { offset: d.offset });
   }
 }
 
-// Views over a decompressed column, made by module-level functions: no closure allocated per access.
-const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
-const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
-const i64 = (b: ArrayBuffer, o: number, n: number) => new BigInt64Array(b, o, n);
-
 /**
- * One page of a block, read and checked (CRC) as a whole, with each column
- * decompressed the first time it is asked for.
+ * Reads page `pageNo` of a block in whichever layout its version has.
+ * `dictionary` gives the block's message dictionary (cached by the caller:
+ * every page of a block shares it). `charge` is told of the bytes the page
+ * keeps as it decodes (a version 1-2 page: an estimate, up front).
  */
-export class BlockPage {
-  readonly count: number;
-  private readonly cols: Uint8Array[];
-  private readonly cache: (ArrayBufferView | undefined)[] = new Array(COLUMN_COUNT);
-  private absoluteTs: BigInt64Array | undefined;
-  private msgBuffer: Buffer | undefined;
-  private metaBuffer: Buffer | undefined;
+export function readPage(fs: StorageFs, index: BlockIndex, pageNo: number, dictionary: () => Uint8Array, charge: (bytes: number) => void = () => {}): Page {
+  if (index.version >= 3) return StreamPage.read(fs, index, pageNo, dictionary, charge);
+  const page = ColumnPage.read(fs, index, pageNo);
+  // Fixed columns plus messages (compressed ~6x on typical logs), all decoded in time.
+  charge(page.count * 40 + index.pages[pageNo]!.length * 6);
+  return page;
+}
 
-  private constructor(
-    private readonly index: BlockIndex,
-    private readonly page: PageIndex,
-    bytes: Uint8Array,
-  ) {
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.count = v.getUint32(0, true);
-    this.cols = [];
-    let off = pageHeaderBytes(index.version);
-    for (let i = 0; i < columnCount(index.version); i++) {
-      const len = v.getUint32(4 + i * 4, true);
-      this.cols.push(bytes.subarray(off, off + len));
-      off += len;
-    }
-  }
-
-  static read(fs: StorageFs, index: BlockIndex, pageNo: number): BlockPage {
-    const page = index.pages[pageNo]!;
-    const fd = fs.openSync(index.path, 'r');
-    let bytes: Uint8Array;
-    try {
-      bytes = readAt(fs, fd, page.offset, page.length);
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (bytes.byteLength !== page.length || bytes.byteLength < pageHeaderBytes(index.version) + 4)
-      throw corrupt(index.path, `page ${pageNo} is truncated`, { page: pageNo });
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (crc32(bytes.subarray(0, bytes.byteLength - 4)) !== v.getUint32(bytes.byteLength - 4, true)) {
-      throw corrupt(index.path, `page ${pageNo} checksum mismatch`, { page: pageNo, offset: page.offset });
-    }
-    const p = new BlockPage(index, page, bytes);
-    let total = pageHeaderBytes(index.version) + 4;
-    for (const c of p.cols) total += c.byteLength;
-    if (total !== bytes.byteLength || p.count !== page.count) throw corrupt(index.path, `page ${pageNo} framing is inconsistent`, { page: pageNo });
-    return p;
-  }
-
-  private raw(col: Column): Uint8Array {
-    const out = col === Column.MSG_BYTES || col === Column.META_BYTES ? zlib.brotliDecompressSync(this.cols[col]!) : zlib.inflateRawSync(this.cols[col]!);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  }
-
-  private typed<T extends ArrayBufferView>(col: Column, make: (b: ArrayBuffer, off: number, len: number) => T, width: number, expect: number): T {
-    let v = this.cache[col] as T | undefined;
-    if (v === undefined) {
-      let b = this.raw(col);
-      if (b.byteLength !== expect * width) throw corrupt(this.index.path, `column ${col} has ${b.byteLength} bytes, expected ${expect * width}`);
-      if (b.byteOffset % width !== 0) b = b.slice();
-      v = make(b.buffer as ArrayBuffer, b.byteOffset, expect);
-      this.cache[col] = v;
-    }
-    return v;
-  }
-
-  /** Absolute timestamps (stored as deltas from the page's minimum; converted once, in place). */
-  ts(): BigInt64Array {
-    if (this.absoluteTs === undefined) {
-      const d = this.typed(Column.TS, i64, 8, this.count);
-      const min = this.page.minTs;
-      for (let i = 0; i < d.length; i++) d[i] = d[i]! + min;
-      this.absoluteTs = d;
-    }
-    return this.absoluteTs;
-  }
-
-  level(): Uint8Array {
-    return this.typed(Column.LEVEL, u8, 1, this.count);
-  }
-
-  service(): Uint32Array {
-    return this.typed(Column.SERVICE, u32, 4, this.count);
-  }
-
-  server(): Uint32Array {
-    return this.typed(Column.SERVER, u32, 4, this.count);
-  }
-
-  region(): Uint32Array {
-    return this.typed(Column.REGION, u32, 4, this.count);
-  }
-
-  /** Per entry, the shard label id of its other stream labels, or NO_SET; null for a version-1 block (none). */
-  labelSets(): Uint32Array | null {
-    return this.index.version >= 2 ? this.typed(Column.LABELS, u32, 4, this.count) : null;
-  }
-
-  /** Entry i's structured metadata, encoded ('' for none, and always in a version-1 block). */
-  meta(i: number): string {
-    if (this.index.version < 2) return '';
-    const off = this.typed(Column.META_OFFSETS, u32, 4, this.count + 1);
-    if (off[i] === off[i + 1]) return '';
-    if (this.metaBuffer === undefined) {
-      const bytes = this.raw(Column.META_BYTES);
-      if (bytes.byteLength !== off[this.count]) throw corrupt(this.index.path, 'metadata bytes do not match their offsets');
-      this.metaBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }
-    return this.metaBuffer.toString('utf8', off[i]!, off[i + 1]!);
-  }
-
-  /** Per entry, its source's index in the block's source table (`sources`). */
-  source(): Uint32Array {
-    return this.typed(Column.SOURCE, u32, 4, this.count);
-  }
-
-  /** Per entry, its sequence number relative to its source's base in the block. */
-  relativeSeq(): Uint32Array {
-    return this.typed(Column.SEQ, u32, 4, this.count);
-  }
-
-  /** The block's sources: id and sequence base. */
-  get sources(): BlockIndex['sources'] {
-    return this.index.sources;
-  }
-
-  /** Absolute sequence number of entry i. */
-  seq(i: number): number {
-    return this.index.sources[this.source()[i]!]!.base + this.relativeSeq()[i]!;
-  }
-
-  sourceId(i: number): string {
-    return this.index.sources[this.source()[i]!]!.id;
-  }
-
-  messageOffsets(): Uint32Array {
-    return this.typed(Column.MSG_OFFSETS, u32, 4, this.count + 1);
-  }
-
-  messageBytes(): Uint8Array {
-    let v = this.cache[Column.MSG_BYTES] as Uint8Array | undefined;
-    if (v === undefined) {
-      v = this.raw(Column.MSG_BYTES);
-      const off = this.messageOffsets();
-      if (v.byteLength !== off[this.count]) throw corrupt(this.index.path, 'message bytes do not match their offsets');
-      this.cache[Column.MSG_BYTES] = v;
-    }
-    return v;
-  }
-
-  message(i: number): string {
-    const off = this.messageOffsets();
-    return this.messageBuffer().toString('utf8', off[i]!, off[i + 1]!);
-  }
-
-  /** The message bytes as one Buffer (made once per page: a Buffer per message was a measurable share of a scan). */
-  messageBuffer(): Buffer {
-    if (this.msgBuffer === undefined) {
-      const bytes = this.messageBytes();
-      this.msgBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }
-    return this.msgBuffer;
-  }
+/** Reads the pages of one block in turn, its dictionary read once (compaction, tools). */
+export function blockPages(fs: StorageFs, index: BlockIndex): (pageNo: number) => Page {
+  let dict: Uint8Array | undefined;
+  return (pageNo) => readPage(fs, index, pageNo, () => (dict ??= readDictionary(fs, index)));
 }
 
 /**
  * The `labels` and `metadata` fields of entry i of a page, to spread into
- * an entry: absent when it has none. Label sets are decoded through `cache`
+ * an entry (`set`: its label-set id): absent when it has none. Label sets are decoded through `cache`
  * (entries of one stream share one object).
  */
-export function pageEntryExtras(page: BlockPage, i: number, labelName: (id: number) => string, cache: PairsCache): { labels?: Labels; metadata?: Labels } {
-  const sets = page.labelSets();
-  const set = sets === null ? NO_SET : sets[i]!;
+export function pageEntryExtras(
+  page: Page,
+  i: number,
+  set: number,
+  labelName: (id: number) => string,
+  cache: PairsCache,
+): { labels?: Labels; metadata?: Labels } {
   const meta = page.meta(i);
   if (set === NO_SET && meta === '') return NO_EXTRAS;
   return {

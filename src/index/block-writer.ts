@@ -4,11 +4,11 @@ import {
   BLOCK_HEADER_BYTES,
   BLOCK_MAGIC,
   BLOCK_VERSION,
-  COLUMN_COUNT,
-  Column,
-  PAGE_ENTRIES,
+  BUCKET_NS,
+  DICTIONARY_BYTES,
   NO_SET,
-  pageHeaderBytes,
+  PAGE_MAX_ROWS,
+  PAGE_MIN_ROWS,
   blockFileName,
   type BlockIndex,
   type BlockSource,
@@ -17,6 +17,7 @@ import {
 import { syncDir, type StorageFs } from './fs.js';
 import { storageError, type WalPosition } from './wal.js';
 import { computeRollup, encodeRollup } from './rollup.js';
+import { encodeStreamPage } from './page-v3-encode.js';
 
 /** The fixed-width columns of a set of entries. */
 export interface EntryColumns {
@@ -58,62 +59,58 @@ export interface SealColumns extends EntryColumns {
   readonly metaBytes: Uint8Array;
 }
 
-const NUMERIC = { level: 1 } as const;
-const MESSAGES = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT } };
-
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+/**
+ * Where the rows of a block are cut into pages: at the first bucket boundary
+ * once a page holds PAGE_MIN_ROWS, and at PAGE_MAX_ROWS regardless. Rows are
+ * in time order, so pages are disjoint in (ts, source, seq).
+ */
+export function pageCuts(ts: BigInt64Array, count: number): number[] {
+  const cuts: number[] = [0];
+  let start = 0;
+  for (let i = 1; i < count; i++) {
+    const rows = i - start;
+    if (rows >= PAGE_MAX_ROWS || (rows >= PAGE_MIN_ROWS && ts[i]! / BUCKET_NS !== ts[i - 1]! / BUCKET_NS)) {
+      cuts.push(i);
+      start = i;
+    }
+  }
+  if (count > 0) cuts.push(count);
+  return cuts;
 }
 
 /**
- * Compresses one page's columns and frames them with lengths and a CRC.
- * `bases[k]` is source k's smallest seq in the block: entries store seq - base.
+ * The block's message dictionary: distinct messages sampled evenly across
+ * the block, up to DICTIONARY_BYTES. Frames of 128 messages are too small
+ * for deflate to learn the block's vocabulary from; primed with these, they
+ * compress close to what a whole page does (docs/ARCHITECTURE.md).
  */
-function encodePage(c: SealColumns, from: number, to: number, bases: Float64Array): { bytes: Uint8Array; index: Omit<PageIndex, 'offset' | 'length'> } {
-  const n = to - from;
-  const minTs = c.ts[from]!;
-  const ts = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) ts[i] = c.ts[from + i]! - minTs;
-  const seq = new Uint32Array(n);
-  for (let i = 0; i < n; i++) seq[i] = c.seq[from + i]! - bases[c.source[from + i]!]!;
-  const levels: [number, number, number, number] = [0, 0, 0, 0];
-  for (let i = 0; i < n; i++) levels[c.level[from + i] as 0 | 1 | 2 | 3]++;
-  const msgStart = c.msgOffsets[from]!;
-  const offsets = new Uint32Array(n + 1);
-  for (let i = 0; i <= n; i++) offsets[i] = c.msgOffsets[from + i]! - msgStart;
-  const columns: Uint8Array[] = new Array(COLUMN_COUNT);
-  columns[Column.TS] = zlib.deflateRawSync(bytesOf(ts), NUMERIC);
-  columns[Column.LEVEL] = zlib.deflateRawSync(c.level.subarray(from, to), NUMERIC);
-  columns[Column.SERVICE] = zlib.deflateRawSync(bytesOf(c.service.subarray(from, to)), NUMERIC);
-  columns[Column.SERVER] = zlib.deflateRawSync(bytesOf(c.server.subarray(from, to)), NUMERIC);
-  columns[Column.REGION] = zlib.deflateRawSync(bytesOf(c.region.subarray(from, to)), NUMERIC);
-  columns[Column.SOURCE] = zlib.deflateRawSync(bytesOf(c.source.subarray(from, to)), NUMERIC);
-  columns[Column.SEQ] = zlib.deflateRawSync(bytesOf(seq), NUMERIC);
-  columns[Column.MSG_OFFSETS] = zlib.deflateRawSync(bytesOf(offsets), NUMERIC);
-  columns[Column.MSG_BYTES] = zlib.brotliCompressSync(c.msgBytes.subarray(msgStart, c.msgOffsets[to]!), MESSAGES);
-  columns[Column.LABELS] = zlib.deflateRawSync(bytesOf(c.labels.subarray(from, to)), NUMERIC);
-  const metaStart = c.metaOffsets[from]!;
-  const metaOffsets = new Uint32Array(n + 1);
-  for (let i = 0; i <= n; i++) metaOffsets[i] = c.metaOffsets[from + i]! - metaStart;
-  columns[Column.META_OFFSETS] = zlib.deflateRawSync(bytesOf(metaOffsets), NUMERIC);
-  columns[Column.META_BYTES] = zlib.brotliCompressSync(c.metaBytes.subarray(metaStart, c.metaOffsets[to]!), MESSAGES);
-  return { bytes: framePage(n, columns), index: { count: n, minTs, maxTs: c.ts[to - 1]!, levels } };
+export function sampleDictionary(c: Pick<SealColumns, 'count' | 'msgOffsets' | 'msgBytes'>, maxBytes = DICTIONARY_BYTES): Uint8Array {
+  const step = Math.max(1, Math.floor(c.count / 2048));
+  const seen = new Set<string>();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (let i = 0; i < c.count && size < maxBytes; i += step) {
+    const m = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
+    const key = Buffer.from(m.buffer, m.byteOffset, m.byteLength).toString('latin1');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    parts.push(m);
+    size += m.byteLength;
+  }
+  const out = new Uint8Array(Math.min(size, maxBytes));
+  let at = 0;
+  for (const m of parts) {
+    if (at >= out.length) break;
+    out.set(m.subarray(0, out.length - at), at);
+    at += m.byteLength;
+  }
+  return out;
 }
 
-function framePage(count: number, columns: Uint8Array[]): Uint8Array {
-  const headerBytes = pageHeaderBytes(BLOCK_VERSION);
-  let size = headerBytes + 4;
-  for (const col of columns) size += col.byteLength;
-  const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, count, true);
-  let off = headerBytes;
-  columns.forEach((col, i) => {
-    v.setUint32(4 + i * 4, col.byteLength, true);
-    out.set(col, off);
-    off += col.byteLength;
-  });
-  v.setUint32(off, crc32(out.subarray(0, off)), true);
+function withCrc(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength + 4);
+  out.set(bytes);
+  new DataView(out.buffer).setUint32(bytes.byteLength, crc32(bytes), true);
   return out;
 }
 
@@ -166,18 +163,23 @@ export function writeBlock(
     fd = fs.openSync(tmp, 'w');
     const header = new Uint8Array(BLOCK_HEADER_BYTES);
     const hv = new DataView(header.buffer);
-    const pageCount = Math.ceil(c.count / PAGE_ENTRIES);
+    const cuts = pageCuts(c.ts, c.count);
+    const pageCount = cuts.length - 1;
     hv.setUint32(0, BLOCK_MAGIC, true);
     hv.setUint16(4, BLOCK_VERSION, true);
     hv.setUint32(8, c.count, true);
     hv.setUint32(12, pageCount, true);
     fs.writevSync(fd, [header], 0);
     let offset = BLOCK_HEADER_BYTES;
+    const dict = sampleDictionary(c);
+    const dictBytes = withCrc(zlib.deflateRawSync(dict, { level: 9 }));
+    fs.writevSync(fd, [dictBytes], offset);
+    const dictionary = { offset, length: dictBytes.byteLength };
+    offset += dictBytes.byteLength;
     const pages: PageIndex[] = [];
     const levels = [0, 0, 0, 0];
-    for (let from = 0; from < c.count; from += PAGE_ENTRIES) {
-      const to = Math.min(c.count, from + PAGE_ENTRIES);
-      const page = encodePage(c, from, to, bases);
+    for (let p = 0; p < pageCount; p++) {
+      const page = encodeStreamPage(c, cuts[p]!, cuts[p + 1]!, bases, dict);
       fs.writevSync(fd, [page.bytes], offset);
       pages.push({ ...page.index, offset, length: page.bytes.byteLength });
       page.index.levels.forEach((n, l) => (levels[l]! += n));
@@ -211,6 +213,7 @@ export function writeBlock(
       sealedAt: now,
       replaces,
       rollup,
+      dictionary,
     };
     const footer = new TextEncoder().encode(serializeIndex(index));
     const trailer = new Uint8Array(16);
@@ -257,5 +260,6 @@ export function serializeIndex(index: BlockIndex): string {
     sealedAt: index.sealedAt,
     replaces: index.replaces,
     rollup: index.rollup,
+    dictionary: index.dictionary,
   });
 }

@@ -1,6 +1,7 @@
 import type { BlockIndex } from './block-format.js';
-import { BlockPage } from './block-reader.js';
+import { readDictionary, readPage } from './block-reader.js';
 import type { StorageFs } from './fs.js';
+import type { Page } from './page.js';
 
 /**
  * Decoded pages of sealed blocks, least recently used first out, within a
@@ -13,14 +14,27 @@ import type { StorageFs } from './fs.js';
  * the latency of limited queries over recent data.
  */
 export class PageCache {
-  private readonly pages = new Map<string, { page: BlockPage; bytes: number }>();
+  private readonly pages = new Map<string, { page: Page; bytes: number }>();
+  /** Message dictionaries of version 3 blocks (up to 32 KiB each), most recently used last. */
+  private readonly dictionaries = new Map<number, Uint8Array>();
   private bytes = 0;
   hits = 0;
   misses = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  get(fs: StorageFs, block: BlockIndex, pageNo: number): BlockPage {
+  /** A block's message dictionary, read once and kept (the 64 most recent blocks'). */
+  dictionary(fs: StorageFs, block: BlockIndex): Uint8Array {
+    let d = this.dictionaries.get(block.id);
+    if (d === undefined) {
+      d = readDictionary(fs, block);
+      if (this.dictionaries.size >= 64) this.dictionaries.delete(this.dictionaries.keys().next().value!);
+    } else this.dictionaries.delete(block.id);
+    this.dictionaries.set(block.id, d);
+    return d;
+  }
+
+  get(fs: StorageFs, block: BlockIndex, pageNo: number): Page {
     const key = `${block.id}:${pageNo}`;
     const hit = this.pages.get(key);
     if (hit) {
@@ -31,19 +45,30 @@ export class PageCache {
       return hit.page;
     }
     this.misses++;
-    const page = BlockPage.read(fs, block, pageNo);
-    // Decoded size, estimated up front: fixed columns plus messages (compressed ~6x on typical logs).
-    const bytes = page.count * 40 + block.pages[pageNo]!.length * 6;
-    if (bytes <= this.maxBytes) {
-      this.pages.set(key, { page, bytes });
+    // A page reports what it decodes as it decodes it (a version 3 page decodes frames
+    // as a query reaches them): counted while the page is cached, evicting the oldest.
+    const entry: { page: Page | undefined; bytes: number } = { page: undefined, bytes: 0 };
+    const charge = (bytes: number) => {
+      entry.bytes += bytes;
+      if (this.pages.get(key) !== entry) return;
       this.bytes += bytes;
-      for (const [k, v] of this.pages) {
-        if (this.bytes <= this.maxBytes) break;
-        this.pages.delete(k);
-        this.bytes -= v.bytes;
-      }
-    }
+      this.evict();
+    };
+    const page = readPage(fs, block, pageNo, () => this.dictionary(fs, block), charge);
+    entry.page = page;
+    this.pages.set(key, entry as { page: Page; bytes: number });
+    this.bytes += entry.bytes;
+    this.evict();
     return page;
+  }
+
+  /** Drops the least recently used pages until the cache is within its bytes (the newest last of all). */
+  private evict(): void {
+    for (const [k, v] of this.pages) {
+      if (this.bytes <= this.maxBytes) break;
+      this.pages.delete(k);
+      this.bytes -= v.bytes;
+    }
   }
 
   get size(): { pages: number; bytes: number } {

@@ -2,7 +2,7 @@ import { BatchReader } from '../batch/reader.js';
 import { NO_ID } from '../batch/layout.js';
 import { allocColumns, type EntryColumns, type SealColumns } from './block-writer.js';
 import type { BlockIndex } from './block-format.js';
-import { BlockPage } from './block-reader.js';
+import { blockPages } from './block-reader.js';
 import type { StorageFs } from './fs.js';
 
 /**
@@ -168,8 +168,9 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
       }
       return i;
     });
+    const read = blockPages(fs, b);
     for (let p = 0; p < b.pages.length; p++) {
-      const page = BlockPage.read(fs, b, p);
+      const page = read(p);
       ts.set(page.ts(), k);
       level.set(page.level(), k);
       service.set(page.service(), k);
@@ -178,14 +179,12 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
       const sets = page.labelSets();
       if (sets !== null) labels.set(sets, k);
       const src = page.source();
-      const off = page.messageOffsets();
-      const bytes = page.messageBytes();
       for (let i = 0; i < page.count; i++, k++) {
         source[k] = remap[src[i]!]!;
         seq[k] = page.seq(i);
-        messages[k] = bytes.subarray(off[i]!, off[i + 1]!);
+        messages[k] = page.messageBytes(i);
         metas[k] = page.meta(i);
-        msgTotal += off[i + 1]! - off[i]!;
+        msgTotal += messages[k]!.byteLength;
       }
     }
   }

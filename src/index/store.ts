@@ -4,7 +4,8 @@ import { BatchReader } from '../batch/reader.js';
 import type { IdentifiedEntry, LogEntry } from '../model/entry.js';
 import type { Level } from '../model/level.js';
 import type { BlockIndex } from './block-format.js';
-import { BlockPage, pageEntryExtras, readBlockIndex, readRollup } from './block-reader.js';
+import { blockPages, pageEntryExtras, readBlockIndex, readRollup } from './block-reader.js';
+import { ANY_STREAM, type Page, type PageSelection } from './page.js';
 import { PairsCache } from '../model/labels.js';
 import type { Rollup } from './rollup.js';
 import { Dedup, type SourceReport } from './dedup.js';
@@ -96,7 +97,7 @@ export interface StoreView {
   /** Every label name, indexed by id. */
   labelNames(): readonly string[];
   /** A decoded page of a sealed block (cached). */
-  page(block: BlockIndex, pageNo: number): BlockPage;
+  page(block: BlockIndex, pageNo: number): Page;
   /** The block's per-minute roll-ups (cached), or null if it has none. */
   rollup(block: BlockIndex): Rollup | null;
 }
@@ -124,6 +125,7 @@ interface MemBatch {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const ALL_ROWS: PageSelection = { from: -(1n << 63n), to: 1n << 63n, levelMask: 0xf, streams: ANY_STREAM, backward: false };
 const SLAB_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -567,14 +569,16 @@ export class ShardStore {
     const cache = new PairsCache();
     const name = (id: number) => this.labels.name(id);
     for (const b of this.blockList) {
+      const read = blockPages(this.fs, b);
       for (let p = 0; p < b.pages.length; p++) {
-        const page = BlockPage.read(this.fs, b, p);
+        const page = read(p);
         const ts = page.ts();
         const lv = page.level();
         const sv = page.service();
         const sr = page.server();
         const rg = page.region();
-        for (let i = 0; i < page.count; i++) {
+        // Rows in (ts, source, seq) order, whatever the page's own row order.
+        for (const i of page.select(ALL_ROWS).rows) {
           yield {
             ts: ts[i]!,
             level: lv[i] as Level,
@@ -584,7 +588,7 @@ export class ShardStore {
             message: page.message(i),
             source: page.sourceId(i),
             seq: BigInt(page.seq(i)),
-            ...pageEntryExtras(page, i, name, cache),
+            ...pageEntryExtras(page, i, page.stream(i).set, name, cache),
           };
         }
       }

@@ -166,6 +166,10 @@ export class Wal {
     await writeFileAtomicAsync(this.fs, this.dir, CHECKPOINT_FILE, body);
     const older = this.segmentFiles().filter((name) => Number(name.slice(0, 20)) < pos.segment);
     await Promise.all(older.map((name) => unlinkAsync(this.fs, `${this.dir}/${name}`)));
+    // A segment fills slowly when seals come often: start the next one once this one holds an
+    // eighth of its size, so the next checkpoint deletes it and the WAL on disk stays about the
+    // unsealed tail, not a mostly sealed 64 MiB file (not while a sync holds the file).
+    if (!this.closed && this.inFlight === undefined && pos.segment === this.segment && this.offset > this.segmentBytes / 8) this.rotate();
   }
 
   /** Bytes in segments on disk (what a replay would read, at most). */

@@ -285,6 +285,8 @@ export interface QueryStats {
   blocksTotal: number;
   blocksScanned: number;
   pagesScanned: number;
+  /** Message frames decompressed (a version 1-2 page counts as one frame). */
+  framesRead: number;
   memtableBatches: number;
   entriesExamined: number;
 }

@@ -2,6 +2,7 @@ import type { BatchReader } from '../batch/reader.js';
 import { NO_ID } from '../batch/layout.js';
 import { NO_SET, type BlockIndex } from '../index/block-format.js';
 import { pageEntryExtras } from '../index/block-reader.js';
+import type { StreamFilter } from '../index/page.js';
 import { PairsCache, pairsObject } from '../model/labels.js';
 import type { StoreView } from '../index/store.js';
 import type { IdentifiedEntry } from '../model/entry.js';
@@ -86,68 +87,43 @@ function levelsMatch(levels: readonly number[], mask: number): boolean {
   return false;
 }
 
-/** First index with ts >= bound in a sorted column. */
-function lowerBound(ts: BigInt64Array, bound: bigint): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! < bound) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** The matching entries of one sealed block, lazily, in the query's order. */
 function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
   const pages = block.pages.map((_, i) => i);
   if (q.backward) pages.reverse();
+  const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams: f.streams, backward: q.backward };
   for (const p of pages) {
     const meta = block.pages[p]!;
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
     const page = view.page(block, p);
     stats.pagesScanned++;
-    const ts = page.ts();
-    const lo = lowerBound(ts, f.from);
-    const hi = lowerBound(ts, q.to);
+    const { rows, ts, examined } = page.select(selection);
+    stats.entriesExamined += examined;
+    if (rows.length === 0) continue;
     const lv = page.level();
-    // Columns fetched once per page: the loop below touches only typed arrays.
-    const sv = page.service();
-    const sr = page.server();
-    const rg = page.region();
     const src = page.source();
-    const rel = page.relativeSeq();
     const sources = page.sources;
-    const offsets = page.messageOffsets();
-    const messages = page.messageBuffer();
-    const sets = f.labelSet !== null ? page.labelSets() : null;
-    const wantService = f.service.ids;
-    const wantServer = f.server.ids;
-    const wantRegion = f.region.ids;
-    for (let k = 0; k < hi - lo; k++) {
-      const i = q.backward ? hi - 1 - k : lo + k;
-      stats.entriesExamined++;
-      if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
-      if (wantService !== null && wantService[sv[i]!] !== 1) continue;
-      if (wantServer !== null && wantServer[sr[i]!] !== 1) continue;
-      if (wantRegion !== null && wantRegion[rg[i]!] !== 1) continue;
-      if (f.labelSet !== null && !f.labelSet.ok(sets === null ? NO_SET : sets[i]!)) continue;
+    let frames = page.framesLoaded;
+    for (let k = 0; k < rows.length; k++) {
+      const i = rows[k]!;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
-      const source = sources[src[i]!]!;
-      const pos: Position = { ts: ts[i]!, source: source.id, seq: BigInt(source.base + rel[i]!) };
+      const pos: Position = { ts: ts[k]!, source: sources[src[i]!]!.id, seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
-      const message = messages.toString('utf8', offsets[i]!, offsets[i + 1]!);
+      const message = page.message(i);
+      stats.framesRead += page.framesLoaded - frames;
+      frames = page.framesLoaded;
       if (q.lines.length > 0 && !matchesMessage(q, message)) continue;
+      const stream = page.stream(i);
       yield {
         ts: pos.ts,
         source: pos.source,
         seq: pos.seq,
         level: lv[i] as Level,
-        service: view.labelName(sv[i]!),
-        server: view.labelName(sr[i]!),
-        region: view.labelName(rg[i]!),
+        service: view.labelName(stream.service),
+        server: view.labelName(stream.server),
+        region: view.labelName(stream.region),
         message,
-        ...pageEntryExtras(page, i, f.names, f.cache),
+        ...pageEntryExtras(page, i, stream.set, f.names, f.cache),
       };
     }
   }
@@ -267,6 +243,8 @@ interface Filters {
   readonly region: LabelFilter;
   /** Null when the query has no matcher on other labels. */
   readonly labelSet: LabelSetFilter | null;
+  /** The same filters as pages take them. */
+  readonly streams: StreamFilter;
   readonly names: (id: number) => string;
   readonly cache: PairsCache;
 }
@@ -299,17 +277,22 @@ interface Run {
  * reads only as many pages as it needs.
  */
 export function emptyStats(): QueryStats {
-  return { blocksTotal: 0, blocksScanned: 0, pagesScanned: 0, memtableBatches: 0, entriesExamined: 0 };
+  return { blocksTotal: 0, blocksScanned: 0, pagesScanned: 0, framesRead: 0, memtableBatches: 0, entriesExamined: 0 };
 }
 
 export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget): QueryResult {
   const stats: QueryStats = { ...emptyStats(), blocksTotal: view.blocks.length };
+  const service = labelFilter(view, q.services);
+  const server = labelFilter(view, q.servers);
+  const region = labelFilter(view, q.regions);
+  const labelSet = q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet);
   const f: Filters = {
     from: q.after && !q.backward && q.after.ts > q.from ? q.after.ts : q.from,
-    service: labelFilter(view, q.services),
-    server: labelFilter(view, q.servers),
-    region: labelFilter(view, q.regions),
-    labelSet: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet),
+    service,
+    server,
+    region,
+    labelSet,
+    streams: { service: service.ids, server: server.ids, region: region.ids, set: labelSet },
     names: (id) => view.labelName(id),
     cache: new PairsCache(),
   };

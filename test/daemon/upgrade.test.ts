@@ -12,11 +12,33 @@ import { tempDir } from '../helpers/system.js';
 const FIXTURE = new URL('../../../test/fixtures/v1/datadir', import.meta.url);
 const T0 = 1_767_225_600_000_000_000n;
 
-function copyFixture(t: Parameters<typeof tempDir>[0]): string {
+// One written by the release before blocks v3 (format 2): two shards, each with a sealed block of
+// 60 entries and a WAL tail of 15, with other labels on every second entry and metadata on every
+// third (test/fixtures/v2/datadir, made with test/fixtures/scripts/make-v2-datadir.mjs).
+const FIXTURE_V2 = new URL('../../../test/fixtures/v2/datadir', import.meta.url);
+
+function copyFixture(t: Parameters<typeof tempDir>[0], from = FIXTURE): string {
   const dir = tempDir(t);
-  cpSync(FIXTURE, dir, { recursive: true });
+  cpSync(from, dir, { recursive: true });
   return dir;
 }
+
+test('a data directory of format 2 opens in place, with its labels and metadata', async (t) => {
+  const dir = copyFixture(t, FIXTURE_V2);
+  const lines: string[] = [];
+  const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 2, shards: 2, log: (_l, m) => lines.push(m) });
+  t.teardown(() => d.stop());
+  t.true(
+    lines.some((l) => /storage format: data directory of format 2 read in place/.test(l)),
+    lines.join('\n'),
+  );
+  const all = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
+  t.is(all.length, 150);
+  const first = all.find((e) => e.message === 'v2 entry 0 shard 0 user=u0 took 0 ms')!;
+  t.deepEqual([first.labels, first.metadata], [{ env: 'prod', team: 't0' }, { trace_id: 'trace-0' }]);
+  t.is((await storedEntries(d, '{env="prod"}', T0 - 1n, T0 + 10n ** 12n)).length, 2 * 19, 'entries 0, 4, 8, ... of 75, per shard');
+  t.is((await storedEntries(d, '{} | trace_id="trace-3"', T0 - 1n, T0 + 10n ** 12n)).length, 2);
+});
 
 test('a data directory of the previous format opens in place, says so, and keeps every entry; new entries get the new format', async (t) => {
   const dir = copyFixture(t);
@@ -27,7 +49,7 @@ test('a data directory of the previous format opens in place, says so, and keeps
     lines.some((l) => /storage format: data directory of format 1 read in place/.test(l)),
     lines.join('\n'),
   );
-  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 2\n');
+  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 3\n');
   const old = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
   t.is(old.length, 110);
   t.deepEqual(
@@ -60,7 +82,7 @@ test('a data directory in a format newer than this build is refused with a clear
   writeFileSync(join(dir, 'FORMAT'), 'tributary-data-format 99\n');
   const err = await t.throwsAsync(Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 1 }));
   t.true(isTributaryError(err, 'E_FORMAT_TOO_NEW'));
-  t.regex(err!.message, /format 99, newer than this build reads \(up to 2\)/);
+  t.regex(err!.message, /format 99, newer than this build reads \(up to 3\)/);
   t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 99\n');
   t.true(existsSync(join(dir, 'clean-stop')), "the newer release's clean-stop mark is untouched");
 });

@@ -40,14 +40,14 @@ const plain = (e: IdentifiedEntry) => ({
 test('appended entries are stored, sealed into sorted blocks, and read back after reopening', async (t) => {
   const dir = tempDir(t);
   const { store } = ShardStore.open({ dir });
-  // Out of order timestamps: the block must come out sorted.
-  const es = entries(20_000, 0, (i) => 1_700_000_000_000_000_000n + BigInt((i * 7919) % 20_000) * 1000n);
+  // Out of order timestamps over 50 s: the block must come out sorted.
+  const es = entries(20_000, 0, (i) => 1_700_000_000_000_000_000n + BigInt((i * 7919) % 20_000) * 2_500_000n);
   for (let i = 0; i < 20; i++) store.append(batch('src-a', i * 1000, es.slice(i * 1000, (i + 1) * 1000)));
   await store.sync();
   const before = [...store.entries()].map(plain);
   const block = await store.seal();
   t.is(block?.entries, 20_000);
-  t.is(block?.pages.length, 3, '8192 entries per page');
+  t.is(block?.pages.length, 3, 'cut at a 10 s boundary once 4,096 rows are in: 8,000 + 8,000 + 4,000');
   await store.close();
   const { store: again, report } = ShardStore.open({ dir });
   t.is(report.blocks, 1);
@@ -375,23 +375,41 @@ test('the page cache serves repeated reads, keeps the most recently used, and st
   const { PageCache } = await import('../../src/index/page-cache.js');
   const dir = tempDir(t);
   const { store } = ShardStore.open({ dir, sealInBackground: false });
-  store.append(batch('s', 0, entries(20_000)));
+  store.append(
+    batch(
+      's',
+      0,
+      entries(20_000, 0, (i) => 1_700_000_000_000_000_000n + BigInt(i) * 2_500_000n),
+    ),
+  );
   const block = (await store.seal())!;
   t.is(block.pages.length, 3);
-  const oneFits = block.pages[0]!.count * 40 + block.pages[0]!.length * 6;
-  const cache = new PageCache(oneFits * 2 + 100); // room for two pages
+  // What each page costs once read (its head): measured on a cache with room for all.
+  const cost = [0, 1, 2].map((p) => {
+    const probe = new PageCache(1 << 30);
+    probe.get(nodeFs, block, p);
+    return probe.size.bytes;
+  });
+  const room = cost[0]! + cost[1]! + 100; // room for two pages
+  const cache = new PageCache(room);
   const first = cache.get(nodeFs, block, 0);
   t.is(cache.get(nodeFs, block, 0), first, 'a hit returns the same decoded page');
   cache.get(nodeFs, block, 1);
   cache.get(nodeFs, block, 0); // 0 is now the most recently used
   cache.get(nodeFs, block, 2); // evicts 1, the least recently used
   t.is(cache.size.pages, 2);
-  t.true(cache.size.bytes <= oneFits * 2 + 100);
+  t.true(cache.size.bytes <= room);
   const misses = cache.misses;
   cache.get(nodeFs, block, 0);
   t.is(cache.misses, misses, 'page 0 survived');
   cache.get(nodeFs, block, 1);
   t.is(cache.misses, misses + 1, 'page 1 had been evicted');
+  // Messages decoded as a query reaches them are counted too, and still evict.
+  const page = cache.get(nodeFs, block, 1);
+  const before = cache.size.bytes;
+  for (let i = 0; i < page.count; i += 100) page.message(i);
+  t.true(cache.size.bytes > before || cache.size.pages < 2, 'decoded frames are charged');
+  t.true(cache.size.bytes <= room);
   await store.close();
 });
 

@@ -1,0 +1,154 @@
+import zlib from 'node:zlib';
+import { crc32 } from '../batch/crc32.js';
+import { FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
+
+// Writes version 3 pages; the layout is described, and read, in page-v3.ts.
+
+const NUMERIC = { level: 1 } as const;
+const FRAMES = { level: 6 } as const;
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** The rows of one page to encode: indexes [from, to) of sorted seal columns. */
+export interface PageRows {
+  readonly ts: BigInt64Array;
+  readonly level: Uint8Array;
+  readonly service: Uint32Array;
+  readonly server: Uint32Array;
+  readonly region: Uint32Array;
+  readonly labels: Uint32Array;
+  readonly source: Uint32Array;
+  readonly seq: Float64Array;
+  readonly msgOffsets: Uint32Array;
+  readonly msgBytes: Uint8Array;
+  readonly metaOffsets: Uint32Array;
+  readonly metaBytes: Uint8Array;
+}
+
+/** Encodes rows [from, to) (in (ts, source, seq) order) as one page; `bases[k]` is source k's smallest seq in the block. */
+export function encodeStreamPage(
+  c: PageRows,
+  from: number,
+  to: number,
+  bases: Float64Array,
+  dictionary: Uint8Array,
+): { bytes: Uint8Array; index: Omit<PageIndex, 'offset' | 'length'> } {
+  const n = to - from;
+  const { service: sv, server: sr, region: rg, labels: ls } = c;
+  const order = new Uint32Array(n);
+  for (let j = 0; j < n; j++) order[j] = from + j;
+  // Stream order; rows of one stream keep their (ts, source, seq) order (the index breaks ties).
+  order.sort((a, b) => sv[a]! - sv[b]! || rg[a]! - rg[b]! || sr[a]! - sr[b]! || ls[a]! - ls[b]! || a - b);
+  const minTs = c.ts[from]!;
+  const ts = new BigInt64Array(n);
+  const level = new Uint8Array(n);
+  const source = new Uint32Array(n);
+  const seq = new Uint32Array(n);
+  const levels: [number, number, number, number] = [0, 0, 0, 0];
+  const runs: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const i = order[j]!;
+    const p = j > 0 ? order[j - 1]! : -1;
+    const newRun = p < 0 || sv[i] !== sv[p] || rg[i] !== rg[p] || sr[i] !== sr[p] || ls[i] !== ls[p];
+    if (newRun) {
+      if (j > 0) runs.push(j);
+      runs.push(sv[i]!, sr[i]!, rg[i]!, ls[i]!);
+    }
+    ts[j] = c.ts[i]! - (newRun ? minTs : c.ts[p]!);
+    level[j] = c.level[i]!;
+    levels[level[j] as 0 | 1 | 2 | 3]++;
+    source[j] = c.source[i]!;
+    seq[j] = c.seq[i]! - bases[c.source[i]!]!;
+  }
+  runs.push(n);
+  const head: Uint8Array[] = new Array(HEAD_COLUMNS);
+  head[HeadColumn.RUNS] = zlib.deflateRawSync(bytesOf(transposeRuns(runs)), NUMERIC);
+  head[HeadColumn.TS] = zlib.deflateRawSync(bytesOf(ts), NUMERIC);
+  head[HeadColumn.LEVEL] = zlib.deflateRawSync(level, NUMERIC);
+  head[HeadColumn.SOURCE] = zlib.deflateRawSync(bytesOf(source), NUMERIC);
+  head[HeadColumn.SEQ] = zlib.deflateRawSync(bytesOf(seq), NUMERIC);
+  const frames: Uint8Array[] = [];
+  for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, order, j, Math.min(n, j + FRAME_ROWS), dictionary));
+
+  const fixed = 12 + 4 * HEAD_COLUMNS;
+  let headBytes = fixed + 4 * (frames.length + 1) + 4;
+  for (const col of head) headBytes += col.byteLength;
+  let size = headBytes;
+  for (const f of frames) size += f.byteLength;
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, n, true);
+  v.setUint32(4, runs.length / RUN_FIELDS, true);
+  v.setUint32(8, frames.length, true);
+  let off = fixed;
+  head.forEach((col, k) => {
+    v.setUint32(12 + 4 * k, col.byteLength, true);
+    out.set(col, off);
+    off += col.byteLength;
+  });
+  let frameAt = headBytes;
+  for (let k = 0; k <= frames.length; k++) {
+    v.setUint32(off, frameAt, true);
+    off += 4;
+    if (k < frames.length) frameAt += frames[k]!.byteLength;
+  }
+  v.setUint32(off, crc32(out.subarray(0, off)), true);
+  let at = headBytes;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.byteLength;
+  }
+  return { bytes: out, index: { head: headBytes, count: n, minTs, maxTs: c.ts[to - 1]!, levels } };
+}
+
+/**
+ * The run table as stored: field by field (every run's service, then every
+ * server, ...), ends as run lengths. Ids of one field side by side, and
+ * lengths that are mostly 1 or 2, compress to a third of the interleaved table.
+ */
+function transposeRuns(runs: readonly number[]): Uint32Array {
+  const n = runs.length / RUN_FIELDS;
+  const out = new Uint32Array(runs.length);
+  for (let k = 0; k < n; k++) {
+    for (let f = 0; f < RUN_FIELDS - 1; f++) out[f * n + k] = runs[k * RUN_FIELDS + f]!;
+    const end = runs[k * RUN_FIELDS + RUN_FIELDS - 1]!;
+    out[(RUN_FIELDS - 1) * n + k] = end - (k > 0 ? runs[(k - 1) * RUN_FIELDS + RUN_FIELDS - 1]! : 0);
+  }
+  return out;
+}
+
+function encodeFrame(c: PageRows, order: Uint32Array, from: number, to: number, dictionary: Uint8Array): Uint8Array {
+  const k = to - from;
+  let msg = 0;
+  let meta = 0;
+  for (let j = from; j < to; j++) {
+    const i = order[j]!;
+    msg += c.msgOffsets[i + 1]! - c.msgOffsets[i]!;
+    meta += c.metaOffsets[i + 1]! - c.metaOffsets[i]!;
+  }
+  const raw = new Uint8Array(4 + 8 * k + msg + meta);
+  const v = new DataView(raw.buffer);
+  v.setUint32(0, k, true);
+  let at = 4 + 8 * k;
+  for (let j = from; j < to; j++) {
+    const i = order[j]!;
+    const bytes = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
+    v.setUint32(4 + 4 * (j - from), bytes.byteLength, true);
+    raw.set(bytes, at);
+    at += bytes.byteLength;
+  }
+  for (let j = from; j < to; j++) {
+    const i = order[j]!;
+    const bytes = c.metaBytes.subarray(c.metaOffsets[i]!, c.metaOffsets[i + 1]!);
+    v.setUint32(4 + 4 * k + 4 * (j - from), bytes.byteLength, true);
+    raw.set(bytes, at);
+    at += bytes.byteLength;
+  }
+  const z = zlib.deflateRawSync(raw, { ...FRAMES, dictionary });
+  const out = new Uint8Array(z.byteLength + 4);
+  out.set(z);
+  new DataView(out.buffer).setUint32(z.byteLength, crc32(z), true);
+  return out;
+}
