@@ -8,9 +8,10 @@ import type { WalPosition } from './wal.js';
  *   page*       the block's entries cut by time: page k holds entries earlier, in
  *               (ts, source, seq) order, than page k + 1's. A page ends at a time
  *               bucket's boundary (BUCKET_NS) once it holds PAGE_MIN_ROWS, and at
- *               PAGE_MAX_ROWS regardless. Inside a page, rows are ordered by stream
- *               (service, region, server, other labels) then (ts, source, seq), so a
- *               stream's rows are one run; layout in page-v3.ts
+ *               PAGE_MAX_ROWS regardless. Inside a page, rows are ordered by level
+ *               segment (DEBUG and INFO, WARN, ERROR), stream (service, region,
+ *               server, other labels), then (ts, source, seq): a stream's rows in
+ *               one segment are one run; layout in page-v3.ts
  *   footer      JSON: the block's index (below)
  *   trailer     16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
  *
@@ -45,14 +46,17 @@ export const DICTIONARY_BYTES = 32 * 1024;
 
 /** The columns of a version 3 page's head, in order. */
 export const HeadColumn = {
-  RUNS: 0, // Uint32 x 5 per run: service, server, region, label set (NO_SET for none), row count; stored field by field
+  // Packed (packed.ts), one value per run, column by column: service, server, region,
+  // label set + 1 (0 for none), mask of the run's levels, row count.
+  RUNS: 0,
   TS: 1, // BigInt64: ts minus the previous row's in the run (the first row of a run: minus the page's minTs)
-  LEVEL: 2, // Uint8
-  SOURCE: 3, // Uint32 index into the block's sources
-  SEQ: 4, // Uint32 offset from the source's base in this block
+  // Packed, one value per row: seq (offset from its source's base in this block), source
+  // (index into the block's sources), level.
+  ROW: 2,
 } as const;
-export const HEAD_COLUMNS = 5;
-export const RUN_FIELDS = 5;
+export const HEAD_COLUMNS = 3;
+/** Numbers per run in memory: service, server, region, label set (NO_SET for none), level mask, end row (exclusive). */
+export const RUN_FIELDS = 6;
 
 /** The columns of a version 1 or 2 page, in order. */
 export const Column = {

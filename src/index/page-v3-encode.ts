@@ -1,6 +1,9 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
 import { FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
+import { packColumns } from './packed.js';
+
+const WARN = 2;
 
 // Writes version 3 pages; the layout is described, and read, in page-v3.ts.
 
@@ -39,8 +42,13 @@ export function encodeStreamPage(
   const { service: sv, server: sr, region: rg, labels: ls } = c;
   const order = new Uint32Array(n);
   for (let j = 0; j < n; j++) order[j] = from + j;
-  // Stream order; rows of one stream keep their (ts, source, seq) order (the index breaks ties).
-  order.sort((a, b) => sv[a]! - sv[b]! || rg[a]! - rg[b]! || sr[a]! - sr[b]! || ls[a]! - ls[b]! || a - b);
+  // Level segment, then stream; rows of one run keep their (ts, source, seq) order (the index
+  // breaks ties). WARN and ERROR rows (a few percent) each get a segment of their own, so they
+  // sit in a few frames, not one in every frame; DEBUG and INFO share one, so a stream's
+  // everyday rows stay one run.
+  const lv = c.level;
+  const seg = (i: number) => (lv[i]! < WARN ? 0 : lv[i]!);
+  order.sort((a, b) => seg(a) - seg(b) || sv[a]! - sv[b]! || rg[a]! - rg[b]! || sr[a]! - sr[b]! || ls[a]! - ls[b]! || a - b);
   const minTs = c.ts[from]!;
   const ts = new BigInt64Array(n);
   const level = new Uint8Array(n);
@@ -51,11 +59,12 @@ export function encodeStreamPage(
   for (let j = 0; j < n; j++) {
     const i = order[j]!;
     const p = j > 0 ? order[j - 1]! : -1;
-    const newRun = p < 0 || sv[i] !== sv[p] || rg[i] !== rg[p] || sr[i] !== sr[p] || ls[i] !== ls[p];
+    const newRun = p < 0 || seg(i) !== seg(p) || sv[i] !== sv[p] || rg[i] !== rg[p] || sr[i] !== sr[p] || ls[i] !== ls[p];
     if (newRun) {
       if (j > 0) runs.push(j);
-      runs.push(sv[i]!, sr[i]!, rg[i]!, ls[i]!);
+      runs.push(sv[i]!, sr[i]!, rg[i]!, ls[i]!, 0);
     }
+    runs[runs.length - 1] |= 1 << lv[i]!; // the run's level mask
     ts[j] = c.ts[i]! - (newRun ? minTs : c.ts[p]!);
     level[j] = c.level[i]!;
     levels[level[j] as 0 | 1 | 2 | 3]++;
@@ -64,11 +73,9 @@ export function encodeStreamPage(
   }
   runs.push(n);
   const head: Uint8Array[] = new Array(HEAD_COLUMNS);
-  head[HeadColumn.RUNS] = zlib.deflateRawSync(bytesOf(transposeRuns(runs)), NUMERIC);
+  head[HeadColumn.RUNS] = zlib.deflateRawSync(packRuns(runs), NUMERIC);
   head[HeadColumn.TS] = zlib.deflateRawSync(bytesOf(ts), NUMERIC);
-  head[HeadColumn.LEVEL] = zlib.deflateRawSync(level, NUMERIC);
-  head[HeadColumn.SOURCE] = zlib.deflateRawSync(bytesOf(source), NUMERIC);
-  head[HeadColumn.SEQ] = zlib.deflateRawSync(bytesOf(seq), NUMERIC);
+  head[HeadColumn.ROW] = zlib.deflateRawSync(packColumns([seq, source, level], n), NUMERIC);
   const frames: Uint8Array[] = [];
   for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, order, j, Math.min(n, j + FRAME_ROWS), dictionary));
 
@@ -103,20 +110,17 @@ export function encodeStreamPage(
   return { bytes: out, index: { head: headBytes, count: n, minTs, maxTs: c.ts[to - 1]!, levels } };
 }
 
-/**
- * The run table as stored: field by field (every run's service, then every
- * server, ...), ends as run lengths. Ids of one field side by side, and
- * lengths that are mostly 1 or 2, compress to a third of the interleaved table.
- */
-function transposeRuns(runs: readonly number[]): Uint32Array {
+/** The run table as stored: packed column by column, label set + 1 (so none is 0), ends as row counts. */
+function packRuns(runs: readonly number[]): Uint8Array {
   const n = runs.length / RUN_FIELDS;
-  const out = new Uint32Array(runs.length);
+  const cols = Array.from({ length: RUN_FIELDS }, () => new Uint32Array(n));
   for (let k = 0; k < n; k++) {
-    for (let f = 0; f < RUN_FIELDS - 1; f++) out[f * n + k] = runs[k * RUN_FIELDS + f]!;
-    const end = runs[k * RUN_FIELDS + RUN_FIELDS - 1]!;
-    out[(RUN_FIELDS - 1) * n + k] = end - (k > 0 ? runs[(k - 1) * RUN_FIELDS + RUN_FIELDS - 1]! : 0);
+    const at = k * RUN_FIELDS;
+    for (let f = 0; f < RUN_FIELDS - 1; f++) cols[f]![k] = runs[at + f]!;
+    cols[3]![k] = (runs[at + 3]! + 1) >>> 0;
+    cols[RUN_FIELDS - 1]![k] = runs[at + RUN_FIELDS - 1]! - (k > 0 ? runs[at - 1]! : 0);
   }
-  return out;
+  return packColumns(cols, n);
 }
 
 function encodeFrame(c: PageRows, order: Uint32Array, from: number, to: number, dictionary: Uint8Array): Uint8Array {

@@ -4,10 +4,11 @@ import { FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type Blo
 import { corrupt, readRange } from './block-io.js';
 import type { StorageFs } from './fs.js';
 import { lowerBound } from './page-v2.js';
-import type { Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
+import type { IdColumn, Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
+import { unpackColumns } from './packed.js';
 
 /**
- * A version 3 page: its rows ordered by stream, then (ts, source, seq).
+ * A version 3 page: its rows ordered by level segment, stream, then (ts, source, seq).
  *
  *   head    u32 count, u32 runs, u32 frames, u32 x HEAD_COLUMNS compressed lengths,
  *           the head columns (raw deflate, HeadColumn), u32 x (frames + 1) frame
@@ -24,17 +25,29 @@ import type { Page, PageRowsSelected, PageSelection, StreamIds } from './page.js
  * block's own messages, deflate gets most of it back.
  */
 
-/** The in-memory run table (RUN_FIELDS per run, the last its end row) from its stored form. */
-function untransposeRuns(stored: Uint32Array): Uint32Array {
-  const n = stored.length / RUN_FIELDS;
-  const out = new Uint32Array(stored.length);
+/** The in-memory run table (RUN_FIELDS per run, the last its end row) from its packed form; null if it does not parse. */
+function unpackRuns(stored: Uint8Array, n: number): Uint32Array | null {
+  const cols = unpackColumns(stored, RUN_FIELDS, n);
+  if (cols === null) return null;
+  const out = new Uint32Array(n * RUN_FIELDS);
+  const [service, server, region, set, levels, rows] = cols as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   let end = 0;
   for (let k = 0; k < n; k++) {
-    for (let f = 0; f < RUN_FIELDS - 1; f++) out[k * RUN_FIELDS + f] = stored[f * n + k]!;
-    end += stored[(RUN_FIELDS - 1) * n + k]!;
-    out[k * RUN_FIELDS + RUN_FIELDS - 1] = end;
+    const at = k * RUN_FIELDS;
+    out[at] = service[k]!;
+    out[at + 1] = server[k]!;
+    out[at + 2] = region[k]!;
+    out[at + 3] = (set[k]! - 1) >>> 0;
+    out[at + 4] = levels[k]!;
+    out[at + 5] = end += rows[k]!;
   }
   return out;
+}
+
+interface RowColumns {
+  readonly seq: IdColumn;
+  readonly source: IdColumn;
+  readonly level: Uint8Array;
 }
 
 /** One decoded frame: rows [first, first + n) of its page. */
@@ -65,9 +78,7 @@ export class StreamPage implements Page {
   private tsCol: BigInt64Array | undefined;
   private runDone: Uint8Array;
   private runsLeft: number;
-  private levelCol: Uint8Array | undefined;
-  private sourceCol: Uint32Array | undefined;
-  private seqCol: Uint32Array | undefined;
+  private row: RowColumns | undefined;
   private perRow: (Uint32Array | undefined)[] = [];
   framesLoaded = 0;
 
@@ -98,7 +109,9 @@ export class StreamPage implements Page {
     this.frameOffsets = u32(head.subarray(off, off + 4 * (frames + 1)), frames + 1);
     if (this.frameOffsets[0] !== head.byteLength || this.frameOffsets[frames] !== page.length)
       throw corrupt(index.path, `page ${pageNo} frame table is inconsistent`, { page: pageNo });
-    this.runTable = this.inflate(HeadColumn.RUNS, 4 * RUN_FIELDS * runs, (b) => untransposeRuns(u32(b, RUN_FIELDS * runs)));
+    const runTable = unpackRuns(this.inflateColumn(HeadColumn.RUNS), runs);
+    if (runTable === null) throw corrupt(index.path, `page ${pageNo} run table does not parse`, { page: pageNo });
+    this.runTable = runTable;
     if (runs > 0 && this.runTable[RUN_FIELDS * runs - 1] !== this.count)
       throw corrupt(index.path, `page ${pageNo} run table is inconsistent`, { page: pageNo });
     this.frames = new Array(frames);
@@ -118,23 +131,43 @@ export class StreamPage implements Page {
     return new StreamPage(fs, index, pageNo, head, dictionary, charge);
   }
 
-  private inflate<T>(col: number, expect: number, make: (b: Uint8Array) => T): T {
-    const out = zlib.inflateRawSync(this.cols[col]!);
+  /** A head column, inflated (4-byte aligned) and charged to the cache. */
+  private inflateColumn(col: number): Uint8Array {
+    let out: Uint8Array;
+    try {
+      out = zlib.inflateRawSync(this.cols[col]!);
+    } catch (err) {
+      throw corrupt(this.index.path, `page ${this.pageNo} column ${col} does not decompress: ${(err as Error).message}`, { page: this.pageNo });
+    }
+    if (out.byteOffset % 8 !== 0) out = out.slice();
     this.charge(out.byteLength);
-    if (out.byteLength !== expect) throw corrupt(this.index.path, `page ${this.pageNo} column ${col} has ${out.byteLength} bytes, expected ${expect}`);
-    return make(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  /** The run table: RUN_FIELDS numbers per run (service, server, region, set, end row). */
+  /** The packed per-row columns: seq, source, level. */
+  private rowColumns(): RowColumns {
+    if (this.row === undefined) {
+      const cols = unpackColumns(this.inflateColumn(HeadColumn.ROW), 3, this.count);
+      if (cols === null || !(cols[2] instanceof Uint8Array))
+        throw corrupt(this.index.path, `page ${this.pageNo} row columns do not parse`, { page: this.pageNo });
+      this.row = { seq: cols[0]!, source: cols[1]!, level: cols[2] };
+    }
+    return this.row;
+  }
+
+  /** The run table: RUN_FIELDS numbers per run (service, server, region, set, level mask, end row). */
   runs(): Uint32Array {
     return this.runTable;
   }
 
   private tsDeltas(): BigInt64Array {
-    return (this.tsCol ??= this.inflate(HeadColumn.TS, 8 * this.count, (b) => {
-      const a = b.byteOffset % 8 === 0 ? b : b.slice();
-      return new BigInt64Array(a.buffer, a.byteOffset, this.count);
-    }));
+    if (this.tsCol === undefined) {
+      const b = this.inflateColumn(HeadColumn.TS);
+      if (b.byteLength !== 8 * this.count)
+        throw corrupt(this.index.path, `page ${this.pageNo} timestamps have ${b.byteLength} bytes, expected ${8 * this.count}`);
+      this.tsCol = new BigInt64Array(b.buffer, b.byteOffset, this.count);
+    }
+    return this.tsCol;
   }
 
   /** Turns run k's deltas into timestamps, in place (runs are independent: each starts from the page's minTs). */
@@ -162,15 +195,15 @@ export class StreamPage implements Page {
   }
 
   level(): Uint8Array {
-    return (this.levelCol ??= this.inflate(HeadColumn.LEVEL, this.count, (b) => b));
+    return this.rowColumns().level;
   }
 
-  source(): Uint32Array {
-    return (this.sourceCol ??= this.inflate(HeadColumn.SOURCE, 4 * this.count, (b) => u32(b, this.count)));
+  source(): IdColumn {
+    return this.rowColumns().source;
   }
 
-  private relativeSeq(): Uint32Array {
-    return (this.seqCol ??= this.inflate(HeadColumn.SEQ, 4 * this.count, (b) => u32(b, this.count)));
+  private relativeSeq(): IdColumn {
+    return this.rowColumns().seq;
   }
 
   /** A run field expanded to one value per row (for callers that walk rows: counts, compaction). */
@@ -290,7 +323,6 @@ export class StreamPage implements Page {
     const r = this.runTable;
     const f = s.streams;
     let ts: BigInt64Array | undefined;
-    let lv: Uint8Array | undefined;
     let run = -1;
     let rows = new Uint32Array(64);
     let n = 0;
@@ -306,8 +338,9 @@ export class StreamPage implements Page {
       if (f.server !== null && f.server[r[k + 1]!] !== 1) continue;
       if (f.region !== null && f.region[r[k + 2]!] !== 1) continue;
       if (f.set !== null && !f.set.ok(r[k + 3]!)) continue;
+      const levels = r[k + 4]!;
+      if ((s.levelMask & levels) === 0) continue;
       ts ??= this.tsDeltas();
-      lv ??= this.level();
       this.decodeRun(run, from, end);
       const lo = lowerBound(ts, s.from, from, end);
       const hi = lowerBound(ts, s.to, lo, end);
@@ -319,7 +352,11 @@ export class StreamPage implements Page {
         grown.set(rows.subarray(0, n));
         rows = grown;
       }
-      for (let i = lo; i < hi; i++) if ((s.levelMask & (1 << lv[i]!)) !== 0) rows[n++] = i;
+      if ((levels & ~s.levelMask) === 0) for (let i = lo; i < hi; i++) rows[n++] = i;
+      else {
+        const lv = this.level();
+        for (let i = lo; i < hi; i++) if ((s.levelMask & (1 << lv[i]!)) !== 0) rows[n++] = i;
+      }
     }
     const out = rows.subarray(0, n);
     if (runsHit > 1) this.sortByPosition(out);

@@ -14,6 +14,9 @@ export interface StreamFilter {
 
 export const ANY_STREAM: StreamFilter = { service: null, server: null, region: null, set: null };
 
+/** Small unsigned integers per row, at the width the page stored them. */
+export type IdColumn = Uint8Array | Uint16Array | Uint32Array;
+
 export interface StreamIds {
   readonly service: number;
   readonly server: number;
@@ -55,7 +58,7 @@ export interface Page {
   /** Row i's stream: shard label ids of its service, server and region, and of its other labels (NO_SET for none). */
   stream(i: number): StreamIds;
   /** Per row, its source's index in the block's source table. */
-  source(): Uint32Array;
+  source(): IdColumn;
   readonly sources: BlockIndex['sources'];
   /** Absolute sequence number of row i. */
   seq(i: number): number;
