@@ -49,12 +49,10 @@ export const HeadColumn = {
   // Packed (packed.ts), one value per run, column by column: service, server, region,
   // label set + 1 (0 for none), mask of the run's levels, row count.
   RUNS: 0,
-  TS: 1, // BigInt64: ts minus the previous row's in the run (the first row of a run: minus the page's minTs)
-  // Packed, one value per row: seq (offset from its source's base in this block), source
-  // (index into the block's sources), level.
-  ROW: 2,
 } as const;
-export const HEAD_COLUMNS = 3;
+export const HEAD_COLUMNS = 1;
+/** Bytes per row of a frame before its messages: ts, seq, source, message and metadata lengths, level. */
+export const FRAME_FIXED_BYTES = 8 + 4 * 4 + 1;
 /** Numbers per run in memory: service, server, region, label set (NO_SET for none), level mask, end row (exclusive). */
 export const RUN_FIELDS = 6;
 

@@ -130,6 +130,10 @@ export class ColumnPage implements Page {
     return this.typed(Column.SOURCE, u32, 4, this.count);
   }
 
+  levelOf(i: number): number {
+    return this.level()[i]!;
+  }
+
   stream(i: number): StreamIds {
     const sets = this.labelSets();
     return { service: this.service()[i]!, server: this.server()[i]!, region: this.region()[i]!, set: sets === null ? NO_SET : sets[i]! };

@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
-import { FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
+import { FRAME_FIXED_BYTES, FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
 import { packColumns } from './packed.js';
 
 const WARN = 2;
@@ -9,10 +9,6 @@ const WARN = 2;
 
 const NUMERIC = { level: 1 } as const;
 const FRAMES = { level: 6 } as const;
-
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
 
 /** The rows of one page to encode: indexes [from, to) of sorted seal columns. */
 export interface PageRows {
@@ -50,12 +46,10 @@ export function encodeStreamPage(
   const seg = (i: number) => (lv[i]! < WARN ? 0 : lv[i]!);
   order.sort((a, b) => seg(a) - seg(b) || sv[a]! - sv[b]! || rg[a]! - rg[b]! || sr[a]! - sr[b]! || ls[a]! - ls[b]! || a - b);
   const minTs = c.ts[from]!;
-  const ts = new BigInt64Array(n);
-  const level = new Uint8Array(n);
-  const source = new Uint32Array(n);
-  const seq = new Uint32Array(n);
   const levels: [number, number, number, number] = [0, 0, 0, 0];
   const runs: number[] = [];
+  // Per row (in page order): whether it starts a run (its timestamp is then stored from the page's minTs).
+  const starts = new Uint8Array(n);
   for (let j = 0; j < n; j++) {
     const i = order[j]!;
     const p = j > 0 ? order[j - 1]! : -1;
@@ -63,21 +57,16 @@ export function encodeStreamPage(
     if (newRun) {
       if (j > 0) runs.push(j);
       runs.push(sv[i]!, sr[i]!, rg[i]!, ls[i]!, 0);
+      starts[j] = 1;
     }
     runs[runs.length - 1] |= 1 << lv[i]!; // the run's level mask
-    ts[j] = c.ts[i]! - (newRun ? minTs : c.ts[p]!);
-    level[j] = c.level[i]!;
-    levels[level[j] as 0 | 1 | 2 | 3]++;
-    source[j] = c.source[i]!;
-    seq[j] = c.seq[i]! - bases[c.source[i]!]!;
+    levels[lv[i] as 0 | 1 | 2 | 3]++;
   }
   runs.push(n);
   const head: Uint8Array[] = new Array(HEAD_COLUMNS);
   head[HeadColumn.RUNS] = zlib.deflateRawSync(packRuns(runs), NUMERIC);
-  head[HeadColumn.TS] = zlib.deflateRawSync(bytesOf(ts), NUMERIC);
-  head[HeadColumn.ROW] = zlib.deflateRawSync(packColumns([seq, source, level], n), NUMERIC);
   const frames: Uint8Array[] = [];
-  for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, order, j, Math.min(n, j + FRAME_ROWS), dictionary));
+  for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, order, starts, minTs, bases, j, Math.min(n, j + FRAME_ROWS), dictionary));
 
   const fixed = 12 + 4 * HEAD_COLUMNS;
   let headBytes = fixed + 4 * (frames.length + 1) + 4;
@@ -123,7 +112,24 @@ function packRuns(runs: readonly number[]): Uint8Array {
   return packColumns(cols, n);
 }
 
-function encodeFrame(c: PageRows, order: Uint32Array, from: number, to: number, dictionary: Uint8Array): Uint8Array {
+/**
+ * One frame: rows [from, to) of the page (`order` maps page rows to seal rows).
+ *
+ *   u32 n, u32 0, i64 x n timestamps (minus the previous row's when it is of the same run
+ *   and frame, else minus the page's minTs), u32 x n seq (minus the source's base), u32 x n
+ *   source, u32 x n message lengths, u32 x n metadata lengths, u8 x n level, the messages,
+ *   the metadata
+ */
+function encodeFrame(
+  c: PageRows,
+  order: Uint32Array,
+  starts: Uint8Array,
+  minTs: bigint,
+  bases: Float64Array,
+  from: number,
+  to: number,
+  dictionary: Uint8Array,
+): Uint8Array {
   const k = to - from;
   let msg = 0;
   let meta = 0;
@@ -132,21 +138,30 @@ function encodeFrame(c: PageRows, order: Uint32Array, from: number, to: number, 
     msg += c.msgOffsets[i + 1]! - c.msgOffsets[i]!;
     meta += c.metaOffsets[i + 1]! - c.metaOffsets[i]!;
   }
-  const raw = new Uint8Array(4 + 8 * k + msg + meta);
+  const fixed = FRAME_FIXED_BYTES * k;
+  const raw = new Uint8Array(8 + fixed + msg + meta);
   const v = new DataView(raw.buffer);
   v.setUint32(0, k, true);
-  let at = 4 + 8 * k;
+  const ts = new BigInt64Array(raw.buffer, 8, k);
+  const cols = new Uint32Array(raw.buffer, 8 + 8 * k, 4 * k); // seq, source, message and metadata lengths
+  const level = raw.subarray(8 + 24 * k, 8 + 25 * k);
+  let at = 8 + fixed;
   for (let j = from; j < to; j++) {
     const i = order[j]!;
+    const r = j - from;
+    ts[r] = c.ts[i]! - (r === 0 || starts[j] === 1 ? minTs : c.ts[order[j - 1]!]!);
+    cols[r] = c.seq[i]! - bases[c.source[i]!]!;
+    cols[k + r] = c.source[i]!;
+    level[r] = c.level[i]!;
     const bytes = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
-    v.setUint32(4 + 4 * (j - from), bytes.byteLength, true);
+    cols[2 * k + r] = bytes.byteLength;
     raw.set(bytes, at);
     at += bytes.byteLength;
   }
   for (let j = from; j < to; j++) {
     const i = order[j]!;
     const bytes = c.metaBytes.subarray(c.metaOffsets[i]!, c.metaOffsets[i + 1]!);
-    v.setUint32(4 + 4 * k + 4 * (j - from), bytes.byteLength, true);
+    cols[3 * k + j - from] = bytes.byteLength;
     raw.set(bytes, at);
     at += bytes.byteLength;
   }

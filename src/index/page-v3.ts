@@ -1,9 +1,8 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
-import { FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
+import { FRAME_FIXED_BYTES, FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
 import { corrupt, readRange } from './block-io.js';
 import type { StorageFs } from './fs.js';
-import { lowerBound } from './page-v2.js';
 import type { IdColumn, Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
 import { unpackColumns } from './packed.js';
 
@@ -11,18 +10,18 @@ import { unpackColumns } from './packed.js';
  * A version 3 page: its rows ordered by level segment, stream, then (ts, source, seq).
  *
  *   head    u32 count, u32 runs, u32 frames, u32 x HEAD_COLUMNS compressed lengths,
- *           the head columns (raw deflate, HeadColumn), u32 x (frames + 1) frame
- *           offsets from the page's start, u32 CRC-32 of all of it
- *   frame*  FRAME_ROWS rows' messages and metadata, raw-deflated against the
- *           block's dictionary: u32 n, u32 x n message lengths, u32 x n metadata
- *           lengths, the message bytes, the metadata bytes; then u32 CRC-32
+ *           the head columns (raw deflate, HeadColumn: the run table), u32 x
+ *           (frames + 1) frame offsets from the page's start, u32 CRC-32 of all of it
+ *   frame*  FRAME_ROWS rows, raw-deflated against the block's dictionary (layout in
+ *           page-v3-encode.ts: timestamps, seq, source, lengths, levels, messages,
+ *           metadata); then u32 CRC-32
  *
  * Why this shape (measured in docs/ARCHITECTURE.md): a query on one stream
- * reads the head, finds its run in the run table, and decompresses only the
+ * reads the head, finds its runs in the run table, and decompresses only the
  * frames its rows are in; at 10,000 servers, a server has a few rows per page,
- * so it reads a frame or two instead of every message of the page. Small
- * frames compress poorly on their own; against a dictionary sampled from the
- * block's own messages, deflate gets most of it back.
+ * so it reads a frame or two instead of the page's every timestamp and
+ * message. Small frames compress poorly on their own; against a dictionary
+ * sampled from the block's own messages, deflate gets most of it back.
  */
 
 /** The in-memory run table (RUN_FIELDS per run, the last its end row) from its packed form; null if it does not parse. */
@@ -44,14 +43,13 @@ function unpackRuns(stored: Uint8Array, n: number): Uint32Array | null {
   return out;
 }
 
-interface RowColumns {
-  readonly seq: IdColumn;
-  readonly source: IdColumn;
-  readonly level: Uint8Array;
-}
-
-/** One decoded frame: rows [first, first + n) of its page. */
+/** One decoded frame: rows [k * FRAME_ROWS, + n) of its page. */
 interface Frame {
+  /** Absolute timestamps. */
+  readonly ts: BigInt64Array;
+  readonly seq: Uint32Array;
+  readonly source: Uint32Array;
+  readonly level: Uint8Array;
   readonly msgOffsets: Uint32Array;
   readonly msg: Buffer;
   readonly metaOffsets: Uint32Array;
@@ -64,9 +62,9 @@ const u32 = (b: Uint8Array, n: number): Uint32Array => {
 };
 
 /**
- * A version 3 page, read head first: the run table, timestamps, levels,
- * sources and sequence numbers; each frame of messages is read and
- * decompressed the first time one of its rows is asked for.
+ * A version 3 page, read head first (the run table and the frame offsets);
+ * each frame is read and decompressed the first time one of its rows is
+ * asked for.
  */
 export class StreamPage implements Page {
   readonly count: number;
@@ -74,11 +72,8 @@ export class StreamPage implements Page {
   private readonly frameOffsets: Uint32Array;
   private readonly cols: Uint8Array[];
   private readonly frames: (Frame | undefined)[];
-  /** Timestamps: deltas as stored until a run is decoded in place (runDone[k] = 1). */
-  private tsCol: BigInt64Array | undefined;
-  private runDone: Uint8Array;
-  private runsLeft: number;
-  private row: RowColumns | undefined;
+  /** Per-row columns over the whole page, assembled from every frame (for callers that walk all rows). */
+  private whole: { ts: BigInt64Array; level: Uint8Array; source: Uint32Array } | undefined;
   private perRow: (Uint32Array | undefined)[] = [];
   framesLoaded = 0;
 
@@ -110,14 +105,11 @@ export class StreamPage implements Page {
     if (this.frameOffsets[0] !== head.byteLength || this.frameOffsets[frames] !== page.length)
       throw corrupt(index.path, `page ${pageNo} frame table is inconsistent`, { page: pageNo });
     const runTable = unpackRuns(this.inflateColumn(HeadColumn.RUNS), runs);
-    if (runTable === null) throw corrupt(index.path, `page ${pageNo} run table does not parse`, { page: pageNo });
+    if (runTable === null || (runs > 0 && runTable[RUN_FIELDS * runs - 1] !== this.count))
+      throw corrupt(index.path, `page ${pageNo} run table does not parse`, { page: pageNo });
     this.runTable = runTable;
-    if (runs > 0 && this.runTable[RUN_FIELDS * runs - 1] !== this.count)
-      throw corrupt(index.path, `page ${pageNo} run table is inconsistent`, { page: pageNo });
     this.frames = new Array(frames);
-    this.runDone = new Uint8Array(runs);
-    this.runsLeft = runs;
-    charge(head.byteLength + this.runTable.byteLength + runs);
+    charge(head.byteLength + this.runTable.byteLength);
   }
 
   static read(fs: StorageFs, index: BlockIndex, pageNo: number, dictionary: () => Uint8Array, charge: (bytes: number) => void = () => {}): StreamPage {
@@ -131,7 +123,7 @@ export class StreamPage implements Page {
     return new StreamPage(fs, index, pageNo, head, dictionary, charge);
   }
 
-  /** A head column, inflated (4-byte aligned) and charged to the cache. */
+  /** A head column, inflated (8-byte aligned). */
   private inflateColumn(col: number): Uint8Array {
     let out: Uint8Array;
     try {
@@ -139,20 +131,9 @@ export class StreamPage implements Page {
     } catch (err) {
       throw corrupt(this.index.path, `page ${this.pageNo} column ${col} does not decompress: ${(err as Error).message}`, { page: this.pageNo });
     }
-    if (out.byteOffset % 8 !== 0) out = out.slice();
-    this.charge(out.byteLength);
+    // A copy of our own when misaligned (Buffer's slice would be a view at the same offset).
+    if (out.byteOffset % 8 !== 0) out = Uint8Array.prototype.slice.call(out);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  }
-
-  /** The packed per-row columns: seq, source, level. */
-  private rowColumns(): RowColumns {
-    if (this.row === undefined) {
-      const cols = unpackColumns(this.inflateColumn(HeadColumn.ROW), 3, this.count);
-      if (cols === null || !(cols[2] instanceof Uint8Array))
-        throw corrupt(this.index.path, `page ${this.pageNo} row columns do not parse`, { page: this.pageNo });
-      this.row = { seq: cols[0]!, source: cols[1]!, level: cols[2] };
-    }
-    return this.row;
   }
 
   /** The run table: RUN_FIELDS numbers per run (service, server, region, set, level mask, end row). */
@@ -160,50 +141,127 @@ export class StreamPage implements Page {
     return this.runTable;
   }
 
-  private tsDeltas(): BigInt64Array {
-    if (this.tsCol === undefined) {
-      const b = this.inflateColumn(HeadColumn.TS);
-      if (b.byteLength !== 8 * this.count)
-        throw corrupt(this.index.path, `page ${this.pageNo} timestamps have ${b.byteLength} bytes, expected ${8 * this.count}`);
-      this.tsCol = new BigInt64Array(b.buffer, b.byteOffset, this.count);
+  /** The index of the run holding row i (binary search over the ends). */
+  private runOf(i: number): number {
+    const r = this.runTable;
+    let lo = 0;
+    let hi = r.length / RUN_FIELDS - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid * RUN_FIELDS + RUN_FIELDS - 1]! <= i) lo = mid + 1;
+      else hi = mid;
     }
-    return this.tsCol;
+    return lo;
   }
 
-  /** Turns run k's deltas into timestamps, in place (runs are independent: each starts from the page's minTs). */
-  private decodeRun(k: number, start: number, end: number): void {
-    if (this.runDone[k] === 1) return;
-    const d = this.tsDeltas();
-    let prev = this.index.pages[this.pageNo]!.minTs;
-    for (let i = start; i < end; i++) prev = d[i] = d[i]! + prev;
-    this.runDone[k] = 1;
-    this.runsLeft--;
+  private frame(i: number): Frame {
+    const k = i >>> FRAME_SHIFT;
+    return this.frames[k] ?? this.loadFrame(k);
+  }
+
+  private loadFrame(k: number): Frame {
+    const page = this.index.pages[this.pageNo]!;
+    const at = this.frameOffsets[k]!;
+    const len = this.frameOffsets[k + 1]! - at;
+    const bytes = readRange(this.fs, this.index.path, page.offset + at, len);
+    const ctx = { page: this.pageNo, frame: k };
+    const bad = (why: string) => corrupt(this.index.path, `page ${this.pageNo} frame ${k} ${why}`, ctx);
+    if (bytes.byteLength !== len || len < 4) throw bad('is truncated');
+    const z = bytes.subarray(0, len - 4);
+    if (crc32(z) !== new DataView(bytes.buffer, bytes.byteOffset + len - 4, 4).getUint32(0, true)) throw bad('checksum mismatch');
+    let raw: Buffer;
+    try {
+      raw = zlib.inflateRawSync(z, { dictionary: this.dictionary() });
+    } catch (err) {
+      throw bad(`does not decompress: ${(err as Error).message}`);
+    }
+    if (raw.byteOffset % 8 !== 0) {
+      const own = Uint8Array.prototype.slice.call(raw);
+      raw = Buffer.from(own.buffer, 0, own.byteLength);
+    }
+    const first = k << FRAME_SHIFT;
+    const n = Math.min(FRAME_ROWS, this.count - first);
+    const fixed = 8 + FRAME_FIXED_BYTES * n;
+    if (raw.byteLength < fixed || raw.readUInt32LE(0) !== n) throw bad('is inconsistent');
+    const ts = new BigInt64Array(raw.buffer, raw.byteOffset + 8, n);
+    const cols = new Uint32Array(raw.buffer, raw.byteOffset + 8 + 8 * n, 4 * n);
+    const level = new Uint8Array(raw.buffer, raw.byteOffset + 8 + 24 * n, n);
+    const msgOffsets = new Uint32Array(n + 1);
+    const metaOffsets = new Uint32Array(n + 1);
+    for (let j = 0; j < n; j++) msgOffsets[j + 1] = msgOffsets[j]! + cols[2 * n + j]!;
+    for (let j = 0; j < n; j++) metaOffsets[j + 1] = metaOffsets[j]! + cols[3 * n + j]!;
+    const metaAt = fixed + msgOffsets[n]!;
+    if (metaAt + metaOffsets[n]! !== raw.byteLength) throw bad('lengths do not add up');
+    // Timestamps: each from the previous row's when both are of one run, else from the page's minTs.
+    const r = this.runTable;
+    let run = this.runOf(first);
+    let runEnd = r[run * RUN_FIELDS + RUN_FIELDS - 1]!;
+    const min = page.minTs;
+    for (let j = 0; j < n; j++) {
+      const row = first + j;
+      while (row >= runEnd) runEnd = r[++run * RUN_FIELDS + RUN_FIELDS - 1]!;
+      const startsRun = j === 0 || row === (run > 0 ? r[(run - 1) * RUN_FIELDS + RUN_FIELDS - 1]! : 0);
+      ts[j] = ts[j]! + (startsRun ? min : ts[j - 1]!);
+    }
+    const f: Frame = {
+      ts,
+      seq: cols.subarray(0, n),
+      source: cols.subarray(n, 2 * n),
+      level,
+      msgOffsets,
+      msg: raw.subarray(fixed, metaAt),
+      metaOffsets,
+      meta: raw.subarray(metaAt),
+    };
+    this.frames[k] = f;
+    this.framesLoaded++;
+    this.charge(raw.byteLength + msgOffsets.byteLength + metaOffsets.byteLength);
+    return f;
+  }
+
+  /** Every frame decoded, its per-row columns laid end to end. */
+  private wholePage(): { ts: BigInt64Array; level: Uint8Array; source: Uint32Array } {
+    if (this.whole === undefined) {
+      const ts = new BigInt64Array(this.count);
+      const level = new Uint8Array(this.count);
+      const source = new Uint32Array(this.count);
+      for (let first = 0; first < this.count; first += FRAME_ROWS) {
+        const f = this.frame(first);
+        ts.set(f.ts, first);
+        level.set(f.level, first);
+        source.set(f.source, first);
+      }
+      this.whole = { ts, level, source };
+      this.charge(13 * this.count);
+    }
+    return this.whole;
   }
 
   ts(): BigInt64Array {
-    const d = this.tsDeltas();
-    if (this.runsLeft > 0) {
-      const r = this.runTable;
-      let start = 0;
-      for (let k = 0; k < this.runDone.length; k++) {
-        const end = r[k * RUN_FIELDS + RUN_FIELDS - 1]!;
-        this.decodeRun(k, start, end);
-        start = end;
-      }
-    }
-    return d;
+    return this.wholePage().ts;
   }
 
   level(): Uint8Array {
-    return this.rowColumns().level;
+    return this.wholePage().level;
   }
 
   source(): IdColumn {
-    return this.rowColumns().source;
+    return this.wholePage().source;
   }
 
-  private relativeSeq(): IdColumn {
-    return this.rowColumns().seq;
+  /** Row i's timestamp (decodes its frame). */
+  tsOf(i: number): bigint {
+    return this.frame(i).ts[i & (FRAME_ROWS - 1)]!;
+  }
+
+  levelOf(i: number): number {
+    return this.frame(i).level[i & (FRAME_ROWS - 1)]!;
+  }
+
+  stream(i: number): StreamIds {
+    const k = this.runOf(i) * RUN_FIELDS;
+    const r = this.runTable;
+    return { service: r[k]!, server: r[k + 1]!, region: r[k + 2]!, set: r[k + 3]! };
   }
 
   /** A run field expanded to one value per row (for callers that walk rows: counts, compaction). */
@@ -219,22 +277,9 @@ export class StreamPage implements Page {
         start = end;
       }
       this.perRow[field] = a;
+      this.charge(a.byteLength);
     }
     return a;
-  }
-
-  stream(i: number): StreamIds {
-    // The run holding row i: the first whose end is past it (binary search over the ends).
-    const r = this.runTable;
-    let lo = 0;
-    let hi = r.length / RUN_FIELDS - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (r[mid * RUN_FIELDS + RUN_FIELDS - 1]! <= i) lo = mid + 1;
-      else hi = mid;
-    }
-    const k = lo * RUN_FIELDS;
-    return { service: r[k]!, server: r[k + 1]!, region: r[k + 2]!, set: r[k + 3]! };
   }
 
   service(): Uint32Array {
@@ -257,48 +302,16 @@ export class StreamPage implements Page {
     return this.index.sources;
   }
 
+  private sourceOf(i: number): number {
+    return this.frame(i).source[i & (FRAME_ROWS - 1)]!;
+  }
+
   seq(i: number): number {
-    return this.index.sources[this.source()[i]!]!.base + this.relativeSeq()[i]!;
+    return this.index.sources[this.sourceOf(i)]!.base + this.frame(i).seq[i & (FRAME_ROWS - 1)]!;
   }
 
   sourceId(i: number): string {
-    return this.index.sources[this.source()[i]!]!.id;
-  }
-
-  private frame(i: number): Frame {
-    const k = i >>> FRAME_SHIFT;
-    let f = this.frames[k];
-    if (f === undefined) {
-      const page = this.index.pages[this.pageNo]!;
-      const at = this.frameOffsets[k]!;
-      const len = this.frameOffsets[k + 1]! - at;
-      const bytes = readRange(this.fs, this.index.path, page.offset + at, len);
-      const ctx = { page: this.pageNo, frame: k };
-      if (bytes.byteLength !== len || len < 4) throw corrupt(this.index.path, `page ${this.pageNo} frame ${k} is truncated`, ctx);
-      const z = bytes.subarray(0, len - 4);
-      if (crc32(z) !== new DataView(bytes.buffer, bytes.byteOffset + len - 4, 4).getUint32(0, true))
-        throw corrupt(this.index.path, `page ${this.pageNo} frame ${k} checksum mismatch`, ctx);
-      let raw: Buffer;
-      try {
-        raw = zlib.inflateRawSync(z, { dictionary: this.dictionary() });
-      } catch (err) {
-        throw corrupt(this.index.path, `page ${this.pageNo} frame ${k} does not decompress: ${(err as Error).message}`, ctx);
-      }
-      const n = Math.min(FRAME_ROWS, this.count - (k << FRAME_SHIFT));
-      if (raw.byteLength < 4 + 8 * n || raw.readUInt32LE(0) !== n) throw corrupt(this.index.path, `page ${this.pageNo} frame ${k} is inconsistent`, ctx);
-      const msgOffsets = new Uint32Array(n + 1);
-      const metaOffsets = new Uint32Array(n + 1);
-      for (let j = 0; j < n; j++) msgOffsets[j + 1] = msgOffsets[j]! + raw.readUInt32LE(4 + 4 * j);
-      for (let j = 0; j < n; j++) metaOffsets[j + 1] = metaOffsets[j]! + raw.readUInt32LE(4 + 4 * n + 4 * j);
-      const msgAt = 4 + 8 * n;
-      const metaAt = msgAt + msgOffsets[n]!;
-      if (metaAt + metaOffsets[n]! !== raw.byteLength) throw corrupt(this.index.path, `page ${this.pageNo} frame ${k} lengths do not add up`, ctx);
-      f = { msgOffsets, msg: raw.subarray(msgAt, metaAt), metaOffsets, meta: raw.subarray(metaAt) };
-      this.frames[k] = f;
-      this.framesLoaded++;
-      this.charge(raw.byteLength + msgOffsets.byteLength + metaOffsets.byteLength);
-    }
-    return f;
+    return this.index.sources[this.sourceOf(i)]!.id;
   }
 
   message(i: number): string {
@@ -319,11 +332,19 @@ export class StreamPage implements Page {
     return f.metaOffsets[j] === f.metaOffsets[j + 1] ? '' : f.meta.toString('utf8', f.metaOffsets[j]!, f.metaOffsets[j + 1]!);
   }
 
+  /**
+   * Rows of the runs whose streams and levels pass, then (reading their
+   * frames) those in the time range and of the levels asked for, in (ts,
+   * source, seq) order. A page wholly inside the range with a single
+   * matching run needs no timestamp to pick its rows; every other case reads
+   * the frames of its candidate rows, which a query reads for their messages
+   * anyway.
+   */
   select(s: PageSelection): PageRowsSelected {
     const r = this.runTable;
     const f = s.streams;
-    let ts: BigInt64Array | undefined;
-    let run = -1;
+    const page = this.index.pages[this.pageNo]!;
+    const inside = page.minTs >= s.from && page.maxTs < s.to;
     let rows = new Uint32Array(64);
     let n = 0;
     let examined = 0;
@@ -333,36 +354,34 @@ export class StreamPage implements Page {
       const end = r[k + RUN_FIELDS - 1]!;
       const from = start;
       start = end;
-      run++;
       if (f.service !== null && f.service[r[k]!] !== 1) continue;
       if (f.server !== null && f.server[r[k + 1]!] !== 1) continue;
       if (f.region !== null && f.region[r[k + 2]!] !== 1) continue;
       if (f.set !== null && !f.set.ok(r[k + 3]!)) continue;
       const levels = r[k + 4]!;
       if ((s.levelMask & levels) === 0) continue;
-      ts ??= this.tsDeltas();
-      this.decodeRun(run, from, end);
-      const lo = lowerBound(ts, s.from, from, end);
-      const hi = lowerBound(ts, s.to, lo, end);
-      if (hi === lo) continue;
-      examined += hi - lo;
       runsHit++;
-      if (n + (hi - lo) > rows.length) {
-        const grown = new Uint32Array(Math.max(rows.length * 2, n + (hi - lo)));
+      examined += end - from;
+      if (n + (end - from) > rows.length) {
+        const grown = new Uint32Array(Math.max(rows.length * 2, n + (end - from)));
         grown.set(rows.subarray(0, n));
         rows = grown;
       }
-      if ((levels & ~s.levelMask) === 0) for (let i = lo; i < hi; i++) rows[n++] = i;
-      else {
-        const lv = this.level();
-        for (let i = lo; i < hi; i++) if ((s.levelMask & (1 << lv[i]!)) !== 0) rows[n++] = i;
+      const everyLevel = (levels & ~s.levelMask) === 0;
+      for (let i = from; i < end; i++) {
+        if (!everyLevel && (s.levelMask & (1 << this.levelOf(i))) === 0) continue;
+        if (!inside) {
+          const t = this.tsOf(i);
+          if (t < s.from || t >= s.to) continue;
+        }
+        rows[n++] = i;
       }
     }
     const out = rows.subarray(0, n);
     if (runsHit > 1) this.sortByPosition(out);
     if (s.backward) out.reverse();
     const at = new BigInt64Array(n);
-    for (let j = 0; j < n; j++) at[j] = ts![out[j]!]!;
+    for (let j = 0; j < n; j++) at[j] = this.tsOf(out[j]!);
     return { rows: out, ts: at, examined };
   }
 
@@ -374,28 +393,24 @@ export class StreamPage implements Page {
    * seq) order.
    */
   private sortByPosition(rows: Uint32Array): void {
-    const ts = this.tsDeltas(); // every selected row's run is decoded
     const page = this.index.pages[this.pageNo]!;
     const min = page.minTs;
     if (page.maxTs - min < 1n << 37n && this.count <= 1 << 16) {
       const keys = new Float64Array(rows.length);
-      for (let j = 0; j < rows.length; j++) keys[j] = Number(ts[rows[j]!]! - min) * 65536 + rows[j]!;
+      for (let j = 0; j < rows.length; j++) keys[j] = Number(this.tsOf(rows[j]!) - min) * 65536 + rows[j]!;
       keys.sort();
       let tie = false;
       for (let j = 0; j < rows.length; j++) {
         rows[j] = keys[j]! % 65536;
-        if (j > 0 && ts[rows[j]!] === ts[rows[j - 1]!]) tie = true;
+        if (j > 0 && Math.floor(keys[j]! / 65536) === Math.floor(keys[j - 1]! / 65536)) tie = true;
       }
       if (!tie) return;
     }
-    const src = this.source();
-    const seq = this.relativeSeq();
-    const bases = this.index.sources;
     const sorted = Array.from(rows).sort((a, b) => {
-      const ta = ts[a]!;
-      const tb = ts[b]!;
+      const ta = this.tsOf(a);
+      const tb = this.tsOf(b);
       if (ta !== tb) return ta < tb ? -1 : 1;
-      return src[a]! - src[b]! || bases[src[a]!]!.base + seq[a]! - (bases[src[b]!]!.base + seq[b]!);
+      return this.sourceOf(a) - this.sourceOf(b) || this.seq(a) - this.seq(b);
     });
     rows.set(sorted);
   }

@@ -55,6 +55,8 @@ export interface Page {
   region(): Uint32Array;
   /** Per row, the shard label id of its other stream labels, or NO_SET; null when the block has none (version 1). */
   labelSets(): Uint32Array | null;
+  /** Row i's level (reads only what holds it). */
+  levelOf(i: number): number;
   /** Row i's stream: shard label ids of its service, server and region, and of its other labels (NO_SET for none). */
   stream(i: number): StreamIds;
   /** Per row, its source's index in the block's source table. */

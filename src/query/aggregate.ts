@@ -1,10 +1,10 @@
-import { NO_SET, type BlockIndex } from '../index/block-format.js';
+import type { BlockIndex } from '../index/block-format.js';
 import type { StoreView } from '../index/store.js';
 import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
-import { LabelSetFilter, forEachUnsealed } from './scan.js';
+import { forEachUnsealed, streamFilterOf } from './scan.js';
 
 /** Counts of matching entries per time bucket, for one group of label values. */
 export interface Series {
@@ -135,36 +135,40 @@ function countBlock(
   bucketOf: (ts: bigint) => number,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
+  const streams = streamFilterOf(view, q);
+  if (streams === null) return 0;
   let scanned = 0;
-  const { svOk, srOk, rgOk } = idPredicates(view, q);
-  const setOk = q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet);
   const keyCache = new Map<string, Series>();
+  const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false };
+  const [byService, byServer, byRegion] = [wants('service'), wants('server'), wants('region')];
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
     if (meta.maxTs < q.from || meta.minTs >= q.to) continue;
     const page = view.page(block, p);
-    const ts = page.ts();
-    const lv = page.level();
-    const sv = svOk || wants('service') ? page.service() : null;
-    const sr = srOk || wants('server') ? page.server() : null;
-    const rg = rgOk || wants('region') ? page.region() : null;
-    const sets = q.labelSet !== null ? page.labelSets() : null;
-    for (let i = 0; i < page.count; i++) {
-      const t = ts[i]!;
-      if (t < q.from || t >= q.to) continue;
-      scanned++;
-      if ((q.levelMask & (1 << lv[i]!)) === 0) continue;
-      if ((svOk && !svOk(sv![i]!)) || (srOk && !srOk(sr![i]!)) || (rgOk && !rgOk(rg![i]!))) continue;
-      if (setOk !== null && !setOk.ok(sets === null ? NO_SET : sets[i]!)) continue;
+    // The page picks the rows of the streams, levels and time range asked for; only those are read.
+    const { rows, ts } = page.select(selection);
+    scanned += rows.length;
+    for (let k = 0; k < rows.length; k++) {
+      const i = rows[k]!;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
-      const k = `${sv ? sv[i] : ''}:${sr ? sr[i] : ''}:${rg ? rg[i] : ''}:${lv[i]}`;
-      let s = keyCache.get(k);
+      const st = page.stream(i);
+      const lv = page.levelOf(i);
+      const key = `${byService ? st.service : ''}:${byServer ? st.server : ''}:${byRegion ? st.region : ''}:${lv}`;
+      let s = keyCache.get(key);
       if (!s) {
-        s = seriesFor(groupLabels(by, sv ? view.labelName(sv[i]!) : '', sr ? view.labelName(sr[i]!) : '', rg ? view.labelName(rg[i]!) : '', lv[i]!));
-        keyCache.set(k, s);
+        s = seriesFor(
+          groupLabels(
+            by,
+            byService ? view.labelName(st.service) : '',
+            byServer ? view.labelName(st.server) : '',
+            byRegion ? view.labelName(st.region) : '',
+            lv,
+          ),
+        );
+        keyCache.set(key, s);
       }
-      s.counts[bucketOf(t)]!++;
+      s.counts[bucketOf(ts[k]!)]!++;
     }
   }
   return scanned;

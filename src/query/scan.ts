@@ -70,6 +70,15 @@ export class LabelSetFilter {
   }
 }
 
+/** The query's stream filters as pages take them, or null when no stream can match (a label value the shard has never seen). */
+export function streamFilterOf(view: StoreView, q: PlannedQuery): StreamFilter | null {
+  const service = labelFilter(view, q.services);
+  const server = labelFilter(view, q.servers);
+  const region = labelFilter(view, q.regions);
+  if (service.none || server.none || region.none) return null;
+  return { service: service.ids, server: server.ids, region: region.ids, set: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet) };
+}
+
 function bitsetHasAny(bits: Uint8Array, wanted: Uint8Array): boolean {
   for (let id = 0; id < wanted.length; id++) if (wanted[id] === 1 && (bits[id >> 3]! & (1 << (id & 7))) !== 0) return true;
   return false;
@@ -97,17 +106,16 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
     const page = view.page(block, p);
     stats.pagesScanned++;
+    let frames = page.framesLoaded;
     const { rows, ts, examined } = page.select(selection);
     stats.entriesExamined += examined;
+    stats.framesRead += page.framesLoaded - frames;
+    frames = page.framesLoaded;
     if (rows.length === 0) continue;
-    const lv = page.level();
-    const src = page.source();
-    const sources = page.sources;
-    let frames = page.framesLoaded;
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
-      const pos: Position = { ts: ts[k]!, source: sources[src[i]!]!.id, seq: BigInt(page.seq(i)) };
+      const pos: Position = { ts: ts[k]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
       const message = page.message(i);
       stats.framesRead += page.framesLoaded - frames;
@@ -118,7 +126,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
         ts: pos.ts,
         source: pos.source,
         seq: pos.seq,
-        level: lv[i] as Level,
+        level: page.levelOf(i) as Level,
         service: view.labelName(stream.service),
         server: view.labelName(stream.server),
         region: view.labelName(stream.region),
