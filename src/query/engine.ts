@@ -33,14 +33,20 @@ export interface QueryService {
  */
 export function mergeLogAnswers(q: PlannedQuery, answers: readonly QueryResult[]): QueryResult {
   const sign = q.backward ? -1 : 1;
-  const all: IdentifiedEntry[] = answers.flatMap((a) => a.entries);
-  all.sort((a, b) => sign * comparePositions(a, b));
+  // Each answer is sorted already: a k-way merge (k is the number of shards or members) up to the limit.
+  const heads = answers.map(() => 0);
   const unique: IdentifiedEntry[] = [];
-  for (const e of all) {
+  while (unique.length < q.limit) {
+    let best = -1;
+    for (let a = 0; a < answers.length; a++) {
+      const e = answers[a]!.entries[heads[a]!];
+      if (e !== undefined && (best < 0 || sign * comparePositions(e, answers[best]!.entries[heads[best]!]!) < 0)) best = a;
+    }
+    if (best < 0) break;
+    const e = answers[best]!.entries[heads[best]!++]!;
     const prev = unique.at(-1);
     if (prev && comparePositions(prev, e) === 0) continue;
     unique.push(e);
-    if (unique.length === q.limit) break;
   }
   const entries = unique;
   const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);

@@ -51,10 +51,17 @@ export function parseTime(text: string, field: string, now: bigint = nowNs()): b
   });
 }
 
+// The last second formatted: answers list entries in time order, so most share the second before them.
+let lastSecond: bigint | undefined;
+let lastPrefix = '';
+
 /** RFC 3339 with nanoseconds, in UTC. */
 export function formatTime(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // ...:SS.mmmZ
-  const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  const frac = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  const second = ns - frac;
+  if (second !== lastSecond) {
+    lastPrefix = new Date(Number(second / 1_000_000n)).toISOString().slice(0, 19); // ...:SS
+    lastSecond = second;
+  }
+  return `${lastPrefix}.${frac.toString().padStart(9, '0')}Z`;
 }
