@@ -167,9 +167,14 @@ export class Wal {
     const older = this.segmentFiles().filter((name) => Number(name.slice(0, 20)) < pos.segment);
     await Promise.all(older.map((name) => unlinkAsync(this.fs, `${this.dir}/${name}`)));
     // A segment fills slowly when seals come often: start the next one once this one holds an
-    // eighth of its size, so the next checkpoint deletes it and the WAL on disk stays about the
-    // unsealed tail, not a mostly sealed 64 MiB file (not while a sync holds the file).
-    if (!this.closed && this.inFlight === undefined && pos.segment === this.segment && this.offset > this.segmentBytes / 8) this.rotate();
+    // eighth of its size, so the WAL on disk stays about the unsealed tail, not a mostly sealed
+    // 64 MiB file (not while a sync holds the file). When this checkpoint covers everything
+    // appended, the old segment goes at once; otherwise at the next checkpoint.
+    if (!this.closed && this.inFlight === undefined && pos.segment === this.segment && this.offset > this.segmentBytes / 8) {
+      const covered = comparePositions(pos, this.position) >= 0;
+      this.rotate();
+      if (covered) await this.checkpoint(this.position);
+    }
   }
 
   /** Bytes in segments on disk (what a replay would read, at most). */

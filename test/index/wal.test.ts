@@ -83,6 +83,39 @@ test('a checkpoint skips replayed records and deletes whole segments before it',
   t.deepEqual(got[0]!.payload, payload(200));
 });
 
+test('a checkpoint past an eighth of a segment starts the next one: the sealed segment goes at once when it covered everything, else at the next checkpoint', async (t) => {
+  const dir = tempDir(t);
+  const segments = () =>
+    readdirSync(dir)
+      .filter((n) => n.endsWith('.wal'))
+      .sort()
+      .map((n) => Number(n.slice(0, 20)));
+  const { wal } = reopen(dir);
+  const ends = [];
+  for (let i = 0; i < 20; i++) ends.push(wal.append(payload(i))); // about 800 of 4096 bytes: past an eighth
+  await wal.sync();
+  const first = ends[0]!.segment;
+  await wal.checkpoint(ends[9]!); // ten records are not sealed yet
+  t.deepEqual(segments(), [first, first + 1], 'the old segment stays: it holds unsealed records');
+  wal.append(payload(20));
+  await wal.sync();
+  await wal.close();
+  let again = reopen(dir);
+  t.deepEqual(
+    again.got.map((r) => r.payload),
+    [...Array.from({ length: 10 }, (_, k) => payload(10 + k)), payload(20)],
+  );
+  let last = again.wal.append(payload(21));
+  for (let i = 22; i < 42; i++) last = again.wal.append(payload(i));
+  await again.wal.sync();
+  await again.wal.checkpoint(last); // everything appended is sealed
+  t.deepEqual(segments(), [last.segment + 1], 'only the fresh, empty segment is left');
+  await again.wal.close();
+  again = reopen(dir);
+  t.is(again.got.length, 0);
+  await again.wal.close();
+});
+
 test('concurrent syncs share one fdatasync (group commit)', async (t) => {
   const dir = tempDir(t);
   let syncs = 0;
