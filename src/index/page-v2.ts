@@ -173,6 +173,14 @@ export class ColumnPage implements Page {
     return this.msgBuffer;
   }
 
+  frameOf(): number {
+    return 0;
+  }
+
+  frameHas(_frame: number, bytes: Uint8Array): boolean {
+    return this.messageBuffer().indexOf(bytes) >= 0;
+  }
+
   message(i: number): string {
     const off = this.messageOffsets();
     return this.messageBuffer().toString('utf8', off[i]!, off[i + 1]!);

@@ -314,6 +314,14 @@ export class StreamPage implements Page {
     return this.index.sources[this.sourceOf(i)]!.id;
   }
 
+  frameOf(i: number): number {
+    return i >>> FRAME_SHIFT;
+  }
+
+  frameHas(frame: number, bytes: Uint8Array): boolean {
+    return this.frame(frame << FRAME_SHIFT).msg.indexOf(bytes) >= 0;
+  }
+
   message(i: number): string {
     const f = this.frame(i);
     const j = i & (FRAME_ROWS - 1);

@@ -76,6 +76,10 @@ export interface Page {
    * looked at.
    */
   select(s: PageSelection): PageRowsSelected;
+  /** The frame row i's message is in (a version 1-2 page has one). */
+  frameOf(i: number): number;
+  /** Whether some message of a frame contains these bytes (false: none of its rows can match a filter requiring them). */
+  frameHas(frame: number, bytes: Uint8Array): boolean;
   /** Message frames decompressed so far (a version 1-2 page has one: all its messages). */
   readonly framesLoaded: number;
 }

@@ -78,6 +78,12 @@ export interface PlannedQuery {
   /** Over the entry's structured metadata, encoded; null: any. */
   readonly metadata: LabelPredicate | null;
   readonly lines: readonly LinePredicate[];
+  /**
+   * UTF-8 bytes every matching message contains (its case-sensitive |=
+   * filters): a frame of messages without one of them is skipped before any
+   * message in it is decoded.
+   */
+  readonly required: readonly Uint8Array[];
   readonly backward: boolean;
   readonly limit: number;
   readonly after: Position | null;
@@ -121,6 +127,10 @@ export function planQuery(q: LogQuery): PlannedQuery {
     lines.push(compileLine({ op: '|=', value: q.contains.text, caseInsensitive: q.contains.caseSensitive === false }));
   if (q.regex !== undefined) lines.push(compileLine({ op: '|~', value: q.regex }));
   for (const f of q.lineFilters ?? []) lines.push(compileLine(f));
+  const required = [
+    ...(q.contains !== undefined && q.contains.text !== '' && q.contains.caseSensitive !== false ? [q.contains.text] : []),
+    ...(q.lineFilters ?? []).filter((f) => f.op === '|=' && !f.caseInsensitive && f.value !== '').map((f) => f.value),
+  ].map((text) => new Uint8Array(Buffer.from(text, 'utf8')));
   const labelPredicate = (name: LabelName): LabelPredicate | null => {
     const preds: LabelPredicate[] = [];
     for (const [n, set] of sets)
@@ -149,6 +159,7 @@ export function planQuery(q: LogQuery): PlannedQuery {
     labelSet: pairsPredicate(others),
     metadata: pairsPredicate(q.metadata ?? []),
     lines,
+    required,
     backward: q.direction === 'backward',
     limit,
     after: q.cursor === undefined ? null : decodeCursor(q.cursor),

@@ -112,8 +112,17 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
     stats.framesRead += page.framesLoaded - frames;
     frames = page.framesLoaded;
     if (rows.length === 0) continue;
+    // Frames whose messages lack a required substring are skipped before any message is decoded
+    // (rows come in time order, so a page's frames interleave: their verdicts are kept per page).
+    const verdicts = q.required.length > 0 ? new Map<number, boolean>() : null;
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
+      if (verdicts !== null) {
+        const fr = page.frameOf(i);
+        let ok = verdicts.get(fr);
+        if (ok === undefined) verdicts.set(fr, (ok = q.required.every((b) => page.frameHas(fr, b))));
+        if (!ok) continue;
+      }
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       const pos: Position = { ts: ts[k]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
@@ -134,6 +143,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
         ...pageEntryExtras(page, i, stream.set, f.names, f.cache),
       };
     }
+    stats.framesRead += page.framesLoaded - frames;
   }
 }
 
