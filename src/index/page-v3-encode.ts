@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
 import { FRAME_FIXED_BYTES, FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
 import { packColumns } from './packed.js';
+import type { SealColumns } from './columns.js';
 
 const WARN = 2;
 
@@ -11,20 +12,7 @@ const NUMERIC = { level: 1 } as const;
 const FRAMES = { level: 6 } as const;
 
 /** The rows of one page to encode: indexes [from, to) of sorted seal columns. */
-export interface PageRows {
-  readonly ts: BigInt64Array;
-  readonly level: Uint8Array;
-  readonly service: Uint32Array;
-  readonly server: Uint32Array;
-  readonly region: Uint32Array;
-  readonly labels: Uint32Array;
-  readonly source: Uint32Array;
-  readonly seq: Float64Array;
-  readonly msgOffsets: Uint32Array;
-  readonly msgBytes: Uint8Array;
-  readonly metaOffsets: Uint32Array;
-  readonly metaBytes: Uint8Array;
-}
+export type PageRows = Omit<SealColumns, 'count' | 'sources'>;
 
 /** Encodes rows [from, to) (in (ts, source, seq) order) as one page; `bases[k]` is source k's smallest seq in the block. */
 export function encodeStreamPage(

@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
-import type { EntryColumns } from './block-writer.js';
+import type { EntryColumns } from './columns.js';
 
 /**
  * Per-minute roll-ups of a block: how many entries of each (service, server,

@@ -1,6 +1,6 @@
 import { BatchReader } from '../batch/reader.js';
 import { NO_ID } from '../batch/layout.js';
-import { allocColumns, type EntryColumns, type SealColumns } from './block-writer.js';
+import { allocColumns, type EntryColumns, type SealColumns } from './columns.js';
 import type { BlockIndex } from './block-format.js';
 import { blockPages } from './block-reader.js';
 import type { StorageFs } from './fs.js';
