@@ -3,6 +3,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { isTributaryError } from '../../src/errors.js';
+import { BLOCK_VERSION } from '../../src/index/block-format.js';
 import { ShardStore } from '../../src/index/store.js';
 import { post, storedEntries } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/system.js';
@@ -97,4 +98,29 @@ test('a block in a newer format stops the shard from opening rather than being q
   const err = t.throws(() => ShardStore.open({ dir: shard, sealInBackground: false }));
   t.true(isTributaryError(err, 'E_FORMAT_TOO_NEW'));
   t.true(existsSync(block), 'still in place');
+});
+
+test('a compaction merges a format-2 block with new ones into one block of the current version, every entry, label and metadata kept', async (t) => {
+  const dir = copyFixture(t, FIXTURE_V2);
+  const shard = join(dir, 'shards', 'shard-0');
+  const { store } = ShardStore.open({ dir: shard, sealInBackground: false });
+  t.teardown(() => store.close());
+  const plain = () =>
+    [...store.entries()]
+      .map((e) => JSON.stringify([e.ts.toString(), e.source, e.seq.toString(), e.level, e.service, e.server, e.region, e.message, e.labels, e.metadata]))
+      .sort();
+  const before = plain();
+  t.is(before.length, 75);
+  t.deepEqual(
+    store.blocks.map((b) => b.version),
+    [2],
+  );
+  await store.seal(); // the WAL tail becomes a block of the current version
+  const merged = await store.compact({ smallBytes: 1 << 20, targetBytes: 1 << 22 });
+  t.truthy(merged);
+  t.deepEqual(
+    store.blocks.map((b) => [b.version, b.entries]),
+    [[BLOCK_VERSION, 75]],
+  );
+  t.deepEqual(plain(), before);
 });
