@@ -2,7 +2,7 @@ import { deserialize, serialize } from 'node:v8';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { TributaryError } from '../errors.js';
 import { mergeLogAnswers, observeQuery, type QueryOptions, type QueryService } from '../query/engine.js';
-import { DEFAULT_BUDGET_MS, DEFAULT_MAX_RESULT_BYTES, planQuery, type LabelName, type LogQuery, type QueryResult } from '../query/model.js';
+import { DEFAULT_BUDGET_MS, DEFAULT_MAX_RESULT_BYTES, planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { mergeCounts, type CountResult } from '../query/aggregate.js';
 import type { MetricQuery } from '../query/logql.js';
 import { emptyStats } from '../query/scan.js';

@@ -6,7 +6,7 @@ import { isLabelName } from '../model/labels.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { QueryService } from '../query/engine.js';
 import { labelAlias, parseLogQL } from '../query/logql.js';
-import { MAX_LIMIT, type LabelName } from '../query/model.js';
+import { MAX_LIMIT } from '../query/model.js';
 import { parseDuration } from '../query/time.js';
 import { loadTributaryPackage } from './proto.js';
 import { authInterceptor } from './auth.js';

@@ -9,7 +9,7 @@ import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
-import { MAX_LIMIT, type LabelName, type LogQuery } from '../query/model.js';
+import { MAX_LIMIT, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
 import { nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';

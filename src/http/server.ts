@@ -10,7 +10,7 @@ import { isLabelName } from '../model/labels.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
-import { MAX_LIMIT, type LabelName } from '../query/model.js';
+import { MAX_LIMIT } from '../query/model.js';
 import { formatTime, nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
 import { registerLokiApi } from './loki.js';

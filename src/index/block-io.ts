@@ -1,4 +1,5 @@
 import { TributaryError } from '../errors.js';
+import { crc32 } from '../batch/crc32.js';
 import type { StorageFs } from './fs.js';
 
 /** A block failed a check: E_BLOCK_CORRUPT, naming the file and what was wrong. */
@@ -26,4 +27,20 @@ export function readRange(fs: StorageFs, path: string, position: number, length:
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** `bytes` followed by their CRC-32 (the framing of a block's dictionary and of each frame). */
+export function withCrc(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength + 4);
+  out.set(bytes);
+  new DataView(out.buffer).setUint32(bytes.byteLength, crc32(bytes), true);
+  return out;
+}
+
+/** The body of bytes framed by `withCrc`, or null when they are too short or fail their CRC. */
+export function checkedBody(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.byteLength < 4) return null;
+  const body = bytes.subarray(0, bytes.byteLength - 4);
+  const stored = new DataView(bytes.buffer, bytes.byteOffset + body.byteLength, 4).getUint32(0, true);
+  return crc32(body) === stored ? body : null;
 }

@@ -12,7 +12,7 @@ import {
   type BlockSource,
   type PageIndex,
 } from './block-format.js';
-import { corrupt, readAt, readRange } from './block-io.js';
+import { checkedBody, corrupt, readAt, readRange } from './block-io.js';
 import type { Page } from './page.js';
 import { ColumnPage } from './page-v2.js';
 import { StreamPage } from './page-v3.js';
@@ -121,9 +121,8 @@ export function readDictionary(fs: StorageFs, index: BlockIndex): Uint8Array {
   if (d === undefined) return new Uint8Array(0);
   const bytes = readRange(fs, index.path, d.offset, d.length);
   if (bytes.byteLength !== d.length || d.length < 4) throw corrupt(index.path, 'dictionary is truncated', { offset: d.offset });
-  const z = bytes.subarray(0, d.length - 4);
-  if (crc32(z) !== new DataView(bytes.buffer, bytes.byteOffset + d.length - 4, 4).getUint32(0, true))
-    throw corrupt(index.path, 'dictionary checksum mismatch', { offset: d.offset });
+  const z = checkedBody(bytes);
+  if (z === null) throw corrupt(index.path, 'dictionary checksum mismatch', { offset: d.offset });
   try {
     return new Uint8Array(zlib.inflateRawSync(z));
   } catch (err) {

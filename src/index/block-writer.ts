@@ -15,6 +15,7 @@ import {
   type PageIndex,
 } from './block-format.js';
 import { syncDir, type StorageFs } from './fs.js';
+import { withCrc } from './block-io.js';
 import { storageError, type WalPosition } from './wal.js';
 import { computeRollup, encodeRollup } from './rollup.js';
 import { encodeStreamPage } from './page-v3-encode.js';
@@ -65,13 +66,6 @@ export function sampleDictionary(c: Pick<SealColumns, 'count' | 'msgOffsets' | '
     out.set(m.subarray(0, out.length - at), at);
     at += m.byteLength;
   }
-  return out;
-}
-
-function withCrc(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength + 4);
-  out.set(bytes);
-  new DataView(out.buffer).setUint32(bytes.byteLength, crc32(bytes), true);
   return out;
 }
 

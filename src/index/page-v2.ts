@@ -3,7 +3,7 @@ import { crc32 } from '../batch/crc32.js';
 import { COLUMN_COUNT, Column, NO_SET, columnCount, pageHeaderBytes, type BlockIndex, type PageIndex } from './block-format.js';
 import { corrupt, readRange } from './block-io.js';
 import type { StorageFs } from './fs.js';
-import { rowPasses, type Page, type PageRowsSelected, type PageSelection, type StreamIds } from './page.js';
+import type { Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
 
 // Views over a decompressed column, made by module-level functions: no closure allocated per access.
 const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
@@ -32,7 +32,6 @@ export class ColumnPage implements Page {
   private absoluteTs: BigInt64Array | undefined;
   private msgBuffer: Buffer | undefined;
   private metaBuffer: Buffer | undefined;
-  private noSets: Uint32Array | undefined;
 
   private constructor(
     private readonly index: BlockIndex,
@@ -197,15 +196,20 @@ export class ColumnPage implements Page {
     const hi = lowerBound(ts, s.to, lo);
     const lv = this.level();
     const f = s.streams;
-    const sv = f.service !== null ? this.service() : (this.noSets ??= new Uint32Array(0));
-    const sr = f.server !== null ? this.server() : sv;
-    const rg = f.region !== null ? this.region() : sv;
+    // Only the columns a filter needs are decompressed.
+    const sv = f.service !== null ? this.service() : null;
+    const sr = f.server !== null ? this.server() : null;
+    const rg = f.region !== null ? this.region() : null;
     const sets = f.set !== null ? this.labelSets() : null;
     const rows = new Uint32Array(hi - lo);
     let n = 0;
     for (let i = lo; i < hi; i++) {
       if ((s.levelMask & (1 << lv[i]!)) === 0) continue;
-      if (rowPasses(f, sv, sr, rg, sets, NO_SET, i)) rows[n++] = i;
+      if (sv !== null && f.service![sv[i]!] !== 1) continue;
+      if (sr !== null && f.server![sr[i]!] !== 1) continue;
+      if (rg !== null && f.region![rg[i]!] !== 1) continue;
+      if (f.set !== null && !f.set.ok(sets === null ? NO_SET : sets[i]!)) continue;
+      rows[n++] = i;
     }
     const out = rows.subarray(0, n);
     if (s.backward) out.reverse();

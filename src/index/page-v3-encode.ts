@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
 import { FRAME_FIXED_BYTES, FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
 import { packColumns } from './packed.js';
+import { withCrc } from './block-io.js';
 import type { SealColumns } from './columns.js';
 
 const WARN = 2;
@@ -153,9 +154,5 @@ function encodeFrame(
     raw.set(bytes, at);
     at += bytes.byteLength;
   }
-  const z = zlib.deflateRawSync(raw, { ...FRAMES, dictionary });
-  const out = new Uint8Array(z.byteLength + 4);
-  out.set(z);
-  new DataView(out.buffer).setUint32(z.byteLength, crc32(z), true);
-  return out;
+  return withCrc(zlib.deflateRawSync(raw, { ...FRAMES, dictionary }));
 }

@@ -1,9 +1,9 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
 import { FRAME_FIXED_BYTES, FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
-import { corrupt, readRange } from './block-io.js';
+import { checkedBody, corrupt, readRange } from './block-io.js';
 import type { StorageFs } from './fs.js';
-import type { IdColumn, Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
+import type { Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
 import { unpackColumns } from './packed.js';
 
 /**
@@ -136,11 +136,6 @@ export class StreamPage implements Page {
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  /** The run table: RUN_FIELDS numbers per run (service, server, region, set, level mask, end row). */
-  runs(): Uint32Array {
-    return this.runTable;
-  }
-
   /** The index of the run holding row i (binary search over the ends). */
   private runOf(i: number): number {
     const r = this.runTable;
@@ -167,8 +162,8 @@ export class StreamPage implements Page {
     const ctx = { page: this.pageNo, frame: k };
     const bad = (why: string) => corrupt(this.index.path, `page ${this.pageNo} frame ${k} ${why}`, ctx);
     if (bytes.byteLength !== len || len < 4) throw bad('is truncated');
-    const z = bytes.subarray(0, len - 4);
-    if (crc32(z) !== new DataView(bytes.buffer, bytes.byteOffset + len - 4, 4).getUint32(0, true)) throw bad('checksum mismatch');
+    const z = checkedBody(bytes);
+    if (z === null) throw bad('checksum mismatch');
     let raw: Buffer;
     try {
       raw = zlib.inflateRawSync(z, { dictionary: this.dictionary() });
@@ -245,7 +240,7 @@ export class StreamPage implements Page {
     return this.wholePage().level;
   }
 
-  source(): IdColumn {
+  source(): Uint32Array {
     return this.wholePage().source;
   }
 
@@ -343,10 +338,9 @@ export class StreamPage implements Page {
   /**
    * Rows of the runs whose streams and levels pass, then (reading their
    * frames) those in the time range and of the levels asked for, in (ts,
-   * source, seq) order. A page wholly inside the range with a single
-   * matching run needs no timestamp to pick its rows; every other case reads
-   * the frames of its candidate rows, which a query reads for their messages
-   * anyway.
+   * source, seq) order, with their timestamps. Only the frames of candidate
+   * rows are read, which a query reads for their messages anyway; a page
+   * wholly inside the range skips the per-row time check.
    */
   select(s: PageSelection): PageRowsSelected {
     const r = this.runTable;

@@ -14,9 +14,6 @@ export interface StreamFilter {
 
 export const ANY_STREAM: StreamFilter = { service: null, server: null, region: null, set: null };
 
-/** Small unsigned integers per row, at the width the page stored them. */
-export type IdColumn = Uint8Array | Uint16Array | Uint32Array;
-
 export interface StreamIds {
   readonly service: number;
   readonly server: number;
@@ -60,7 +57,7 @@ export interface Page {
   /** Row i's stream: shard label ids of its service, server and region, and of its other labels (NO_SET for none). */
   stream(i: number): StreamIds;
   /** Per row, its source's index in the block's source table. */
-  source(): IdColumn;
+  source(): Uint32Array;
   readonly sources: BlockIndex['sources'];
   /** Absolute sequence number of row i. */
   seq(i: number): number;
@@ -82,12 +79,4 @@ export interface Page {
   frameHas(frame: number, bytes: Uint8Array): boolean;
   /** Message frames decompressed so far (a version 1-2 page has one: all its messages). */
   readonly framesLoaded: number;
-}
-
-/** Whether row i of columns passes a stream filter (for layouts that keep the ids per row). */
-export function rowPasses(f: StreamFilter, sv: Uint32Array, sr: Uint32Array, rg: Uint32Array, sets: Uint32Array | null, noSet: number, i: number): boolean {
-  if (f.service !== null && f.service[sv[i]!] !== 1) return false;
-  if (f.server !== null && f.server[sr[i]!] !== 1) return false;
-  if (f.region !== null && f.region[rg[i]!] !== 1) return false;
-  return f.set === null || f.set.ok(sets === null ? noSet : sets[i]!);
 }

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { crc32 } from '../batch/crc32.js';
+import { checkedBody, withCrc } from './block-io.js';
 import type { EntryColumns } from './columns.js';
 
 /**
@@ -84,18 +84,13 @@ export function encodeRollup(r: Rollup): Uint8Array {
     raw[4 * n + i] = r.level[i]!;
     raw[5 * n + i] = r.count[i]!;
   }
-  const body = zlib.deflateRawSync(new Uint8Array(raw.buffer), { level: 1 });
-  const out = new Uint8Array(body.byteLength + 4);
-  out.set(body);
-  new DataView(out.buffer).setUint32(body.byteLength, crc32(body), true);
-  return out;
+  return withCrc(zlib.deflateRawSync(new Uint8Array(raw.buffer), { level: 1 }));
 }
 
 /** Decodes a roll-up section; null when its CRC or shape is wrong (the caller then counts by scanning). */
 export function decodeRollup(bytes: Uint8Array): Rollup | null {
-  if (bytes.byteLength < 4) return null;
-  const body = bytes.subarray(0, bytes.byteLength - 4);
-  if (crc32(body) !== new DataView(bytes.buffer, bytes.byteOffset + body.byteLength, 4).getUint32(0, true)) return null;
+  const body = checkedBody(bytes);
+  if (body === null) return null;
   const inflated = zlib.inflateRawSync(body);
   if (inflated.byteLength % 48 !== 0) return null;
   const raw = new Float64Array(inflated.buffer.slice(inflated.byteOffset, inflated.byteOffset + inflated.byteLength));

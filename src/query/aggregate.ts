@@ -1,4 +1,5 @@
 import type { BlockIndex } from '../index/block-format.js';
+import type { StreamFilter } from '../index/page.js';
 import type { StoreView } from '../index/store.js';
 import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
@@ -45,6 +46,8 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
   const stats = { rollupRows: 0, entriesScanned: 0 };
   const needMessages = q.lines.length > 0;
   const wants = (l: GroupLabel) => by.includes(l);
+  // Resolved against the dictionary once for the query, not once per block.
+  const streams = streamFilterOf(view, q);
 
   for (const block of view.blocks) {
     if (performance.now() > deadline) {
@@ -62,9 +65,19 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
       const lastWhole = (q.to / MINUTE_NS) * MINUTE_NS; // minutes starting before this end inside [from, to)
       stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, bucketOf, seriesFor);
       if (lastWhole < q.to)
-        stats.entriesScanned += countBlock(view, block, { ...q, from: lastWhole > q.from ? lastWhole : q.from }, by, wants, needMessages, bucketOf, seriesFor);
+        stats.entriesScanned += countBlock(
+          view,
+          block,
+          { ...q, from: lastWhole > q.from ? lastWhole : q.from },
+          streams,
+          by,
+          wants,
+          needMessages,
+          bucketOf,
+          seriesFor,
+        );
     } else {
-      stats.entriesScanned += countBlock(view, block, q, by, wants, needMessages, bucketOf, seriesFor);
+      stats.entriesScanned += countBlock(view, block, q, streams, by, wants, needMessages, bucketOf, seriesFor);
     }
   }
   if (!stopped) {
@@ -129,13 +142,13 @@ function countBlock(
   view: StoreView,
   block: BlockIndex,
   q: PlannedQuery,
+  streams: StreamFilter | null,
   by: readonly GroupLabel[],
   wants: (l: GroupLabel) => boolean,
   needMessages: boolean,
   bucketOf: (ts: bigint) => number,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
-  const streams = streamFilterOf(view, q);
   if (streams === null) return 0;
   let scanned = 0;
   const keyCache = new Map<string, Series>();

@@ -70,13 +70,26 @@ export class LabelSetFilter {
   }
 }
 
-/** The query's stream filters as pages take them, or null when no stream can match (a label value the shard has never seen). */
-export function streamFilterOf(view: StoreView, q: PlannedQuery): StreamFilter | null {
+/** A query's stream filters, resolved once per query against the shard's dictionary: what pages take, and what prunes blocks. */
+export interface QueryStreams extends StreamFilter {
+  readonly set: LabelSetFilter | null;
+}
+
+/** The query's stream filters, or null when no stream can match (a label value the shard has never seen). */
+export function streamFilterOf(view: StoreView, q: PlannedQuery): QueryStreams | null {
   const service = labelFilter(view, q.services);
   const server = labelFilter(view, q.servers);
   const region = labelFilter(view, q.regions);
   if (service.none || server.none || region.none) return null;
   return { service: service.ids, server: server.ids, region: region.ids, set: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet) };
+}
+
+/** Whether a block's label bitsets allow an entry of these streams. */
+function blockHasStreams(b: BlockIndex, s: QueryStreams): boolean {
+  if (s.service && !bitsetHasAny(b.labels.service, s.service)) return false;
+  if (s.server && !bitsetHasAny(b.labels.server, s.server)) return false;
+  if (s.region && !bitsetHasAny(b.labels.region, s.region)) return false;
+  return s.set === null || s.set.block(b);
 }
 
 function bitsetHasAny(bits: Uint8Array, wanted: Uint8Array): boolean {
@@ -97,21 +110,27 @@ function levelsMatch(levels: readonly number[], mask: number): boolean {
 }
 
 /** The matching entries of one sealed block, lazily, in the query's order. */
-function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
+function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams: StreamFilter, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
   const pages = block.pages.map((_, i) => i);
   if (q.backward) pages.reverse();
-  const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams: f.streams, backward: q.backward };
+  const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams, backward: q.backward };
   for (const p of pages) {
     const meta = block.pages[p]!;
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
     const page = view.page(block, p);
     stats.pagesScanned++;
+    // Frames decoded for this query (counted before each yield too: the merge may stop here).
     let frames = page.framesLoaded;
+    const countFrames = () => {
+      stats.framesRead += page.framesLoaded - frames;
+      frames = page.framesLoaded;
+    };
     const { rows, ts, examined } = page.select(selection);
     stats.entriesExamined += examined;
-    stats.framesRead += page.framesLoaded - frames;
-    frames = page.framesLoaded;
-    if (rows.length === 0) continue;
+    if (rows.length === 0) {
+      countFrames();
+      continue;
+    }
     // Frames whose messages lack a required substring are skipped before any message is decoded
     // (rows come in time order, so a page's frames interleave: their verdicts are kept per page).
     const verdicts = q.required.length > 0 ? new Map<number, boolean>() : null;
@@ -127,10 +146,9 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
       const pos: Position = { ts: ts[k]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
       const message = page.message(i);
-      stats.framesRead += page.framesLoaded - frames;
-      frames = page.framesLoaded;
       if (q.lines.length > 0 && !matchesMessage(q, message)) continue;
       const stream = page.stream(i);
+      countFrames();
       yield {
         ts: pos.ts,
         source: pos.source,
@@ -143,7 +161,7 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, f: Filt
         ...pageEntryExtras(page, i, stream.set, f.names, f.cache),
       };
     }
-    stats.framesRead += page.framesLoaded - frames;
+    countFrames();
   }
 }
 
@@ -256,13 +274,8 @@ function scanBatches(batches: readonly BatchReader[], q: PlannedQuery, f: Filter
 interface Filters {
   /** The effective lower time bound (a forward cursor moves it up). */
   readonly from: bigint;
-  readonly service: LabelFilter;
-  readonly server: LabelFilter;
-  readonly region: LabelFilter;
-  /** Null when the query has no matcher on other labels. */
-  readonly labelSet: LabelSetFilter | null;
-  /** The same filters as pages take them. */
-  readonly streams: StreamFilter;
+  /** Null when no stream can match. */
+  readonly streams: QueryStreams | null;
   readonly names: (id: number) => string;
   readonly cache: PairsCache;
 }
@@ -300,35 +313,24 @@ export function emptyStats(): QueryStats {
 
 export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget): QueryResult {
   const stats: QueryStats = { ...emptyStats(), blocksTotal: view.blocks.length };
-  const service = labelFilter(view, q.services);
-  const server = labelFilter(view, q.servers);
-  const region = labelFilter(view, q.regions);
-  const labelSet = q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet);
   const f: Filters = {
     from: q.after && !q.backward && q.after.ts > q.from ? q.after.ts : q.from,
-    service,
-    server,
-    region,
-    labelSet,
-    streams: { service: service.ids, server: server.ids, region: region.ids, set: labelSet },
+    streams: streamFilterOf(view, q),
     names: (id) => view.labelName(id),
     cache: new PairsCache(),
   };
   const to = q.after && q.backward && q.after.ts + 1n < q.to ? q.after.ts + 1n : q.to;
   const pq: PlannedQuery = to === q.to ? q : { ...q, to };
   const runs: Run[] = [];
-  const labelsImpossible = f.service.none || f.server.none || f.region.none;
+  const streams = f.streams;
   for (const b of view.blocks) {
-    if (labelsImpossible || b.entries === 0 || b.maxTs < f.from || b.minTs >= pq.to || !levelsMatch(b.levels, q.levelMask)) continue;
-    if (f.service.ids && !bitsetHasAny(b.labels.service, f.service.ids)) continue;
-    if (f.server.ids && !bitsetHasAny(b.labels.server, f.server.ids)) continue;
-    if (f.region.ids && !bitsetHasAny(b.labels.region, f.region.ids)) continue;
-    if (f.labelSet !== null && !f.labelSet.block(b)) continue;
+    if (streams === null || b.entries === 0 || b.maxTs < f.from || b.minTs >= pq.to || !levelsMatch(b.levels, q.levelMask)) continue;
+    if (!blockHasStreams(b, streams)) continue;
     runs.push({
       bound: q.backward ? b.maxTs : b.minTs,
       open: () => {
         stats.blocksScanned++;
-        return scanBlock(view, b, pq, f, stats);
+        return scanBlock(view, b, pq, streams, f, stats);
       },
     });
   }

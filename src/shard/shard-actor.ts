@@ -4,7 +4,7 @@ import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
 import { nodeFs, type StorageFs } from '../index/fs.js';
-import { planQuery, type LabelName, type LogQuery, type QueryResult } from '../query/model.js';
+import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
 import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';

@@ -24,15 +24,21 @@ function copyFixture(t: Parameters<typeof tempDir>[0], from = FIXTURE): string {
   return dir;
 }
 
-test('a data directory of format 2 opens in place, with its labels and metadata', async (t) => {
-  const dir = copyFixture(t, FIXTURE_V2);
+/** Starts a daemon on a copy of a fixture directory, checking that the start said it read format `format` in place. */
+async function startOnCopy(t: Parameters<typeof tempDir>[0], from: URL, format: number) {
+  const dir = copyFixture(t, from);
   const lines: string[] = [];
   const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 2, shards: 2, log: (_l, m) => lines.push(m) });
   t.teardown(() => d.stop());
   t.true(
-    lines.some((l) => /storage format: data directory of format 2 read in place/.test(l)),
+    lines.some((l) => l.includes(`storage format: data directory of format ${format} read in place`)),
     lines.join('\n'),
   );
+  return { d, dir };
+}
+
+test('a data directory of format 2 opens in place, with its labels and metadata', async (t) => {
+  const { d } = await startOnCopy(t, FIXTURE_V2, 2);
   const all = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
   t.is(all.length, 150);
   const first = all.find((e) => e.message === 'v2 entry 0 shard 0 user=u0 took 0 ms')!;
@@ -41,15 +47,8 @@ test('a data directory of format 2 opens in place, with its labels and metadata'
   t.is((await storedEntries(d, '{} | trace_id="trace-3"', T0 - 1n, T0 + 10n ** 12n)).length, 2);
 });
 
-test('a data directory of the previous format opens in place, says so, and keeps every entry; new entries get the new format', async (t) => {
-  const dir = copyFixture(t);
-  const lines: string[] = [];
-  const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 2, shards: 2, log: (_l, m) => lines.push(m) });
-  t.teardown(() => d.stop());
-  t.true(
-    lines.some((l) => /storage format: data directory of format 1 read in place/.test(l)),
-    lines.join('\n'),
-  );
+test('a data directory of format 1 opens in place, says so, and keeps every entry; new entries get the new format', async (t) => {
+  const { d, dir } = await startOnCopy(t, FIXTURE, 1);
   t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 3\n');
   const old = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
   t.is(old.length, 110);
