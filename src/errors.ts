@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'E_BLOCK_CORRUPT'
   | 'E_STORAGE_UNWRITABLE'
   | 'E_FORMAT_TOO_NEW'
+  | 'E_CANCELLED'
   // Queries
   | 'E_QUERY_INVALID'
   // Ingest

@@ -175,14 +175,32 @@ export class ActorThread {
     this.stopMonitor();
     const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
     await Promise.race([this.call('shutdown').catch(() => {}), timer]);
-    await this.worker.terminate();
+    await this.endWorker(0, timeoutMs);
     this.port?.close();
     this.status = 'stopped';
   }
 
-  /** Ends the worker at once, as a failure (the exit handler restarts it). */
+  /** Ends the worker as a failure (the exit handler restarts it), at its next safe point. */
   async kill(): Promise<void> {
-    await this.worker?.terminate();
+    if (this.status === 'running') await this.endWorker(1, this.options.hangTimeoutMs);
+    else await this.worker?.terminate();
+  }
+
+  /**
+   * Ends the worker from inside (the host exits at its next turn of the event
+   * loop), so no native call is cut in half; one that does not get there
+   * within `graceMs` (a busy loop) is terminated.
+   */
+  private async endWorker(code: number, graceMs: number): Promise<void> {
+    const worker = this.worker;
+    if (!worker || worker.threadId < 0) return;
+    const exited = new Promise<boolean>((r) => worker.once('exit', () => r(true)));
+    this.call('exit', code).catch(() => {}); // the answer may never come: the thread is gone
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
+    const clean = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (!clean) await worker.terminate();
   }
 
   private startMonitor(): void {

@@ -91,6 +91,8 @@ export function writeBlock(
   walEnd: WalPosition,
   now = Date.now(),
   replaces?: readonly number[],
+  /** Called between pages; throws to abandon the block (see Sealer.cancel). */
+  interrupt?: () => void,
 ): BlockIndex {
   // Per source: the base (smallest seq) and the stored intervals, for dedup after a restart.
   const perSource = c.sources.map(() => ({ base: Infinity, seqs: [] as number[] }));
@@ -134,6 +136,7 @@ export function writeBlock(
     const pages: PageIndex[] = [];
     const levels = [0, 0, 0, 0];
     for (let p = 0; p < pageCount; p++) {
+      interrupt?.();
       const page = encodeStreamPage(c, cuts[p]!, cuts[p + 1]!, bases, dict);
       fs.writevSync(fd, [page.bytes], offset);
       pages.push({ ...page.index, offset, length: page.bytes.byteLength });

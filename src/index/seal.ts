@@ -148,7 +148,7 @@ function sortColumns(g: Gathered): SealColumns {
 }
 
 /** Reads every entry of the given blocks back into one sorted set of columns (for compaction). */
-export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockIndex[]): SealColumns {
+export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockIndex[], interrupt?: () => void): SealColumns {
   const n = blocks.reduce((a, b) => a + b.entries, 0);
   const cols = allocColumns(n);
   const { ts, level, service, server, region, labels, source, seq } = cols;
@@ -170,6 +170,7 @@ export function buildColumnsFromBlocks(fs: StorageFs, blocks: readonly BlockInde
     });
     const read = blockPages(fs, b);
     for (let p = 0; p < b.pages.length; p++) {
+      interrupt?.();
       const page = read(p);
       ts.set(page.ts(), k);
       level.set(page.level(), k);

@@ -1,5 +1,6 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { TributaryError, type SerializedError } from '../errors.js';
 import type { BlockIndex } from './block-format.js';
 import { writeBlock } from './block-writer.js';
 import type { StorageFs } from './fs.js';
@@ -16,6 +17,11 @@ export interface SealTask {
   readonly now: number;
 }
 
+/** What a pool thread is given (seal-task.ts). */
+export type StorageJob = ({ kind: 'seal'; task: SealTask } | { kind: 'compact'; task: CompactTask }) & { readonly cancel: CancelFlag };
+
+export type StorageOutcome = { readonly ok: true; readonly block: BlockIndex } | { readonly ok: false; readonly error: SerializedError };
+
 /** Merge sealed blocks into one (the new block's footer names the ones it replaces). */
 export interface CompactTask {
   readonly dir: string;
@@ -30,11 +36,34 @@ export interface CompactTask {
 export interface Sealer {
   seal(task: SealTask): Promise<BlockIndex>;
   compact(task: CompactTask): Promise<BlockIndex>;
+  /**
+   * Abandons the work in flight at its next page: it rejects with E_CANCELLED
+   * and leaves no file. Nothing is lost, the WAL (or the merged blocks) still
+   * hold it. A store closing calls this, so a stop never waits for a seal.
+   */
+  cancel(): void;
   release(): Promise<void>;
 }
 
-export function runCompaction(fs: StorageFs, t: CompactTask): BlockIndex {
-  const columns = buildColumnsFromBlocks(fs, t.blocks);
+/** A flag another thread can raise; `interrupt` throws once it is up. Work checks it between pages. */
+export type CancelFlag = Int32Array;
+
+export function cancelFlag(): CancelFlag {
+  return new Int32Array(new SharedArrayBuffer(4));
+}
+
+export function interruptOn(flag: CancelFlag | undefined, doing: string): () => void {
+  return () => {
+    if (flag && Atomics.load(flag, 0) !== 0) throw new TributaryError('E_CANCELLED', `${doing} cancelled: the store is closing`, { doing });
+  };
+}
+
+export function runSeal(fs: StorageFs, t: SealTask, interrupt?: () => void): BlockIndex {
+  return writeBlock(fs, t.dir, t.id, buildSealColumns(t.batches), t.labelCount, t.walEnd, t.now, undefined, interrupt);
+}
+
+export function runCompaction(fs: StorageFs, t: CompactTask, interrupt?: () => void): BlockIndex {
+  const columns = buildColumnsFromBlocks(fs, t.blocks, interrupt);
   return writeBlock(
     fs,
     t.dir,
@@ -44,14 +73,16 @@ export function runCompaction(fs: StorageFs, t: CompactTask): BlockIndex {
     t.walEnd,
     t.now,
     t.blocks.map((b) => b.id),
+    interrupt,
   );
 }
 
 /** Seals on the calling thread (used with an injected file layer, and where threads are not wanted). */
 export function inlineSealer(fs: StorageFs): Sealer {
   return {
-    seal: async (t) => writeBlock(fs, t.dir, t.id, buildSealColumns(t.batches), t.labelCount, t.walEnd, t.now),
+    seal: async (t) => runSeal(fs, t),
     compact: async (t) => runCompaction(fs, t),
+    cancel: () => {}, // a seal on this thread has finished before anyone else runs
     release: async () => {},
   };
 }
@@ -80,9 +111,12 @@ export function poolSealer(resourceLimits?: ResourceLimits): Sealer {
   users++;
   const mine = pool;
   let released = false;
+  // Per user, not per pool: one store closing must not cancel another's seal.
+  const cancel = cancelFlag();
   return {
-    seal: (t) => mine.run({ kind: 'seal', task: t }) as Promise<BlockIndex>,
-    compact: (t) => mine.run({ kind: 'compact', task: t }) as Promise<BlockIndex>,
+    seal: (t) => outcome(mine.run({ kind: 'seal', task: t, cancel } satisfies StorageJob)),
+    compact: (t) => outcome(mine.run({ kind: 'compact', task: t, cancel } satisfies StorageJob)),
+    cancel: () => Atomics.store(cancel, 0, 1),
     release: async () => {
       if (released) return;
       released = true;
@@ -92,4 +126,10 @@ export function poolSealer(resourceLimits?: ResourceLimits): Sealer {
       }
     },
   };
+}
+
+async function outcome(run: Promise<StorageOutcome>): Promise<BlockIndex> {
+  const o = await run;
+  if (!o.ok) throw TributaryError.fromJSON(o.error);
+  return o.block;
 }

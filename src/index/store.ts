@@ -616,6 +616,7 @@ export class ShardStore {
   }
 
   async close(): Promise<void> {
+    this.sealer.cancel();
     while (this.sealInFlight) await this.sealInFlight.catch(() => {});
     while (this.compactInFlight) await this.compactInFlight.catch(() => {});
     await this.wal.close();

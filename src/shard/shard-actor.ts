@@ -371,6 +371,7 @@ async function maybeSeal(state: PrimaryState, ctx: ActorContext): Promise<void> 
   try {
     await state.store.seal();
   } catch (err) {
+    if ((err as { code?: string }).code === 'E_CANCELLED') return; // the store is closing; the WAL keeps the entries
     ctx.log('error', `shard ${state.args.dir}: seal failed, will retry: ${(err as Error).message}`);
   }
 }

@@ -83,3 +83,19 @@ for (const failure of ['throw', 'exit', 'loop', 'oom'] as const) {
     }
   });
 }
+
+test('killThread ends a thread between two handlers, never inside one (terminate() inside zlib aborts Node)', async (t) => {
+  // A long backoff: the killed actor stays down while the marks are read.
+  const { system } = await startSystem(t, { workers: 1, supervisor: { backoff: { initialMs: 600_000, maxMs: 600_000, jitter: 0 } } });
+  for (let round = 0; round < 3; round++) {
+    const marks = new Int32Array(new SharedArrayBuffer(8));
+    const actor = await system.spawn({ name: `half-step-${round}`, behaviour: { module: fixture('half-step') }, thread: 1, args: { marks: marks.buffer } });
+    for (let i = 0; i < 200; i++) await system.send(actor, new Uint8Array(1));
+    await waitUntil('the actor is busy', () => Atomics.load(marks, 1) >= 20);
+    await system.killThread(1);
+    const started = Atomics.load(marks, 0);
+    t.true(started < 200, 'killed while frames were still waiting');
+    t.is(Atomics.load(marks, 1), started, 'every handler that started also finished');
+    await system.stopActor(actor);
+  }
+});

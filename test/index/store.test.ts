@@ -439,3 +439,22 @@ test('while a seal waits on its WAL checkpoint, readers see every entry once (in
   t.is([...store.entries()].length, 3000);
   await store.close();
 });
+
+test('closing during a seal cancels it on the seal thread: no block, no temporary file, every entry replayed', async (t) => {
+  const dir = tempDir(t);
+  const { store } = ShardStore.open({ dir });
+  const es = entries(20_000);
+  for (let i = 0; i < 20; i++) store.append(batch('src-a', i * 1000, es.slice(i * 1000, (i + 1) * 1000)));
+  await store.sync();
+  // close() raises the seal's cancel flag before the pool thread reaches its first page.
+  const sealing = store.seal();
+  await store.close();
+  const err = await t.throwsAsync(sealing);
+  t.is(isTributaryError(err) ? err.code : undefined, 'E_CANCELLED');
+  t.deepEqual(readdirSync(join(dir, 'blocks')), [], 'the abandoned block left nothing behind');
+  const { store: again, report } = ShardStore.open({ dir });
+  t.is(report.blocks, 0);
+  t.is(report.replayedEntries, 20_000);
+  t.is([...again.entries()].length, 20_000);
+  await again.close();
+});

@@ -362,6 +362,10 @@ export class ActorHost {
     stats: () => result(() => this.stats()),
     ping: () => result(() => performance.now()),
     shutdown: () => result(() => this.shutdown()),
+    exit: (code) =>
+      result(() => {
+        setImmediate(() => process.exit(code));
+      }),
   };
 
   private async spawn(req: SpawnRequest): Promise<{ incarnation: number }> {

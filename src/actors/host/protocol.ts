@@ -61,6 +61,12 @@ export interface HostApi {
   ping(): Promise<Result<number>>;
   /** Stops the scheduler after running every actor's stop hook. */
   shutdown(): Promise<Result<void>>;
+  /**
+   * Ends the thread with `code` at its next turn of the event loop. No JS is
+   * mid-call there; terminate() can land inside zlib's constructor, and Node
+   * then aborts the whole process tearing the half-built handle down.
+   */
+  exit(code: number): Promise<Result<void>>;
 }
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SerializedError };
