@@ -12,7 +12,7 @@ import { TributaryError } from '../errors.js';
  * as it turns over, with no offline step. A release that knows only an older
  * format refuses this one before touching it.
  */
-export const DATA_FORMAT = 3;
+export const DATA_FORMAT = 4;
 const FILE = 'FORMAT';
 
 export interface FormatCheck {

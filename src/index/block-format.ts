@@ -1,10 +1,11 @@
 import type { WalPosition } from './wal.js';
 
 /**
- * Sealed block v3, one immutable file:
+ * Sealed block v4, one immutable file:
  *
  *   header      32 B: magic 'TBLK', version u16, reserved u16, entries u32, pages u32, reserved
- *   dictionary  the block's message dictionary, raw-deflated, then u32 CRC-32 (see page-v3.ts)
+ *   templates   the block's message templates (templates.ts: encodeTemplateList),
+ *               raw-deflated, then u32 CRC-32
  *   page*       the block's entries cut by time: page k holds entries earlier, in
  *               (ts, source, seq) order, than page k + 1's. A page ends at a time
  *               bucket's boundary (BUCKET_NS) once it holds PAGE_MIN_ROWS, and at
@@ -15,6 +16,8 @@ import type { WalPosition } from './wal.js';
  *   footer      JSON: the block's index (below)
  *   trailer     16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
  *
+ * Version 3 had, instead of templates, a 32 KiB message dictionary that
+ * every frame was deflated against, and frames held the messages whole.
  * Versions 1 and 2 (pages of up to 8192 entries in (ts, source, seq) order,
  * every column compressed whole per page: page-v2.ts) are still read.
  * Version 2 added the labels and metadata columns and the footer's bitset of
@@ -22,7 +25,7 @@ import type { WalPosition } from './wal.js';
  */
 
 export const BLOCK_MAGIC = 0x4b4c4254; // 'TBLK'
-export const BLOCK_VERSION = 3;
+export const BLOCK_VERSION = 4;
 /** The oldest block version this build reads. */
 export const BLOCK_MIN_VERSION = 1;
 export const BLOCK_HEADER_BYTES = 32;
@@ -31,28 +34,28 @@ export const BLOCK_TRAILER_BYTES = 16;
 export const PAGE_ENTRIES_V2 = 8192;
 
 /**
- * Version 3 pages: cut at a bucket boundary once this many rows are in, so a
+ * Version 3 and 4 pages: cut at a bucket boundary once this many rows are in, so a
  * query over seconds reads one or two pages, and a sparse shard's pages are
  * not tiny.
  */
 export const BUCKET_NS = 10_000_000_000n;
 export const PAGE_MIN_ROWS = 4096;
 export const PAGE_MAX_ROWS = 65_536;
-/** Rows per message frame of a version 3 page: the unit a query decompresses to read a message. */
+/** Rows per message frame of a version 3 or 4 page: the unit a query decompresses to read a message. */
 export const FRAME_ROWS = 128;
 export const FRAME_SHIFT = 7;
-/** The most bytes of a block's message dictionary (deflate's window). */
-export const DICTIONARY_BYTES = 32 * 1024;
 
-/** The columns of a version 3 page's head, in order. */
+/** The columns of a version 3 or 4 page's head, in order. */
 export const HeadColumn = {
   // Packed (packed.ts), one value per run, column by column: service, server, region,
   // label set + 1 (0 for none), mask of the run's levels, row count.
   RUNS: 0,
 } as const;
 export const HEAD_COLUMNS = 1;
-/** Bytes per row of a frame before its messages: ts, seq, source, message and metadata lengths, level. */
+/** Bytes per row of a version 3 frame before its messages: ts, seq, source, message and metadata lengths, level. */
 export const FRAME_FIXED_BYTES = 8 + 4 * 4 + 1;
+/** Version 4: ts, seq, source, template, raw message and metadata lengths, level. */
+export const FRAME_FIXED_BYTES_V4 = 8 + 5 * 4 + 1;
 /** Numbers per run in memory: service, server, region, label set (NO_SET for none), level mask, end row (exclusive). */
 export const RUN_FIELDS = 6;
 
@@ -132,6 +135,8 @@ export interface BlockIndex {
   readonly replaces?: readonly number[];
   /** Version 3: where the message dictionary is. */
   readonly dictionary?: { readonly offset: number; readonly length: number };
+  /** Version 4: where the templates are, and whether some message is kept whole (RAW). */
+  readonly templates?: { readonly offset: number; readonly length: number; readonly raw: boolean };
   /** Where the per-minute roll-up section is (absent in blocks written before it existed). */
   readonly rollup?: { readonly offset: number; readonly length: number };
 }

@@ -18,6 +18,7 @@ import { ColumnPage } from './page-v2.js';
 import { StreamPage } from './page-v3.js';
 import type { StorageFs } from './fs.js';
 import { decodeRollup, type Rollup } from './rollup.js';
+import { Templates } from './templates.js';
 import { pairsObject, type PairsCache, type Labels } from '../model/labels.js';
 
 /** Opens a block's index: header, trailer and footer, all checked. Throws E_BLOCK_CORRUPT. */
@@ -58,9 +59,9 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
       if (version >= 3 && !(Number.isInteger(p.head) && p.head! > 0 && p.head! <= p.length))
         throw corrupt(path, 'page head outside the page', { offset: p.offset });
     }
-    const d = index.dictionary;
-    if (version >= 3 && (d === undefined || d.offset < BLOCK_HEADER_BYTES || d.offset + d.length > footerOffset))
-      throw corrupt(path, 'dictionary outside the data area');
+    const d = version === 3 ? index.dictionary : version >= 4 ? index.templates : null;
+    if (d !== null && (d === undefined || !(d.offset >= BLOCK_HEADER_BYTES && d.offset + d.length <= footerOffset)))
+      throw corrupt(path, `${version === 3 ? 'dictionary' : 'templates'} outside the data area`);
     return index;
   } finally {
     fs.closeSync(fd);
@@ -102,7 +103,8 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       sealedAt: Number(raw.sealedAt),
       replaces: Array.isArray(raw.replaces) ? (raw.replaces as number[]) : undefined,
       rollup: raw.rollup ? (raw.rollup as { offset: number; length: number }) : undefined,
-      dictionary: version >= 3 ? (raw.dictionary as { offset: number; length: number }) : undefined,
+      dictionary: version === 3 ? (raw.dictionary as { offset: number; length: number }) : undefined,
+      templates: version >= 4 ? (raw.templates as { offset: number; length: number; raw: boolean }) : undefined,
     };
   } catch (err) {
     throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);
@@ -115,39 +117,48 @@ export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
   return decodeRollup(readRange(fs, index.path, index.rollup.offset, index.rollup.length));
 }
 
-/** The block's message dictionary (version 3), checked; empty for older blocks. */
-export function readDictionary(fs: StorageFs, index: BlockIndex): Uint8Array {
-  const d = index.dictionary;
-  if (d === undefined) return new Uint8Array(0);
-  const bytes = readRange(fs, index.path, d.offset, d.length);
-  if (bytes.byteLength !== d.length || d.length < 4) throw corrupt(index.path, 'dictionary is truncated', { offset: d.offset });
+/** What every frame of a block decodes its messages with: a dictionary (version 3) or templates (4). */
+export type BlockText = { readonly templates: null; readonly dictionary: Uint8Array } | { readonly templates: Templates; readonly dictionary: null };
+
+/** The block's message dictionary or templates, checked (an empty dictionary before version 3). */
+export function readBlockText(fs: StorageFs, index: BlockIndex): BlockText {
+  const section = index.templates ?? index.dictionary;
+  if (section === undefined) return { templates: null, dictionary: new Uint8Array(0) };
+  const what = index.templates ? 'templates' : 'dictionary';
+  const bytes = readRange(fs, index.path, section.offset, section.length);
+  if (bytes.byteLength !== section.length || section.length < 4) throw corrupt(index.path, `${what} section is truncated`, { offset: section.offset });
   const z = checkedBody(bytes);
-  if (z === null) throw corrupt(index.path, 'dictionary checksum mismatch', { offset: d.offset });
+  if (z === null) throw corrupt(index.path, `${what} checksum mismatch`, { offset: section.offset });
+  let raw: Uint8Array;
   try {
-    return new Uint8Array(zlib.inflateRawSync(z));
+    raw = new Uint8Array(zlib.inflateRawSync(z));
   } catch (err) {
-    throw corrupt(index.path, `dictionary does not decompress: ${(err as Error).message}`, { offset: d.offset });
+    throw corrupt(index.path, `${what} section does not decompress: ${(err as Error).message}`, { offset: section.offset });
   }
+  if (!index.templates) return { templates: null, dictionary: raw };
+  const templates = Templates.parse(raw);
+  if (templates === null) throw corrupt(index.path, 'templates do not parse', { offset: section.offset });
+  return { templates, dictionary: null };
 }
 
 /**
  * Reads page `pageNo` of a block in whichever layout its version has.
- * `dictionary` gives the block's message dictionary (cached by the caller:
- * every page of a block shares it). `charge` is told of the bytes the page
+ * `text` gives the block's dictionary or templates (cached by the caller:
+ * every page of a block shares them). `charge` is told of the bytes the page
  * keeps as it decodes (a version 1-2 page: an estimate, up front).
  */
-export function readPage(fs: StorageFs, index: BlockIndex, pageNo: number, dictionary: () => Uint8Array, charge: (bytes: number) => void = () => {}): Page {
-  if (index.version >= 3) return StreamPage.read(fs, index, pageNo, dictionary, charge);
+export function readPage(fs: StorageFs, index: BlockIndex, pageNo: number, text: () => BlockText, charge: (bytes: number) => void = () => {}): Page {
+  if (index.version >= 3) return StreamPage.read(fs, index, pageNo, text, charge);
   const page = ColumnPage.read(fs, index, pageNo);
   // Fixed columns plus messages (compressed ~6x on typical logs), all decoded in time.
   charge(page.count * 40 + index.pages[pageNo]!.length * 6);
   return page;
 }
 
-/** Reads the pages of one block in turn, its dictionary read once (compaction, tools). */
+/** Reads the pages of one block in turn, its dictionary or templates read once (compaction, tools). */
 export function blockPages(fs: StorageFs, index: BlockIndex): (pageNo: number) => Page {
-  let dict: Uint8Array | undefined;
-  return (pageNo) => readPage(fs, index, pageNo, () => (dict ??= readDictionary(fs, index)));
+  let text: BlockText | undefined;
+  return (pageNo) => readPage(fs, index, pageNo, () => (text ??= readBlockText(fs, index)));
 }
 
 /**

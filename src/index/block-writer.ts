@@ -5,7 +5,6 @@ import {
   BLOCK_MAGIC,
   BLOCK_VERSION,
   BUCKET_NS,
-  DICTIONARY_BYTES,
   NO_SET,
   PAGE_MAX_ROWS,
   PAGE_MIN_ROWS,
@@ -18,7 +17,8 @@ import { syncDir, type StorageFs } from './fs.js';
 import { withCrc } from './block-io.js';
 import { storageError, type WalPosition } from './wal.js';
 import { computeRollup, encodeRollup } from './rollup.js';
-import { encodeStreamPage } from './page-v3-encode.js';
+import { cutMessages, encodeStreamPage } from './page-v3-encode.js';
+import { encodeTemplateList } from './templates.js';
 import type { SealColumns } from './columns.js';
 
 /**
@@ -38,35 +38,6 @@ export function pageCuts(ts: BigInt64Array, count: number): number[] {
   }
   if (count > 0) cuts.push(count);
   return cuts;
-}
-
-/**
- * The block's message dictionary: distinct messages sampled evenly across
- * the block, up to DICTIONARY_BYTES. Frames of 128 messages are too small
- * for deflate to learn the block's vocabulary from; primed with these, they
- * compress close to what a whole page does (docs/ARCHITECTURE.md).
- */
-export function sampleDictionary(c: Pick<SealColumns, 'count' | 'msgOffsets' | 'msgBytes'>, maxBytes = DICTIONARY_BYTES): Uint8Array {
-  const step = Math.max(1, Math.floor(c.count / 2048));
-  const seen = new Set<string>();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (let i = 0; i < c.count && size < maxBytes; i += step) {
-    const m = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
-    const key = Buffer.from(m.buffer, m.byteOffset, m.byteLength).toString('latin1');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    parts.push(m);
-    size += m.byteLength;
-  }
-  const out = new Uint8Array(Math.min(size, maxBytes));
-  let at = 0;
-  for (const m of parts) {
-    if (at >= out.length) break;
-    out.set(m.subarray(0, out.length - at), at);
-    at += m.byteLength;
-  }
-  return out;
 }
 
 /** A bitset with bit `id` set for every id in `ids` (NO_SET is left out). */
@@ -128,16 +99,16 @@ export function writeBlock(
     hv.setUint32(12, pageCount, true);
     fs.writevSync(fd, [header], 0);
     let offset = BLOCK_HEADER_BYTES;
-    const dict = sampleDictionary(c);
-    const dictBytes = withCrc(zlib.deflateRawSync(dict, { level: 9 }));
-    fs.writevSync(fd, [dictBytes], offset);
-    const dictionary = { offset, length: dictBytes.byteLength };
-    offset += dictBytes.byteLength;
+    const cut = cutMessages(c, interrupt);
+    const templateBytes = withCrc(zlib.deflateRawSync(encodeTemplateList(cut.list), { level: 9 }));
+    fs.writevSync(fd, [templateBytes], offset);
+    const templates = { offset, length: templateBytes.byteLength, raw: cut.raw };
+    offset += templateBytes.byteLength;
     const pages: PageIndex[] = [];
     const levels = [0, 0, 0, 0];
     for (let p = 0; p < pageCount; p++) {
       interrupt?.();
-      const page = encodeStreamPage(c, cuts[p]!, cuts[p + 1]!, bases, dict);
+      const page = encodeStreamPage(c, cuts[p]!, cuts[p + 1]!, bases, cut);
       fs.writevSync(fd, [page.bytes], offset);
       pages.push({ ...page.index, offset, length: page.bytes.byteLength });
       page.index.levels.forEach((n, l) => (levels[l]! += n));
@@ -171,7 +142,7 @@ export function writeBlock(
       sealedAt: now,
       replaces,
       rollup,
-      dictionary,
+      templates,
     };
     const footer = new TextEncoder().encode(serializeIndex(index));
     const trailer = new Uint8Array(16);
@@ -218,6 +189,6 @@ export function serializeIndex(index: BlockIndex): string {
     sealedAt: index.sealedAt,
     replaces: index.replaces,
     rollup: index.rollup,
-    dictionary: index.dictionary,
+    templates: index.templates,
   });
 }

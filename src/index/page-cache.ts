@@ -1,5 +1,5 @@
 import type { BlockIndex } from './block-format.js';
-import { readDictionary, readPage } from './block-reader.js';
+import { readBlockText, readPage, type BlockText } from './block-reader.js';
 import type { StorageFs } from './fs.js';
 import type { Page } from './page.js';
 
@@ -13,25 +13,35 @@ import type { Page } from './page.js';
  * (brotli over ~800 KB of messages per 8192-entry page), which dominated
  * the latency of limited queries over recent data.
  */
+/** Bytes of dictionaries and templates kept, beside the pages' budget (a block's templates: tens to hundreds of KiB). */
+const TEXT_BYTES = 8 * 1024 * 1024;
+
 export class PageCache {
   private readonly pages = new Map<string, { page: Page; bytes: number }>();
-  /** Message dictionaries of version 3 blocks (up to 32 KiB each), most recently used last. */
-  private readonly dictionaries = new Map<number, Uint8Array>();
+  /** Dictionaries (v3) or templates (v4) of recently read blocks, most recently used last, within TEXT_BYTES. */
+  private readonly texts = new Map<number, { text: BlockText; bytes: number }>();
+  private textBytes = 0;
   private bytes = 0;
   hits = 0;
   misses = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  /** A block's message dictionary, read once and kept (the 64 most recent blocks'). */
-  dictionary(fs: StorageFs, block: BlockIndex): Uint8Array {
-    let d = this.dictionaries.get(block.id);
-    if (d === undefined) {
-      d = readDictionary(fs, block);
-      if (this.dictionaries.size >= 64) this.dictionaries.delete(this.dictionaries.keys().next().value!);
-    } else this.dictionaries.delete(block.id);
-    this.dictionaries.set(block.id, d);
-    return d;
+  /** A block's dictionary or templates, read once and kept while it is among the recently used. */
+  text(fs: StorageFs, block: BlockIndex): BlockText {
+    let t = this.texts.get(block.id);
+    if (t === undefined) {
+      const text = readBlockText(fs, block);
+      t = { text, bytes: text.templates === null ? text.dictionary.byteLength : text.templates.bytes };
+      this.textBytes += t.bytes;
+      for (const [id, old] of this.texts) {
+        if (this.textBytes <= TEXT_BYTES) break;
+        this.texts.delete(id);
+        this.textBytes -= old.bytes;
+      }
+    } else this.texts.delete(block.id);
+    this.texts.set(block.id, t);
+    return t.text;
   }
 
   get(fs: StorageFs, block: BlockIndex, pageNo: number): Page {
@@ -54,7 +64,7 @@ export class PageCache {
       this.bytes += bytes;
       this.evict();
     };
-    const page = readPage(fs, block, pageNo, () => this.dictionary(fs, block), charge);
+    const page = readPage(fs, block, pageNo, () => this.text(fs, block), charge);
     entry.page = page;
     this.pages.set(key, entry as { page: Page; bytes: number });
     this.bytes += entry.bytes;

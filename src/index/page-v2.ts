@@ -172,13 +172,13 @@ export class ColumnPage implements Page {
     return this.msgBuffer;
   }
 
-  frameOf(): number {
-    return 0;
+  /** One look over the page's messages per set of needles (a version 1-2 page is one frame). */
+  mayContain(_i: number, needles: readonly Uint8Array[]): boolean {
+    if (this.verdict?.needles !== needles) this.verdict = { needles, ok: needles.every((b) => this.messageBuffer().indexOf(b) >= 0) };
+    return this.verdict.ok;
   }
 
-  frameHas(_frame: number, bytes: Uint8Array): boolean {
-    return this.messageBuffer().indexOf(bytes) >= 0;
-  }
+  private verdict: { needles: readonly Uint8Array[]; ok: boolean } | undefined;
 
   message(i: number): string {
     const off = this.messageOffsets();

@@ -1,13 +1,14 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
-import { FRAME_FIXED_BYTES, FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
+import { FRAME_FIXED_BYTES_V4, FRAME_ROWS, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type PageIndex } from './block-format.js';
 import { packColumns } from './packed.js';
 import { withCrc } from './block-io.js';
 import type { SealColumns } from './columns.js';
+import { ByteSink, RAW, TemplateWriter } from './templates.js';
 
 const WARN = 2;
 
-// Writes version 3 pages; the layout is described, and read, in page-v3.ts.
+// Writes version 4 pages; the layout is described, and read, in page-v3.ts.
 
 const NUMERIC = { level: 1 } as const;
 const FRAMES = { level: 6 } as const;
@@ -15,13 +16,41 @@ const FRAMES = { level: 6 } as const;
 /** The rows of one page to encode: indexes [from, to) of sorted seal columns. */
 export type PageRows = Omit<SealColumns, 'count' | 'sources'>;
 
+/** A block's messages cut into templates and variables (templates.ts), per seal row. */
+export interface CutMessages {
+  /** Template id per row (RAW: the message is kept whole). */
+  readonly ids: Uint32Array;
+  /** Row i's variables: vars[varOffsets[i] .. varOffsets[i + 1]), each ending with VAR_END. */
+  readonly vars: Uint8Array;
+  readonly varOffsets: Uint32Array;
+  readonly list: readonly Uint8Array[];
+  /** Whether some row is RAW. */
+  readonly raw: boolean;
+}
+
+export function cutMessages(c: Pick<SealColumns, 'count' | 'msgBytes' | 'msgOffsets'>, interrupt?: () => void): CutMessages {
+  const writer = new TemplateWriter();
+  const sink = new ByteSink();
+  const ids = new Uint32Array(c.count);
+  const varOffsets = new Uint32Array(c.count + 1);
+  let raw = false;
+  for (let i = 0; i < c.count; i++) {
+    if ((i & 0xffff) === 0) interrupt?.();
+    const id = writer.add(c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!), sink);
+    ids[i] = id;
+    if (id === RAW) raw = true;
+    varOffsets[i + 1] = sink.length;
+  }
+  return { ids, vars: sink.bytes.subarray(0, sink.length), varOffsets, list: writer.list, raw };
+}
+
 /** Encodes rows [from, to) (in (ts, source, seq) order) as one page; `bases[k]` is source k's smallest seq in the block. */
 export function encodeStreamPage(
   c: PageRows,
   from: number,
   to: number,
   bases: Float64Array,
-  dictionary: Uint8Array,
+  cut: CutMessages,
 ): { bytes: Uint8Array; index: Omit<PageIndex, 'offset' | 'length'> } {
   const n = to - from;
   const { service: sv, server: sr, region: rg, labels: ls } = c;
@@ -55,7 +84,7 @@ export function encodeStreamPage(
   const head: Uint8Array[] = new Array(HEAD_COLUMNS);
   head[HeadColumn.RUNS] = zlib.deflateRawSync(packRuns(runs), NUMERIC);
   const frames: Uint8Array[] = [];
-  for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, order, starts, minTs, bases, j, Math.min(n, j + FRAME_ROWS), dictionary));
+  for (let j = 0; j < n; j += FRAME_ROWS) frames.push(encodeFrame(c, cut, order, starts, minTs, bases, j, Math.min(n, j + FRAME_ROWS)));
 
   const fixed = 12 + 4 * HEAD_COLUMNS;
   let headBytes = fixed + 4 * (frames.length + 1) + 4;
@@ -104,55 +133,62 @@ function packRuns(runs: readonly number[]): Uint8Array {
 /**
  * One frame: rows [from, to) of the page (`order` maps page rows to seal rows).
  *
- *   u32 n, u32 0, i64 x n timestamps (minus the previous row's when it is of the same run
- *   and frame, else minus the page's minTs), u32 x n seq (minus the source's base), u32 x n
- *   source, u32 x n message lengths, u32 x n metadata lengths, u8 x n level, the messages,
- *   the metadata
+ *   u32 n, u32 variable bytes, i64 x n timestamps (minus the previous row's when it is of
+ *   the same run and frame, else minus the page's minTs), u32 x n seq (minus the source's
+ *   base), u32 x n source, u32 x n template id, u32 x n raw message lengths (0 unless RAW),
+ *   u32 x n metadata lengths, u8 x n level, the variables, the raw messages, the metadata
  */
 function encodeFrame(
   c: PageRows,
+  cut: CutMessages,
   order: Uint32Array,
   starts: Uint8Array,
   minTs: bigint,
   bases: Float64Array,
   from: number,
   to: number,
-  dictionary: Uint8Array,
 ): Uint8Array {
   const k = to - from;
-  let msg = 0;
+  let vars = 0;
+  let raws = 0;
   let meta = 0;
   for (let j = from; j < to; j++) {
     const i = order[j]!;
-    msg += c.msgOffsets[i + 1]! - c.msgOffsets[i]!;
+    vars += cut.varOffsets[i + 1]! - cut.varOffsets[i]!;
+    if (cut.ids[i] === RAW) raws += c.msgOffsets[i + 1]! - c.msgOffsets[i]!;
     meta += c.metaOffsets[i + 1]! - c.metaOffsets[i]!;
   }
-  const fixed = FRAME_FIXED_BYTES * k;
-  const raw = new Uint8Array(8 + fixed + msg + meta);
+  const fixed = FRAME_FIXED_BYTES_V4 * k;
+  const raw = new Uint8Array(8 + fixed + vars + raws + meta);
   const v = new DataView(raw.buffer);
   v.setUint32(0, k, true);
+  v.setUint32(4, vars, true);
   const ts = new BigInt64Array(raw.buffer, 8, k);
-  const cols = new Uint32Array(raw.buffer, 8 + 8 * k, 4 * k); // seq, source, message and metadata lengths
-  const level = raw.subarray(8 + 24 * k, 8 + 25 * k);
+  const cols = new Uint32Array(raw.buffer, 8 + 8 * k, 5 * k); // seq, source, template, raw and metadata lengths
+  const level = raw.subarray(8 + 28 * k, 8 + 29 * k);
   let at = 8 + fixed;
+  let rawAt = at + vars;
+  let metaAt = rawAt + raws;
   for (let j = from; j < to; j++) {
     const i = order[j]!;
     const r = j - from;
     ts[r] = c.ts[i]! - (r === 0 || starts[j] === 1 ? minTs : c.ts[order[j - 1]!]!);
     cols[r] = c.seq[i]! - bases[c.source[i]!]!;
     cols[k + r] = c.source[i]!;
+    cols[2 * k + r] = cut.ids[i]!;
     level[r] = c.level[i]!;
-    const bytes = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
-    cols[2 * k + r] = bytes.byteLength;
-    raw.set(bytes, at);
-    at += bytes.byteLength;
+    raw.set(cut.vars.subarray(cut.varOffsets[i]!, cut.varOffsets[i + 1]!), at);
+    at += cut.varOffsets[i + 1]! - cut.varOffsets[i]!;
+    if (cut.ids[i] === RAW) {
+      const bytes = c.msgBytes.subarray(c.msgOffsets[i]!, c.msgOffsets[i + 1]!);
+      cols[3 * k + r] = bytes.byteLength;
+      raw.set(bytes, rawAt);
+      rawAt += bytes.byteLength;
+    }
+    const m = c.metaBytes.subarray(c.metaOffsets[i]!, c.metaOffsets[i + 1]!);
+    cols[4 * k + r] = m.byteLength;
+    raw.set(m, metaAt);
+    metaAt += m.byteLength;
   }
-  for (let j = from; j < to; j++) {
-    const i = order[j]!;
-    const bytes = c.metaBytes.subarray(c.metaOffsets[i]!, c.metaOffsets[i + 1]!);
-    cols[3 * k + j - from] = bytes.byteLength;
-    raw.set(bytes, at);
-    at += bytes.byteLength;
-  }
-  return withCrc(zlib.deflateRawSync(raw, { ...FRAMES, dictionary }));
+  return withCrc(zlib.deflateRawSync(raw, FRAMES));
 }

@@ -1,27 +1,31 @@
 import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
-import { FRAME_FIXED_BYTES, FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
+import { FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
 import { checkedBody, corrupt, readRange } from './block-io.js';
+import type { BlockText } from './block-reader.js';
+import { decodeFrame, type FrameColumns } from './frame-decode.js';
+import { MAYBE, NO } from './templates.js';
 import type { StorageFs } from './fs.js';
 import type { Page, PageRowsSelected, PageSelection, StreamIds } from './page.js';
 import { unpackColumns } from './packed.js';
 
 /**
- * A version 3 page: its rows ordered by level segment, stream, then (ts, source, seq).
+ * A version 3 or 4 page: its rows ordered by level segment, stream, then (ts, source, seq).
  *
  *   head    u32 count, u32 runs, u32 frames, u32 x HEAD_COLUMNS compressed lengths,
  *           the head columns (raw deflate, HeadColumn: the run table), u32 x
  *           (frames + 1) frame offsets from the page's start, u32 CRC-32 of all of it
- *   frame*  FRAME_ROWS rows, raw-deflated against the block's dictionary (layout in
- *           page-v3-encode.ts: timestamps, seq, source, lengths, levels, messages,
+ *   frame*  FRAME_ROWS rows, raw-deflated (layout in page-v3-encode.ts: timestamps,
+ *           seq, source, lengths, levels, then the messages as template ids and
+ *           variables (v4), or whole against the block's dictionary (v3), then
  *           metadata); then u32 CRC-32
  *
  * Why this shape (measured in docs/ARCHITECTURE.md): a query on one stream
  * reads the head, finds its runs in the run table, and decompresses only the
  * frames its rows are in; at 10,000 servers, a server has a few rows per page,
  * so it reads a frame or two instead of the page's every timestamp and
- * message. Small frames compress poorly on their own; against a dictionary
- * sampled from the block's own messages, deflate gets most of it back.
+ * message. Small frames compress poorly on their own; with the constant text
+ * of messages in the block's templates, what is left is their variables.
  */
 
 /** The in-memory run table (RUN_FIELDS per run, the last its end row) from its packed form; null if it does not parse. */
@@ -43,18 +47,8 @@ function unpackRuns(stored: Uint8Array, n: number): Uint32Array | null {
   return out;
 }
 
-/** One decoded frame: rows [k * FRAME_ROWS, + n) of its page. */
-interface Frame {
-  /** Absolute timestamps. */
-  readonly ts: BigInt64Array;
-  readonly seq: Uint32Array;
-  readonly source: Uint32Array;
-  readonly level: Uint8Array;
-  readonly msgOffsets: Uint32Array;
-  readonly msg: Buffer;
-  readonly metaOffsets: Uint32Array;
-  readonly meta: Buffer;
-}
+/** One decoded frame: rows [k * FRAME_ROWS, + n) of its page, its timestamps absolute. */
+type Frame = FrameColumns;
 
 const u32 = (b: Uint8Array, n: number): Uint32Array => {
   const a = b.byteOffset % 4 === 0 ? b : b.slice();
@@ -75,6 +69,9 @@ export class StreamPage implements Page {
   /** Per-row columns over the whole page, assembled from every frame (for callers that walk all rows). */
   private whole: { ts: BigInt64Array; level: Uint8Array; source: Uint32Array } | undefined;
   private perRow: (Uint32Array | undefined)[] = [];
+  private frameVerdicts: { needles: readonly Uint8Array[] | null; frames: Map<number, boolean> } = { needles: null, frames: new Map() };
+  /** Per needle, per template id: the verdicts of the block's templates (null for a v3 page: no templates). */
+  private rowVerdicts: { needles: readonly Uint8Array[]; byTemplate: Uint8Array[] | null } | undefined;
   framesLoaded = 0;
 
   private constructor(
@@ -82,7 +79,7 @@ export class StreamPage implements Page {
     private readonly index: BlockIndex,
     private readonly pageNo: number,
     head: Uint8Array,
-    private readonly dictionary: () => Uint8Array,
+    private readonly text: () => BlockText,
     /** Told of every byte this page decodes and keeps (the page cache's accounting). */
     private readonly charge: (bytes: number) => void,
   ) {
@@ -112,7 +109,7 @@ export class StreamPage implements Page {
     charge(head.byteLength + this.runTable.byteLength);
   }
 
-  static read(fs: StorageFs, index: BlockIndex, pageNo: number, dictionary: () => Uint8Array, charge: (bytes: number) => void = () => {}): StreamPage {
+  static read(fs: StorageFs, index: BlockIndex, pageNo: number, text: () => BlockText, charge: (bytes: number) => void = () => {}): StreamPage {
     const page = index.pages[pageNo]!;
     const headBytes = page.head!;
     const head = readRange(fs, index.path, page.offset, headBytes);
@@ -120,7 +117,7 @@ export class StreamPage implements Page {
     const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
     if (crc32(head.subarray(0, headBytes - 4)) !== v.getUint32(headBytes - 4, true))
       throw corrupt(index.path, `page ${pageNo} head checksum mismatch`, { page: pageNo, offset: page.offset });
-    return new StreamPage(fs, index, pageNo, head, dictionary, charge);
+    return new StreamPage(fs, index, pageNo, head, text, charge);
   }
 
   /** A head column, inflated (8-byte aligned). */
@@ -164,9 +161,10 @@ export class StreamPage implements Page {
     if (bytes.byteLength !== len || len < 4) throw bad('is truncated');
     const z = checkedBody(bytes);
     if (z === null) throw bad('checksum mismatch');
+    const text = this.text();
     let raw: Buffer;
     try {
-      raw = zlib.inflateRawSync(z, { dictionary: this.dictionary() });
+      raw = text.dictionary === null ? zlib.inflateRawSync(z) : zlib.inflateRawSync(z, { dictionary: text.dictionary });
     } catch (err) {
       throw bad(`does not decompress: ${(err as Error).message}`);
     }
@@ -176,17 +174,9 @@ export class StreamPage implements Page {
     }
     const first = k << FRAME_SHIFT;
     const n = Math.min(FRAME_ROWS, this.count - first);
-    const fixed = 8 + FRAME_FIXED_BYTES * n;
-    if (raw.byteLength < fixed || raw.readUInt32LE(0) !== n) throw bad('is inconsistent');
-    const ts = new BigInt64Array(raw.buffer, raw.byteOffset + 8, n);
-    const cols = new Uint32Array(raw.buffer, raw.byteOffset + 8 + 8 * n, 4 * n);
-    const level = new Uint8Array(raw.buffer, raw.byteOffset + 8 + 24 * n, n);
-    const msgOffsets = new Uint32Array(n + 1);
-    const metaOffsets = new Uint32Array(n + 1);
-    for (let j = 0; j < n; j++) msgOffsets[j + 1] = msgOffsets[j]! + cols[2 * n + j]!;
-    for (let j = 0; j < n; j++) metaOffsets[j + 1] = metaOffsets[j]! + cols[3 * n + j]!;
-    const metaAt = fixed + msgOffsets[n]!;
-    if (metaAt + metaOffsets[n]! !== raw.byteLength) throw bad('lengths do not add up');
+    const f = decodeFrame(raw, n, text.templates);
+    if (typeof f === 'string') throw bad(f);
+    const ts = f.ts;
     // Timestamps: each from the previous row's when both are of one run, else from the page's minTs.
     const r = this.runTable;
     let run = this.runOf(first);
@@ -198,19 +188,9 @@ export class StreamPage implements Page {
       const startsRun = j === 0 || row === (run > 0 ? r[(run - 1) * RUN_FIELDS + RUN_FIELDS - 1]! : 0);
       ts[j] = ts[j]! + (startsRun ? min : ts[j - 1]!);
     }
-    const f: Frame = {
-      ts,
-      seq: cols.subarray(0, n),
-      source: cols.subarray(n, 2 * n),
-      level,
-      msgOffsets,
-      msg: raw.subarray(fixed, metaAt),
-      metaOffsets,
-      meta: raw.subarray(metaAt),
-    };
     this.frames[k] = f;
     this.framesLoaded++;
-    this.charge(raw.byteLength + msgOffsets.byteLength + metaOffsets.byteLength);
+    this.charge(raw.byteLength + f.metaOffsets.byteLength + f.text.byteLength);
     return f;
   }
 
@@ -309,24 +289,40 @@ export class StreamPage implements Page {
     return this.index.sources[this.sourceOf(i)]!.id;
   }
 
-  frameOf(i: number): number {
-    return i >>> FRAME_SHIFT;
-  }
-
-  frameHas(frame: number, bytes: Uint8Array): boolean {
-    return this.frame(frame << FRAME_SHIFT).msg.indexOf(bytes) >= 0;
+  /**
+   * Whether row i's message can hold every needle, decided without
+   * rendering it where the block's templates can say (v4), else by one look
+   * over its frame's bytes per needle (v3), kept while the needles stay the same.
+   */
+  mayContain(i: number, needles: readonly Uint8Array[]): boolean {
+    const f = this.frame(i);
+    if (this.rowVerdicts?.needles !== needles) {
+      const { templates } = this.text();
+      this.rowVerdicts = { needles, byTemplate: templates === null ? null : needles.map((b) => templates.verdict(b)) };
+    }
+    const byTemplate = this.rowVerdicts.byTemplate;
+    if (byTemplate !== null) {
+      const j = i & (FRAME_ROWS - 1);
+      const id = f.text.template(j);
+      for (let k = 0; k < needles.length; k++) {
+        const v = byTemplate[k]![id]!;
+        if (v === NO || (v === MAYBE && f.text.contains(j, needles[k]!) === NO)) return false;
+      }
+      return true;
+    }
+    if (this.frameVerdicts.needles !== needles) this.frameVerdicts = { needles, frames: new Map() };
+    const k = i >>> FRAME_SHIFT;
+    let ok = this.frameVerdicts.frames.get(k);
+    if (ok === undefined) this.frameVerdicts.frames.set(k, (ok = needles.every((b) => f.text.anyMayContain(b))));
+    return ok;
   }
 
   message(i: number): string {
-    const f = this.frame(i);
-    const j = i & (FRAME_ROWS - 1);
-    return f.msg.toString('utf8', f.msgOffsets[j]!, f.msgOffsets[j + 1]!);
+    return this.frame(i).text.message(i & (FRAME_ROWS - 1));
   }
 
   messageBytes(i: number): Uint8Array {
-    const f = this.frame(i);
-    const j = i & (FRAME_ROWS - 1);
-    return f.msg.subarray(f.msgOffsets[j]!, f.msgOffsets[j + 1]!);
+    return this.frame(i).text.bytes(i & (FRAME_ROWS - 1));
   }
 
   meta(i: number): string {

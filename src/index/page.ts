@@ -73,10 +73,12 @@ export interface Page {
    * looked at.
    */
   select(s: PageSelection): PageRowsSelected;
-  /** The frame row i's message is in (a version 1-2 page has one). */
-  frameOf(i: number): number;
-  /** Whether some message of a frame contains these bytes (false: none of its rows can match a filter requiring them). */
-  frameHas(frame: number, bytes: Uint8Array): boolean;
+  /**
+   * Whether row i's message can contain every one of `needles` (false: it
+   * cannot match a filter requiring them; true may still not match). Pass
+   * the same array for every row of a query: verdicts are kept per array.
+   */
+  mayContain(i: number, needles: readonly Uint8Array[]): boolean;
   /** Message frames decompressed so far (a version 1-2 page has one: all its messages). */
   readonly framesLoaded: number;
 }

@@ -100,6 +100,11 @@ export interface StoreView {
   page(block: BlockIndex, pageNo: number): Page;
   /** The block's per-minute roll-ups (cached), or null if it has none. */
   rollup(block: BlockIndex): Rollup | null;
+  /**
+   * Whether some message of the block can contain every needle: false only
+   * where its templates (v4) show that none can, read without any page.
+   */
+  mayContain(block: BlockIndex, needles: readonly Uint8Array[]): boolean;
 }
 
 export interface StoreStats {
@@ -543,6 +548,12 @@ export class ShardStore {
       labelName: (id) => this.labels.name(id),
       labelNames: () => this.labels.names,
       page: (block, pageNo) => this.pageCache.get(this.fs, block, pageNo),
+      mayContain: (block, needles) => {
+        const raw = block.templates?.raw;
+        if (raw === undefined || raw) return true;
+        const { templates } = this.pageCache.text(this.fs, block);
+        return templates === null || needles.every((n) => templates.mayContain(n, raw));
+      },
       rollup: (block) => {
         let r = this.rollups.get(block.id);
         if (r === undefined) {

@@ -150,6 +150,8 @@ function countBlock(
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   if (streams === null) return 0;
+  const needles = q.required.length > 0 ? q.required : null;
+  if (needles !== null && !view.mayContain(block, needles)) return 0;
   let scanned = 0;
   const keyCache = new Map<string, Series>();
   const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false };
@@ -164,6 +166,7 @@ function countBlock(
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
+      if (needles !== null && !page.mayContain(i, needles)) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
       const st = page.stream(i);
       const lv = page.levelOf(i);

@@ -131,17 +131,12 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams
       countFrames();
       continue;
     }
-    // Frames whose messages lack a required substring are skipped before any message is decoded
-    // (rows come in time order, so a page's frames interleave: their verdicts are kept per page).
-    const verdicts = q.required.length > 0 ? new Map<number, boolean>() : null;
+    // Rows whose messages cannot hold a required substring are skipped before any message is
+    // decoded: by their template (v4), or their frame's bytes (v3).
+    const needles = q.required.length > 0 ? q.required : null;
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
-      if (verdicts !== null) {
-        const fr = page.frameOf(i);
-        let ok = verdicts.get(fr);
-        if (ok === undefined) verdicts.set(fr, (ok = q.required.every((b) => page.frameHas(fr, b))));
-        if (!ok) continue;
-      }
+      if (needles !== null && !page.mayContain(i, needles)) continue;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       const pos: Position = { ts: ts[k]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
@@ -326,6 +321,7 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
   for (const b of view.blocks) {
     if (streams === null || b.entries === 0 || b.maxTs < f.from || b.minTs >= pq.to || !levelsMatch(b.levels, q.levelMask)) continue;
     if (!blockHasStreams(b, streams)) continue;
+    if (q.required.length > 0 && !view.mayContain(b, q.required)) continue;
     runs.push({
       bound: q.backward ? b.maxTs : b.minTs,
       open: () => {

@@ -213,6 +213,7 @@ const emptyView: StoreView = {
     throw new Error('a replica holds no blocks');
   },
   rollup: () => null,
+  mayContain: () => false,
 };
 
 function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {

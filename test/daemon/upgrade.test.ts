@@ -3,6 +3,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { isTributaryError } from '../../src/errors.js';
+import { DATA_FORMAT } from '../../src/daemon/data-format.js';
 import { BLOCK_VERSION } from '../../src/index/block-format.js';
 import { ShardStore } from '../../src/index/store.js';
 import { post, storedEntries } from '../helpers/daemon.js';
@@ -15,8 +16,14 @@ const T0 = 1_767_225_600_000_000_000n;
 
 // One written by the release before blocks v3 (format 2): two shards, each with a sealed block of
 // 60 entries and a WAL tail of 15, with other labels on every second entry and metadata on every
-// third (test/fixtures/v2/datadir, made with test/fixtures/scripts/make-v2-datadir.mjs).
+// third (test/fixtures/v2/datadir, made with test/fixtures/scripts/make-datadir.mjs). The same from
+// the release before blocks v4 (format 3, whole messages against a dictionary): test/fixtures/v3/datadir.
 const FIXTURE_V2 = new URL('../../../test/fixtures/v2/datadir', import.meta.url);
+const FIXTURE_V3 = new URL('../../../test/fixtures/v3/datadir', import.meta.url);
+const FIXTURES = [
+  [2, FIXTURE_V2],
+  [3, FIXTURE_V3],
+] as const;
 
 function copyFixture(t: Parameters<typeof tempDir>[0], from = FIXTURE): string {
   const dir = tempDir(t);
@@ -37,19 +44,21 @@ async function startOnCopy(t: Parameters<typeof tempDir>[0], from: URL, format: 
   return { d, dir };
 }
 
-test('a data directory of format 2 opens in place, with its labels and metadata', async (t) => {
-  const { d } = await startOnCopy(t, FIXTURE_V2, 2);
-  const all = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
-  t.is(all.length, 150);
-  const first = all.find((e) => e.message === 'v2 entry 0 shard 0 user=u0 took 0 ms')!;
-  t.deepEqual([first.labels, first.metadata], [{ env: 'prod', team: 't0' }, { trace_id: 'trace-0' }]);
-  t.is((await storedEntries(d, '{env="prod"}', T0 - 1n, T0 + 10n ** 12n)).length, 2 * 19, 'entries 0, 4, 8, ... of 75, per shard');
-  t.is((await storedEntries(d, '{} | trace_id="trace-3"', T0 - 1n, T0 + 10n ** 12n)).length, 2);
-});
+for (const [format, fixture] of FIXTURES)
+  test(`a data directory of format ${format} opens in place, with its labels and metadata`, async (t) => {
+    const { d } = await startOnCopy(t, fixture, format);
+    const all = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
+    t.is(all.length, 150);
+    const first = all.find((e) => e.message === `v${format} entry 0 shard 0 user=u0 took 0 ms`)!;
+    t.deepEqual([first.labels, first.metadata], [{ env: 'prod', team: 't0' }, { trace_id: 'trace-0' }]);
+    t.is((await storedEntries(d, '{env="prod"}', T0 - 1n, T0 + 10n ** 12n)).length, 2 * 19, 'entries 0, 4, 8, ... of 75, per shard');
+    t.is((await storedEntries(d, '{} | trace_id="trace-3"', T0 - 1n, T0 + 10n ** 12n)).length, 2);
+    t.is((await storedEntries(d, '{} |= "took 9 ms"', T0 - 1n, T0 + 10n ** 12n)).length, 2, 'a line filter reads the old blocks');
+  });
 
 test('a data directory of format 1 opens in place, says so, and keeps every entry; new entries get the new format', async (t) => {
   const { d, dir } = await startOnCopy(t, FIXTURE, 1);
-  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 3\n');
+  t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), `tributary-data-format ${DATA_FORMAT}\n`);
   const old = await storedEntries(d, '{}', T0 - 1n, T0 + 10n ** 12n);
   t.is(old.length, 110);
   t.deepEqual(
@@ -82,7 +91,7 @@ test('a data directory in a format newer than this build is refused with a clear
   writeFileSync(join(dir, 'FORMAT'), 'tributary-data-format 99\n');
   const err = await t.throwsAsync(Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 1 }));
   t.true(isTributaryError(err, 'E_FORMAT_TOO_NEW'));
-  t.regex(err!.message, /format 99, newer than this build reads \(up to 3\)/);
+  t.true(err!.message.includes(`format 99, newer than this build reads (up to ${DATA_FORMAT})`), err!.message);
   t.is(readFileSync(join(dir, 'FORMAT'), 'utf8'), 'tributary-data-format 99\n');
   t.true(existsSync(join(dir, 'clean-stop')), "the newer release's clean-stop mark is untouched");
 });
@@ -99,27 +108,28 @@ test('a block in a newer format stops the shard from opening rather than being q
   t.true(existsSync(block), 'still in place');
 });
 
-test('a compaction merges a format-2 block with new ones into one block of the current version, every entry, label and metadata kept', async (t) => {
-  const dir = copyFixture(t, FIXTURE_V2);
-  const shard = join(dir, 'shards', 'shard-0');
-  const { store } = ShardStore.open({ dir: shard, sealInBackground: false });
-  t.teardown(() => store.close());
-  const plain = () =>
-    [...store.entries()]
-      .map((e) => JSON.stringify([e.ts.toString(), e.source, e.seq.toString(), e.level, e.service, e.server, e.region, e.message, e.labels, e.metadata]))
-      .sort();
-  const before = plain();
-  t.is(before.length, 75);
-  t.deepEqual(
-    store.blocks.map((b) => b.version),
-    [2],
-  );
-  await store.seal(); // the WAL tail becomes a block of the current version
-  const merged = await store.compact({ smallBytes: 1 << 20, targetBytes: 1 << 22 });
-  t.truthy(merged);
-  t.deepEqual(
-    store.blocks.map((b) => [b.version, b.entries]),
-    [[BLOCK_VERSION, 75]],
-  );
-  t.deepEqual(plain(), before);
-});
+for (const [format, fixture] of FIXTURES)
+  test(`a compaction merges a format-${format} block with new ones into one block of the current version, every entry, label and metadata kept`, async (t) => {
+    const dir = copyFixture(t, fixture);
+    const shard = join(dir, 'shards', 'shard-0');
+    const { store } = ShardStore.open({ dir: shard, sealInBackground: false });
+    t.teardown(() => store.close());
+    const plain = () =>
+      [...store.entries()]
+        .map((e) => JSON.stringify([e.ts.toString(), e.source, e.seq.toString(), e.level, e.service, e.server, e.region, e.message, e.labels, e.metadata]))
+        .sort();
+    const before = plain();
+    t.is(before.length, 75);
+    t.deepEqual(
+      store.blocks.map((b) => b.version),
+      [format],
+    );
+    await store.seal(); // the WAL tail becomes a block of the current version
+    const merged = await store.compact({ smallBytes: 1 << 20, targetBytes: 1 << 22 });
+    t.truthy(merged);
+    t.deepEqual(
+      store.blocks.map((b) => [b.version, b.entries]),
+      [[BLOCK_VERSION, 75]],
+    );
+    t.deepEqual(plain(), before);
+  });
