@@ -18,7 +18,7 @@ export interface FrameColumns {
 }
 
 /** `raw` 8-byte aligned, holding `n` rows. A string says why it does not decode. */
-export function decodeFrame(raw: Buffer, n: number, templates: Templates | null): FrameColumns | string {
+export function decodeFrame(raw: Buffer, n: number, templates: (() => Templates) | null): FrameColumns | string {
   return templates === null ? decodeV3(raw, n) : decodeV4(raw, n, templates);
 }
 
@@ -41,7 +41,7 @@ function decodeV3(raw: Buffer, n: number): FrameColumns | string {
   };
 }
 
-function decodeV4(raw: Buffer, n: number, templates: Templates): FrameColumns | string {
+function decodeV4(raw: Buffer, n: number, templates: () => Templates): FrameColumns | string {
   const fixed = 8 + FRAME_FIXED_BYTES_V4 * n;
   if (raw.byteLength < fixed || raw.readUInt32LE(0) !== n) return 'is inconsistent';
   const varBytes = raw.readUInt32LE(4);

@@ -55,7 +55,8 @@ export class TemplatedText implements FrameText {
   private readonly varStart: Uint32Array;
 
   private constructor(
-    private readonly templates: Templates,
+    /** The block's templates, asked for each time (from the page cache): a frame does not keep its own copy alive. */
+    private readonly templatesOf: () => Templates,
     private readonly ids: Uint32Array,
     private readonly vars: Buffer,
     private readonly raws: Buffer,
@@ -66,7 +67,8 @@ export class TemplatedText implements FrameText {
   }
 
   /** Null if the ids or variables do not fit the templates (the caller reports corruption). */
-  static of(templates: Templates, ids: Uint32Array, vars: Buffer, raws: Buffer, rawLengths: Uint32Array): TemplatedText | null {
+  static of(templatesOf: () => Templates, ids: Uint32Array, vars: Buffer, raws: Buffer, rawLengths: Uint32Array): TemplatedText | null {
+    const templates = templatesOf();
     const n = ids.length;
     const varStart = new Uint32Array(n + 1);
     const rawOffsets = new Uint32Array(n + 1);
@@ -83,7 +85,7 @@ export class TemplatedText implements FrameText {
     }
     varStart[n] = at;
     if (at !== vars.length || rawOffsets[n] !== raws.length) return null;
-    return new TemplatedText(templates, ids, vars, raws, rawOffsets, varStart);
+    return new TemplatedText(templatesOf, ids, vars, raws, rawOffsets, varStart);
   }
 
   get byteLength(): number {
@@ -97,17 +99,17 @@ export class TemplatedText implements FrameText {
   message(j: number): string {
     const id = this.ids[j]!;
     if (id === RAW) return this.raws.toString('utf8', this.rawOffsets[j]!, this.rawOffsets[j + 1]!);
-    return this.templates.render(id, this.vars, this.varStart[j]!);
+    return this.templatesOf().render(id, this.vars, this.varStart[j]!);
   }
 
   bytes(j: number): Uint8Array {
     const id = this.ids[j]!;
     if (id === RAW) return this.raws.subarray(this.rawOffsets[j]!, this.rawOffsets[j + 1]!);
-    return this.templates.renderBytes(id, this.vars, this.varStart[j]!, this.varStart[j + 1]!);
+    return this.templatesOf().renderBytes(id, this.vars, this.varStart[j]!, this.varStart[j + 1]!);
   }
 
   contains(j: number, needle: Uint8Array): typeof NO | typeof YES {
-    const v = this.ids[j] === RAW ? MAYBE : this.templates.verdict(needle)[this.ids[j]!]!;
+    const v = this.ids[j] === RAW ? MAYBE : this.templatesOf().verdict(needle)[this.ids[j]!]!;
     if (v !== MAYBE) return v as typeof NO | typeof YES;
     const b = this.bytes(j);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(needle) >= 0 ? YES : NO;

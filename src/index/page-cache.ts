@@ -13,8 +13,12 @@ import type { Page } from './page.js';
  * (brotli over ~800 KB of messages per 8192-entry page), which dominated
  * the latency of limited queries over recent data.
  */
-/** Bytes of dictionaries and templates kept, beside the pages' budget (a block's templates: tens to hundreds of KiB). */
-const TEXT_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of dictionaries and templates kept, beside the pages' budget (a
+ * block's templates: a few hundred KiB; pages ask for them through here, so
+ * this bounds them). Too small, and a query re-reads templates per page.
+ */
+const TEXT_BYTES = 16 * 1024 * 1024;
 
 export class PageCache {
   private readonly pages = new Map<string, { page: Page; bytes: number }>();

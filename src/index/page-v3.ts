@@ -174,7 +174,7 @@ export class StreamPage implements Page {
     }
     const first = k << FRAME_SHIFT;
     const n = Math.min(FRAME_ROWS, this.count - first);
-    const f = decodeFrame(raw, n, text.templates);
+    const f = decodeFrame(raw, n, text.templates === null ? null : () => this.text().templates!);
     if (typeof f === 'string') throw bad(f);
     const ts = f.ts;
     // Timestamps: each from the previous row's when both are of one run, else from the page's minTs.

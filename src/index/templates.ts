@@ -165,78 +165,101 @@ export function encodeTemplateList(list: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** One template, split at its variables: segments.length === kinds.length + 1. */
-interface Template {
-  readonly segments: readonly Buffer[];
-  readonly texts: readonly string[];
-  readonly kinds: Uint8Array;
-  readonly bytes: number;
-}
-
 /**
  * A block's templates (read side): renders rows, and says per template
  * whether a message of it can contain a needle, without rendering any.
+ * Kept lean (one buffer, offsets; a template's text pieces made when it is
+ * first rendered): measured at 4 MB of heap per block of 2,700 templates
+ * when every template was parsed into buffers and strings up front.
  */
 export class Templates {
-  private readonly list: Template[];
   private readonly verdicts = new Map<string, Uint8Array>();
+  /** Per template, its constant text pieces as strings, made on first render. */
+  private readonly texts: (string[] | undefined)[];
+  private textBytes = 0;
 
-  private constructor(list: Template[]) {
-    this.list = list;
+  private constructor(
+    private readonly raw: Buffer,
+    /** Template id k's bytes: raw[start[k - 1] .. start[k]). */
+    private readonly start: Uint32Array,
+    /** Per template id: how many variables (index 0: RAW). */
+    private readonly counts: Uint16Array,
+    /** Per template id: 1 if it has a hex-like token. */
+    private readonly hasToken: Uint8Array,
+  ) {
+    this.texts = new Array(counts.length);
   }
 
   /** Parses the stored list; null if its framing does not add up. */
-  static parse(raw: Uint8Array): Templates | null {
-    if (raw.length < 4) return null;
-    const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  static parse(stored: Uint8Array): Templates | null {
+    if (stored.length < 4) return null;
+    const v = new DataView(stored.buffer, stored.byteOffset, stored.byteLength);
     const n = v.getUint32(0, true);
-    if (4 + 4 * n > raw.length) return null;
-    const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    const list: Template[] = [];
-    let at = 4 + 4 * n;
+    if (n > MAX_TEMPLATES || 4 + 4 * n > stored.length) return null;
+    const raw = Buffer.from(stored.buffer, stored.byteOffset + 4 + 4 * n, stored.byteLength - 4 - 4 * n);
+    const start = new Uint32Array(n + 1);
+    const counts = new Uint16Array(n + 1);
+    const hasToken = new Uint8Array(n + 1);
     for (let k = 0; k < n; k++) {
-      const len = v.getUint32(4 + 4 * k, true);
-      if (at + len > raw.length) return null;
-      const segments: Buffer[] = [];
-      const kinds: number[] = [];
-      let s = at;
-      for (let i = at; i < at + len; i++) {
+      start[k + 1] = start[k]! + v.getUint32(4 + 4 * k, true);
+      if (start[k + 1]! > raw.length) return null;
+      for (let i = start[k]!; i < start[k + 1]!; i++) {
         const c = raw[i]!;
-        if (c !== VAR_DIGITS && c !== VAR_TOKEN) continue;
-        segments.push(buf.subarray(s, i));
-        kinds.push(c);
-        s = i + 1;
+        if (c === VAR_DIGITS || c === VAR_TOKEN) counts[k + 1]!++;
+        if (c === VAR_TOKEN) hasToken[k + 1] = 1;
       }
-      segments.push(buf.subarray(s, at + len));
-      list.push({ segments, texts: segments.map((b) => b.toString('utf8')), kinds: Uint8Array.from(kinds), bytes: len - kinds.length });
-      at += len;
     }
-    return at === raw.length ? new Templates(list) : null;
+    return start[n] === raw.length ? new Templates(raw, start, counts, hasToken) : null;
   }
 
   get size(): number {
-    return this.list.length;
+    return this.start.length - 1;
   }
 
-  /** About what the parsed list holds in memory (its bytes, as buffers and as strings, and per-template objects). */
+  /** What it holds in memory: its bytes and tables, and the text pieces made so far (as strings, about twice their bytes). */
   get bytes(): number {
-    let b = 0;
-    for (const t of this.list) b += 3 * (t.bytes + t.kinds.length) + 48 * t.segments.length + 96;
-    return b;
+    return this.raw.length + 8 * this.start.length + this.textBytes;
   }
 
   /** Variables of template `id` (a RAW row has none); undefined for an id the block does not have. */
   variables(id: number): number | undefined {
-    return id === RAW ? 0 : this.list[id - 1]?.kinds.length;
+    return id < this.counts.length ? this.counts[id] : undefined;
+  }
+
+  /** The constant pieces of template `id` as byte ranges of raw: [from0, to0, from1, to1, ...]. */
+  private pieces(id: number): number[] {
+    const out: number[] = [];
+    let s = this.start[id - 1]!;
+    const end = this.start[id]!;
+    for (let i = s; i < end; i++) {
+      const c = this.raw[i]!;
+      if (c !== VAR_DIGITS && c !== VAR_TOKEN) continue;
+      out.push(s, i);
+      s = i + 1;
+    }
+    out.push(s, end);
+    return out;
+  }
+
+  private textsOf(id: number): string[] {
+    let t = this.texts[id];
+    if (t === undefined) {
+      const p = this.pieces(id);
+      t = [];
+      for (let k = 0; k < p.length; k += 2) t.push(this.raw.toString('utf8', p[k], p[k + 1]));
+      this.texts[id] = t;
+      this.textBytes += 2 * (this.start[id]! - this.start[id - 1]!) + 32 * t.length;
+    }
+    return t;
   }
 
   /** Row text of template `id` with its variables, which start at vars[at] (each ends with VAR_END). */
   render(id: number, vars: Buffer, at: number): string {
-    const t = this.list[id - 1]!;
-    let s = t.texts[0]!;
-    for (let k = 0; k < t.kinds.length; k++) {
+    const t = this.textsOf(id);
+    let s = t[0]!;
+    for (let k = 1; k < t.length; k++) {
       const end = vars.indexOf(VAR_END, at);
-      s += vars.toString('latin1', at, end) + t.texts[k + 1]!;
+      s += vars.toString('latin1', at, end) + t[k]!;
       at = end + 1;
     }
     return s;
@@ -244,18 +267,19 @@ export class Templates {
 
   /** The same, as UTF-8 bytes. */
   renderBytes(id: number, vars: Buffer, at: number, varsEnd: number): Uint8Array {
-    const t = this.list[id - 1]!;
-    const out = new Uint8Array(t.bytes + (varsEnd - at) - t.kinds.length);
+    const p = this.pieces(id);
+    const k = this.counts[id]!;
+    const out = new Uint8Array(this.start[id]! - this.start[id - 1]! - k + (varsEnd - at) - k);
     let o = 0;
-    out.set(t.segments[0]!, 0);
-    o += t.segments[0]!.length;
-    for (let k = 0; k < t.kinds.length; k++) {
-      const end = vars.indexOf(VAR_END, at);
-      out.set(vars.subarray(at, end), o);
-      o += end - at;
-      out.set(t.segments[k + 1]!, o);
-      o += t.segments[k + 1]!.length;
-      at = end + 1;
+    for (let j = 0; j < p.length; j += 2) {
+      if (j > 0) {
+        const end = vars.indexOf(VAR_END, at);
+        out.set(vars.subarray(at, end), o);
+        o += end - at;
+        at = end + 1;
+      }
+      out.set(this.raw.subarray(p[j], p[j + 1]), o);
+      o += p[j + 1]! - p[j]!;
     }
     return out;
   }
@@ -271,18 +295,23 @@ export class Templates {
     const key = latin1(needle, needle.length);
     let out = this.verdicts.get(key);
     if (out !== undefined) return out;
-    out = new Uint8Array(this.list.length + 1);
+    out = new Uint8Array(this.start.length);
     out[RAW] = MAYBE;
     const pieces = constantPieces(needle, isDigit);
     // A needle ending in '-' may end inside a number's sign: only its other pieces must be constant text.
     const digits = pieces.length !== 1 || pieces[0]!.length !== needle.length || needle[needle.length - 1] === 0x2d;
     const hexPieces = constantPieces(needle, isTokenChar);
-    const within = (t: Template, ps: readonly Buffer[]) => ps.every((p) => t.segments.some((s) => s.indexOf(p) >= 0));
-    this.list.forEach((t, k) => {
-      if (t.kinds.includes(VAR_TOKEN)) out![k + 1] = within(t, hexPieces) ? MAYBE : NO;
-      else if (!digits) out![k + 1] = within(t, pieces) ? YES : NO;
-      else out![k + 1] = within(t, pieces) ? MAYBE : NO;
-    });
+    for (let id = 1; id < this.start.length; id++) {
+      const p = this.pieces(id);
+      const within = (ps: readonly Buffer[]) =>
+        ps.every((x) => {
+          for (let k = 0; k < p.length; k += 2) if (p[k + 1]! - p[k]! >= x.length && this.raw.subarray(p[k], p[k + 1]).indexOf(x) >= 0) return true;
+          return false;
+        });
+      if (this.hasToken[id] === 1) out[id] = within(hexPieces) ? MAYBE : NO;
+      else if (!digits) out[id] = within(pieces) ? YES : NO;
+      else out[id] = within(pieces) ? MAYBE : NO;
+    }
     if (this.verdicts.size >= 64) this.verdicts.delete(this.verdicts.keys().next().value!);
     this.verdicts.set(key, out);
     return out;

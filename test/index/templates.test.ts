@@ -27,7 +27,7 @@ function roundTrip(messages: readonly string[]): { text: TemplatedText; template
     }
   });
   const templates = Templates.parse(encodeTemplateList(w.list))!;
-  const text = TemplatedText.of(templates, ids, Buffer.from(vars.bytes.subarray(0, vars.length)), Buffer.concat(raws), rawLengths);
+  const text = TemplatedText.of(() => templates, ids, Buffer.from(vars.bytes.subarray(0, vars.length)), Buffer.concat(raws), rawLengths);
   if (text === null) throw new Error('frame does not fit its templates');
   return { text, templates, ids };
 }
