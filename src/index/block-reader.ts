@@ -12,13 +12,13 @@ import {
   type BlockSource,
   type PageIndex,
 } from './block-format.js';
-import { checkedBody, corrupt, readAt, readRange } from './block-io.js';
+import { corrupt, readAt, readRange } from './block-io.js';
 import type { Page } from './page.js';
 import { ColumnPage } from './page-v2.js';
 import { StreamPage } from './page-v3.js';
 import type { StorageFs } from './fs.js';
 import { decodeRollup, type Rollup } from './rollup.js';
-import { Templates } from './templates.js';
+import { readBlockText, type BlockText } from './block-text.js';
 import { pairsObject, type PairsCache, type Labels } from '../model/labels.js';
 
 /** Opens a block's index: header, trailer and footer, all checked. Throws E_BLOCK_CORRUPT. */
@@ -115,30 +115,6 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
 export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
   if (!index.rollup) return null;
   return decodeRollup(readRange(fs, index.path, index.rollup.offset, index.rollup.length));
-}
-
-/** What every frame of a block decodes its messages with: a dictionary (version 3) or templates (4). */
-export type BlockText = { readonly templates: null; readonly dictionary: Uint8Array } | { readonly templates: Templates; readonly dictionary: null };
-
-/** The block's message dictionary or templates, checked (an empty dictionary before version 3). */
-export function readBlockText(fs: StorageFs, index: BlockIndex): BlockText {
-  const section = index.templates ?? index.dictionary;
-  if (section === undefined) return { templates: null, dictionary: new Uint8Array(0) };
-  const what = index.templates ? 'templates' : 'dictionary';
-  const bytes = readRange(fs, index.path, section.offset, section.length);
-  if (bytes.byteLength !== section.length || section.length < 4) throw corrupt(index.path, `${what} section is truncated`, { offset: section.offset });
-  const z = checkedBody(bytes);
-  if (z === null) throw corrupt(index.path, `${what} checksum mismatch`, { offset: section.offset });
-  let raw: Uint8Array;
-  try {
-    raw = new Uint8Array(zlib.inflateRawSync(z));
-  } catch (err) {
-    throw corrupt(index.path, `${what} section does not decompress: ${(err as Error).message}`, { offset: section.offset });
-  }
-  if (!index.templates) return { templates: null, dictionary: raw };
-  const templates = Templates.parse(raw);
-  if (templates === null) throw corrupt(index.path, 'templates do not parse', { offset: section.offset });
-  return { templates, dictionary: null };
 }
 
 /**

@@ -30,15 +30,7 @@ function decodeV3(raw: Buffer, n: number): FrameColumns | string {
   const metaOffsets = offsets(cols.subarray(3 * n, 4 * n));
   const metaAt = fixed + msgOffsets[n]!;
   if (metaAt + metaOffsets[n]! !== raw.byteLength) return 'lengths do not add up';
-  return {
-    ts: new BigInt64Array(raw.buffer, raw.byteOffset + 8, n),
-    seq: cols.subarray(0, n),
-    source: cols.subarray(n, 2 * n),
-    level: new Uint8Array(raw.buffer, raw.byteOffset + 8 + 24 * n, n),
-    metaOffsets,
-    meta: raw.subarray(metaAt),
-    text: new PlainText(raw.subarray(fixed, metaAt), msgOffsets),
-  };
+  return columns(raw, n, cols, 4, metaOffsets, metaAt, new PlainText(raw.subarray(fixed, metaAt), msgOffsets));
 }
 
 function decodeV4(raw: Buffer, n: number, templates: () => Templates): FrameColumns | string {
@@ -55,11 +47,16 @@ function decodeV4(raw: Buffer, n: number, templates: () => Templates): FrameColu
   if (metaAt + metaOffsets[n]! !== raw.byteLength) return 'lengths do not add up';
   const text = TemplatedText.of(templates, cols.subarray(2 * n, 3 * n), raw.subarray(fixed, rawAt), raw.subarray(rawAt, metaAt), rawLengths);
   if (text === null) return 'does not match its block templates';
+  return columns(raw, n, cols, 5, metaOffsets, metaAt, text);
+}
+
+/** The columns both layouts share: timestamps, then `width` u32 columns (seq and source first), then the levels. */
+function columns(raw: Buffer, n: number, cols: Uint32Array, width: number, metaOffsets: Uint32Array, metaAt: number, text: FrameText): FrameColumns {
   return {
     ts: new BigInt64Array(raw.buffer, raw.byteOffset + 8, n),
     seq: cols.subarray(0, n),
     source: cols.subarray(n, 2 * n),
-    level: new Uint8Array(raw.buffer, raw.byteOffset + 8 + 28 * n, n),
+    level: new Uint8Array(raw.buffer, raw.byteOffset + 8 + (8 + 4 * width) * n, n),
     metaOffsets,
     meta: raw.subarray(metaAt),
     text,

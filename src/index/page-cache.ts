@@ -1,5 +1,6 @@
 import type { BlockIndex } from './block-format.js';
-import { readBlockText, readPage, type BlockText } from './block-reader.js';
+import { readPage } from './block-reader.js';
+import { readBlockText, type BlockText } from './block-text.js';
 import type { StorageFs } from './fs.js';
 import type { Page } from './page.js';
 

@@ -2,7 +2,7 @@ import zlib from 'node:zlib';
 import { crc32 } from '../batch/crc32.js';
 import { FRAME_ROWS, FRAME_SHIFT, HEAD_COLUMNS, HeadColumn, RUN_FIELDS, type BlockIndex } from './block-format.js';
 import { checkedBody, corrupt, readRange } from './block-io.js';
-import type { BlockText } from './block-reader.js';
+import type { BlockText } from './block-text.js';
 import { decodeFrame, type FrameColumns } from './frame-decode.js';
 import { MAYBE, NO } from './templates.js';
 import type { StorageFs } from './fs.js';
