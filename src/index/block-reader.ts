@@ -114,7 +114,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
 /** The block's per-minute roll-ups, or null if it has none (or they fail their CRC: count by scanning then). */
 export function readRollup(fs: StorageFs, index: BlockIndex): Rollup | null {
   if (!index.rollup) return null;
-  return decodeRollup(readRange(fs, index.path, index.rollup.offset, index.rollup.length));
+  return decodeRollup(readRange(fs, index.path, index.rollup.offset, index.rollup.length), index.version);
 }
 
 /**

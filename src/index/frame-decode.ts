@@ -1,6 +1,7 @@
 import { FRAME_FIXED_BYTES, FRAME_FIXED_BYTES_V4 } from './block-format.js';
 import { PlainText, TemplatedText, type FrameText } from './frame-text.js';
 import type { Templates } from './templates.js';
+import { fromPlanes } from './byte-planes.js';
 
 /**
  * One frame's columns, decoded from its inflated bytes (layouts in
@@ -36,6 +37,9 @@ function decodeV3(raw: Buffer, n: number): FrameColumns | string {
 function decodeV4(raw: Buffer, n: number, templates: () => Templates): FrameColumns | string {
   const fixed = 8 + FRAME_FIXED_BYTES_V4 * n;
   if (raw.byteLength < fixed || raw.readUInt32LE(0) !== n) return 'is inconsistent';
+  const planes = new Uint8Array(raw.subarray(8, 8 + 28 * n)); // a copy (Buffer.slice would be a view)
+  fromPlanes(planes.subarray(0, 8 * n), 8, raw.subarray(8, 8 + 8 * n));
+  fromPlanes(planes.subarray(8 * n), 4, raw.subarray(8 + 8 * n, 8 + 28 * n));
   const varBytes = raw.readUInt32LE(4);
   const cols = new Uint32Array(raw.buffer, raw.byteOffset + 8 + 8 * n, 5 * n);
   const rawLengths = cols.subarray(3 * n, 4 * n);

@@ -5,6 +5,8 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { isTributaryError } from '../../src/errors.js';
 import { DATA_FORMAT } from '../../src/daemon/data-format.js';
 import { BLOCK_VERSION } from '../../src/index/block-format.js';
+import { readRollup } from '../../src/index/block-reader.js';
+import { nodeFs } from '../../src/index/fs.js';
 import { ShardStore } from '../../src/index/store.js';
 import { post, storedEntries } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/system.js';
@@ -124,6 +126,9 @@ for (const [format, fixture] of FIXTURES)
       store.blocks.map((b) => b.version),
       [format],
     );
+    // Its roll-ups (the old Float64 layout) still count every entry.
+    const old = readRollup(nodeFs, store.blocks[0]!);
+    t.is(old && old.count.reduce((a, b) => a + b, 0), store.blocks[0]!.entries);
     await store.seal(); // the WAL tail becomes a block of the current version
     const merged = await store.compact({ smallBytes: 1 << 20, targetBytes: 1 << 22 });
     t.truthy(merged);
@@ -132,4 +137,6 @@ for (const [format, fixture] of FIXTURES)
       [[BLOCK_VERSION, 75]],
     );
     t.deepEqual(plain(), before);
+    const rolled = readRollup(nodeFs, store.blocks[0]!);
+    t.is(rolled && rolled.count.reduce((a, b) => a + b, 0), 75, 'the new roll-up layout counts them too');
   });
