@@ -13,6 +13,8 @@ import type { WalPosition } from './wal.js';
  *               segment (DEBUG and INFO, WARN, ERROR), stream (service, region,
  *               server, other labels), then (ts, source, seq): a stream's rows in
  *               one segment are one run; layout in page-v3.ts
+ *   rollup      per-minute counts (rollup.ts)
+ *   postings    per page, the label ids its rows have (postings.ts)
  *   footer      JSON: the block's index (below)
  *   trailer     16 B: u64 footer offset, u32 footer length, u32 CRC-32 of the footer
  *
@@ -137,6 +139,8 @@ export interface BlockIndex {
   readonly dictionary?: { readonly offset: number; readonly length: number };
   /** Version 4: where the templates are, and whether some message is kept whole (RAW). */
   readonly templates?: { readonly offset: number; readonly length: number; readonly raw: boolean };
+  /** Version 4: where the postings from label ids to pages are (postings.ts). */
+  readonly postings?: { readonly offset: number; readonly length: number };
   /** Where the per-minute roll-up section is (absent in blocks written before it existed). */
   readonly rollup?: { readonly offset: number; readonly length: number };
 }

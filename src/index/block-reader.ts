@@ -62,6 +62,8 @@ export function readBlockIndex(fs: StorageFs, path: string, id: number): BlockIn
     const d = version === 3 ? index.dictionary : version >= 4 ? index.templates : null;
     if (d !== null && (d === undefined || !(d.offset >= BLOCK_HEADER_BYTES && d.offset + d.length <= footerOffset)))
       throw corrupt(path, `${version === 3 ? 'dictionary' : 'templates'} outside the data area`);
+    const ps = index.postings;
+    if (ps !== undefined && !(ps.offset >= BLOCK_HEADER_BYTES && ps.offset + ps.length <= footerOffset)) throw corrupt(path, 'postings outside the data area');
     return index;
   } finally {
     fs.closeSync(fd);
@@ -105,6 +107,7 @@ function parseIndex(raw: Record<string, unknown>, path: string, id: number, byte
       rollup: raw.rollup ? (raw.rollup as { offset: number; length: number }) : undefined,
       dictionary: version === 3 ? (raw.dictionary as { offset: number; length: number }) : undefined,
       templates: version >= 4 ? (raw.templates as { offset: number; length: number; raw: boolean }) : undefined,
+      postings: version >= 4 && raw.postings ? (raw.postings as { offset: number; length: number }) : undefined,
     };
   } catch (err) {
     throw corrupt(path, `footer has the wrong shape: ${(err as Error).message}`);

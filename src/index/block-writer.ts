@@ -19,6 +19,7 @@ import { storageError, type WalPosition } from './wal.js';
 import { computeRollup, encodeRollup } from './rollup.js';
 import { cutMessages, encodeStreamPage } from './page-v3-encode.js';
 import { encodeTemplateList } from './templates.js';
+import { encodePostings } from './postings.js';
 import type { SealColumns } from './columns.js';
 
 /**
@@ -119,6 +120,10 @@ export function writeBlock(
     fs.writevSync(fd, [rollupBytes], offset);
     const rollup = { offset, length: rollupBytes.byteLength };
     offset += rollupBytes.byteLength;
+    const postingBytes = encodePostings(c, cuts, labelCount);
+    fs.writevSync(fd, [postingBytes], offset);
+    const postings = { offset, length: postingBytes.byteLength };
+    offset += postingBytes.byteLength;
     const labels = {
       service: bitset(c.service, labelCount),
       server: bitset(c.server, labelCount),
@@ -143,6 +148,7 @@ export function writeBlock(
       replaces,
       rollup,
       templates,
+      postings,
     };
     const footer = new TextEncoder().encode(serializeIndex(index));
     const trailer = new Uint8Array(16);
@@ -190,5 +196,6 @@ export function serializeIndex(index: BlockIndex): string {
     replaces: index.replaces,
     rollup: index.rollup,
     templates: index.templates,
+    postings: index.postings,
   });
 }

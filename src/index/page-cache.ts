@@ -1,6 +1,7 @@
 import type { BlockIndex } from './block-format.js';
 import { readPage } from './block-reader.js';
 import { readBlockText, type BlockText } from './block-text.js';
+import { PagePostings } from './postings.js';
 import type { StorageFs } from './fs.js';
 import type { Page } from './page.js';
 
@@ -21,6 +22,9 @@ import type { Page } from './page.js';
  */
 const TEXT_BYTES = 16 * 1024 * 1024;
 
+/** Bytes of postings kept (a block's: a bit per label and page, about 100 KiB at 10,000 servers). */
+const POSTING_BYTES = 8 * 1024 * 1024;
+
 export class PageCache {
   private readonly pages = new Map<string, { page: Page; bytes: number }>();
   /** Dictionaries (v3) or templates (v4) of recently read blocks, most recently used last, within TEXT_BYTES. */
@@ -31,6 +35,27 @@ export class PageCache {
   misses = 0;
 
   constructor(private readonly maxBytes: number) {}
+
+  /** Postings of recently read blocks (postings.ts), most recently used last, within POSTING_BYTES. */
+  private readonly postingsByBlock = new Map<number, { postings: PagePostings | null; bytes: number }>();
+  private postingBytes = 0;
+
+  /** A block's postings from label ids to pages (null before blocks v4), read once and kept while recently used. */
+  postings(fs: StorageFs, block: BlockIndex): PagePostings | null {
+    let e = this.postingsByBlock.get(block.id);
+    if (e === undefined) {
+      const postings = PagePostings.read(fs, block);
+      e = { postings, bytes: 64 + (postings?.bytes ?? 0) };
+      this.postingBytes += e.bytes;
+      for (const [id, old] of this.postingsByBlock) {
+        if (this.postingBytes <= POSTING_BYTES) break;
+        this.postingsByBlock.delete(id);
+        this.postingBytes -= old.bytes;
+      }
+    } else this.postingsByBlock.delete(block.id);
+    this.postingsByBlock.set(block.id, e);
+    return e.postings;
+  }
 
   /** A block's dictionary or templates, read once and kept while it is among the recently used. */
   text(fs: StorageFs, block: BlockIndex): BlockText {

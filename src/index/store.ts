@@ -15,6 +15,7 @@ import { SlabArena } from './arena.js';
 import { PageCache } from './page-cache.js';
 import { LabelDictionary } from './labels.js';
 import { inlineSealer, poolSealer, type Sealer } from './sealer.js';
+import type { PagePostings } from './postings.js';
 import { Wal, comparePositions, type WalPosition, type WalRecoveryReport } from './wal.js';
 
 export interface StoreOptions {
@@ -105,6 +106,8 @@ export interface StoreView {
    * where its templates (v4) show that none can, read without any page.
    */
   mayContain(block: BlockIndex, needles: readonly Uint8Array[]): boolean;
+  /** The block's postings from label ids to pages (cached), or null if it has none (before blocks v4). */
+  postings(block: BlockIndex): PagePostings | null;
 }
 
 export interface StoreStats {
@@ -548,6 +551,7 @@ export class ShardStore {
       labelName: (id) => this.labels.name(id),
       labelNames: () => this.labels.names,
       page: (block, pageNo) => this.pageCache.get(this.fs, block, pageNo),
+      postings: (block) => (block.postings ? this.pageCache.postings(this.fs, block) : null),
       mayContain: (block, needles) => {
         const raw = block.templates?.raw;
         if (raw === undefined || raw) return true;

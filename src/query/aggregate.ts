@@ -5,7 +5,7 @@ import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
-import { forEachUnsealed, streamFilterOf } from './scan.js';
+import { forEachUnsealed, pageMayMatch, pageWants, streamFilterOf, type QueryStreams } from './scan.js';
 
 /** Counts of matching entries per time bucket, for one group of label values. */
 export interface Series {
@@ -142,7 +142,7 @@ function countBlock(
   view: StoreView,
   block: BlockIndex,
   q: PlannedQuery,
-  streams: StreamFilter | null,
+  streams: QueryStreams | null,
   by: readonly GroupLabel[],
   wants: (l: GroupLabel) => boolean,
   needMessages: boolean,
@@ -156,9 +156,11 @@ function countBlock(
   const keyCache = new Map<string, Series>();
   const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false };
   const [byService, byServer, byRegion] = [wants('service'), wants('server'), wants('region')];
+  const pageIds = pageWants(block, streams);
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
     if (meta.maxTs < q.from || meta.minTs >= q.to) continue;
+    if (!pageMayMatch(view, block, p, pageIds)) continue;
     const page = view.page(block, p);
     // The page picks the rows of the streams, levels and time range asked for; only those are read.
     const { rows, ts } = page.select(selection);

@@ -42,7 +42,8 @@ function labelFilter(view: StoreView, accept: LabelPredicate | null): LabelFilte
  */
 export class LabelSetFilter {
   private readonly state: Map<number, boolean> = new Map();
-  private readonly empty: boolean;
+  /** Whether entries without other labels pass. */
+  readonly empty: boolean;
   constructor(
     private readonly view: StoreView,
     private readonly accept: LabelPredicate,
@@ -73,6 +74,39 @@ export class LabelSetFilter {
 /** A query's stream filters, resolved once per query against the shard's dictionary: what pages take, and what prunes blocks. */
 export interface QueryStreams extends StreamFilter {
   readonly set: LabelSetFilter | null;
+  /** The wanted ids of the service, server and region filters there are, as lists (for page postings). */
+  readonly lists: readonly (readonly number[])[];
+}
+
+const idList = (wanted: Uint8Array | null): number[] | null => {
+  if (wanted === null) return null;
+  const ids: number[] = [];
+  wanted.forEach((w, id) => w === 1 && ids.push(id));
+  return ids;
+};
+
+/**
+ * The id lists a page of `block` must have one of each of to hold a match
+ * (postings.ts), or null when the query filters on no stream. A label-set
+ * filter counts only where entries without other labels cannot pass (those
+ * rows are in no posting).
+ */
+export function pageWants(block: BlockIndex, s: QueryStreams): readonly (readonly number[])[] | null {
+  const out = [...s.lists];
+  if (s.set !== null && !s.set.empty) {
+    const sets: number[] = [];
+    const bits = block.labels.set;
+    if (bits !== undefined) for (let id = 0; id < bits.length * 8; id++) if ((bits[id >> 3]! & (1 << (id & 7))) !== 0 && s.set.ok(id)) sets.push(id);
+    out.push(sets);
+  }
+  return out.length === 0 ? null : out;
+}
+
+/** Whether page p of a block can hold a match, by its postings (true without them). */
+export function pageMayMatch(view: StoreView, block: BlockIndex, p: number, wants: readonly (readonly number[])[] | null): boolean {
+  if (wants === null || block.postings === undefined) return true;
+  const postings = view.postings(block);
+  return postings === null || wants.every((ids) => postings.hasAny(p, ids));
 }
 
 /** The query's stream filters, or null when no stream can match (a label value the shard has never seen). */
@@ -81,7 +115,8 @@ export function streamFilterOf(view: StoreView, q: PlannedQuery): QueryStreams |
   const server = labelFilter(view, q.servers);
   const region = labelFilter(view, q.regions);
   if (service.none || server.none || region.none) return null;
-  return { service: service.ids, server: server.ids, region: region.ids, set: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet) };
+  const lists = [service.ids, server.ids, region.ids].map(idList).filter((l): l is number[] => l !== null);
+  return { service: service.ids, server: server.ids, region: region.ids, set: q.labelSet === null ? null : new LabelSetFilter(view, q.labelSet), lists };
 }
 
 /** Whether a block's label bitsets allow an entry of these streams. */
@@ -110,13 +145,15 @@ function levelsMatch(levels: readonly number[], mask: number): boolean {
 }
 
 /** The matching entries of one sealed block, lazily, in the query's order. */
-function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams: StreamFilter, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
+function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams: QueryStreams, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
   const pages = block.pages.map((_, i) => i);
   if (q.backward) pages.reverse();
   const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams, backward: q.backward };
+  const wants = pageWants(block, streams);
   for (const p of pages) {
     const meta = block.pages[p]!;
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
+    if (!pageMayMatch(view, block, p, wants)) continue;
     const page = view.page(block, p);
     stats.pagesScanned++;
     // Frames decoded for this query (counted before each yield too: the merge may stop here).

@@ -214,6 +214,7 @@ const emptyView: StoreView = {
   },
   rollup: () => null,
   mayContain: () => false,
+  postings: () => null,
 };
 
 function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8Array[]): PrimaryState {
