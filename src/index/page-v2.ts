@@ -209,6 +209,7 @@ export class ColumnPage implements Page {
       if (sr !== null && f.server![sr[i]!] !== 1) continue;
       if (rg !== null && f.region![rg[i]!] !== 1) continue;
       if (f.set !== null && !f.set.ok(sets === null ? NO_SET : sets[i]!)) continue;
+      if (s.needles !== undefined && !this.mayContain(i, s.needles)) continue;
       rows[n++] = i;
     }
     const out = rows.subarray(0, n);

@@ -341,6 +341,7 @@ export class StreamPage implements Page {
   select(s: PageSelection): PageRowsSelected {
     const r = this.runTable;
     const f = s.streams;
+    const needles = s.needles;
     const page = this.index.pages[this.pageNo]!;
     const inside = page.minTs >= s.from && page.maxTs < s.to;
     let rows = new Uint32Array(64);
@@ -372,6 +373,7 @@ export class StreamPage implements Page {
           const t = this.tsOf(i);
           if (t < s.from || t >= s.to) continue;
         }
+        if (needles !== undefined && !this.mayContain(i, needles)) continue;
         rows[n++] = i;
       }
     }

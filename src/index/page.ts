@@ -28,6 +28,8 @@ export interface PageSelection {
   readonly levelMask: number;
   readonly streams: StreamFilter;
   readonly backward: boolean;
+  /** Substrings every message must contain (see Page.mayContain): rows that cannot are dropped before sorting. */
+  readonly needles?: readonly Uint8Array[];
 }
 
 /** The rows a selection picked, in order, with their timestamps; `examined` is how many rows it looked at. */
@@ -68,9 +70,9 @@ export interface Page {
   /** Row i's structured metadata, encoded ('' for none). */
   meta(i: number): string;
   /**
-   * The rows that pass `s`'s time range, levels and streams, in (ts, source,
-   * seq) order (reversed when backward). `examined` is how many rows it
-   * looked at.
+   * The rows that pass `s`'s time range, levels and streams, and may hold
+   * its needles, in (ts, source, seq) order (reversed when backward).
+   * `examined` is how many rows it looked at.
    */
   select(s: PageSelection): PageRowsSelected;
   /**

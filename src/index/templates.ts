@@ -295,26 +295,55 @@ export class Templates {
     const key = latin1(needle, needle.length);
     let out = this.verdicts.get(key);
     if (out !== undefined) return out;
-    out = new Uint8Array(this.start.length);
-    out[RAW] = MAYBE;
     const pieces = constantPieces(needle, isDigit);
     // A needle ending in '-' may end inside a number's sign: only its other pieces must be constant text.
     const digits = pieces.length !== 1 || pieces[0]!.length !== needle.length || needle[needle.length - 1] === 0x2d;
-    const hexPieces = constantPieces(needle, isTokenChar);
+    const plain = this.holding(pieces);
+    const hex = this.holding(constantPieces(needle, isTokenChar));
+    out = new Uint8Array(this.start.length);
+    out[RAW] = MAYBE;
     for (let id = 1; id < this.start.length; id++) {
-      const p = this.pieces(id);
-      const within = (ps: readonly Buffer[]) =>
-        ps.every((x) => {
-          for (let k = 0; k < p.length; k += 2) if (p[k + 1]! - p[k]! >= x.length && this.raw.subarray(p[k], p[k + 1]).indexOf(x) >= 0) return true;
-          return false;
-        });
-      if (this.hasToken[id] === 1) out[id] = within(hexPieces) ? MAYBE : NO;
-      else if (!digits) out[id] = within(pieces) ? YES : NO;
-      else out[id] = within(pieces) ? MAYBE : NO;
+      if (this.hasToken[id] === 1) out[id] = hex[id] === 1 ? MAYBE : NO;
+      else out[id] = plain[id] === 1 ? (digits ? MAYBE : YES) : NO;
     }
     if (this.verdicts.size >= 64) this.verdicts.delete(this.verdicts.keys().next().value!);
     this.verdicts.set(key, out);
     return out;
+  }
+
+  /**
+   * Per template id, 1 where every piece lies inside its constant text:
+   * found by searching the whole list once per piece, not each template
+   * (pieces hold no placeholder byte, so an occurrence inside a template's
+   * bytes is inside one of its stretches of constant text).
+   */
+  private holding(pieces: readonly Buffer[]): Uint8Array {
+    const n = this.start.length;
+    const hits = new Uint16Array(n);
+    const out = new Uint8Array(n);
+    if (pieces.length === 0) return out.fill(1);
+    if (pieces.some((p) => p.includes(VAR_DIGITS) || p.includes(VAR_TOKEN))) return out; // no constant text holds one
+    pieces.forEach((p, k) => {
+      for (let at = this.raw.indexOf(p); at >= 0; at = this.raw.indexOf(p, at + 1)) {
+        const id = this.templateAt(at);
+        if (at + p.length > this.start[id]!) continue; // runs into the next template
+        if (hits[id] === k) hits[id] = k + 1; // each piece counted once per template, in turn
+      }
+    });
+    for (let id = 1; id < n; id++) if (hits[id] === pieces.length) out[id] = 1;
+    return out;
+  }
+
+  /** The template id whose bytes hold raw[at]. */
+  private templateAt(at: number): number {
+    let lo = 1;
+    let hi = this.start.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.start[mid]! <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Whether any row of the block can contain `needle` (`raw`: the block has RAW rows). */

@@ -154,7 +154,7 @@ function countBlock(
   if (needles !== null && !view.mayContain(block, needles)) return 0;
   let scanned = 0;
   const keyCache = new Map<string, Series>();
-  const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false };
+  const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false, needles: needles ?? undefined };
   const [byService, byServer, byRegion] = [wants('service'), wants('server'), wants('region')];
   const pageIds = pageWants(block, streams);
   for (let p = 0; p < block.pages.length; p++) {
@@ -168,7 +168,6 @@ function countBlock(
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
-      if (needles !== null && !page.mayContain(i, needles)) continue;
       if (needMessages && !matchesMessage(q, page.message(i))) continue;
       const st = page.stream(i);
       const lv = page.levelOf(i);

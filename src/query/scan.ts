@@ -148,7 +148,10 @@ function levelsMatch(levels: readonly number[], mask: number): boolean {
 function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams: QueryStreams, f: Filters, stats: QueryStats): Generator<IdentifiedEntry> {
   const pages = block.pages.map((_, i) => i);
   if (q.backward) pages.reverse();
-  const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams, backward: q.backward };
+  // Rows whose messages cannot hold a required substring are dropped by the page before it sorts
+  // them or decodes a message: by their template (v4), or their frame's bytes (v3).
+  const needles = q.required.length > 0 ? q.required : undefined;
+  const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams, backward: q.backward, needles };
   const wants = pageWants(block, streams);
   for (const p of pages) {
     const meta = block.pages[p]!;
@@ -168,12 +171,8 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams
       countFrames();
       continue;
     }
-    // Rows whose messages cannot hold a required substring are skipped before any message is
-    // decoded: by their template (v4), or their frame's bytes (v3).
-    const needles = q.required.length > 0 ? q.required : null;
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k]!;
-      if (needles !== null && !page.mayContain(i, needles)) continue;
       if (q.metadata !== null && !q.metadata(page.meta(i))) continue;
       const pos: Position = { ts: ts[k]!, source: page.sourceId(i), seq: BigInt(page.seq(i)) };
       if (q.after !== null && beforeCursor(q, pos)) continue;
