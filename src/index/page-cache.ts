@@ -6,16 +6,6 @@ import type { StorageFs } from './fs.js';
 import type { Page } from './page.js';
 
 /**
- * Decoded pages of sealed blocks, least recently used first out, within a
- * byte budget. Blocks are immutable and their ids never reused, so a cached
- * page never goes stale: the pages of a compacted or retired block are
- * simply never asked for again and age out.
- *
- * Measured before it existed: every query decompressed its pages afresh
- * (brotli over ~800 KB of messages per 8192-entry page), which dominated
- * the latency of limited queries over recent data.
- */
-/**
  * Bytes of dictionaries and templates kept, beside the pages' budget (a
  * block's templates: a few hundred KiB; pages ask for them through here, so
  * this bounds them). Too small, and a query re-reads templates per page.
@@ -25,53 +15,63 @@ const TEXT_BYTES = 16 * 1024 * 1024;
 /** Bytes of postings kept (a block's: a bit per label and page, about 100 KiB at 10,000 servers). */
 const POSTING_BYTES = 8 * 1024 * 1024;
 
+/** One value per block, read once and kept while among the recently used, within a byte budget. */
+class BlockLru<V> {
+  private readonly entries = new Map<number, { value: V; bytes: number }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly sizeOf: (value: V) => number,
+  ) {}
+
+  get(block: BlockIndex, load: () => V): V {
+    let e = this.entries.get(block.id);
+    if (e === undefined) {
+      const value = load();
+      e = { value, bytes: this.sizeOf(value) };
+      this.bytes += e.bytes;
+      for (const [id, old] of this.entries) {
+        if (this.bytes <= this.maxBytes) break;
+        this.entries.delete(id);
+        this.bytes -= old.bytes;
+      }
+    } else this.entries.delete(block.id); // re-inserted below: Map order is recency
+    this.entries.set(block.id, e);
+    return e.value;
+  }
+}
+
+/**
+ * Decoded pages of sealed blocks, least recently used first out, within a
+ * byte budget. Blocks are immutable and their ids never reused, so a cached
+ * page never goes stale: the pages of a compacted or retired block are
+ * simply never asked for again and age out.
+ *
+ * Measured before it existed: every query decompressed its pages afresh
+ * (brotli over ~800 KB of messages per 8192-entry page), which dominated
+ * the latency of limited queries over recent data.
+ */
 export class PageCache {
   private readonly pages = new Map<string, { page: Page; bytes: number }>();
-  /** Dictionaries (v3) or templates (v4) of recently read blocks, most recently used last, within TEXT_BYTES. */
-  private readonly texts = new Map<number, { text: BlockText; bytes: number }>();
-  private textBytes = 0;
+  /** Dictionaries (v3) or templates (v4) of recently read blocks. */
+  private readonly texts = new BlockLru<BlockText>(TEXT_BYTES, (t) => (t.templates === null ? t.dictionary.byteLength : t.templates.bytes));
+  /** Postings of recently read blocks (postings.ts). */
+  private readonly postingsOf = new BlockLru<PagePostings | null>(POSTING_BYTES, (p) => 64 + (p?.bytes ?? 0));
   private bytes = 0;
   hits = 0;
   misses = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  /** Postings of recently read blocks (postings.ts), most recently used last, within POSTING_BYTES. */
-  private readonly postingsByBlock = new Map<number, { postings: PagePostings | null; bytes: number }>();
-  private postingBytes = 0;
-
-  /** A block's postings from label ids to pages (null before blocks v4), read once and kept while recently used. */
+  /** A block's postings from label ids to pages (null before blocks v4). */
   postings(fs: StorageFs, block: BlockIndex): PagePostings | null {
-    let e = this.postingsByBlock.get(block.id);
-    if (e === undefined) {
-      const postings = PagePostings.read(fs, block);
-      e = { postings, bytes: 64 + (postings?.bytes ?? 0) };
-      this.postingBytes += e.bytes;
-      for (const [id, old] of this.postingsByBlock) {
-        if (this.postingBytes <= POSTING_BYTES) break;
-        this.postingsByBlock.delete(id);
-        this.postingBytes -= old.bytes;
-      }
-    } else this.postingsByBlock.delete(block.id);
-    this.postingsByBlock.set(block.id, e);
-    return e.postings;
+    return this.postingsOf.get(block, () => PagePostings.read(fs, block));
   }
 
-  /** A block's dictionary or templates, read once and kept while it is among the recently used. */
+  /** A block's dictionary or templates. */
   text(fs: StorageFs, block: BlockIndex): BlockText {
-    let t = this.texts.get(block.id);
-    if (t === undefined) {
-      const text = readBlockText(fs, block);
-      t = { text, bytes: text.templates === null ? text.dictionary.byteLength : text.templates.bytes };
-      this.textBytes += t.bytes;
-      for (const [id, old] of this.texts) {
-        if (this.textBytes <= TEXT_BYTES) break;
-        this.texts.delete(id);
-        this.textBytes -= old.bytes;
-      }
-    } else this.texts.delete(block.id);
-    this.texts.set(block.id, t);
-    return t.text;
+    return this.texts.get(block, () => readBlockText(fs, block));
   }
 
   get(fs: StorageFs, block: BlockIndex, pageNo: number): Page {
