@@ -124,3 +124,40 @@ export function serializeError(err: unknown): SerializedError {
   }
   return { name: 'Error', code: 'E_INTERNAL', message: String(err) };
 }
+
+/** What an answer may say about an error: no stack, no server paths. */
+export interface PublicError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly context?: Record<string, string | number | boolean | null>;
+}
+
+// An absolute path: a slash after the start, a space, a quote or '=', then two or more segments.
+const ABSOLUTE_PATH = /(^|[\s"'=(])\/(?:[\w.@+-]+\/)+([\w.@+-]*)/g;
+
+/** `text` with every absolute path cut to its last segment (".../000000000001.blk"). */
+export function redactPaths(text: string): string {
+  return text.replace(ABSOLUTE_PATH, (_m, before: string, last: string) => `${before}.../${last}`);
+}
+
+/**
+ * An error as an answer may carry it: the code, the message and the context
+ * with server paths cut (`redactPaths`), and no stack. An error that is not
+ * one of ours is an internal error whose details belong in the daemon's
+ * log, not in the answer: its message is generic.
+ */
+export function publicError(err: unknown): PublicError {
+  if (!(err instanceof TributaryError)) {
+    // A refusal by the HTTP layer (a body too large, a bad content type) says what was wrong.
+    const status = (err as { statusCode?: unknown } | null)?.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500 && err instanceof Error)
+      return { code: 'E_INVALID_ARGUMENT', message: redactPaths(err.message) };
+    return { code: 'E_INTERNAL', message: 'internal error: the daemon log has the details' };
+  }
+  const context: Record<string, string | number | boolean | null> = {};
+  for (const [k, v] of Object.entries(err.context)) {
+    if (v === undefined) continue;
+    context[k] = typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? redactPaths(v) : v;
+  }
+  return { code: err.code, message: redactPaths(err.message), context };
+}

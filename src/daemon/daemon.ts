@@ -333,7 +333,7 @@ export class Daemon {
       const ui = options.http?.ui ?? true;
       daemon.http = await createHttpServer(
         { engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) },
-        { tls: options.http?.tls, tokens, onDenied: ui ? uiSignIn : undefined },
+        { tls: options.http?.tls, tokens, onDenied: ui ? uiSignIn : undefined, log: (level, message) => log(level, message) },
       );
       if (ui) registerUi(daemon.http, tokens, options.http?.tls !== undefined);
       registerDaemonMetrics(daemon.metrics, { system, engine: daemon.engine, shards: () => d.refs, doors: () => d.ingestor.stats() });

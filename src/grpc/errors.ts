@@ -1,5 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { TributaryError, type ErrorCode } from '../errors.js';
+import { TributaryError, publicError, type ErrorCode } from '../errors.js';
 
 /** The gRPC status for each error a client can cause or should retry; the Tributary code travels in metadata. */
 const GRPC_STATUS: Partial<Record<ErrorCode, status>> = {
@@ -20,7 +20,7 @@ export function grpcError(err: unknown): { code: status; details: string; metada
   const metadata = new Metadata();
   if (err instanceof TributaryError) {
     metadata.set('tributary-code', err.code);
-    return { code: GRPC_STATUS[err.code] ?? status.INTERNAL, details: err.message, metadata };
+    return { code: GRPC_STATUS[err.code] ?? status.INTERNAL, details: publicError(err).message, metadata };
   }
-  return { code: status.INTERNAL, details: (err as Error).message, metadata };
+  return { code: status.INTERNAL, details: publicError(err).message, metadata };
 }

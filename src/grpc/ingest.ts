@@ -1,6 +1,6 @@
 import { type Server, type ServerDuplexStream, type ServiceClientConstructor, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { BatchReader } from '../batch/reader.js';
-import { TributaryError, isRetriable, isTributaryError } from '../errors.js';
+import { TributaryError, isRetriable, isTributaryError, publicError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
 import type { SourceLedger } from '../ingest/source-ledger.js';
@@ -68,7 +68,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
             (err: unknown) => {
               const outcome = isTributaryError(err, 'E_OVERLOADED') ? 'overloaded' : isRetriable(err) ? 'failed' : 'malformed';
               deps.ingestor.count('grpc-batches', 0, outcome);
-              call.write({ id: frame.id, ok: false, error_code: isTributaryError(err) ? err.code : 'E_INTERNAL', message: (err as Error).message });
+              call.write({ id: frame.id, ok: false, error_code: isTributaryError(err) ? err.code : 'E_INTERNAL', message: publicError(err).message });
             },
           )
           .finally(() => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { serializeError } from '../errors.js';
+import { publicError } from '../errors.js';
 import type { Ingestor, IngestReport } from '../ingest/ingestor.js';
 import type { IngestFormat } from '../ingest/parse-task.js';
 import type { SourceAccount } from '../ingest/source-ledger.js';
@@ -40,8 +40,8 @@ function encodingOf(req: FastifyRequest): 'gzip' | undefined | false {
 function sendError(reply: FastifyReply, err: unknown, loki: boolean): FastifyReply {
   const status = statusOf(err);
   if (status === 429 || status === 503) void reply.header('retry-after', '1');
-  const message = (err as Error).message;
-  return reply.status(status).send(loki ? { code: status, status: 'error', message } : { status: 'error', error: serializeError(err) });
+  const error = publicError(err);
+  return reply.status(status).send(loki ? { code: status, status: 'error', message: error.message } : { status: 'error', error });
 }
 
 /** 200 with the report when every entry was stored; 400 naming each refused entry when some were (the rest are stored). */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { WebSocket } from 'ws';
-import { TributaryError, serializeError } from '../errors.js';
+import { TributaryError, publicError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { isLabelName } from '../model/labels.js';
@@ -31,6 +31,8 @@ export interface LokiDeps {
   readonly maxTails?: number;
   /** How often a tail looks for new entries (default 250 ms). */
   readonly tailPollMs?: number;
+  /** Where an internal error's details go (the answer says only that there was one). */
+  readonly log?: (level: 'error', message: string) => void;
 }
 
 const SECOND = 1_000_000_000n;
@@ -158,7 +160,9 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
   await app.register(async (loki) => {
     loki.setErrorHandler((err, _req, reply: FastifyReply) => {
       const code = statusOf(err);
-      void reply.status(code).send({ code, status: 'error', message: (err as Error).message, error: serializeError(err) });
+      const error = publicError(err);
+      if (code >= 500) deps.log?.('error', `loki api: ${(err as Error).stack ?? String(err)}`);
+      void reply.status(code).send({ code, status: 'error', message: error.message, error });
     });
 
     loki.get('/loki/api/v1/query_range', async (req) => {

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerAuth } from './auth.js';
 import type { TokenSet } from '../security/tokens.js';
 import type { TlsMaterial } from '../security/tls.js';
-import { TributaryError, serializeError } from '../errors.js';
+import { TributaryError, publicError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { entryStrings } from '../model/entry-wire.js';
@@ -32,6 +32,8 @@ export interface HttpServerOptions {
   readonly tokens?: TokenSet;
   /** Answers a request without a valid token instead of the 401 (the UI's sign-in page); true when it did. */
   readonly onDenied?: (req: FastifyRequest, reply: FastifyReply) => boolean;
+  /** Where an internal error's details go (the answer says only that there was one). */
+  readonly log?: (level: 'error', message: string) => void;
 }
 
 export interface HttpDeps {
@@ -84,7 +86,9 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
   app.decorate('tributaryRoutes', routes);
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
-    void reply.status(statusOf(err)).send({ status: 'error', error: serializeError(err) });
+    const status = statusOf(err);
+    if (status >= 500) options.log?.('error', `http api: ${(err as Error).stack ?? String(err)}`);
+    void reply.status(status).send({ status: 'error', error: publicError(err) });
   });
 
   app.get('/api/v1/query', async (req) => {
@@ -153,7 +157,7 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
       deps.engine,
       { ...query, direction: 'forward', limit },
       { from, delay: BigInt(delayMs) * 1_000_000n, limit },
-      { send: (entries) => sse.send('entries', entries.map(entryJson)), error: (err) => sse.send('error', serializeError(err)), backlog: sse.backlog },
+      { send: (entries) => sse.send('entries', entries.map(entryJson)), error: (err) => sse.send('error', publicError(err)), backlog: sse.backlog },
     );
   });
 
@@ -177,6 +181,6 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
     return { status: 'success', data: await deps.labelValues(name, range?.from, range?.to) };
   });
 
-  await registerLokiApi(app, deps);
+  await registerLokiApi(app, { ...deps, log: options.log });
   return app;
 }

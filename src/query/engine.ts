@@ -15,7 +15,7 @@ import {
 import { emptyStats } from './scan.js';
 import { mergeCounts, type CountResult } from './aggregate.js';
 import type { MetricQuery } from './logql.js';
-import { TributaryError } from '../errors.js';
+import { TributaryError, redactPaths } from '../errors.js';
 
 /** What answers queries: one daemon's shards (QueryEngine) or a cluster's members (ClusterQueryEngine). */
 export interface QueryService {
@@ -131,7 +131,7 @@ export class QueryEngine implements QueryService {
           );
         } catch (err) {
           const empty: CountResult = { from: q.from, step: query.range, buckets: Number((to - from + query.range - 1n) / query.range), series: [] };
-          return { ...empty, partial: { reasons: [`shard ${ref.name} did not answer: ${(err as Error).message}`] } };
+          return { ...empty, partial: { reasons: [`shard ${ref.name} did not answer: ${redactPaths((err as Error).message)}`] } };
         }
       }),
     );
@@ -161,7 +161,7 @@ export class QueryEngine implements QueryService {
         } catch (err) {
           return {
             entries: [],
-            partial: { reasons: [`shard ${ref.name} did not answer: ${(err as Error).message}`] },
+            partial: { reasons: [`shard ${ref.name} did not answer: ${redactPaths((err as Error).message)}`] },
             stats: emptyStats(),
           } satisfies QueryResult;
         }

@@ -159,7 +159,11 @@ export const shardActor = defineBehaviour<
     if (req.op === 'query') {
       if (state.role === 'replica') {
         // A replica stands in while its primary restarts; it holds no sealed data.
-        return { entries: [], partial: { reasons: [`shard ${state.args.dir} is restarting: its replica cannot answer queries`] }, stats: emptyStats() };
+        return {
+          entries: [],
+          partial: { reasons: [`shard ${shardName(state.args.dir)} is restarting: its replica cannot answer queries`] },
+          stats: emptyStats(),
+        };
       }
       return queryView(state.store.readView(), planQuery(req.query), { deadline: performance.now() + req.budgetMs, maxBytes: req.maxBytes });
     }
@@ -168,7 +172,7 @@ export const shardActor = defineBehaviour<
       if (state.role === 'replica') {
         return {
           ...countView(emptyView, q, req.step, req.by),
-          partial: { reasons: [`shard ${state.args.dir} is restarting: its replica cannot answer queries`] },
+          partial: { reasons: [`shard ${shardName(state.args.dir)} is restarting: its replica cannot answer queries`] },
         };
       }
       return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs);
@@ -200,6 +204,11 @@ export const shardActor = defineBehaviour<
     void state.store.close().catch(() => {});
   },
 });
+
+/** A shard as answers name it: its directory's last segment, not the server's path. */
+function shardName(dir: string): string {
+  return dir.slice(dir.lastIndexOf('/') + 1);
+}
 
 /** What a replica scans: nothing (it holds no sealed data). */
 const emptyView: StoreView = {
