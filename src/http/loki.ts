@@ -9,6 +9,8 @@ import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
+import { compileLogQL } from '../query/logql/compile.js';
+import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
 import { nowNs, parseDuration, parseTime } from '../query/time.js';
@@ -147,7 +149,29 @@ async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint
 
 function compile(q: Query) {
   if (!q.query) throw bad('missing query parameter "query"', 'query');
-  return parseLogQL(q.query);
+  return compileLogQL(q.query);
+}
+
+const seconds = (t: bigint): number => Number(t) / 1e9;
+
+/** A constant expression at one instant, as Loki answers it: a scalar, or a vector of at most one sample. */
+function constantAt(c: Constant, t: bigint) {
+  if (c.type === 'scalar') return { resultType: 'scalar', result: [seconds(t), formatSample(c.value)] };
+  return { resultType: 'vector', result: c.sample ? [{ metric: c.sample.labels, value: [seconds(t), formatSample(c.sample.value)] }] : [] };
+}
+
+/** Prometheus' bound on the points of one series, which Loki keeps. */
+const MAX_POINTS = 11_000;
+
+/** A constant expression over [from, to] at each step: one series (or none), its value at every point. */
+function constantOver(c: Constant, from: bigint, to: bigint, step: bigint) {
+  const points = (to - from) / step + 1n;
+  if (points > BigInt(MAX_POINTS)) throw bad(`exceeded maximum resolution of ${MAX_POINTS} points per timeseries: try a larger step`, 'step');
+  const sample = c.type === 'scalar' ? { labels: {}, value: c.value } : c.sample;
+  if (sample === null) return { resultType: 'matrix', result: [] };
+  const values: [number, string][] = [];
+  for (let t = from; t <= to; t += step) values.push([seconds(t), formatSample(sample.value)]);
+  return { resultType: 'matrix', result: [{ metric: sample.labels, values }] };
 }
 
 function warnings(partial: { reasons: string[] } | undefined): { warnings?: string[] } {
@@ -171,6 +195,8 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       const { from, to } = lokiRange(q);
       const timeoutMs = int(q.timeout_ms, 'timeout_ms', 10_000);
       const started = performance.now();
+      if (compiled.type === 'constant')
+        return { status: 'success', data: { ...constantOver(compiled.value, from, to, lokiStep(q, from, to)), stats: summary(started, 0) } };
       if (compiled.type === 'metric') {
         const { result, partial } = await evaluateRange(deps.engine, compiled.query, from, to, lokiStep(q, from, to), timeoutMs);
         return { status: 'success', ...warnings(partial), data: { resultType: 'matrix', result, stats: summary(started, 0) } };
@@ -188,10 +214,11 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
     loki.get('/loki/api/v1/query', async (req) => {
       const q = req.query as Query;
       const compiled = compile(q);
+      const t = q.time !== undefined ? parseTime(q.time, 'time') : nowNs();
+      if (compiled.type === 'constant') return { status: 'success', data: { ...constantAt(compiled.value, t), stats: summary(performance.now(), 0) } };
       if (compiled.type !== 'metric') {
         throw bad('log queries are not supported as an instant query type, please change your query to a range query type', 'query');
       }
-      const t = q.time !== undefined ? parseTime(q.time, 'time') : nowNs();
       const started = performance.now();
       const { result, partial } = await evaluateRange(deps.engine, compiled.query, t, t, compiled.query.range, int(q.timeout_ms, 'timeout_ms', 10_000));
       return {

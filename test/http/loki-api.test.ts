@@ -183,6 +183,37 @@ test('a bad query is a 400 with the position, in Loki error format; a log query 
   t.is((await get('/loki/api/v1/series', {})).status, 400);
 });
 
+test("Grafana's data source check (vector(1)+vector(1), as it sends it) answers 2; constants answer over a range; an unsupported feature is named with its position", async (t) => {
+  const { get } = await daemon(t);
+  // pkg/tsdb/loki: an instant query for the health check's range [1 s, 4 s], time = its end in ns. Loki reads
+  // an integer of 10 digits or fewer as seconds, so this is 4,000,000,000 s; Grafana checks only the value.
+  const check = await get('/loki/api/v1/query', { direction: 'backward', query: 'vector(1)+vector(1)', time: '4000000000' });
+  t.is(check.status, 200);
+  t.is(check.body.data.resultType, 'vector');
+  t.deepEqual(check.body.data.result, [{ metric: {}, value: [4_000_000_000, '2'] }]);
+  const scalar = await get('/loki/api/v1/query', { query: '2 * 3 - 1', time: '10' });
+  t.deepEqual([scalar.body.data.resultType, scalar.body.data.result], ['scalar', [10, '5']]);
+  const filtered = await get('/loki/api/v1/query', { query: 'vector(1) > 2', time: '10' });
+  t.deepEqual(filtered.body.data.result, [], 'a comparison without bool filters the sample out');
+  const range = await get('/loki/api/v1/query_range', { query: 'sum(vector(3)) / 2', start: '1', end: '4', step: '1s' });
+  t.deepEqual(range.body.data.result, [
+    {
+      metric: {},
+      values: [
+        [1, '1.5'],
+        [2, '1.5'],
+        [3, '1.5'],
+        [4, '1.5'],
+      ],
+    },
+  ]);
+  const rate = await get('/loki/api/v1/query_range', { query: 'sum by (service) (rate({service="api"}[1m]))', start: T0.toString(), end: END.toString() });
+  t.is(rate.status, 400);
+  t.is(rate.body.message, 'logql 1:19: rate is not supported by Tributary yet');
+  const parser = await get('/loki/api/v1/query_range', { query: '{service="api"} | logfmt | latency > 10ms', start: T0.toString(), end: END.toString() });
+  t.is(parser.body.message, 'logql 1:17: the logfmt parser is not supported by Tributary yet');
+});
+
 function messages(ws: WebSocket): { next(): Promise<any> } {
   const queue: any[] = [];
   const waiters: ((m: any) => void)[] = [];
