@@ -5,7 +5,7 @@ import { TokenSet } from '../security/tokens.js';
 export const TOKEN_COOKIE = 'tributary_token';
 
 /** Routes that neither read nor write logs and must answer probes without a token. */
-const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/ui/login', '/ui/logout']);
+const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/ready', '/ui/login', '/ui/logout']);
 
 function cookieToken(req: FastifyRequest): string | undefined {
   const header = req.headers.cookie;

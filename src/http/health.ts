@@ -9,7 +9,7 @@ import type { ActorStats, ActorSystem } from '../actors/system.js';
  */
 export function registerHealthRoutes(app: FastifyInstance, system: ActorSystem, shardNames: () => readonly string[]): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  const notReady = (): string[] => {
     const names = new Set(shardNames());
     const reasons: string[] = [];
     for (const a of system.stats() as ActorStats[]) {
@@ -17,7 +17,21 @@ export function registerHealthRoutes(app: FastifyInstance, system: ActorSystem, 
       if (a.status !== 'running') reasons.push(`${a.name} is ${a.status}`);
       else if (a.health) reasons.push(`${a.name} holds writes back: ${a.health}`);
     }
+    return reasons;
+  };
+  app.get('/readyz', async (_req, reply) => {
+    const reasons = notReady();
     if (reasons.length > 0) return reply.code(503).send({ status: 'not ready', reasons });
     return { status: 'ready' };
+  });
+  // Loki's probe, as Kubernetes manifests and Alloy's docs use it: plain text.
+  app.get('/ready', async (_req, reply) => {
+    const reasons = notReady();
+    if (reasons.length > 0)
+      return reply
+        .code(503)
+        .type('text/plain')
+        .send(`not ready: ${reasons.join('; ')}\n`);
+    return reply.type('text/plain').send('ready\n');
   });
 }

@@ -14,6 +14,7 @@ import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
 import { nowNs, parseDuration, parseTime } from '../query/time.js';
+import { VERSION } from '../version.js';
 import { int, statusOf, type Query } from './common.js';
 
 /**
@@ -116,7 +117,8 @@ function gcd(a: bigint, b: bigint): bigint {
  */
 async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
   const base = gcd(step, m.range);
-  const from = start - m.range;
+  // Loki's windows are (t - range, t]: buckets start 1 ns after each boundary (roll-ups serve them too).
+  const from = start - m.range + 1n;
   const counts = await engine.metric({ ...m, range: base, topk: undefined }, from, end + 1n, { timeoutMs });
   const points = Number((end - start) / step) + 1;
   const perStep = Number(step / base);
@@ -189,8 +191,13 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       void reply.status(code).send({ code, status: 'error', message: error.message, error });
     });
 
-    loki.get('/loki/api/v1/query_range', async (req) => {
-      const q = req.query as Query;
+    // Loki takes query and query_range by POST too, the parameters as a form (logcli and Grafana's POST mode).
+    loki.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) =>
+      done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    const params = (req: { query: unknown; body?: unknown }): Query => ({ ...(req.query as Query), ...((req.body ?? {}) as Query) });
+
+    const queryRange = async (q: Query) => {
       const compiled = compile(q);
       const { from, to } = lokiRange(q);
       const timeoutMs = int(q.timeout_ms, 'timeout_ms', 10_000);
@@ -209,10 +216,11 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
         ...warnings(r.partial),
         data: { resultType: 'streams', result: toStreams(r.entries), stats: summary(started, r.entries.length) },
       };
-    });
+    };
+    loki.get('/loki/api/v1/query_range', (req) => queryRange(params(req)));
+    loki.post('/loki/api/v1/query_range', (req) => queryRange(params(req)));
 
-    loki.get('/loki/api/v1/query', async (req) => {
-      const q = req.query as Query;
+    const instant = async (q: Query) => {
       const compiled = compile(q);
       const t = q.time !== undefined ? parseTime(q.time, 'time') : nowNs();
       if (compiled.type === 'constant') return { status: 'success', data: { ...constantAt(compiled.value, t), stats: summary(performance.now(), 0) } };
@@ -226,7 +234,19 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
         ...warnings(partial),
         data: { resultType: 'vector', result: result.map((s) => ({ metric: s.metric, value: s.values[0]! })), stats: summary(started, 0) },
       };
-    });
+    };
+    loki.get('/loki/api/v1/query', (req) => instant(params(req)));
+    loki.post('/loki/api/v1/query', (req) => instant(params(req)));
+
+    // Loki's build information, which Grafana reads to learn what it talks to: this is Tributary, at its own version.
+    loki.get('/loki/api/v1/status/buildinfo', async () => ({
+      version: VERSION,
+      revision: '',
+      branch: '',
+      buildUser: '',
+      buildDate: '',
+      goVersion: '',
+    }));
 
     loki.get('/loki/api/v1/labels', async (req) => {
       const { from, to } = lokiRange(req.query as Query);

@@ -10,14 +10,13 @@ import { packColumns, unpackColumns } from './packed.js';
  * thousand rows per block instead of its entries.
  *
  * Section (blocks v4): f64 first minute, u32 rows, then the columns [minute
- * - first, service, server, region, level, count] packed at their widths
+ * - first, service, server, region, level, count, at start] packed at their widths
  * (packed.ts), deflated, then a u32 CRC-32 of the deflated bytes. Blocks
  * v1-3: deflated Float64 columns in the same order, minutes since the epoch
  * (at 10,000 servers a roll-up row stands for about 3 entries, and that
  * layout took 3.6 B/entry).
  */
 export const MINUTE_NS = 60_000_000_000n;
-const MINUTE = 60_000_000_000;
 
 export interface Rollup {
   readonly rows: number;
@@ -28,6 +27,12 @@ export interface Rollup {
   readonly region: Uint32Array;
   readonly level: Uint8Array;
   readonly count: Uint32Array;
+  /**
+   * Of count, the entries exactly at the minute's first nanosecond (blocks
+   * v4; null before). With them the minute (m, m + 1] is count - atStart(m)
+   * + atStart(m + 1): Loki's left-open windows come from the same rows.
+   */
+  readonly atStart: Uint32Array | null;
 }
 
 /** Counts of sorted entries per (minute, service, server, region, level). */
@@ -41,31 +46,41 @@ export function computeRollup(c: EntryColumns, count: number, labelCount: number
   const region: number[] = [];
   const level: number[] = [];
   const counts: number[] = [];
+  const atStart: number[] = [];
   let current = Number.NaN;
+  // The current minute's bounds in exact nanoseconds (a double would round timestamps near a boundary).
+  let startNs = 0n;
+  let endNs = -1n;
   let rows = new Map<number | string, number>(); // key -> row index, for the current minute
   for (let i = 0; i < count; i++) {
-    const m = Math.floor(Number(c.ts[i]!) / MINUTE);
-    if (m !== current) {
-      current = m;
+    const ts = c.ts[i]!;
+    if (ts >= endNs || ts < startNs) {
+      const m = ts >= 0n ? ts / MINUTE_NS : (ts - MINUTE_NS + 1n) / MINUTE_NS;
+      startNs = m * MINUTE_NS;
+      endNs = startNs + MINUTE_NS;
+      current = Number(m);
       rows = new Map(); // entries are sorted by time: a minute never comes back
     }
     const sv = c.service[i]!;
     const sr = c.server[i]!;
     const rg = c.region[i]!;
     const lv = c.level[i]!;
+    const first = ts === startNs ? 1 : 0;
     const key = numeric ? ((sv * L + sr) * L + rg) * 4 + lv : `${sv},${sr},${rg},${lv}`;
     const row = rows.get(key);
     if (row !== undefined) {
       counts[row]!++;
+      atStart[row]! += first;
       continue;
     }
     rows.set(key, counts.length);
-    minute.push(m);
+    minute.push(current);
     service.push(sv);
     server.push(sr);
     region.push(rg);
     level.push(lv);
     counts.push(1);
+    atStart.push(first);
   }
   return {
     rows: counts.length,
@@ -75,6 +90,7 @@ export function computeRollup(c: EntryColumns, count: number, labelCount: number
     region: Uint32Array.from(region),
     level: Uint8Array.from(level),
     count: Uint32Array.from(counts),
+    atStart: Uint32Array.from(atStart),
   };
 }
 
@@ -83,7 +99,7 @@ export function encodeRollup(r: Rollup): Uint8Array {
   const first = n > 0 ? r.minute[0]! : 0;
   const minutes = new Uint32Array(n);
   for (let i = 0; i < n; i++) minutes[i] = r.minute[i]! - first;
-  const packed = packColumns([minutes, r.service, r.server, r.region, r.level, r.count], n);
+  const packed = packColumns([minutes, r.service, r.server, r.region, r.level, r.count, r.atStart ?? new Uint32Array(n)], n);
   const raw = new Uint8Array(16 + packed.byteLength);
   const v = new DataView(raw.buffer);
   v.setFloat64(0, first, true);
@@ -108,7 +124,7 @@ export function decodeRollup(bytes: Uint8Array, version: number): Rollup | null 
   const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const first = v.getFloat64(0, true);
   const n = v.getUint32(8, true);
-  const cols = unpackColumns(raw.subarray(16), 6, n);
+  const cols = unpackColumns(raw.subarray(16), 7, n);
   if (cols === null) return null;
   const minute = new Float64Array(n);
   for (let i = 0; i < n; i++) minute[i] = first + cols[0]![i]!;
@@ -120,6 +136,7 @@ export function decodeRollup(bytes: Uint8Array, version: number): Rollup | null 
     region: Uint32Array.from(cols[3]!),
     level: Uint8Array.from(cols[4]!),
     count: Uint32Array.from(cols[5]!),
+    atStart: Uint32Array.from(cols[6]!),
   };
 }
 
@@ -144,5 +161,6 @@ function decodeFloatRollup(bytes: Uint8Array): Rollup | null {
     region: Uint32Array.from(raw.subarray(3 * n, 4 * n)),
     level: Uint8Array.from(raw.subarray(4 * n, 5 * n)),
     count: Uint32Array.from(raw.subarray(5 * n, 6 * n)),
+    atStart: null,
   };
 }

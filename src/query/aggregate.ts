@@ -58,12 +58,16 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     // Whole minutes inside the range come from the block's roll-ups when buckets are
     // whole, aligned minutes and no line filter needs the messages; the rest is scanned.
     // Roll-ups count by (minute, service, server, region, level): a matcher on other labels or metadata scans.
-    const rollupable = !needMessages && q.labelSet === null && q.metadata === null;
-    const rollup = rollupable && step % MINUTE_NS === 0n && q.from % MINUTE_NS === 0n ? view.rollup(block) : null;
+    // Buckets starting on a minute take the rows as they are; buckets starting 1 ns after one are
+    // Loki's left-open windows (m, m + 1], which need the rows' counts at the minute's first ns (v4).
+    const rollupable = !needMessages && q.labelSet === null && q.metadata === null && step % MINUTE_NS === 0n;
+    const shift = q.from % MINUTE_NS;
+    let rollup = rollupable && (shift === 0n || shift === 1n) ? view.rollup(block) : null;
+    if (rollup !== null && shift === 1n && rollup.atStart === null) rollup = null;
     if (rollup) {
-      const firstWhole = q.from; // aligned
-      const lastWhole = (q.to / MINUTE_NS) * MINUTE_NS; // minutes starting before this end inside [from, to)
-      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, bucketOf, seriesFor);
+      const firstWhole = q.from; // aligned (plus the shift)
+      const lastWhole = ((q.to - shift) / MINUTE_NS) * MINUTE_NS + shift; // whole minutes inside [from, to) end here
+      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, shift, bucketOf, seriesFor);
       if (lastWhole < q.to)
         stats.entriesScanned += countBlock(
           view,
@@ -113,6 +117,12 @@ function idPredicates(view: StoreView, q: PlannedQuery): { svOk: IdPredicate; sr
 }
 
 /** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
+/**
+ * Adds the roll-up rows of whole minutes [from, to) (both on a minute, plus
+ * `shift`). Shifted by 1 ns, a row of minute m counts its entries after the
+ * minute's first nanosecond into m's bucket, and those exactly on it into
+ * the bucket before (m - 1, m].
+ */
 function countRollup(
   view: StoreView,
   r: Rollup,
@@ -120,19 +130,26 @@ function countRollup(
   by: readonly GroupLabel[],
   from: bigint,
   to: bigint,
+  shift: bigint,
   bucketOf: (ts: bigint) => number,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   let used = 0;
-  const lo = Number(from / MINUTE_NS);
-  const hi = Number(to / MINUTE_NS);
+  const lo = Number((from - shift) / MINUTE_NS);
+  const hi = Number((to - shift) / MINUTE_NS);
   const { svOk, srOk, rgOk } = idPredicates(view, q);
+  const at = r.atStart;
   for (let i = 0; i < r.rows; i++) {
     const m = r.minute[i]!;
-    if (m < lo || m >= hi || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
+    if (m < lo || m > hi || (shift === 0n && m === hi) || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
     if ((svOk && !svOk(r.service[i]!)) || (srOk && !srOk(r.server[i]!)) || (rgOk && !rgOk(r.region[i]!))) continue;
     const s = seriesFor(groupLabels(by, view.labelName(r.service[i]!), view.labelName(r.server[i]!), view.labelName(r.region[i]!), r.level[i]!));
-    s.counts[bucketOf(BigInt(m) * MINUTE_NS)]! += r.count[i]!;
+    if (shift === 0n) s.counts[bucketOf(BigInt(m) * MINUTE_NS)]! += r.count[i]!;
+    else {
+      const first = at![i]!;
+      if (m < hi) s.counts[bucketOf(BigInt(m) * MINUTE_NS + 1n)]! += r.count[i]! - first;
+      if (first > 0 && m > lo) s.counts[bucketOf(BigInt(m - 1) * MINUTE_NS + 1n)]! += first;
+    }
     used++;
   }
   return used;

@@ -78,7 +78,7 @@ function reference(entries: LogEntry[], keep: (e: LogEntry) => boolean, key: (e:
   const out = new Map<string, Map<number, number>>();
   for (let t = start; t <= end; t += step) {
     for (const e of entries) {
-      if (!keep(e) || e.ts < t - range || e.ts >= t) continue;
+      if (!keep(e) || e.ts <= t - range || e.ts > t) continue; // Loki's window: (t - range, t]
       const k = key(e);
       if (!out.has(k)) out.set(k, new Map());
       const m = out.get(k)!;
@@ -181,6 +181,76 @@ test('a bad query is a 400 with the position, in Loki error format; a log query 
   t.is(instant.status, 400);
   t.regex(instant.body.message, /instant query/);
   t.is((await get('/loki/api/v1/series', {})).status, 400);
+});
+
+test("POST forms on query and query_range answer as GET does; /ready and status/buildinfo answer as Loki's do", async (t) => {
+  const { d, get } = await daemon(t);
+  const params = { query: 'sum by (level) (count_over_time({service="db"}[1m]))', start: T0.toString(), end: END.toString(), step: '60s' };
+  const viaGet = await get('/loki/api/v1/query_range', params);
+  const viaPost = await fetch(`${d.url}/loki/api/v1/query_range`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(params),
+  });
+  t.is(viaPost.status, 200);
+  t.deepEqual(((await viaPost.json()) as any).data.result, viaGet.body.data.result);
+  const instant = await fetch(`${d.url}/loki/api/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'query=vector(1)%2Bvector(1)&time=4',
+  });
+  t.deepEqual(((await instant.json()) as any).data.result, [{ metric: {}, value: [4, '2'] }]);
+  const ready = await fetch(`${d.url}/ready`);
+  t.deepEqual([ready.status, await ready.text()], [200, 'ready\n']);
+  const info = await get('/loki/api/v1/status/buildinfo', {});
+  t.is(info.status, 200);
+  t.deepEqual(Object.keys(info.body).sort(), ['branch', 'buildDate', 'buildUser', 'goVersion', 'revision', 'version']);
+  t.regex(info.body.version, /^\d+\.\d+\.\d+/);
+});
+
+test("windows are Loki's (t - range, t]: an entry exactly at a step's time counts there, not in the next step", async (t) => {
+  const d = await startDaemon(t, { grpc: { port: 0 } });
+  const M = 60n * S;
+  // Entries exactly on minutes 1, 2 and 3, and one just after minute 2.
+  const entries: LogEntry[] = [M, 2n * M, 2n * M + 1n, 3n * M].map((d, i) => ({
+    ts: T0 + d,
+    level: 1 as Level,
+    service: 'edge',
+    server: 'h',
+    region: 'r',
+    message: `e ${i}`,
+  }));
+  await d.writer.write(entries);
+  const res = await fetch(
+    `${d.url}/loki/api/v1/query_range?${new URLSearchParams({ query: 'count_over_time({service="edge"}[1m])', start: String(T0 + M), end: String(T0 + 5n * M), step: '60s' })}`,
+  );
+  const body = (await res.json()) as any;
+  const want = reference(
+    entries,
+    () => true,
+    () => 'edge',
+    T0 + M,
+    T0 + 5n * M,
+    M,
+    M,
+  );
+  t.deepEqual(
+    body.data.result[0].values.map(([at, v]: [number, string]) => [at, Number(v)]),
+    [...want.get('edge')!],
+  );
+  t.deepEqual(
+    [...want.get('edge')!],
+    [
+      [Number(T0 + M) / 1e9, 1],
+      [Number(T0 + 2n * M) / 1e9, 1],
+      [Number(T0 + 3n * M) / 1e9, 2],
+    ],
+    'an entry on a step counts at that step, one just after it at the next',
+  );
+  const instant = await fetch(
+    `${d.url}/loki/api/v1/query?${new URLSearchParams({ query: 'count_over_time({service="edge"}[1m])', time: String(T0 + 3n * M) })}`,
+  );
+  t.is(((await instant.json()) as any).data.result[0].value[1], '2', '(2m, 3m] holds 2m + 1 ns and 3m');
 });
 
 test("Grafana's data source check (vector(1)+vector(1), as it sends it) answers 2; constants answer over a range; an unsupported feature is named with its position", async (t) => {

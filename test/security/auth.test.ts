@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const TOKEN = 'a-good-token-0123456789abcdef';
-const OPEN = new Set(['/healthz', '/readyz', '/ui/login', '/ui/logout']);
+const OPEN = new Set(['/healthz', '/readyz', '/ready', '/ui/login', '/ui/logout']);
 
 test('a token is accepted only when it is exactly one of the configured ones', (t) => {
   const tokens = new TokenSet([TOKEN, 'another-token-0123456789']);
