@@ -97,9 +97,15 @@ export function toStreams(entries: readonly IdentifiedEntry[]): { stream: Labels
   return [...streams.values()];
 }
 
-function seriesLabels(labels: Series['labels']): Labels {
+/** A series' labels as Loki names them: as the query wrote them when it grouped (`written`), level in lower case. */
+function seriesLabels(labels: Series['labels'], written?: MetricQuery['written']): Labels {
   const out: Labels = {};
-  for (const [k, v] of Object.entries(labels)) if (v !== undefined) out[k] = k === 'level' ? v.toLowerCase() : v;
+  const value = (k: string, v: string) => (k === 'level' ? v.toLowerCase() : v);
+  if (written !== undefined) {
+    for (const [name, label] of written) if (labels[label] !== undefined) out[name] = value(label, labels[label]!);
+    return out;
+  }
+  for (const [k, v] of Object.entries(labels)) if (v !== undefined) out[k] = value(k, v);
   return out;
 }
 
@@ -110,7 +116,7 @@ function gcd(a: bigint, b: bigint): bigint {
 
 /**
  * A range metric query evaluated as Loki does: a point at every step from
- * start to end, each the count over the `range` before it ([t - range, t)).
+ * start to end, each the count over the `range` before it ((t - range, t]).
  * The engine counts in buckets of gcd(step, range), every window is a sum of
  * whole buckets, so roll-ups still answer the whole minutes. Points with no
  * entries are left out, as in Loki; topk is applied per point, as in Loki.
@@ -142,7 +148,7 @@ async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint
   }
   const result = series
     .map((s) => ({
-      metric: seriesLabels(s.labels),
+      metric: seriesLabels(s.labels, m.written),
       values: [...s.values].flatMap((v, k) => (v > 0 ? [[Number(start + BigInt(k) * step) / 1e9, String(v)] as [number, string]] : [])),
     }))
     .filter((s) => s.values.length > 0);

@@ -29,6 +29,9 @@ import { toRegExp, type LabelMatcher, type LabelName, type LineFilter, type LogQ
 
 export type GroupLabel = LabelName | 'level';
 
+/** The labels Loki's parsers set on a failure; without parsers, no entry has them. */
+const ERROR_LABELS = new Set(['__error__', '__error_details__']);
+
 /** A compiled metric query: counts per time bucket, grouped by labels, optionally top-k. */
 export interface MetricQuery {
   readonly kind: 'count_over_time';
@@ -37,6 +40,12 @@ export interface MetricQuery {
   /** Bucket width in nanoseconds. */
   readonly range: bigint;
   readonly by: readonly GroupLabel[];
+  /**
+   * The grouping labels as written, each with the label it stands for:
+   * answers name them so (`by (service_name)` answers service_name, and
+   * `by (level, detected_level)` both). Absent: the labels' own names.
+   */
+  readonly written?: readonly (readonly [string, GroupLabel])[];
   /** Keep only the k series with the largest total (topk). */
   readonly topk?: number;
 }
@@ -249,6 +258,17 @@ class Parser {
         this.i++;
         const field = this.peek;
         if (field.kind !== 'ident') this.fail('a label name after "|"');
+        // `| drop __error__, __error_details__` (Grafana's log-volume query sends it): without a
+        // parser no entry has those labels, so dropping them changes nothing. Other drops are not evaluated.
+        if (field.text === 'drop' && this.tokens[this.i + 1]?.kind === 'ident' && ERROR_LABELS.has(this.tokens[this.i + 1]!.text)) {
+          this.i++;
+          do {
+            const name = this.peek;
+            if (name.kind !== 'ident' || !ERROR_LABELS.has(name.text)) this.fail('__error__ or __error_details__ (dropping other labels is not supported)');
+            this.i++;
+          } while (this.accept(','));
+          continue;
+        }
         if (field.text !== 'level') {
           this.i++;
           const opTok = this.peek;
@@ -288,13 +308,18 @@ class Parser {
     return LABEL_ALIASES[t.text] ?? t.text;
   }
 
-  private grouping(): GroupLabel[] | undefined {
+  /** `by (...)`: the labels grouped by, deduplicated, and as written. */
+  private grouping(): { by: GroupLabel[]; written: [string, GroupLabel][] } | undefined {
     if (!this.accept('by')) return undefined;
     this.expect('(');
-    const by: GroupLabel[] = [this.label()];
-    while (this.accept(',')) by.push(this.label());
+    const written: [string, GroupLabel][] = [];
+    do {
+      const t = this.peek;
+      const label = this.label();
+      written.push([t.text, label]);
+    } while (this.accept(','));
     this.expect(')', '"," or ")"');
-    return by;
+    return { by: [...new Set(written.map(([, l]) => l))], written };
   }
 
   private metric(): MetricQuery {
@@ -310,7 +335,8 @@ class Parser {
       this.expect(']');
       this.expect(')');
       // As in LogQL, an unaggregated count_over_time is one series per stream; sum() without by() folds them into one.
-      return { kind: 'count_over_time', select, range, by: this.grouping() ?? STREAM_LABELS };
+      const g = this.grouping();
+      return { kind: 'count_over_time', select, range, by: g?.by ?? STREAM_LABELS, ...(g ? { written: g.written } : {}) };
     }
     if (fn.text === 'sum') {
       this.i++;
@@ -318,8 +344,8 @@ class Parser {
       this.expect('(');
       const inner = this.metric();
       this.expect(')');
-      const by = before ?? this.grouping() ?? [];
-      return { ...inner, by };
+      const g = before ?? this.grouping();
+      return { ...inner, by: g?.by ?? [], written: g?.written ?? [] };
     }
     if (fn.text === 'topk') {
       this.i++;

@@ -208,6 +208,42 @@ test("POST forms on query and query_range answer as GET does; /ready and status/
   t.regex(info.body.version, /^\d+\.\d+\.\d+/);
 });
 
+test("Explore's log-volume query answers, its series labelled as the query names them", async (t) => {
+  const { get, entries } = await daemon(t);
+  // Grafana's Explore sends this beside every log query (public/app/plugins/datasource/loki: its logs-volume query).
+  const r = await get('/loki/api/v1/query_range', {
+    query: 'sum by (level, detected_level) (count_over_time({service="api"} | drop __error__ [1m]))',
+    start: T0.toString(),
+    end: END.toString(),
+    step: '60s',
+  });
+  t.is(r.status, 200, JSON.stringify(r.body));
+  const byLevel = new Map<string, number>();
+  for (const s of r.body.data.result) {
+    t.is(s.metric.level, s.metric.detected_level);
+    t.deepEqual(Object.keys(s.metric).sort(), ['detected_level', 'level']);
+    byLevel.set(
+      s.metric.level,
+      s.values.reduce((a: number, [, v]: [number, string]) => a + Number(v), 0),
+    );
+  }
+  const want = reference(
+    entries,
+    (e) => e.service === 'api',
+    (e) => LEVEL_NAMES[e.level]!.toLowerCase(),
+    T0,
+    END,
+    60n * S,
+    60n * S,
+  );
+  t.deepEqual([...byLevel].sort(), [...want].map(([k, m]) => [k, [...m.values()].reduce((a, b) => a + b, 0)] as [string, number]).sort());
+  const named = await get('/loki/api/v1/query', { query: 'sum by (service_name) (count_over_time({service="api"}[1h]))', time: END.toString() });
+  t.deepEqual(
+    named.body.data.result.map((s: any) => s.metric),
+    [{ service_name: 'api' }],
+  );
+});
+
 test("windows are Loki's (t - range, t]: an entry exactly at a step's time counts there, not in the next step", async (t) => {
   const d = await startDaemon(t, { grpc: { port: 0 } });
   const M = 60n * S;
