@@ -8,7 +8,7 @@ import { isLabelName } from '../model/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
-import { STREAM_LABELS, labelAlias, parseLogQL, type MetricQuery } from '../query/logql.js';
+import { STREAM_LABELS, labelAlias, parseLogQL, type GroupLabel, type MetricQuery } from '../query/logql.js';
 import { compileLogQL } from '../query/logql/compile.js';
 import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
@@ -264,9 +264,20 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       const label = labelAlias(req.params.name) ?? req.params.name;
       // Loki answers a label that is not a label name, or that nothing has, with no values.
       if (!isLabelName(label)) return { status: 'success', data: [] };
-      if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       const q = req.query as Query;
       const { from, to } = lokiRange(q);
+      // With query= (Grafana's label browser narrows by the selector typed so far): the values among its streams.
+      // Counted by the label, so this holds for the column labels; another label's values are not narrowed.
+      const column = (STREAM_LABELS as readonly string[]).includes(label);
+      if (q.query !== undefined && q.query !== '' && column) {
+        const compiled = parseLogQL(q.query);
+        if (compiled.type !== 'log') throw bad(`query takes a stream selector, not ${JSON.stringify(q.query)}`, 'query');
+        const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: to - from > 0n ? to - from : 1n, by: [label as GroupLabel] };
+        const counts = await deps.engine.metric(m, from, to > from ? to : from + 1n, { timeoutMs: int(q.timeout_ms, 'timeout_ms', 10_000) });
+        const values = counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => seriesLabels(x.labels)[label]!);
+        return { status: 'success', data: [...new Set(values)].sort() };
+      }
+      if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       return { status: 'success', data: await deps.labelValues(label, from, to) };
     });
 

@@ -157,6 +157,13 @@ test('labels, label values (with aliases), and series', async (t) => {
   t.deepEqual((await get('/loki/api/v1/label/service_name/values', range)).body.data, ['api', 'auth', 'db']);
   t.deepEqual((await get('/loki/api/v1/label/level/values', range)).body.data, ['debug', 'info', 'warn', 'error']);
   t.deepEqual((await get('/loki/api/v1/label/nope/values', range)).body.data, []);
+  // query= narrows the values to the streams of the selector (Grafana's label browser).
+  const narrowed = (name: string, query: string) => get(`/loki/api/v1/label/${name}/values`, { ...range, query }).then((r) => r.body.data);
+  t.deepEqual(await narrowed('region', '{service="db"} |= "timeout"'), ['eu-1'], 'every db timeout is in eu-1; other entries are in us-1 too');
+  t.deepEqual(
+    await narrowed('level', '{server="web-3"} |= "timeout"'),
+    [...new Set(entries.filter((e) => e.server === 'web-3' && e.message.includes('timeout')).map((e) => LEVEL_NAMES[e.level]!.toLowerCase()))].sort(),
+  );
   const series = await get('/loki/api/v1/series', { 'match[]': ['{service="api", region="eu-1"}', '{server="web-0", level="error"}'], ...range });
   t.is(series.status, 200);
   const want = new Set(
