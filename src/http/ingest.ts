@@ -56,7 +56,7 @@ function reportStatus(report: IngestReport): number {
  * - `POST /api/v1/ingest`: NDJSON, one entry per line (ts, service, server,
  *   region, level, msg; pino's field names too).
  * - `POST /loki/api/v1/push`: Loki's push API, JSON or snappy protobuf.
- * - `POST /v1/logs`: OTLP/HTTP logs, JSON or protobuf.
+ * - `POST /v1/logs` (and Loki's `/otlp/v1/logs`): OTLP/HTTP logs, JSON or protobuf.
  */
 export async function registerIngestApi(app: FastifyInstance, deps: IngestApiDeps, options: IngestHttpOptions = {}): Promise<void> {
   const { ingestor } = deps;
@@ -93,12 +93,14 @@ export async function registerIngestApi(app: FastifyInstance, deps: IngestApiDep
     };
 
     scope.post('/api/v1/ingest', (req, reply) => push(req, reply, 'http-ndjson', 'ndjson', false));
-    scope.post('/v1/logs', (req, reply) => {
-      const encoding = encodingOf(req);
-      if (encoding === false)
-        return reply.status(415).send({ code: 3, message: `unsupported content-encoding ${req.headers['content-encoding']}: gzip or none` });
-      return handleOtlpPush(ingestor, req, reply, encoding);
-    });
+    // OTLP's own path, and Loki's for it (an OTel Collector's otlphttp exporter pointed at Loki uses /otlp).
+    for (const path of ['/v1/logs', '/otlp/v1/logs'])
+      scope.post(path, (req, reply) => {
+        const encoding = encodingOf(req);
+        if (encoding === false)
+          return reply.status(415).send({ code: 3, message: `unsupported content-encoding ${req.headers['content-encoding']}: gzip or none` });
+        return handleOtlpPush(ingestor, req, reply, encoding);
+      });
     scope.get('/api/v1/ingest/stats', async () => ({ status: 'success', data: ingestor.stats() }));
     scope.get('/api/v1/sources', async (req) => {
       const q = req.query as Query;

@@ -13,8 +13,8 @@ const T0_MS = 1_763_758_800_000;
 const proto = protobuf.loadSync(fileURLToPath(new URL('../../../proto/otlp/logs.proto', import.meta.url)));
 
 /** Logs through the OpenTelemetry SDK's own exporter, as an instrumented service would, and flushes. */
-async function emitThroughSdk(d: Daemon, exporter: 'json' | 'protobuf', service: string): Promise<void> {
-  const url = `${d.url}/v1/logs`;
+async function emitThroughSdk(d: Daemon, exporter: 'json' | 'protobuf', service: string, path = '/v1/logs'): Promise<void> {
+  const url = `${d.url}${path}`;
   const provider = new LoggerProvider({
     resource: resourceFromAttributes({ 'service.name': service, 'host.name': 'web-3', 'cloud.region': 'eu-west-1' }),
     processors: [new BatchLogRecordProcessor({ exporter: exporter === 'json' ? new HttpJsonExporter({ url }) : new HttpProtoExporter({ url }) })],
@@ -34,10 +34,15 @@ async function emitThroughSdk(d: Daemon, exporter: 'json' | 'protobuf', service:
   await provider.shutdown();
 }
 
-for (const exporter of ['json', 'protobuf'] as const) {
-  test(`the OpenTelemetry SDK's OTLP/HTTP ${exporter} exporter sends unchanged, and every record is stored with its level, stream and attributes`, async (t) => {
+// OTLP's own path, and Loki's (an exporter pointed at Loki's /otlp).
+for (const [exporter, path] of [
+  ['json', '/v1/logs'],
+  ['protobuf', '/v1/logs'],
+  ['protobuf', '/otlp/v1/logs'],
+] as const) {
+  test(`the OpenTelemetry SDK's OTLP/HTTP ${exporter} exporter sends unchanged to ${path}, and every record is stored with its level, stream and attributes`, async (t) => {
     const d = await startDaemon(t);
-    await emitThroughSdk(d, exporter, `checkout-${exporter}`);
+    await emitThroughSdk(d, exporter, `checkout-${exporter}`, path);
     const got = await storedEntries(d, `{service="checkout-${exporter}"}`);
     t.deepEqual(
       got.map((e) => [e.ts, e.level, e.server, e.region, e.message]),
