@@ -122,13 +122,16 @@ function gcd(a: bigint, b: bigint): bigint {
  * entries are left out, as in Loki; topk is applied per point, as in Loki.
  */
 async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
-  const base = gcd(step, m.range);
   // Loki's windows are (t - range, t]: buckets start 1 ns after each boundary (roll-ups serve them too).
+  // Windows that overlap are sums of gcd(step, range) buckets; with a step longer than the range, each
+  // point is one bucket counting only its window, so a long span needs as many buckets as points.
+  const disjoint = step > m.range;
+  const base = disjoint ? step : gcd(step, m.range);
   const from = start - m.range + 1n;
-  const counts = await engine.metric({ ...m, range: base, topk: undefined }, from, end + 1n, { timeoutMs });
+  const counts = await engine.metric({ ...m, range: base, topk: undefined, ...(disjoint ? { window: m.range } : {}) }, from, end + 1n, { timeoutMs });
   const points = Number((end - start) / step) + 1;
   const perStep = Number(step / base);
-  const perRange = Number(m.range / base);
+  const perRange = disjoint ? 1 : Number(m.range / base);
   const series = counts.series.map((s) => {
     const prefix = new Float64Array(s.counts.length + 1);
     for (let i = 0; i < s.counts.length; i++) prefix[i + 1] = prefix[i]! + s.counts[i]!;

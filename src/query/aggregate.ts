@@ -31,9 +31,16 @@ export interface CountResult {
  * `step` and per group. Reads only the columns it needs: messages only when
  * the query has line filters, label columns only when filtered or grouped on.
  */
-export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: readonly GroupLabel[], deadline = Infinity): CountResult {
+/**
+ * Counts per bucket of `step` from q.from. With `window`, a bucket counts
+ * only its first `window` ns: disjoint windows every step, as a Loki range
+ * query with a step longer than its range asks (then there are as many
+ * buckets as points, not span / gcd(step, range)).
+ */
+export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: readonly GroupLabel[], deadline = Infinity, window?: bigint): CountResult {
   const buckets = Number((q.to - q.from + step - 1n) / step);
   const stepN = Number(step);
+  const windowN = window === undefined ? stepN : Number(window);
   const groups = new Map<string, Series>();
   const seriesFor = (labels: Partial<Record<GroupLabel, string>>): Series => {
     const key = by.map((l) => labels[l] ?? '').join('\u0000');
@@ -41,7 +48,16 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     if (!s) groups.set(key, (s = { labels, counts: new Array<number>(buckets).fill(0) }));
     return s;
   };
-  const bucketOf = (ts: bigint) => Math.floor(Number(ts - q.from) / stepN);
+  // The bucket of a timestamp, or -1 in the gap after a window.
+  const bucketOf = (ts: bigint) => {
+    const off = Number(ts - q.from);
+    const k = Math.floor(off / stepN);
+    return off - k * stepN < windowN ? k : -1;
+  };
+  const add = (s: Series, ts: bigint, n: number) => {
+    const b = bucketOf(ts);
+    if (b >= 0) s.counts[b]! += n;
+  };
   let stopped: string | undefined;
   const stats = { rollupRows: 0, entriesScanned: 0 };
   const needMessages = q.lines.length > 0;
@@ -60,14 +76,14 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     // Roll-ups count by (minute, service, server, region, level): a matcher on other labels or metadata scans.
     // Buckets starting on a minute take the rows as they are; buckets starting 1 ns after one are
     // Loki's left-open windows (m, m + 1], which need the rows' counts at the minute's first ns (v4).
-    const rollupable = !needMessages && q.labelSet === null && q.metadata === null && step % MINUTE_NS === 0n;
+    const rollupable = !needMessages && q.labelSet === null && q.metadata === null && step % MINUTE_NS === 0n && BigInt(windowN) % MINUTE_NS === 0n;
     const shift = q.from % MINUTE_NS;
     let rollup = rollupable && (shift === 0n || shift === 1n) ? view.rollup(block) : null;
     if (rollup !== null && shift === 1n && rollup.atStart === null) rollup = null;
     if (rollup) {
       const firstWhole = q.from; // aligned (plus the shift)
       const lastWhole = ((q.to - shift) / MINUTE_NS) * MINUTE_NS + shift; // whole minutes inside [from, to) end here
-      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, shift, bucketOf, seriesFor);
+      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, shift, add, seriesFor);
       if (lastWhole < q.to)
         stats.entriesScanned += countBlock(
           view,
@@ -77,18 +93,18 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
           by,
           wants,
           needMessages,
-          bucketOf,
+          add,
           seriesFor,
         );
     } else {
-      stats.entriesScanned += countBlock(view, block, q, streams, by, wants, needMessages, bucketOf, seriesFor);
+      stats.entriesScanned += countBlock(view, block, q, streams, by, wants, needMessages, add, seriesFor);
     }
   }
   if (!stopped) {
     forEachUnsealed(view.batches, q, q.from, q.to, (r, i, service, server, region) => {
       stats.entriesScanned++;
       if (needMessages && !matchesMessage(q, r.message(i))) return;
-      seriesFor(groupLabels(by, service, server, region, r.levels()[i]!)).counts[bucketOf(r.timestamps()[i]!)]!++;
+      add(seriesFor(groupLabels(by, service, server, region, r.levels()[i]!)), r.timestamps()[i]!, 1);
     });
   }
   return { from: q.from, step, buckets, series: [...groups.values()], partial: stopped ? { reasons: [stopped] } : undefined, stats };
@@ -131,7 +147,7 @@ function countRollup(
   from: bigint,
   to: bigint,
   shift: bigint,
-  bucketOf: (ts: bigint) => number,
+  add: (s: Series, ts: bigint, n: number) => void,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   let used = 0;
@@ -144,11 +160,11 @@ function countRollup(
     if (m < lo || m > hi || (shift === 0n && m === hi) || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
     if ((svOk && !svOk(r.service[i]!)) || (srOk && !srOk(r.server[i]!)) || (rgOk && !rgOk(r.region[i]!))) continue;
     const s = seriesFor(groupLabels(by, view.labelName(r.service[i]!), view.labelName(r.server[i]!), view.labelName(r.region[i]!), r.level[i]!));
-    if (shift === 0n) s.counts[bucketOf(BigInt(m) * MINUTE_NS)]! += r.count[i]!;
+    if (shift === 0n) add(s, BigInt(m) * MINUTE_NS, r.count[i]!);
     else {
       const first = at![i]!;
-      if (m < hi) s.counts[bucketOf(BigInt(m) * MINUTE_NS + 1n)]! += r.count[i]! - first;
-      if (first > 0 && m > lo) s.counts[bucketOf(BigInt(m - 1) * MINUTE_NS + 1n)]! += first;
+      if (m < hi) add(s, BigInt(m) * MINUTE_NS + 1n, r.count[i]! - first);
+      if (first > 0 && m > lo) add(s, BigInt(m - 1) * MINUTE_NS + 1n, first);
     }
     used++;
   }
@@ -163,7 +179,7 @@ function countBlock(
   by: readonly GroupLabel[],
   wants: (l: GroupLabel) => boolean,
   needMessages: boolean,
-  bucketOf: (ts: bigint) => number,
+  add: (s: Series, ts: bigint, n: number) => void,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   if (streams === null) return 0;
@@ -202,7 +218,7 @@ function countBlock(
         );
         keyCache.set(key, s);
       }
-      s.counts[bucketOf(ts[k]!)]!++;
+      add(s, ts[k]!, 1);
     }
   }
   return scanned;

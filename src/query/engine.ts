@@ -126,7 +126,7 @@ export class QueryEngine implements QueryService {
         try {
           return await this.system.ask<CountResult>(
             ref,
-            { op: 'count', query: select, step: query.range, by: [...query.by], budgetMs: timeoutMs * 0.8 },
+            { op: 'count', query: select, step: query.range, by: [...query.by], budgetMs: timeoutMs * 0.8, window: query.window },
             { timeoutMs },
           );
         } catch (err) {

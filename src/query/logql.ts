@@ -39,6 +39,8 @@ export interface MetricQuery {
   readonly select: Omit<LogQuery, 'from' | 'to'>;
   /** Bucket width in nanoseconds. */
   readonly range: bigint;
+  /** Count only each bucket's first `window` ns (disjoint windows every range; see countView). */
+  readonly window?: bigint;
   readonly by: readonly GroupLabel[];
   /**
    * The grouping labels as written, each with the label it stands for:

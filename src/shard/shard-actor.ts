@@ -60,7 +60,7 @@ export type ShardRequest =
   | { op: 'recovery' }
   | { op: 'sources'; prefix?: string; limit?: number }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
-  | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number }
+  | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number; window?: bigint }
   | { op: 'labelValues'; name: string; from?: bigint; to?: bigint };
 
 export interface ShardStatsAnswer {
@@ -175,7 +175,7 @@ export const shardActor = defineBehaviour<
           partial: { reasons: [`shard ${shardName(state.args.dir)} is restarting: its replica cannot answer queries`] },
         };
       }
-      return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs);
+      return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs, req.window);
     }
     if (req.op === 'labelValues') return state.role === 'primary' ? labelValues(state.store.readView(), req.name, req.from, req.to) : [];
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;

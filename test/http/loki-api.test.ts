@@ -97,6 +97,9 @@ test('query_range with a metric query answers a matrix equal to a brute-force ev
     [60n, 60n],
     [30n, 120n],
     [45n, 60n],
+    // A step longer than the range: disjoint windows, one bucket per point.
+    [120n, 60n],
+    [300n, 90n],
   ] as const) {
     const r = await get('/loki/api/v1/query_range', {
       query: `sum by (level) (count_over_time({service="db"} |= "timeout" [${range}s]))`,
@@ -248,6 +251,38 @@ test("Explore's log-volume query answers, its series labelled as the query names
   t.deepEqual(
     named.body.data.result.map((s: any) => s.metric),
     [{ service_name: 'api' }],
+  );
+});
+
+test('the point limit counts points: 1,441 points over 30 days with a 1-minute range answer (gcd buckets would be 43,200)', async (t) => {
+  const { get, entries } = await daemon(t);
+  const end = END;
+  const start = end - 30n * 86_400n * S;
+  const r = await get('/loki/api/v1/query_range', {
+    query: 'sum(count_over_time({service="api"}[1m]))',
+    start: start.toString(),
+    end: end.toString(),
+    step: '30m',
+  });
+  t.is(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+  const want = reference(
+    entries,
+    (e) => e.service === 'api',
+    () => '',
+    start,
+    end,
+    1800n * S,
+    60n * S,
+  );
+  t.deepEqual(
+    r.body.data.result.flatMap((s: any) => s.values.map(([at, v]: [number, string]) => `${at}=${v}`)).sort(),
+    [...(want.get('') ?? new Map())].map(([at, v]) => `${at}=${v}`).sort(),
+  );
+  t.is(
+    (await get('/loki/api/v1/query_range', { query: 'sum(count_over_time({service="api"}[1m]))', start: start.toString(), end: end.toString(), step: '60s' }))
+      .status,
+    400,
+    '43,201 points are too many',
   );
 });
 

@@ -12,15 +12,15 @@ const T0 = 1_767_225_600_000_000_000n; // on a minute
 // Entries on minute boundaries, 1 ns either side of them, and in between, over 10 minutes.
 const STAMPS = Array.from({ length: 10 }, (_, m) => [0n, 1n, MIN / 2n, MIN - 1n].map((d) => T0 + BigInt(m) * MIN + d)).flat();
 
-/** Entries per bucket [from + k step, from + (k + 1) step): from 1 ns after a minute, that is Loki's (m, m + step]. */
-function brute(from: bigint, to: bigint, step: bigint): number[] {
+/** Entries per bucket [from + k step, from + k step + window): from 1 ns after a minute, that is Loki's (m, m + window]. */
+function brute(from: bigint, to: bigint, step: bigint, window = step): number[] {
   const n = Number((to - from + step - 1n) / step);
   const out = new Array<number>(n).fill(0);
-  for (const ts of STAMPS) for (let k = 0; k < n; k++) if (ts >= from + BigInt(k) * step && ts < from + BigInt(k + 1) * step) out[k]!++;
+  for (const ts of STAMPS) for (let k = 0; k < n; k++) if (ts >= from + BigInt(k) * step && ts < from + BigInt(k) * step + window) out[k]!++;
   return out;
 }
 
-test("per-minute roll-ups count windows starting on a minute, and Loki's windows starting 1 ns after one, exactly as a scan does", async (t) => {
+test("per-minute roll-ups count windows starting on a minute, Loki's windows starting 1 ns after one, and disjoint windows, exactly as a scan does", async (t) => {
   const { store } = ShardStore.open({ dir: tempDir(t), sealInBackground: false });
   t.teardown(() => store.close());
   store.append(
@@ -30,7 +30,10 @@ test("per-minute roll-ups count windows starting on a minute, and Loki's windows
     ),
   );
   await store.seal();
-  for (const [from, step, rollup] of [
+  for (const [from, step, rollup, window] of [
+    [T0 + 1n, 2n * MIN, true, MIN],
+    [T0, 3n * MIN, true, MIN],
+    [T0 + 1n, 2n * MIN, false, MIN / 2n],
     [T0, MIN, true],
     [T0 + 1n, MIN, true],
     [T0 + 1n, 2n * MIN, true],
@@ -39,9 +42,9 @@ test("per-minute roll-ups count windows starting on a minute, and Loki's windows
     [T0 + 7n, MIN, false],
   ] as const) {
     const to = from + 8n * MIN;
-    const r = countView(store.readView(), planQuery({ from, to, services: ['api'] }), step, []);
+    const r = countView(store.readView(), planQuery({ from, to, services: ['api'] }), step, [], Infinity, window);
     const got = r.series[0]?.counts ?? [];
-    t.deepEqual(got, brute(from, to, step), `from T0+${from - T0} step ${step}`);
+    t.deepEqual(got, brute(from, to, step, window), `from T0+${from - T0} step ${step} window ${window}`);
     t.is((r.stats?.rollupRows ?? 0) > 0, rollup, 'roll-ups answer exactly when the buckets allow them');
   }
 });
