@@ -10,6 +10,8 @@ import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type GroupLabel, type MetricQuery } from '../query/logql.js';
 import { compileLogQL } from '../query/logql/compile.js';
+import { formatLogQL } from '../query/logql/format.js';
+import { parseLogQLTree } from '../query/logql/parse.js';
 import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
 import type { Series } from '../query/aggregate.js';
@@ -246,6 +248,14 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
     };
     loki.get('/loki/api/v1/query', (req) => instant(params(req)));
     loki.post('/loki/api/v1/query', (req) => instant(params(req)));
+
+    // Grafana's "Format query": the query in one canonical form (Loki's grammar; Tributary's own spellings such as {} are not in it).
+    const formatQuery = async (q: Query) => {
+      if (!q.query) throw bad('missing query parameter "query"', 'query');
+      return { status: 'success', data: formatLogQL(parseLogQLTree(q.query)) };
+    };
+    loki.get('/loki/api/v1/format_query', (req) => formatQuery(params(req)));
+    loki.post('/loki/api/v1/format_query', (req) => formatQuery(params(req)));
 
     // Loki's build information, which Grafana reads to learn what it talks to: this is Tributary, at its own version.
     loki.get('/loki/api/v1/status/buildinfo', async () => ({

@@ -210,6 +210,9 @@ test("POST forms on query and query_range answer as GET does; /ready and status/
     body: 'query=vector(1)%2Bvector(1)&time=4',
   });
   t.deepEqual(((await instant.json()) as any).data.result, [{ metric: {}, value: [4, '2'] }]);
+  const formatted = await get('/loki/api/v1/format_query', { query: 'sum   by(host)(rate( {job="mysql"}|="error"  [1m] ))' });
+  t.deepEqual(formatted.body, { status: 'success', data: 'sum by (host) (rate({job="mysql"} |= "error" [1m]))' });
+  t.is((await get('/loki/api/v1/format_query', { query: 'sum(' })).status, 400);
   const ready = await fetch(`${d.url}/ready`);
   t.deepEqual([ready.status, await ready.text()], [200, 'ready\n']);
   const info = await get('/loki/api/v1/status/buildinfo', {});

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { isTributaryError } from '../../src/errors.js';
 import { evaluateConstant } from '../../src/query/logql/constant.js';
 import { parseLogQLTree } from '../../src/query/logql/parse.js';
+import { formatLogQL } from '../../src/query/logql/format.js';
 import type { Expr } from '../../src/query/logql/ast.js';
 
 // Queries as Loki's documentation writes them (query_examples, log_queries, metric_queries, template_functions).
@@ -165,6 +166,42 @@ test("operators bind as in PromQL, whatever the grammar groups: random arithmeti
     { numRuns: 500 },
   );
   t.pass();
+});
+
+/** The tree without spans (a formatted query puts things elsewhere, not otherwise). */
+function shape(e: Expr): unknown {
+  return JSON.parse(JSON.stringify(e, (k, v) => (k === 'from' || k === 'to' ? undefined : typeof v === 'bigint' ? `${v}n` : v)));
+}
+
+test("a formatted query parses back to the same tree: the documentation's queries, and their mutations that still parse (property)", (t) => {
+  for (const q of CORPUS) {
+    const e = parseLogQLTree(q);
+    const text = formatLogQL(e);
+    t.deepEqual(shape(parseLogQLTree(text)), shape(e), `${q}\n  -> ${text}`);
+  }
+  t.is(formatLogQL(parseLogQLTree('sum   by(host)(rate( {job="mysql"}|="error"  [1m] ))')), 'sum by (host) (rate({job="mysql"} |= "error" [1m]))');
+  t.is(formatLogQL(parseLogQLTree('(1 + 2) * 3 - 4 ^ (1 ^ 2)')), '(1 + 2) * 3 - 4 ^ 1 ^ 2', '^ binds to the right: those parentheses say nothing');
+  t.is(formatLogQL(parseLogQLTree('(4 ^ 1) ^ 2 - (3 - 1)')), '(4 ^ 1) ^ 2 - (3 - 1)');
+  const mutated = fc
+    .tuple(fc.constantFrom(...CORPUS), fc.nat(), fc.nat(), fc.constantFrom('', ' ', '(', ')', '1', 'x', ',', ' or ', ' and ', '"a"', ' + 2', ' * vector(3)'))
+    .map(([q, a, b, ins]) => {
+      const i = a % (q.length + 1);
+      return q.slice(0, i) + ins + q.slice(i + (b % 3));
+    });
+  fc.assert(
+    fc.property(mutated, (q) => {
+      let e: Expr;
+      try {
+        e = parseLogQLTree(q);
+      } catch {
+        return;
+      }
+      const text = formatLogQL(e);
+      const again = JSON.stringify(shape(parseLogQLTree(text)));
+      if (again !== JSON.stringify(shape(e))) throw new Error(`${q}\n  -> ${text}`);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('constant expressions evaluate as PromQL does', (t) => {
