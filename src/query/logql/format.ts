@@ -1,4 +1,5 @@
 import type { Expr, Grouping, LabelFilter, LogExpr, Matcher, MetricExpr, Stage, VectorMatching } from './ast.js';
+import { PRECEDENCE } from './tokens.js';
 
 /**
  * LogQL written back from its tree, in one canonical form (Loki's
@@ -103,24 +104,6 @@ function nsDuration(ns: bigint): string {
 function grouping(g: Grouping | undefined): string {
   return g === undefined ? '' : ` ${g.without ? 'without' : 'by'} (${g.labels.join(', ')})`;
 }
-
-const PRECEDENCE: Record<string, number> = {
-  or: 1,
-  and: 2,
-  unless: 2,
-  '==': 3,
-  '!=': 3,
-  '>': 3,
-  '>=': 3,
-  '<': 3,
-  '<=': 3,
-  '+': 4,
-  '-': 4,
-  '*': 5,
-  '/': 5,
-  '%': 5,
-  '^': 6,
-};
 
 function matching(m: VectorMatching | undefined): string {
   if (m === undefined) return '';
