@@ -100,7 +100,10 @@ async function loadPage(generation) {
     if (data.partial) setMore(`${$('more').textContent} (partial: ${data.partial.reasons.join('; ')})`);
     showError(undefined);
   } catch (err) {
-    if (generation === state.generation) showError(err);
+    if (generation === state.generation) {
+      showError(err);
+      setMore('');
+    }
   } finally {
     state.loading = false;
   }
@@ -117,7 +120,9 @@ async function loadHistogram(generation) {
   try {
     data = await api('/api/v1/query_range', { query: `sum by (level) (count_over_time(${state.query} [${step}]))`, from: nsOf(from), to: nsOf(to) });
   } catch {
-    return; // the query's own error is shown by the results
+    // The query's own error is shown by the results; the chart of the query before it goes.
+    if (generation === state.generation) clearChart();
+    return;
   }
   if (generation !== state.generation) return;
   const stepMs = Number(BigInt(data.step) / 1000000n);
@@ -181,6 +186,12 @@ function drawChart(xs, counts, stepMs) {
   if (state.chart) state.chart.destroy();
   $('chart').textContent = '';
   state.chart = new uPlot(opts, data, $('chart'));
+}
+
+function clearChart() {
+  state.chart?.destroy();
+  state.chart = undefined;
+  $('chart').textContent = '';
 }
 
 function describeRange() {

@@ -108,6 +108,10 @@ uiTest('the UI queries, shows errors in place, colours levels, scrolls by cursor
   const message = await page.textContent('#query-error');
   t.regex(message!, /parse error at 1:17/);
   t.regex(message!, /\n {16}\^/);
+  // Nothing of the query before it stays: no rows, no histogram, no "loading".
+  await page.waitForFunction(() => document.querySelector('#chart .uplot') === null);
+  t.is(await page.locator('#results tbody tr').count(), 0);
+  t.is(await page.textContent('#more'), '');
   await shot(page, '2-query-error');
 
   // A good one: only what it selects.
