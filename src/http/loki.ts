@@ -160,6 +160,24 @@ async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint
   return { result, partial: counts.partial };
 }
 
+/** The label sets (of the labels `by`) that entries of a stream selector have in [from, to): one count over the whole range. */
+async function labelSetsIn(
+  engine: QueryService,
+  selector: string,
+  field: string,
+  by: readonly GroupLabel[],
+  from: bigint,
+  to: bigint,
+  timeoutMs: number,
+): Promise<Labels[]> {
+  const compiled = parseLogQL(selector);
+  if (compiled.type !== 'log') throw bad(`${field} takes stream selectors, not ${JSON.stringify(selector)}`, field);
+  const end = to > from ? to : from + 1n;
+  const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: end - from, by };
+  const counts = await engine.metric(m, from, end, { timeoutMs });
+  return counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => seriesLabels(x.labels));
+}
+
 function compile(q: Query) {
   if (!q.query) throw bad('missing query parameter "query"', 'query');
   return compileLogQL(q.query);
@@ -283,12 +301,8 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       // Counted by the label, so this holds for the column labels; another label's values are not narrowed.
       const column = (STREAM_LABELS as readonly string[]).includes(label);
       if (q.query !== undefined && q.query !== '' && column) {
-        const compiled = parseLogQL(q.query);
-        if (compiled.type !== 'log') throw bad(`query takes a stream selector, not ${JSON.stringify(q.query)}`, 'query');
-        const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: to - from > 0n ? to - from : 1n, by: [label as GroupLabel] };
-        const counts = await deps.engine.metric(m, from, to > from ? to : from + 1n, { timeoutMs: int(q.timeout_ms, 'timeout_ms', 10_000) });
-        const values = counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => seriesLabels(x.labels)[label]!);
-        return { status: 'success', data: [...new Set(values)].sort() };
+        const sets = await labelSetsIn(deps.engine, q.query, 'query', [label as GroupLabel], from, to, int(q.timeout_ms, 'timeout_ms', 10_000));
+        return { status: 'success', data: [...new Set(sets.map((l) => l[label]!))].sort() };
       }
       if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       return { status: 'success', data: await deps.labelValues(label, from, to) };
@@ -301,17 +315,17 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       if (selectors.length === 0) throw bad('missing match[]: at least one stream selector', 'match[]');
       const { from, to } = lokiRange(q as Query);
       const seen = new Map<string, Labels>();
-      for (const selector of selectors) {
-        const compiled = parseLogQL(selector);
-        if (compiled.type !== 'log') throw bad(`match[] takes stream selectors, not ${JSON.stringify(selector)}`, 'match[]');
-        const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: to - from, by: STREAM_LABELS };
-        const counts = await deps.engine.metric(m, from, to, { timeoutMs: int(q.timeout_ms as string | undefined, 'timeout_ms', 10_000) });
-        for (const s of counts.series) {
-          if (s.counts.every((c) => c === 0)) continue;
-          const labels = seriesLabels(s.labels);
+      for (const selector of selectors)
+        for (const labels of await labelSetsIn(
+          deps.engine,
+          selector,
+          'match[]',
+          STREAM_LABELS,
+          from,
+          to,
+          int(q.timeout_ms as string | undefined, 'timeout_ms', 10_000),
+        ))
           seen.set(JSON.stringify(labels), labels);
-        }
-      }
       return { status: 'success', data: [...seen.values()] };
     });
 

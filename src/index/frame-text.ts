@@ -1,10 +1,10 @@
-import { MAYBE, NO, RAW, VAR_END, YES, type Templates } from './templates.js';
+import { NO, RAW, VAR_END, YES, type Templates } from './templates.js';
 
 /** The messages of one decoded frame, by row in the frame. */
 export interface FrameText {
   message(j: number): string;
   bytes(j: number): Uint8Array;
-  /** Whether row j's message contains `needle`: NO or YES (MAYBE never comes out). */
+  /** Whether row j's message contains `needle`, looked for in its bytes (the page first asks the block's templates). */
   contains(j: number, needle: Uint8Array): typeof NO | typeof YES;
   /** Row j's template id (RAW for a v3 frame: every message whole). */
   template(j: number): number;
@@ -111,8 +111,6 @@ export class TemplatedText implements FrameText {
   }
 
   contains(j: number, needle: Uint8Array): typeof NO | typeof YES {
-    const v = this.ids[j] === RAW ? MAYBE : this.templatesOf().verdict(needle)[this.ids[j]!]!;
-    if (v !== MAYBE) return v as typeof NO | typeof YES;
     const b = this.bytes(j);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(needle) >= 0 ? YES : NO;
   }

@@ -556,7 +556,7 @@ export class ShardStore {
         const raw = block.templates?.raw;
         if (raw === undefined || raw) return true;
         const { templates } = this.pageCache.text(this.fs, block);
-        return templates === null || needles.every((n) => templates.mayContain(n, raw));
+        return templates === null || needles.every((n) => templates.mayContain(n));
       },
       rollup: (block) => {
         let r = this.rollups.get(block.id);

@@ -81,10 +81,6 @@ export class TemplateWriter {
     let i = 0;
     while (i < n) {
       const c = msg[i]!;
-      if (c === VAR_DIGITS || c === VAR_TOKEN) {
-        vars.length = mark;
-        return RAW;
-      }
       if (DELIMITER[c] === 1) {
         tpl[t++] = c;
         i++;
@@ -174,7 +170,8 @@ export function encodeTemplateList(list: readonly Uint8Array[]): Uint8Array {
  */
 export class Templates {
   private readonly verdicts = new Map<string, Uint8Array>();
-  /** Per template, its constant text pieces as strings, made on first render. */
+  /** Per template, its constant text pieces as byte ranges and as strings, made on first render. */
+  private readonly ranges: (Uint32Array | undefined)[];
   private readonly texts: (string[] | undefined)[];
   private textBytes = 0;
 
@@ -188,6 +185,7 @@ export class Templates {
     private readonly hasToken: Uint8Array,
   ) {
     this.texts = new Array(counts.length);
+    this.ranges = new Array(counts.length);
   }
 
   /** Parses the stored list; null if its framing does not add up. */
@@ -226,18 +224,26 @@ export class Templates {
     return id < this.counts.length ? this.counts[id] : undefined;
   }
 
-  /** The constant pieces of template `id` as byte ranges of raw: [from0, to0, from1, to1, ...]. */
-  private pieces(id: number): number[] {
-    const out: number[] = [];
-    let s = this.start[id - 1]!;
-    const end = this.start[id]!;
-    for (let i = s; i < end; i++) {
-      const c = this.raw[i]!;
-      if (c !== VAR_DIGITS && c !== VAR_TOKEN) continue;
-      out.push(s, i);
-      s = i + 1;
+  /** The constant pieces of template `id` as byte ranges of raw: [from0, to0, from1, to1, ...] (kept: every rendered row asks). */
+  private pieces(id: number): Uint32Array {
+    let out = this.ranges[id];
+    if (out === undefined) {
+      out = new Uint32Array(2 * this.counts[id]! + 2);
+      let s = this.start[id - 1]!;
+      let k = 0;
+      const end = this.start[id]!;
+      for (let i = s; i < end; i++) {
+        const c = this.raw[i]!;
+        if (c !== VAR_DIGITS && c !== VAR_TOKEN) continue;
+        out[k++] = s;
+        out[k++] = i;
+        s = i + 1;
+      }
+      out[k++] = s;
+      out[k] = end;
+      this.ranges[id] = out;
+      this.textBytes += out.byteLength + 64;
     }
-    out.push(s, end);
     return out;
   }
 
@@ -346,9 +352,8 @@ export class Templates {
     return lo;
   }
 
-  /** Whether any row of the block can contain `needle` (`raw`: the block has RAW rows). */
-  mayContain(needle: Uint8Array, raw: boolean): boolean {
-    if (raw) return true;
+  /** Whether a templated row of the block can contain `needle` (RAW rows are the caller's to count). */
+  mayContain(needle: Uint8Array): boolean {
     const v = this.verdict(needle);
     for (let k = 1; k < v.length; k++) if (v[k] !== NO) return true;
     return false;

@@ -1,11 +1,10 @@
 import type { BlockIndex } from '../index/block-format.js';
-import type { StreamFilter } from '../index/page.js';
 import type { StoreView } from '../index/store.js';
 import { MINUTE_NS, type Rollup } from '../index/rollup.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { GroupLabel } from './logql.js';
 import { matchesMessage, type PlannedQuery } from './model.js';
-import { forEachUnsealed, pageMayMatch, pageWants, streamFilterOf, type QueryStreams } from './scan.js';
+import { forEachUnsealed, pagesMatching, streamFilterOf, type QueryStreams } from './scan.js';
 
 /** Counts of matching entries per time bucket, for one group of label values. */
 export interface Series {
@@ -30,12 +29,9 @@ export interface CountResult {
  * [q.from, q.to) that pass the query's filters and counts them per bucket of
  * `step` and per group. Reads only the columns it needs: messages only when
  * the query has line filters, label columns only when filtered or grouped on.
- */
-/**
- * Counts per bucket of `step` from q.from. With `window`, a bucket counts
- * only its first `window` ns: disjoint windows every step, as a Loki range
- * query with a step longer than its range asks (then there are as many
- * buckets as points, not span / gcd(step, range)).
+ * With `window`, a bucket counts only its first `window` ns: disjoint windows
+ * every step, as a Loki range query with a step longer than its range asks
+ * (then there are as many buckets as points, not span / gcd(step, range)).
  */
 export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: readonly GroupLabel[], deadline = Infinity, window?: bigint): CountResult {
   const buckets = Number((q.to - q.from + step - 1n) / step);
@@ -132,7 +128,6 @@ function idPredicates(view: StoreView, q: PlannedQuery): { svOk: IdPredicate; sr
   return { svOk: byId(q.services), srOk: byId(q.servers), rgOk: byId(q.regions) };
 }
 
-/** Adds the roll-up rows of the minutes in [from, to) (whole, aligned minutes) that pass the filters. */
 /**
  * Adds the roll-up rows of whole minutes [from, to) (both on a minute, plus
  * `shift`). Shifted by 1 ns, a row of minute m counts its entries after the
@@ -189,11 +184,11 @@ function countBlock(
   const keyCache = new Map<string, Series>();
   const selection = { from: q.from, to: q.to, levelMask: q.levelMask, streams, backward: false, needles: needles ?? undefined };
   const [byService, byServer, byRegion] = [wants('service'), wants('server'), wants('region')];
-  const pageIds = pageWants(block, streams);
+  const matching = pagesMatching(view, block, streams);
   for (let p = 0; p < block.pages.length; p++) {
     const meta = block.pages[p]!;
     if (meta.maxTs < q.from || meta.minTs >= q.to) continue;
-    if (!pageMayMatch(view, block, p, pageIds)) continue;
+    if (matching !== null && !matching(p)) continue;
     const page = view.page(block, p);
     // The page picks the rows of the streams, levels and time range asked for; only those are read.
     const { rows, ts } = page.select(selection);

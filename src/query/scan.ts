@@ -91,7 +91,7 @@ const idList = (wanted: Uint8Array | null): number[] | null => {
  * filter counts only where entries without other labels cannot pass (those
  * rows are in no posting).
  */
-export function pageWants(block: BlockIndex, s: QueryStreams): readonly (readonly number[])[] | null {
+function pageWants(block: BlockIndex, s: QueryStreams): readonly (readonly number[])[] | null {
   const out = [...s.lists];
   if (s.set !== null && !s.set.empty) {
     const sets: number[] = [];
@@ -102,11 +102,11 @@ export function pageWants(block: BlockIndex, s: QueryStreams): readonly (readonl
   return out.length === 0 ? null : out;
 }
 
-/** Whether page p of a block can hold a match, by its postings (true without them). */
-export function pageMayMatch(view: StoreView, block: BlockIndex, p: number, wants: readonly (readonly number[])[] | null): boolean {
-  if (wants === null || block.postings === undefined) return true;
-  const postings = view.postings(block);
-  return postings === null || wants.every((ids) => postings.hasAny(p, ids));
+/** Which pages of a block can hold a match of these streams, by its postings (postings.ts); null: every page (no stream filter, or no postings). */
+export function pagesMatching(view: StoreView, block: BlockIndex, streams: QueryStreams): ((page: number) => boolean) | null {
+  const wants = pageWants(block, streams);
+  const postings = wants === null || block.postings === undefined ? null : view.postings(block);
+  return postings === null ? null : (p) => wants!.every((ids) => postings.hasAny(p, ids));
 }
 
 /** The query's stream filters, or null when no stream can match (a label value the shard has never seen). */
@@ -152,11 +152,11 @@ function* scanBlock(view: StoreView, block: BlockIndex, q: PlannedQuery, streams
   // them or decodes a message: by their template (v4), or their frame's bytes (v3).
   const needles = q.required.length > 0 ? q.required : undefined;
   const selection = { from: f.from, to: q.to, levelMask: q.levelMask, streams, backward: q.backward, needles };
-  const wants = pageWants(block, streams);
+  const matching = pagesMatching(view, block, streams);
   for (const p of pages) {
     const meta = block.pages[p]!;
     if (meta.maxTs < f.from || meta.minTs >= q.to || !levelsMatch(meta.levels, q.levelMask)) continue;
-    if (!pageMayMatch(view, block, p, wants)) continue;
+    if (matching !== null && !matching(p)) continue;
     const page = view.page(block, p);
     stats.pagesScanned++;
     // Frames decoded for this query (counted before each yield too: the merge may stop here).

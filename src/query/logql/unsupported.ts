@@ -10,7 +10,7 @@ export function firstUnsupported(e: Expr): { feature: string; at: number } | nul
   const found: { feature: string; at: number }[] = [];
   const note = (span: Span, feature: string) => found.push({ feature, at: span.from });
   if (e.kind === 'log') logExpr(e, note);
-  else metric(e, note, true);
+  else metric(e, note);
   found.sort((a, b) => a.at - b.at);
   return found[0] ?? null;
 }
@@ -68,7 +68,7 @@ function labelFilter(f: LabelFilter, note: Note): void {
   }
 }
 
-function metric(e: MetricExpr, note: Note, top: boolean): void {
+function metric(e: MetricExpr, note: Note): void {
   switch (e.kind) {
     case 'range':
       if (e.op !== 'count_over_time') note(e, e.op);
@@ -80,21 +80,19 @@ function metric(e: MetricExpr, note: Note, top: boolean): void {
     case 'vector':
       if (e.op !== 'sum' && e.op !== 'topk') note(e, e.op);
       if (e.grouping?.without) note(e, 'without');
-      metric(e.inner, note, false);
+      metric(e.inner, note);
       return;
     case 'binary':
       note(e, `the binary operator ${e.op}`);
-      metric(e.left, note, false);
-      metric(e.right, note, false);
+      metric(e.left, note);
+      metric(e.right, note);
       return;
     case 'literal':
-      if (!top) return;
-      return note(e, 'a number as a query');
     case 'vectorLiteral':
-      return note(e, 'vector()');
+      return; // alone they are constants, answered before this is asked; in a larger query its operator is named
     case 'labelReplace':
       note(e, 'label_replace');
-      metric(e.inner, note, false);
+      metric(e.inner, note);
       return;
   }
 }
