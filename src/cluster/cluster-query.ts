@@ -1,7 +1,8 @@
 import { deserialize, serialize } from 'node:v8';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { TributaryError } from '../errors.js';
-import { mergeLogAnswers, observeQuery, type QueryOptions, type QueryService } from '../query/engine.js';
+import type { PipedResult, SampleRequest, SampleResult, Selection } from '../query/select.js';
+import { mergeLogAnswers, mergePipedAnswers, mergeSampleAnswers, observeQuery, type QueryOptions, type QueryService } from '../query/engine.js';
 import { DEFAULT_BUDGET_MS, DEFAULT_MAX_RESULT_BYTES, planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { mergeCounts, type CountResult } from '../query/aggregate.js';
 import type { MetricQuery } from '../query/logql.js';
@@ -14,7 +15,9 @@ export type ClusterRequest =
   | { readonly kind: 'log'; readonly query: LogQuery; readonly timeoutMs: number; readonly maxBytes: number }
   | { readonly kind: 'metric'; readonly query: MetricQuery; readonly from: bigint; readonly to: bigint; readonly timeoutMs: number }
   | { readonly kind: 'labels'; readonly name: string; readonly from?: bigint; readonly to?: bigint }
-  | { readonly kind: 'anomalies'; readonly limit: number };
+  | { readonly kind: 'anomalies'; readonly limit: number }
+  | { readonly kind: 'pipe'; readonly selection: Selection; readonly timeoutMs: number; readonly maxBytes: number }
+  | { readonly kind: 'samples'; readonly request: SampleRequest; readonly timeoutMs: number };
 
 /** A member's anomaly detection as it answers for it: the services it watches that are flagged now, and its recent events. */
 export interface AnomalySnapshot {
@@ -55,7 +58,11 @@ export function serveClusterQueries(nc: NatsConnection, memberId: string, local:
                 ? await local.engine.metric(req.query, req.from, req.to, { timeoutMs: req.timeoutMs })
                 : req.kind === 'labels'
                   ? await local.labelValues(req.name, req.from, req.to)
-                  : (local.anomalies?.(req.limit) ?? { current: [], history: [] });
+                  : req.kind === 'pipe'
+                    ? await local.engine.pipe(req.selection, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes })
+                    : req.kind === 'samples'
+                      ? await local.engine.samples(req.request, { timeoutMs: req.timeoutMs })
+                      : (local.anomalies?.(req.limit) ?? { current: [], history: [] });
           reply = { member: memberId, ok: true, result };
         } catch (e) {
           const err = e as TributaryError;
@@ -117,6 +124,28 @@ export class ClusterQueryEngine implements QueryService {
       if (missing.length > 0) answers.push({ from, step: query.range, buckets, series: [], partial: { reasons: missing } });
       if (answers.length === 0) return { from, step: query.range, buckets, series: [] };
       return mergeCounts(answers, query.by, query.topk);
+    });
+  }
+
+  async pipe(selection: Selection, options: QueryOptions = {}): Promise<PipedResult> {
+    return this.observed('log', async () => {
+      planQuery(selection.query);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+      const payloadBound = Math.floor(maxPayload(this.nc) * 0.8);
+      const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, payloadBound);
+      const { answers, missing } = await this.gather<PipedResult>({ kind: 'pipe', selection, timeoutMs: timeoutMs * 0.8, maxBytes }, timeoutMs);
+      if (missing.length > 0) answers.push({ entries: [], partial: { reasons: missing }, stats: emptyStats() });
+      return mergePipedAnswers(selection, answers);
+    });
+  }
+
+  async samples(request: SampleRequest, options: QueryOptions = {}): Promise<SampleResult> {
+    return this.observed('metric', async () => {
+      planQuery(request.query);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_BUDGET_MS;
+      const { answers, missing } = await this.gather<SampleResult>({ kind: 'samples', request, timeoutMs: timeoutMs * 0.8 }, timeoutMs);
+      if (missing.length > 0) answers.push({ series: [], partial: { reasons: missing }, stats: emptyStats() });
+      return mergeSampleAnswers(answers);
     });
   }
 

@@ -9,12 +9,14 @@ import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import { STREAM_LABELS, labelAlias, parseLogQL, type GroupLabel, type MetricQuery } from '../query/logql.js';
-import { compileLogQL } from '../query/logql/compile.js';
+import { compileLogQL, type Compiled } from '../query/logql/compile.js';
+import { MAX_POINTS, countLabels, countPoints, evaluateMetric, pointsOf } from '../query/logql/evaluate.js';
+import { pipeEntries } from '../query/select.js';
+import { keyOf, type Series as MSeries } from '../query/logql/vector-ops.js';
 import { formatLogQL } from '../query/logql/format.js';
 import { parseLogQLTree } from '../query/logql/parse.js';
 import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
-import type { Series } from '../query/aggregate.js';
 import { nowNs, parseDuration, parseTime } from '../query/time.js';
 import { VERSION } from '../version.js';
 import { int, statusOf, type Query } from './common.js';
@@ -82,16 +84,21 @@ function lokiDirection(q: Query): 'forward' | 'backward' {
  * merges metadata into the labels of the streams it returns unless asked to
  * categorize them).
  */
-function streamLabels(e: IdentifiedEntry): Labels {
+function streamLabels(e: IdentifiedEntry & { stream?: Labels }): Labels {
+  if (e.stream !== undefined) return e.stream;
   return { ...e.labels, ...e.metadata, service: e.service, server: e.server, region: e.region, level: LEVEL_NAMES[e.level]!.toLowerCase() };
 }
 
 /** Entries grouped into Loki streams, each stream's values in the order given. */
-export function toStreams(entries: readonly IdentifiedEntry[]): { stream: Labels; values: [string, string][] }[] {
+export function toStreams(entries: readonly (IdentifiedEntry & { stream?: Labels })[]): { stream: Labels; values: [string, string][] }[] {
   const streams = new Map<string, { stream: Labels; values: [string, string][] }>();
   for (const e of entries) {
-    let key = `${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.level}`;
-    if (e.labels !== undefined || e.metadata !== undefined) key += `\u0001${JSON.stringify(e.labels ?? {})}\u0001${JSON.stringify(e.metadata ?? {})}`;
+    let key: string;
+    if (e.stream !== undefined) key = keyOf(e.stream);
+    else {
+      key = `${e.service}\u0000${e.server}\u0000${e.region}\u0000${e.level}`;
+      if (e.labels !== undefined || e.metadata !== undefined) key += `\u0001${JSON.stringify(e.labels ?? {})}\u0001${JSON.stringify(e.metadata ?? {})}`;
+    }
     let s = streams.get(key);
     if (!s) streams.set(key, (s = { stream: streamLabels(e), values: [] }));
     s.values.push([e.ts.toString(), e.message]);
@@ -99,66 +106,35 @@ export function toStreams(entries: readonly IdentifiedEntry[]): { stream: Labels
   return [...streams.values()];
 }
 
-/** A series' labels as Loki names them: as the query wrote them when it grouped (`written`), level in lower case. */
-function seriesLabels(labels: Series['labels'], written?: MetricQuery['written']): Labels {
-  const out: Labels = {};
-  const value = (k: string, v: string) => (k === 'level' ? v.toLowerCase() : v);
-  if (written !== undefined) {
-    for (const [name, label] of written) if (labels[label] !== undefined) out[name] = value(label, labels[label]!);
-    return out;
-  }
-  for (const [k, v] of Object.entries(labels)) if (v !== undefined) out[k] = value(k, v);
-  return out;
+/** A matrix or vector answer's series, in Loki's shape; series with no points left out, sorted by their labels. */
+function matrixOf(series: readonly MSeries[], start: bigint, step: bigint) {
+  return series
+    .map((s) => ({
+      labels: s.labels,
+      values: [...s.values].flatMap((v, k) => (s.present[k] ? [[Number(start + BigInt(k) * step) / 1e9, formatSample(v)] as [number, string]] : [])),
+    }))
+    .filter((s) => s.values.length > 0)
+    .sort((a, b) => (keyOf(a.labels) < keyOf(b.labels) ? -1 : keyOf(a.labels) > keyOf(b.labels) ? 1 : 0))
+    .map((s) => ({ metric: s.labels, values: s.values }));
 }
 
-function gcd(a: bigint, b: bigint): bigint {
-  while (b !== 0n) [a, b] = [b, a % b];
-  return a;
-}
-
-/**
- * A range metric query evaluated as Loki does: a point at every step from
- * start to end, each the count over the `range` before it ((t - range, t]).
- * The engine counts in buckets of gcd(step, range), every window is a sum of
- * whole buckets, so roll-ups still answer the whole minutes. Points with no
- * entries are left out, as in Loki; topk is applied per point, as in Loki.
- */
+/** A query in Tributary's own metric syntax (count_over_time by, sum, topk), counted as Loki counts: a point per step over (t - range, t]. */
 async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
-  // Loki's windows are (t - range, t]: buckets start 1 ns after each boundary (roll-ups serve them too).
-  // Windows that overlap are sums of gcd(step, range) buckets; with a step longer than the range, each
-  // point is one bucket counting only its window, so a long span needs as many buckets as points.
-  const disjoint = step > m.range;
-  const base = disjoint ? step : gcd(step, m.range);
-  const from = start - m.range + 1n;
-  const counts = await engine.metric({ ...m, range: base, topk: undefined, ...(disjoint ? { window: m.range } : {}) }, from, end + 1n, { timeoutMs });
-  const points = Number((end - start) / step) + 1;
-  const perStep = Number(step / base);
-  const perRange = disjoint ? 1 : Number(m.range / base);
-  const series = counts.series.map((s) => {
-    const prefix = new Float64Array(s.counts.length + 1);
-    for (let i = 0; i < s.counts.length; i++) prefix[i + 1] = prefix[i]! + s.counts[i]!;
-    const values = new Float64Array(points);
-    for (let k = 0; k < points; k++) {
-      const lo = Math.min(k * perStep, s.counts.length);
-      const hi = Math.min(k * perStep + perRange, s.counts.length);
-      values[k] = prefix[hi]! - prefix[lo]!;
-    }
-    return { labels: s.labels, values };
-  });
+  const points = pointsOf({ start, end, step });
+  const counts = await countPoints(engine, m, start, end, step, points, timeoutMs);
+  const series = counts.series.map((s) => ({ labels: s.labels, values: s.values, present: s.values.map((v) => (v > 0 ? 1 : 0)) as unknown as Uint8Array }));
   if (m.topk !== undefined) {
+    // topk per point, as in Loki.
     for (let k = 0; k < points; k++) {
       const ranked = series.filter((s) => s.values[k]! > 0).sort((a, b) => b.values[k]! - a.values[k]!);
-      for (const s of ranked.slice(m.topk)) s.values[k] = 0;
+      for (const s of ranked.slice(m.topk)) s.present[k] = 0;
     }
   }
-  const result = series
-    .map((s) => ({
-      metric: seriesLabels(s.labels, m.written),
-      values: [...s.values].flatMap((v, k) => (v > 0 ? [[Number(start + BigInt(k) * step) / 1e9, String(v)] as [number, string]] : [])),
-    }))
-    .filter((s) => s.values.length > 0);
-  return { result, partial: counts.partial };
+  return { series, partial: counts.partial };
 }
+
+/** An instant query is one point: a step longer than any range makes it one window of one bucket. */
+const INSTANT_STEP = 366n * 86_400n * SECOND;
 
 /** The label sets (of the labels `by`) that entries of a stream selector have in [from, to): one count over the whole range. */
 async function labelSetsIn(
@@ -175,7 +151,17 @@ async function labelSetsIn(
   const end = to > from ? to : from + 1n;
   const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: end - from, by };
   const counts = await engine.metric(m, from, end, { timeoutMs });
-  return counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => seriesLabels(x.labels));
+  return counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => countLabels(x.labels));
+}
+
+/** A metric query's series over the grid: Tributary's own count syntax, or any LogQL metric expression. */
+async function metricSeries(engine: QueryService, compiled: Compiled, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
+  if (compiled.type === 'metric') return evaluateRange(engine, compiled.query, start, end, step, timeoutMs);
+  if (compiled.type !== 'expr') throw bad('not a metric query', 'query');
+  const { value, partial } = await evaluateMetric(compiled.expr, engine, { start, end, step }, timeoutMs);
+  const series: MSeries[] =
+    value.kind === 'vector' ? value.series : [{ labels: {}, values: value.values, present: new Uint8Array(value.values.length).fill(1) }];
+  return { series, partial };
 }
 
 function compile(q: Query) {
@@ -190,9 +176,6 @@ function constantAt(c: Constant, t: bigint) {
   if (c.type === 'scalar') return { resultType: 'scalar', result: [seconds(t), formatSample(c.value)] };
   return { resultType: 'vector', result: c.sample ? [{ metric: c.sample.labels, value: [seconds(t), formatSample(c.sample.value)] }] : [] };
 }
-
-/** Prometheus' bound on the points of one series, which Loki keeps. */
-const MAX_POINTS = 11_000;
 
 /** A constant expression over [from, to] at each step: one series (or none), its value at every point. */
 function constantOver(c: Constant, from: bigint, to: bigint, step: bigint) {
@@ -233,13 +216,18 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       const started = performance.now();
       if (compiled.type === 'constant')
         return { status: 'success', data: { ...constantOver(compiled.value, from, to, lokiStep(q, from, to)), stats: summary(started, 0) } };
-      if (compiled.type === 'metric') {
-        const { result, partial } = await evaluateRange(deps.engine, compiled.query, from, to, lokiStep(q, from, to), timeoutMs);
-        return { status: 'success', ...warnings(partial), data: { resultType: 'matrix', result, stats: summary(started, 0) } };
+      if (compiled.type === 'metric' || compiled.type === 'expr') {
+        const step = lokiStep(q, from, to);
+        const { series, partial } = await metricSeries(deps.engine, compiled, from, to, step, timeoutMs);
+        return { status: 'success', ...warnings(partial), data: { resultType: 'matrix', result: matrixOf(series, from, step), stats: summary(started, 0) } };
       }
       const limit = Math.min(MAX_LIMIT, int(q.limit, 'limit', 100));
       if (to === from) return { status: 'success', data: { resultType: 'streams', result: [], stats: summary(started, 0) } };
-      const r = await deps.engine.query({ ...compiled.query, from, to, direction: lokiDirection(q), limit }, { timeoutMs });
+      const query = { ...compiled.query, from, to, direction: lokiDirection(q), limit };
+      const r =
+        compiled.type === 'pipeline'
+          ? await deps.engine.pipe({ query, stages: compiled.stages }, { timeoutMs })
+          : await deps.engine.query(query, { timeoutMs });
       return {
         status: 'success',
         ...warnings(r.partial),
@@ -253,16 +241,14 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       const compiled = compile(q);
       const t = q.time !== undefined ? parseTime(q.time, 'time') : nowNs();
       if (compiled.type === 'constant') return { status: 'success', data: { ...constantAt(compiled.value, t), stats: summary(performance.now(), 0) } };
-      if (compiled.type !== 'metric') {
+      if (compiled.type !== 'metric' && compiled.type !== 'expr') {
         throw bad('log queries are not supported as an instant query type, please change your query to a range query type', 'query');
       }
       const started = performance.now();
-      const { result, partial } = await evaluateRange(deps.engine, compiled.query, t, t, compiled.query.range, int(q.timeout_ms, 'timeout_ms', 10_000));
-      return {
-        status: 'success',
-        ...warnings(partial),
-        data: { resultType: 'vector', result: result.map((s) => ({ metric: s.metric, value: s.values[0]! })), stats: summary(started, 0) },
-      };
+      const { series, partial } = await metricSeries(deps.engine, compiled, t, t, INSTANT_STEP, int(q.timeout_ms, 'timeout_ms', 10_000));
+      // An instant vector keeps the expression's order (sort and sort_desc decide it), series without a point left out.
+      const result = series.filter((s) => s.present[0]).map((s) => ({ metric: s.labels, value: [seconds(t), formatSample(s.values[0]!)] as [number, string] }));
+      return { status: 'success', ...warnings(partial), data: { resultType: 'vector', result, stats: summary(started, 0) } };
     };
     loki.get('/loki/api/v1/query', (req) => instant(params(req)));
     loki.post('/loki/api/v1/query', (req) => instant(params(req)));
@@ -363,13 +349,16 @@ function tail(deps: LokiDeps, slots: TailSlots, socket: WebSocket, q: Query): vo
     return;
   }
   let select: Omit<LogQuery, 'from' | 'to'>;
+  let pipeline: ((entries: IdentifiedEntry[]) => IdentifiedEntry[]) | undefined;
   let from: bigint;
   let delay: bigint;
   let limit: number;
   try {
     const compiled = compile(q);
-    if (compiled.type !== 'log') throw bad('tail takes a log query, not a metric query', 'query');
+    if (compiled.type !== 'log' && compiled.type !== 'pipeline') throw bad('tail takes a log query, not a metric query', 'query');
     select = compiled.query;
+    // A pipeline's stages run here, on each tailed entry (a tail's entries are few, and already read).
+    if (compiled.type === 'pipeline') pipeline = pipeEntries(compiled.stages);
     from = q.start !== undefined ? parseTime(q.start, 'start') : nowNs() - HOUR;
     const delayFor = int(q.delay_for, 'delay_for', 0);
     if (delayFor < 0 || delayFor > 5) throw bad('delay_for must be 0-5 seconds', 'delay_for');
@@ -385,7 +374,7 @@ function tail(deps: LokiDeps, slots: TailSlots, socket: WebSocket, q: Query): vo
     select,
     { from, delay, limit, pollMs: deps.tailPollMs },
     {
-      send: (entries) => socket.send(JSON.stringify({ streams: toStreams(entries), dropped_entries: null })),
+      send: (entries) => socket.send(JSON.stringify({ streams: toStreams(pipeline ? pipeline(entries) : entries), dropped_entries: null })),
       error: (err) => socket.send(JSON.stringify({ code: 500, status: 'error', message: err.message })),
       backlog: () => socket.bufferedAmount,
     },

@@ -10,7 +10,7 @@ import { isLabelName } from '../model/labels.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { compileLogQL } from '../query/logql/compile.js';
-import type { CompiledQuery } from '../query/logql.js';
+import { parseLogQL, type CompiledQuery } from '../query/logql.js';
 import { MAX_LIMIT } from '../query/model.js';
 import { formatTime, nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
@@ -60,9 +60,23 @@ type QueryOf = { [K in CompiledQuery['type']]: Extract<CompiledQuery, { type: K 
 
 function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): QueryOf[T] {
   if (!q.query) throw new TributaryError('E_QUERY_INVALID', 'missing query parameter "query"', { field: 'query' });
-  const compiled = compileLogQL(q.query);
-  if (compiled.type === 'constant')
-    throw new TributaryError('E_QUERY_INVALID', 'a constant expression reads no logs: ask the Loki API (/loki/api/v1/query)', { field: 'query' });
+  let compiled: CompiledQuery;
+  try {
+    compiled = parseLogQL(q.query);
+  } catch (err) {
+    // Loki's full LogQL (parsers, formats, every aggregation, binary operators, constants) is the Loki API's.
+    const full = compileLogQL(q.query);
+    if (full.type === 'constant')
+      throw new TributaryError('E_QUERY_INVALID', 'a constant expression reads no logs: ask the Loki API (/loki/api/v1/query)', { field: 'query' });
+    if (full.type === 'log' || full.type === 'metric') throw err;
+    throw new TributaryError(
+      'E_QUERY_INVALID',
+      'this query uses LogQL this API does not evaluate (parsers, formats, other aggregations): ask the Loki API (/loki/api/v1/query_range)',
+      {
+        field: 'query',
+      },
+    );
+  }
   if (compiled.type !== type) {
     throw new TributaryError('E_QUERY_INVALID', type === 'log' ? 'a metric query goes to /api/v1/query_range' : 'a log query goes to /api/v1/query', {
       field: 'query',

@@ -16,6 +16,7 @@ import { emptyStats } from './scan.js';
 import { mergeCounts, type CountResult } from './aggregate.js';
 import type { MetricQuery } from './logql.js';
 import { TributaryError, redactPaths } from '../errors.js';
+import { seriesKey, type PipedResult, type SampleRequest, type SampleResult, type SampleSeries, type Selection } from './select.js';
 
 /** What answers queries: one daemon's shards (QueryEngine) or a cluster's members (ClusterQueryEngine). */
 export interface QueryService {
@@ -23,6 +24,51 @@ export interface QueryService {
   observer: ((kind: 'log' | 'metric', seconds: number, outcome: 'complete' | 'partial' | 'error') => void) | undefined;
   query(query: LogQuery, options?: QueryOptions): Promise<QueryResult>;
   metric(query: MetricQuery, from: bigint, to: bigint, options?: QueryOptions): Promise<CountResult>;
+  /** Lines after a LogQL pipeline (run where the entries are), merged in the query's order up to its limit. */
+  pipe(selection: Selection, options?: QueryOptions): Promise<PipedResult>;
+  /** One sample per entry that passes a pipeline, per series (a metric query's raw material). */
+  samples(request: SampleRequest, options?: QueryOptions): Promise<SampleResult>;
+}
+
+/** Merges piped answers as log answers are merged: by position, once each, up to the limit. */
+export function mergePipedAnswers(selection: Selection, answers: readonly PipedResult[]): PipedResult {
+  const q = planQuery(selection.query);
+  const merged = mergeLogAnswers(q, answers as readonly QueryResult[]);
+  return { entries: merged.entries as PipedResult['entries'], ...(merged.partial ? { partial: merged.partial } : {}), stats: merged.stats };
+}
+
+/** Merges sample answers: a series two answers both have (a pipeline that dropped the labels telling them apart) is one, its samples in time order. */
+export function mergeSampleAnswers(answers: readonly SampleResult[]): SampleResult {
+  const bySeries = new Map<string, SampleSeries[]>();
+  for (const a of answers)
+    for (const s of a.series) {
+      const key = seriesKey(s.labels);
+      const list = bySeries.get(key);
+      if (list) list.push(s);
+      else bySeries.set(key, [s]);
+    }
+  const series: SampleSeries[] = [];
+  for (const parts of bySeries.values()) {
+    if (parts.length === 1) {
+      series.push(parts[0]!);
+      continue;
+    }
+    const n = parts.reduce((a, p) => a + p.offsets.length, 0);
+    const order: [number, number][] = [];
+    for (let p = 0; p < parts.length; p++) for (let i = 0; i < parts[p]!.offsets.length; i++) order.push([p, i]);
+    order.sort((a, b) => parts[a[0]]!.offsets[a[1]]! - parts[b[0]]!.offsets[b[1]]!);
+    const offsets = new Float64Array(n);
+    const values = new Float64Array(n);
+    order.forEach(([p, i], k) => {
+      offsets[k] = parts[p]!.offsets[i]!;
+      values[k] = parts[p]!.values[i]!;
+    });
+    series.push({ labels: parts[0]!.labels, offsets, values });
+  }
+  const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
+  const stats: QueryStats = emptyStats();
+  for (const a of answers) for (const k of Object.keys(stats) as (keyof QueryStats)[]) stats[k] += a.stats[k];
+  return { series, ...(reasons.length > 0 ? { partial: { reasons } } : {}), stats };
 }
 
 /**
@@ -107,6 +153,57 @@ export class QueryEngine implements QueryService {
 
   async query(query: LogQuery, options: QueryOptions = {}): Promise<QueryResult> {
     return this.observed('log', () => this.evaluate(query, options));
+  }
+
+  pipe(selection: Selection, options: QueryOptions = {}): Promise<PipedResult> {
+    return this.observed('log', async () => {
+      planQuery(selection.query);
+      const answers = await this.askAll<PipedResult>(
+        options,
+        (budgetMs, maxBytes) => ({ op: 'pipe', selection, budgetMs, maxBytes }),
+        (reason) => ({
+          entries: [],
+          partial: { reasons: [reason] },
+          stats: emptyStats(),
+        }),
+      );
+      return mergePipedAnswers(selection, answers);
+    });
+  }
+
+  samples(request: SampleRequest, options: QueryOptions = {}): Promise<SampleResult> {
+    return this.observed('metric', async () => {
+      planQuery(request.query);
+      const answers = await this.askAll<SampleResult>(
+        options,
+        (budgetMs) => ({ op: 'samples', request, budgetMs }),
+        (reason) => ({
+          series: [],
+          partial: { reasons: [reason] },
+          stats: emptyStats(),
+        }),
+      );
+      return mergeSampleAnswers(answers);
+    });
+  }
+
+  /** Asks every shard; one that fails with anything but a bad query answers `missing` (the answer is partial, never silently short). */
+  private async askAll<T>(options: QueryOptions, request: (budgetMs: number, maxBytes: number) => unknown, missing: (reason: string) => T): Promise<T[]> {
+    const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs ?? DEFAULT_BUDGET_MS;
+    const maxBytes = Math.min(options.maxBytes ?? Infinity, this.defaults.maxBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    const started = performance.now();
+    return Promise.all(
+      this.shards().map(async (ref) => {
+        try {
+          const budgetMs = Math.max(1, timeoutMs * 0.8 - (performance.now() - started));
+          return await this.system.ask<T>(ref, request(budgetMs, maxBytes), { timeoutMs });
+        } catch (err) {
+          if (err instanceof TributaryError && err.code === 'E_QUERY_INVALID') throw err;
+          if ((err as { code?: string }).code === 'E_QUERY_INVALID') throw new TributaryError('E_QUERY_INVALID', (err as Error).message, { field: 'query' });
+          return missing(`shard ${ref.name} did not answer: ${redactPaths((err as Error).message)}`);
+        }
+      }),
+    );
   }
 
   private observed<T extends { partial?: unknown }>(kind: 'log' | 'metric', answer: () => Promise<T>): Promise<T> {

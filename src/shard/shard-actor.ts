@@ -8,6 +8,7 @@ import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
 import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
+import { pipeView, sampleView, type PipedResult, type SampleRequest, type SampleResult, type Selection } from '../query/select.js';
 import type { GroupLabel } from '../query/logql.js';
 import type { StoreView } from '../index/store.js';
 import type { SourceReport } from '../index/dedup.js';
@@ -61,7 +62,9 @@ export type ShardRequest =
   | { op: 'sources'; prefix?: string; limit?: number }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
   | { op: 'count'; query: LogQuery; step: bigint; by: GroupLabel[]; budgetMs: number; window?: bigint }
-  | { op: 'labelValues'; name: string; from?: bigint; to?: bigint };
+  | { op: 'labelValues'; name: string; from?: bigint; to?: bigint }
+  | { op: 'pipe'; selection: Selection; budgetMs: number; maxBytes: number }
+  | { op: 'samples'; request: SampleRequest; budgetMs: number };
 
 export interface ShardStatsAnswer {
   readonly role: 'primary' | 'replica';
@@ -126,7 +129,7 @@ export const shardActor = defineBehaviour<
   State,
   ShardArgs,
   ShardRequest,
-  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | SourceReport[] | string[] | null
+  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | PipedResult | SampleResult | SourceReport[] | string[] | null
 >({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
@@ -176,6 +179,17 @@ export const shardActor = defineBehaviour<
         };
       }
       return countView(state.store.readView(), q, req.step, req.by, performance.now() + req.budgetMs, req.window);
+    }
+    if (req.op === 'pipe' || req.op === 'samples') {
+      // A replica holds no sealed data: it answers nothing, and says so.
+      const restarting =
+        state.role === 'replica' ? { partial: { reasons: [`shard ${shardName(state.args.dir)} is restarting: its replica cannot answer queries`] } } : {};
+      if (state.role === 'replica')
+        return req.op === 'pipe' ? { entries: [], stats: emptyStats(), ...restarting } : { series: [], stats: emptyStats(), ...restarting };
+      const deadline = performance.now() + req.budgetMs;
+      return req.op === 'pipe'
+        ? pipeView(state.store.readView(), req.selection, { deadline, maxBytes: req.maxBytes })
+        : sampleView(state.store.readView(), req.request, deadline);
     }
     if (req.op === 'labelValues') return state.role === 'primary' ? labelValues(state.store.readView(), req.name, req.from, req.to) : [];
     if (req.op === 'recovery') return state.role === 'primary' ? state.recovery : null;

@@ -334,7 +334,7 @@ test("windows are Loki's (t - range, t]: an entry exactly at a step's time count
   t.is(((await instant.json()) as any).data.result[0].value[1], '2', '(2m, 3m] holds 2m + 1 ns and 3m');
 });
 
-test("Grafana's data source check (vector(1)+vector(1), as it sends it) answers 2; constants answer over a range; an unsupported feature is named with its position", async (t) => {
+test("Grafana's data source check (vector(1)+vector(1), as it sends it) answers 2; constants answer over a range; a bad pipeline is a 400 naming what is wrong", async (t) => {
   const { get } = await daemon(t);
   // pkg/tsdb/loki: an instant query for the health check's range [1 s, 4 s], time = its end in ns. Loki reads
   // an integer of 10 digits or fewer as seconds, so this is 4,000,000,000 s; Grafana checks only the value.
@@ -359,10 +359,27 @@ test("Grafana's data source check (vector(1)+vector(1), as it sends it) answers 
     },
   ]);
   const rate = await get('/loki/api/v1/query_range', { query: 'sum by (service) (rate({service="api"}[1m]))', start: T0.toString(), end: END.toString() });
-  t.is(rate.status, 400);
-  t.is(rate.body.message, 'logql 1:19: rate is not supported by Tributary yet');
-  const parser = await get('/loki/api/v1/query_range', { query: '{service="api"} | logfmt | latency > 10ms', start: T0.toString(), end: END.toString() });
-  t.is(parser.body.message, 'logql 1:17: the logfmt parser is not supported by Tributary yet');
+  const count = await get('/loki/api/v1/query_range', {
+    query: 'sum by (service) (count_over_time({service="api"}[1m]))',
+    start: T0.toString(),
+    end: END.toString(),
+  });
+  t.is(rate.status, 200);
+  t.deepEqual(
+    rate.body.data.result[0].values,
+    count.body.data.result[0].values.map(([ts, v]: [number, string]) => [ts, String(Number(v) / 60)]),
+    'rate is the count per second of the range',
+  );
+  const template = await get('/loki/api/v1/query_range', {
+    query: '{service="api"} | line_format "{{ .x | nosuch }}"',
+    start: T0.toString(),
+    end: END.toString(),
+  });
+  t.is(template.status, 400);
+  t.regex(template.body.message, /function "nosuch" is not supported/);
+  const regex = await get('/loki/api/v1/query_range', { query: '{service="api"} | regexp "(?P<a>["', start: T0.toString(), end: END.toString() });
+  t.is(regex.status, 400);
+  t.regex(regex.body.message, /^regexp/);
 });
 
 function messages(ws: WebSocket): { next(): Promise<any> } {
