@@ -38,6 +38,13 @@ export interface SampleRequest extends Selection {
   readonly value: SampleValue;
   /** A range aggregation's own by/without (applied to each sample's labels). */
   readonly grouping?: Grouping;
+  /**
+   * Sum the samples per bucket of this many ns (from `query.from`) instead
+   * of sending each: for aggregations that only add values up (counts,
+   * bytes, sums, rates) over windows made of whole buckets. Each bucket
+   * arrives as one sample at its last ns.
+   */
+  readonly bucketNs?: number;
 }
 
 /** One series of samples, oldest first: offsets are ns after the request's `from`. */
@@ -170,8 +177,16 @@ class Growing {
   offsets = new Float64Array(16);
   values = new Float64Array(16);
   n = 0;
-  constructor(readonly labels: Record<string, string>) {}
+  constructor(
+    readonly labels: Record<string, string>,
+    private readonly bucketed: boolean,
+  ) {}
   push(offset: number, value: number): void {
+    // Bucketed samples arrive in time order: the same bucket again adds to its sum.
+    if (this.n > 0 && this.offsets[this.n - 1] === offset && this.bucketed) {
+      this.values[this.n - 1]! += value;
+      return;
+    }
     if (this.n === this.offsets.length) {
       const o = new Float64Array(this.n * 2);
       o.set(this.offsets);
@@ -194,6 +209,7 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
   const series = new Map<string, Growing>();
   const stats = emptyStats();
   const from = req.query.from;
+  const width = req.bucketNs;
   let samples = 0;
   const reason = scan(view, { ...req.query, direction: 'forward' }, deadline, stats, (e) => {
     const p = entryOf(e);
@@ -226,15 +242,17 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
         });
       const obj: Record<string, string> = {};
       for (const [k, v] of labels) obj[k] = v;
-      series.set(key, (s = new Growing(obj)));
+      series.set(key, (s = new Growing(obj, width !== undefined)));
     }
-    if (++samples > MAX_SAMPLES)
+    let offset = Number(e.ts - from);
+    if (width !== undefined) offset = Math.floor(offset / width) * width + width - 1;
+    else if (++samples > MAX_SAMPLES)
       throw new TributaryError(
         'E_QUERY_INVALID',
         `the query reads more than ${MAX_SAMPLES.toLocaleString('en')} samples on one shard: narrow the range or the selector`,
         { field: 'query' },
       );
-    s.push(Number(e.ts - from), value);
+    s.push(offset, value);
     return true;
   });
   return {

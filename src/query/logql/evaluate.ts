@@ -47,6 +47,10 @@ const NEEDS_UNWRAP = new Set<RangeOp>([
   'rate_counter',
 ]);
 const NO_UNWRAP = new Set<RangeOp>(['count_over_time', 'bytes_over_time', 'bytes_rate']);
+/** Aggregations that only add values up: a sum over them may group first, and shards may add per bucket. */
+const ADDITIVE = new Set<RangeOp>(['count_over_time', 'rate', 'bytes_over_time', 'bytes_rate', 'sum_over_time']);
+/** Past this many buckets a range query's samples travel one by one. */
+const MAX_BUCKETS = 200_000;
 
 export function pointsOf(grid: EvalGrid): number {
   if (grid.step <= 0n) throw bad('step must be positive');
@@ -86,6 +90,12 @@ class Evaluator {
         if (e.op === 'sum' && e.inner.kind === 'range' && !e.grouping?.without) {
           const fast = await this.countFast(e.inner, e.grouping?.labels ?? []);
           if (fast !== null) return { kind: 'vector', series: fast };
+        }
+        // A sum of an additive range aggregation may group before it (the sums are the same), so the
+        // shards send one series per group rather than one per label set.
+        if (e.op === 'sum' && e.inner.kind === 'range' && ADDITIVE.has(e.inner.op) && e.inner.grouping === undefined) {
+          const grouped = await this.range(e.inner, e.grouping ?? { without: false, labels: [] });
+          return { kind: 'vector', series: aggregate('sum', undefined, grouped, e.grouping, this.points) };
         }
         const inner = await this.eval(e.inner);
         if (inner.kind !== 'vector') throw bad(`${e.op} takes a vector, not a scalar`, e.from);
@@ -159,8 +169,17 @@ class Evaluator {
       : e.op === 'bytes_over_time' || e.op === 'bytes_rate'
         ? { kind: 'bytes' as const }
         : { kind: 'count' as const };
+    // Every window is a union of buckets of gcd(step, range): additive aggregations need only the buckets' sums.
+    const width = gcd(this.grid.step, e.range);
+    const bucketed = ADDITIVE.has(e.op) && (to - from) / width <= BigInt(MAX_BUCKETS);
     const result = await this.engine.samples(
-      { query: { ...split.query, from, to }, stages: split.stages, value, ...(grouping ? { grouping } : {}) },
+      {
+        query: { ...split.query, from, to },
+        stages: split.stages,
+        value,
+        ...(grouping ? { grouping } : {}),
+        ...(bucketed ? { bucketNs: Number(width) } : {}),
+      },
       { timeoutMs: this.timeoutMs },
     );
     if (result.partial) this.reasons.push(...result.partial.reasons);
@@ -185,7 +204,8 @@ class Evaluator {
           e.from,
         );
       }
-      const p = aggregateRange(e.op, e.param, s.offsets, s.values, grid);
+      // A bucket is one sample holding its entries' sum: counting them is adding them.
+      const p = aggregateRange(bucketed && e.op === 'count_over_time' ? 'sum_over_time' : e.op, e.param, s.offsets, s.values, grid);
       if (p.present.some((x) => x === 1)) out.push({ labels: s.labels, ...p });
     }
     return out;
