@@ -1,25 +1,27 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { WebSocket } from 'ws';
-import { TributaryError, publicError } from '../errors.js';
+import { publicError } from '../errors.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import { isLabelName } from '../model/labels.js';
 import type { QueryService } from '../query/engine.js';
 import { startTail } from '../query/tail.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
-import { STREAM_LABELS, labelAlias, parseLogQL, type GroupLabel, type MetricQuery } from '../query/logql.js';
+import { STREAM_LABELS, labelAlias, type GroupLabel, type MetricQuery } from '../query/logql.js';
 import { compileLogQL, type Compiled } from '../query/logql/compile.js';
-import { MAX_POINTS, countLabels, countPoints, evaluateMetric, pointsOf } from '../query/logql/evaluate.js';
+import { MAX_POINTS, countPoints, evaluateMetric, pointsOf } from '../query/logql/evaluate.js';
 import { pipeEntries } from '../query/select.js';
 import { keyOf, type Series as MSeries } from '../query/logql/vector-ops.js';
 import { formatLogQL } from '../query/logql/format.js';
 import { parseLogQLTree } from '../query/logql/parse.js';
 import { formatSample, type Constant } from '../query/logql/constant.js';
 import { MAX_LIMIT, type LogQuery } from '../query/model.js';
-import { nowNs, parseDuration, parseTime } from '../query/time.js';
+import { nowNs, parseTime } from '../query/time.js';
 import { VERSION } from '../version.js';
 import { int, statusOf, type Query } from './common.js';
+import { registerLokiDiscovery } from './loki-discovery.js';
+import { HOUR, SECOND, bad, labelSetsIn, lokiDirection, lokiRange, lokiStep, type Labels } from './loki-params.js';
 
 /**
  * The Loki HTTP query API over the same engine, so Grafana's Loki data
@@ -40,42 +42,6 @@ export interface LokiDeps {
   readonly tailPollMs?: number;
   /** Where an internal error's details go (the answer says only that there was one). */
   readonly log?: (level: 'error', message: string) => void;
-}
-
-const SECOND = 1_000_000_000n;
-const HOUR = 3600n * SECOND;
-
-type Labels = Record<string, string>;
-
-function bad(message: string, field: string): TributaryError {
-  return new TributaryError('E_QUERY_INVALID', message, { field });
-}
-
-/** start/end as Loki reads them (nanoseconds, seconds with a fraction, RFC 3339; also now-15m), default the last hour. */
-function lokiRange(q: Query): { from: bigint; to: bigint } {
-  const now = nowNs();
-  const to = q.end !== undefined ? parseTime(q.end, 'end', now) : now;
-  const from = q.start !== undefined ? parseTime(q.start, 'start', now) : q.since !== undefined ? to - parseDuration(q.since, 'since') : to - HOUR;
-  if (to < from) throw bad(`end (${to}) must not be before start (${from})`, 'end');
-  return { from, to };
-}
-
-/** Loki's step: a duration ("15s") or seconds ("15", "0.5"); default the range over 250 points, at least 1 s. */
-function lokiStep(q: Query, from: bigint, to: bigint): bigint {
-  if (q.step === undefined || q.step === '') {
-    const s = (to - from) / 250n / SECOND;
-    return (s > 1n ? s : 1n) * SECOND;
-  }
-  const secs = /^(\d+)(?:\.(\d{1,9}))?$/.exec(q.step);
-  const step = secs ? BigInt(secs[1]!) * SECOND + BigInt((secs[2] ?? '').padEnd(9, '0')) : parseDuration(q.step, 'step');
-  if (step <= 0n) throw bad('step must be positive', 'step');
-  return step;
-}
-
-function lokiDirection(q: Query): 'forward' | 'backward' {
-  const d = (q.direction ?? 'backward').toLowerCase();
-  if (d !== 'forward' && d !== 'backward') throw bad(`direction must be forward or backward, got ${q.direction}`, 'direction');
-  return d;
 }
 
 /**
@@ -135,24 +101,6 @@ async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint
 
 /** An instant query is one point: a step longer than any range makes it one window of one bucket. */
 const INSTANT_STEP = 366n * 86_400n * SECOND;
-
-/** The label sets (of the labels `by`) that entries of a stream selector have in [from, to): one count over the whole range. */
-async function labelSetsIn(
-  engine: QueryService,
-  selector: string,
-  field: string,
-  by: readonly GroupLabel[],
-  from: bigint,
-  to: bigint,
-  timeoutMs: number,
-): Promise<Labels[]> {
-  const compiled = parseLogQL(selector);
-  if (compiled.type !== 'log') throw bad(`${field} takes stream selectors, not ${JSON.stringify(selector)}`, field);
-  const end = to > from ? to : from + 1n;
-  const m: MetricQuery = { kind: 'count_over_time', select: compiled.query, range: end - from, by };
-  const counts = await engine.metric(m, from, end, { timeoutMs });
-  return counts.series.filter((x) => x.counts.some((c) => c > 0)).map((x) => countLabels(x.labels));
-}
 
 /** A metric query's series over the grid: Tributary's own count syntax, or any LogQL metric expression. */
 async function metricSeries(engine: QueryService, compiled: Compiled, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
@@ -284,11 +232,27 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       const q = req.query as Query;
       const { from, to } = lokiRange(q);
       // With query= (Grafana's label browser narrows by the selector typed so far): the values among its streams.
-      // Counted by the label, so this holds for the column labels; another label's values are not narrowed.
+      // Column labels come from counts; another label's from the selected entries, grouped by it on the shards.
       const column = (STREAM_LABELS as readonly string[]).includes(label);
+      const timeoutMs = int(q.timeout_ms, 'timeout_ms', 10_000);
       if (q.query !== undefined && q.query !== '' && column) {
-        const sets = await labelSetsIn(deps.engine, q.query, 'query', [label as GroupLabel], from, to, int(q.timeout_ms, 'timeout_ms', 10_000));
+        const sets = await labelSetsIn(deps.engine, q.query, 'query', [label as GroupLabel], from, to, timeoutMs);
         return { status: 'success', data: [...new Set(sets.map((l) => l[label]!))].sort() };
+      }
+      if (q.query !== undefined && q.query !== '' && to > from) {
+        const compiled = compileLogQL(q.query);
+        if (compiled.type !== 'log') throw bad(`query takes a stream selector, not ${JSON.stringify(q.query)}`, 'query');
+        const r = await deps.engine.samples(
+          {
+            query: { ...compiled.query, from, to },
+            stages: [],
+            value: { kind: 'count' },
+            grouping: { without: false, labels: [label] },
+            bucketNs: Number(to - from),
+          },
+          { timeoutMs },
+        );
+        return { status: 'success', data: [...new Set(r.series.map((s) => s.labels[label]).filter((v): v is string => v !== undefined))].sort() };
       }
       if (label === 'level') return { status: 'success', data: LEVEL_NAMES.map((l) => l.toLowerCase()) };
       return { status: 'success', data: await deps.labelValues(label, from, to) };
@@ -314,6 +278,8 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
           seen.set(JSON.stringify(labels), labels);
       return { status: 'success', data: [...seen.values()] };
     });
+
+    registerLokiDiscovery(loki, deps);
 
     loki.get('/loki/api/v1/tail', { websocket: true }, (socket, req) => {
       tail(deps, slots, socket, req.query as Query);

@@ -5,6 +5,7 @@ import { LEVEL_NAMES } from '../model/level.js';
 import type { Grouping, Stage, Unwrap } from './logql/ast.js';
 import { compileLabelFilter, compilePipeline, convertValue, labelOf, ERROR, ERROR_DETAILS, type PipelineEntry } from './logql/pipeline.js';
 import { planQuery, type LogQuery, type Position, type QueryStats } from './model.js';
+import { patternOf } from './patterns.js';
 import { emptyStats, queryView } from './scan.js';
 
 /**
@@ -45,6 +46,8 @@ export interface SampleRequest extends Selection {
    * arrives as one sample at its last ns.
    */
   readonly bucketNs?: number;
+  /** Label each entry with its line's pattern (patterns.ts) as __pattern__, before grouping. */
+  readonly patterns?: boolean;
 }
 
 /** One series of samples, oldest first: offsets are ns after the request's `from`. */
@@ -59,6 +62,9 @@ export interface SampleResult {
   readonly partial?: { readonly reasons: string[] };
   readonly stats: QueryStats;
 }
+
+/** The label a patterns request groups by. */
+export const PATTERN = '__pattern__';
 
 /** Entries read from storage per page: big enough to amortise the scan's setup, small enough to stay bounded. */
 const PAGE = 4096;
@@ -232,6 +238,7 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
       } else value = v;
       for (const f of post) if (!f(p)) return true;
     }
+    if (req.patterns) p.labels.set(PATTERN, patternOf(p.line));
     const labels = group(p.labels);
     const key = seriesKey(labels);
     let s = series.get(key);

@@ -703,3 +703,79 @@ test('absent_over_time answers 1 where nothing matched, with the selector equali
   const body = (await res.json()) as any;
   t.regex(body.message, /^pipeline error: 'JSONParserErr' for series/);
 });
+
+test('fuzzed queries (LogQL pieces in random order, and mutations of valid queries) answer 200 or 400, never 500', async (t) => {
+  const { d } = t.context;
+  const pieces = [
+    '{service="api"}',
+    '{',
+    '}',
+    '(',
+    ')',
+    '[1m]',
+    '[5s]',
+    ' | ',
+    ' |= "a"',
+    ' |~ "(["',
+    ' | json',
+    ' | logfmt --strict',
+    ' | pattern "<a> <_>"',
+    ' | regexp "(?P<x>\\\\d+)"',
+    ' | line_format "{{.x | upper}}"',
+    ' | line_format "{{if}}"',
+    ' | label_format a=b',
+    ' | unwrap latency',
+    ' | unwrap duration(latency)',
+    ' | __error__=""',
+    ' | x > 1',
+    ' | x > 10ms',
+    ' | x = ip("10.0.0.0/8")',
+    ' | drop a',
+    ' | keep b',
+    'sum',
+    'rate',
+    'count_over_time',
+    'quantile_over_time(0.5,',
+    'topk(2,',
+    ' by (path)',
+    ' without (a)',
+    ' + ',
+    ' / ',
+    ' > bool ',
+    ' and ',
+    ' or on (x) ',
+    'vector(1)',
+    '1',
+    ' offset 1m',
+    ',',
+    'label_replace(',
+    '"a"',
+    ' absent_over_time',
+  ];
+  const valid = [
+    'sum by (path) (rate({service="api"} | logfmt [1m]))',
+    '{service="db"} | logfmt | latency > 100ms | line_format "{{.path}}"',
+    'avg_over_time({service="api"} | logfmt | unwrap duration(latency) | __error__="" [5m]) by (path)',
+  ];
+  const mutated = fc.tuple(fc.constantFrom(...valid), fc.nat(), fc.nat(5), fc.string({ maxLength: 4 })).map(([q, at, cut, insert]) => {
+    const i = at % (q.length + 1);
+    return q.slice(0, i) + insert + q.slice(i + cut);
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 8 }).map((p) => p.join('')),
+        mutated,
+      ),
+      async (query) => {
+        const res = await fetch(
+          `${d.url}/loki/api/v1/query_range?${new URLSearchParams({ query, start: String(T0 / S), end: String(T0 / S + 600n), step: '60' })}`,
+        );
+        const body = (await res.json()) as any;
+        t.true(res.status === 200 || res.status === 400, `${query} answered ${res.status}: ${body.message}`);
+        if (res.status === 400) t.false(/\n\s+at |\/work\/|node_modules/.test(body.message), 'no stack or path in the message');
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
