@@ -372,6 +372,39 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
 }
 
 /**
+ * Calls `each` for every entry that passes the query, in no particular
+ * order (block by block, then the unsealed batches), until it returns
+ * false or the deadline passes: for aggregations, which need every entry
+ * and no merge. Returns why it stopped early, or undefined.
+ */
+export function forEachEntry(view: StoreView, q: PlannedQuery, deadline: number, stats: QueryStats, each: (e: IdentifiedEntry) => boolean): string | undefined {
+  stats.blocksTotal += view.blocks.length;
+  const streams = streamFilterOf(view, q);
+  if (streams === null) return undefined;
+  const f: Filters = { from: q.from, streams, names: (id) => view.labelName(id), cache: new PairsCache() };
+  const runs: (() => Iterator<IdentifiedEntry>)[] = [];
+  for (const b of view.blocks) {
+    if (b.entries === 0 || b.maxTs < q.from || b.minTs >= q.to || !levelsMatch(b.levels, q.levelMask) || !blockHasStreams(b, streams)) continue;
+    if (q.required.length > 0 && !view.mayContain(b, q.required)) continue;
+    runs.push(() => {
+      stats.blocksScanned++;
+      return scanBlock(view, b, q, streams, f, stats);
+    });
+  }
+  const unsealed = scanBatches(view.batches, q, f, stats);
+  if (unsealed) runs.push(unsealed.open);
+  let n = 0;
+  for (const open of runs) {
+    const it = open();
+    for (let r = it.next(); !r.done; r = it.next()) {
+      if ((++n & 1023) === 0 && performance.now() > deadline) return 'timeout: the query ran out of time';
+      if (!each(r.value)) return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Heap bytes an entry of a result holds, generously: the object and its two
  * BigInts (~150 bytes), the message at up to two bytes a character; label
  * and source strings are shared with the dictionary. Counted so the query's

@@ -6,7 +6,7 @@ import type { Grouping, Stage, Unwrap } from './logql/ast.js';
 import { compileLabelFilter, compilePipeline, convertValue, labelOf, ERROR, ERROR_DETAILS, type PipelineEntry } from './logql/pipeline.js';
 import { planQuery, type LogQuery, type Position, type QueryStats } from './model.js';
 import { patternOf } from './patterns.js';
-import { emptyStats, queryView } from './scan.js';
+import { emptyStats, forEachEntry, queryView } from './scan.js';
 
 /**
  * A LogQL pipeline evaluated where the entries are (on each shard): the
@@ -73,15 +73,25 @@ export const MAX_SAMPLES = 8_000_000;
 /** Series of one range aggregation: Loki's max_query_series idea, far above its default of 500. */
 export const MAX_SERIES = 50_000;
 
+/** The column labels: the stream labels of an entry with no others. */
+const COLUMNS: ReadonlySet<string> = new Set(['service', 'server', 'region', 'level']);
+/** Stream label names per label set (entries of one stream share one labels object). */
+const baseNames = new WeakMap<object, ReadonlySet<string>>();
+const LEVELS = LEVEL_NAMES.map((l) => l.toLowerCase());
+
 /** Loki's labels of an entry: the stream's (service, server, region, level in lower case, the rest as sent) and its structured metadata. */
-function entryOf(e: IdentifiedEntry): PipelineEntry {
+export function entryOf(e: IdentifiedEntry): PipelineEntry {
   const labels = new Map<string, string>();
-  if (e.labels !== undefined) for (const k in e.labels) labels.set(k, e.labels[k]!);
+  let base = COLUMNS;
+  if (e.labels !== undefined) {
+    for (const k in e.labels) labels.set(k, e.labels[k]!);
+    base = baseNames.get(e.labels) ?? new Set([...Object.keys(e.labels), ...COLUMNS]);
+    baseNames.set(e.labels, base);
+  }
   labels.set('service', e.service);
   labels.set('server', e.server);
   labels.set('region', e.region);
-  labels.set('level', LEVEL_NAMES[e.level]!.toLowerCase());
-  const base = new Set(labels.keys());
+  labels.set('level', LEVELS[e.level]!);
   if (e.metadata !== undefined) for (const k in e.metadata) if (!labels.has(k)) labels.set(k, e.metadata[k]!);
   return { ts: e.ts, line: e.message, labels, base };
 }
@@ -187,6 +197,26 @@ class Growing {
     readonly labels: Record<string, string>,
     private readonly bucketed: boolean,
   ) {}
+  /** The samples in time order (entries come block by block, not in time order); bucketed ones with one sum per bucket. */
+  sorted(): SampleSeries {
+    const order = new Uint32Array(this.n);
+    for (let i = 0; i < this.n; i++) order[i] = i;
+    const o = this.offsets;
+    order.sort((a, b) => o[a]! - o[b]!);
+    const offsets = new Float64Array(this.n);
+    const values = new Float64Array(this.n);
+    let m = 0;
+    for (let k = 0; k < this.n; k++) {
+      const i = order[k]!;
+      if (this.bucketed && m > 0 && offsets[m - 1] === o[i]) values[m - 1]! += this.values[i]!;
+      else {
+        offsets[m] = o[i]!;
+        values[m++] = this.values[i]!;
+      }
+    }
+    return { labels: this.labels, offsets: offsets.slice(0, m), values: values.slice(0, m) };
+  }
+
   push(offset: number, value: number): void {
     // Bucketed samples arrive in time order: the same bucket again adds to its sum.
     if (this.n > 0 && this.offsets[this.n - 1] === offset && this.bucketed) {
@@ -217,7 +247,8 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
   const from = req.query.from;
   const width = req.bucketNs;
   let samples = 0;
-  const reason = scan(view, { ...req.query, direction: 'forward' }, deadline, stats, (e) => {
+  const planned = planQuery({ ...req.query, direction: 'forward', limit: 1, cursor: undefined });
+  const reason = forEachEntry(view, planned, deadline, stats, (e) => {
     const p = entryOf(e);
     if (!pipeline(p)) return true;
     let value = 1;
@@ -263,7 +294,7 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
     return true;
   });
   return {
-    series: [...series.values()].map((s) => ({ labels: s.labels, offsets: s.offsets.slice(0, s.n), values: s.values.slice(0, s.n) })),
+    series: [...series.values()].map((s) => s.sorted()),
     ...(reason ? { partial: { reasons: [reason] } } : {}),
     stats,
   };

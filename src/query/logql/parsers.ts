@@ -14,8 +14,22 @@ function bad(message: string): TributaryError {
   return new TributaryError('E_QUERY_INVALID', message, { field: 'query' });
 }
 
+const sanitized = new Map<string, string>();
+
 /** Loki's sanitizeLabelKey: every character outside [a-zA-Z0-9_] becomes _, a leading digit gets a _ before it. */
 export function sanitizeLabel(key: string, isPrefix = true): string {
+  if (!isPrefix) return sanitizeKey(key, false);
+  let s = sanitized.get(key);
+  if (s === undefined) {
+    s = sanitizeKey(key, true);
+    // Keys repeat line after line: remembered, within a bound (a line of random keys cannot grow it).
+    if (sanitized.size >= 10_000) sanitized.clear();
+    sanitized.set(key, s);
+  }
+  return s;
+}
+
+function sanitizeKey(key: string, isPrefix: boolean): string {
   const k = key.trim();
   if (k === '') return k;
   const mapped = k.replace(/[^a-zA-Z0-9_]/g, '_');
@@ -109,6 +123,7 @@ export function jsonExtractor(paths: readonly { readonly label: string; readonly
 
 /** Go's strconv.Unquote for a logfmt value in double quotes; null when malformed. */
 function unquote(text: string): string | null {
+  if (!text.includes('\\')) return text.slice(1, -1); // no escapes: the common case, without a parse
   try {
     return JSON.parse(text.replace(/\\([abfnrtv\\"'])/g, (m, c: string) => (c === 'a' ? '\\u0007' : c === 'v' ? '\\u000b' : c === "'" ? "'" : m))) as string;
   } catch {
