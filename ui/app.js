@@ -1,5 +1,6 @@
 // Tributary's web UI: plain JavaScript over the daemon's own APIs (no build step).
-// Query: GET /api/v1/query (pages by cursor); histogram: GET /api/v1/query_range;
+// Log query: GET /api/v1/query (pages by cursor); histogram and metric queries: the Loki API's
+// query_range (any LogQL); label browser: the Loki API's labels and label values;
 // live tail: SSE /api/v1/tail; anomalies: GET /api/v1/anomalies + SSE /api/v1/anomalies/stream.
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
@@ -21,12 +22,27 @@ function parseSince(text) {
   return Number(m[1]) * unit;
 }
 
-/** The [from, to) in ms: the zoomed range, or the selected one back from now. */
+/** The [from, to) in ms: the zoomed range, the absolute one typed in, or the selected one back from now. */
 function currentRange() {
   if (state.zoom) return state.zoom;
+  if ($('range').value === 'absolute') {
+    const from = Date.parse($('from').value);
+    const to = Date.parse($('to').value);
+    if (Number.isFinite(from) && Number.isFinite(to) && to > from) return { from, to };
+  }
   const to = Date.now();
-  return { from: to - parseSince($('range').value), to };
+  return { from: to - parseSince($('range').value === 'absolute' ? '1h' : $('range').value), to };
 }
+
+/** A datetime-local input's value for a time in ms (local time, to the second). */
+function localInput(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** LogQL metric queries start with a function or a number; log queries with a selector. */
+const isMetric = (query) => !query.trimStart().startsWith('{');
 
 async function api(path, params) {
   const url = `${path}?${new URLSearchParams(params)}`;
@@ -118,29 +134,81 @@ async function loadHistogram(generation) {
   const step = stepFor(to - from);
   let data;
   try {
-    data = await api('/api/v1/query_range', { query: `sum by (level) (count_over_time(${state.query} [${step}]))`, from: nsOf(from), to: nsOf(to) });
+    data = await api('/loki/api/v1/query_range', { query: `sum by (level) (count_over_time(${state.query} [${step}]))`, start: nsOf(from), end: nsOf(to), step });
   } catch {
     // The query's own error is shown by the results; the chart of the query before it goes.
     if (generation === state.generation) clearChart();
     return;
   }
   if (generation !== state.generation) return;
-  const stepMs = Number(BigInt(data.step) / 1000000n);
-  const times = new Map();
-  for (const s of data.series) for (const [ts] of s.points) times.set(ts, Number(BigInt(ts) / 1000000n) / 1000);
-  const xs = [...times.entries()].sort((a, b) => a[1] - b[1]);
-  const index = new Map(xs.map(([ts], i) => [ts, i]));
+  const stepMs = parseSince(step);
+  const times = new Set();
+  for (const s of data.result) for (const [t] of s.values) times.add(t);
+  const xs = [...times].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
   const counts = Object.fromEntries(LEVELS.map((l) => [l, new Array(xs.length).fill(0)]));
-  for (const s of data.series) {
-    const level = (s.labels.level ?? '').toUpperCase();
+  for (const s of data.result) {
+    const level = (s.metric.level ?? '').toUpperCase();
     if (!counts[level]) continue;
-    for (const [ts, c] of s.points) counts[level][index.get(ts)] += c;
+    for (const [t, c] of s.values) counts[level][index.get(t)] += Number(c);
   }
+  // A point at t counts (t - step, t]: its bar spans the step before it.
   drawChart(
-    xs.map(([, x]) => x),
+    xs.map((x) => x - stepMs / 1000),
     counts,
     stepMs,
   );
+}
+
+/** A metric query: its series drawn as lines, and listed with their last, least and greatest values. */
+async function loadMetric(generation) {
+  const { from, to } = currentRange();
+  const step = stepFor(to - from);
+  let data;
+  try {
+    data = await api('/loki/api/v1/query_range', { query: state.query, start: nsOf(from), end: nsOf(to), step });
+  } catch (err) {
+    if (generation !== state.generation) return;
+    clearChart();
+    showError(err);
+    setMore('');
+    return;
+  }
+  if (generation !== state.generation) return;
+  showError(undefined);
+  const name = (m) => `{${Object.entries(m).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}`;
+  const times = new Set();
+  for (const s of data.result) for (const [t] of s.values) times.add(t);
+  const xs = [...times].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = data.result.map((s) => {
+    const y = new Array(xs.length).fill(null);
+    for (const [t, v] of s.values) y[index.get(t)] = Number(v);
+    return y;
+  });
+  const palette = ['#58a6ff', '#3fb950', '#d29922', '#f85149', '#bc8cff', '#39c5cf', '#ff7b72', '#8b949e'];
+  const opts = {
+    width: $('chart-box').clientWidth - 10,
+    height: 190,
+    scales: { x: { time: true } },
+    axes: [{ stroke: '#8b949e', grid: { stroke: '#2d3640' } }, { stroke: '#8b949e', grid: { stroke: '#2d3640' } }],
+    series: [{}, ...data.result.map((s, i) => ({ label: name(s.metric), stroke: palette[i % palette.length], width: 1.5, spanGaps: false }))],
+  };
+  clearChart();
+  if (xs.length > 0) state.chart = new uPlot(opts, [xs, ...ys], $('chart'));
+  const body = $('series').tBodies[0];
+  body.textContent = '';
+  data.result.forEach((s) => {
+    const vs = s.values.map(([, v]) => Number(v));
+    const tr = document.createElement('tr');
+    for (const text of [name(s.metric), vs.at(-1), Math.min(...vs), Math.max(...vs)]) {
+      const td = document.createElement('td');
+      td.textContent = String(text);
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  });
+  setMore(data.result.length === 0 ? 'no series in this range' : `${data.result.length} series`);
 }
 
 /** Stacked bars: each level drawn as the running total up to it, the tallest first, so each band shows one level. */
@@ -230,9 +298,87 @@ function run() {
   params.set('query', state.query);
   history.replaceState(null, '', `?${params}`);
   const generation = state.generation;
+  const metric = isMetric(state.query);
+  $('results').hidden = metric;
+  $('series').hidden = !metric;
+  $('series').tBodies[0].textContent = '';
+  if (metric) {
+    state.cursor = null;
+    state.tail?.close();
+    state.tail = undefined;
+    void loadMetric(generation);
+    return;
+  }
   void loadPage(generation);
   void loadHistogram(generation);
   restartTail();
+}
+
+/** The label browser: label names over the range, a name's values among the query's streams, a value added to the selector. */
+async function loadLabels() {
+  const { from, to } = currentRange();
+  const names = $('label-names');
+  names.textContent = '';
+  $('label-values').textContent = '';
+  let labels;
+  try {
+    labels = await api('/loki/api/v1/labels', { start: nsOf(from), end: nsOf(to) });
+  } catch (err) {
+    names.textContent = err.message;
+    return;
+  }
+  for (const label of labels) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.onclick = () => {
+      for (const other of names.children) other.classList.toggle('open', other === b);
+      void loadValues(label);
+    };
+    names.appendChild(b);
+  }
+}
+
+function selectorOf(query) {
+  const m = /^\s*\{[^}]*\}/.exec(query);
+  return m && m[0].trim() !== '{}' ? m[0].trim() : undefined;
+}
+
+async function loadValues(label) {
+  const { from, to } = currentRange();
+  const box = $('label-values');
+  box.textContent = 'loading...';
+  const params = { start: nsOf(from), end: nsOf(to) };
+  const selector = selectorOf($('query').value);
+  if (selector) params.query = selector;
+  let values;
+  try {
+    values = await api(`/loki/api/v1/label/${encodeURIComponent(label)}/values`, params);
+  } catch (err) {
+    box.textContent = err.message;
+    return;
+  }
+  box.textContent = values.length === 0 ? `no values of ${label} here` : '';
+  for (const value of values.slice(0, 500)) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = value;
+    b.title = `add ${label}="${value}" to the selector and run`;
+    b.onclick = () => {
+      $('query').value = withMatcher($('query').value, `${label}=${JSON.stringify(value)}`);
+      state.zoom = undefined;
+      run();
+    };
+    box.appendChild(b);
+  }
+}
+
+/** The query with a matcher added to its stream selector (a new selector when it has none). */
+function withMatcher(query, matcher) {
+  const m = /^(\s*)\{([^}]*)\}/.exec(query);
+  if (!m) return `{${matcher}}`;
+  const inner = m[2].trim();
+  return `${m[1]}{${inner === '' ? matcher : `${inner}, ${matcher}`}}${query.slice(m[0].length)}`;
 }
 
 function restartTail() {
@@ -338,7 +484,17 @@ function main() {
   });
   $('range').addEventListener('change', () => {
     state.zoom = undefined;
+    const absolute = $('range').value === 'absolute';
+    $('absolute').hidden = !absolute;
+    if (absolute && !$('from').value) {
+      $('to').value = localInput(Date.now());
+      $('from').value = localInput(Date.now() - 3600e3);
+    }
     run();
+  });
+  for (const id of ['from', 'to']) $(id).addEventListener('change', () => run());
+  $('labels-box').addEventListener('toggle', () => {
+    if ($('labels-box').open) void loadLabels();
   });
   $('live').addEventListener('change', () => restartTail());
   new IntersectionObserver((items) => {

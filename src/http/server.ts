@@ -9,9 +9,9 @@ import { entryStrings } from '../model/entry-wire.js';
 import { isLabelName } from '../model/labels.js';
 import { LABEL_NAMES_QUERY } from '../query/labels.js';
 import type { QueryService } from '../query/engine.js';
-import { compileLogQL } from '../query/logql/compile.js';
+import { compileLogQL, type Compiled } from '../query/logql/compile.js';
 import { parseLogQL, type CompiledQuery } from '../query/logql.js';
-import { MAX_LIMIT } from '../query/model.js';
+import { MAX_LIMIT, type LogQuery } from '../query/model.js';
 import { formatTime, nowNs, parseDuration, parseTime } from '../query/time.js';
 import { int, statusOf, type Query } from './common.js';
 import { registerLokiApi } from './loki.js';
@@ -43,8 +43,9 @@ export interface HttpDeps {
 }
 
 /** An entry as JSON: timestamps as strings of nanoseconds (JSON numbers lose precision past 2^53), plus RFC 3339. */
-export function entryJson(e: IdentifiedEntry): Record<string, string | Readonly<Record<string, string>>> {
-  return { ...entryStrings(e), time: formatTime(e.ts) };
+export function entryJson(e: IdentifiedEntry & { stream?: Readonly<Record<string, string>> }): Record<string, string | Readonly<Record<string, string>>> {
+  // A pipeline's entry carries every label it ended with (parsed ones too) as `stream`.
+  return { ...entryStrings(e), time: formatTime(e.ts), ...(e.stream ? { stream: e.stream } : {}) };
 }
 
 /** The [from, to) of a request: `from`/`to` in any accepted form, or `since` back from now (default 1 hour). */
@@ -64,17 +65,18 @@ function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): Query
   try {
     compiled = parseLogQL(q.query);
   } catch (err) {
-    // Loki's full LogQL (parsers, formats, every aggregation, binary operators, constants) is the Loki API's.
+    // Loki's full LogQL: pipelines are answered here (logRequest); metric expressions and constants by the Loki API.
     const full = compileLogQL(q.query);
     if (full.type === 'constant')
       throw new TributaryError('E_QUERY_INVALID', 'a constant expression reads no logs: ask the Loki API (/loki/api/v1/query)', { field: 'query' });
     if (full.type === 'log' || full.type === 'metric') throw err;
+    if (full.type === 'pipeline' && type === 'log') throw Object.assign(new TributaryError('E_QUERY_INVALID', 'a pipeline', {}), { pipeline: full });
     throw new TributaryError(
       'E_QUERY_INVALID',
-      'this query uses LogQL this API does not evaluate (parsers, formats, other aggregations): ask the Loki API (/loki/api/v1/query_range)',
-      {
-        field: 'query',
-      },
+      full.type === 'pipeline'
+        ? 'a log query goes to /api/v1/query'
+        : 'this metric query uses LogQL this API does not count (parsers, other aggregations, operators): ask the Loki API (/loki/api/v1/query_range)',
+      { field: 'query' },
     );
   }
   if (compiled.type !== type) {
@@ -83,6 +85,17 @@ function requestQuery<T extends CompiledQuery['type']>(q: Query, type: T): Query
     });
   }
   return compiled.query as QueryOf[T];
+}
+
+/** A log query: what the storage filters, and the pipeline stages run on the shards (none for Tributary's own syntax). */
+function logRequest(q: Query): { query: QueryOf['log']; stages?: Extract<Compiled, { type: 'pipeline' }>['stages'] } {
+  try {
+    return { query: requestQuery(q, 'log') };
+  } catch (err) {
+    const pipeline = (err as { pipeline?: Extract<Compiled, { type: 'pipeline' }> }).pipeline;
+    if (pipeline === undefined) throw err;
+    return { query: pipeline.query, stages: pipeline.stages };
+  }
 }
 
 /** The query API. Every failure answers JSON with the error's code; a bad query is a 400, never a 500. */
@@ -110,14 +123,13 @@ export async function createHttpServer(deps: HttpDeps, options: HttpServerOption
 
   app.get('/api/v1/query', async (req) => {
     const q = req.query as Query;
-    const query = requestQuery(q, 'log');
+    const { query, stages } = logRequest(q);
     const { from, to } = timeRange(q);
     const direction = q.direction === 'forward' ? 'forward' : q.direction === undefined || q.direction === 'backward' ? 'backward' : undefined;
     if (!direction) throw new TributaryError('E_QUERY_INVALID', `direction must be forward or backward, got ${q.direction}`, { field: 'direction' });
-    const result = await deps.engine.query(
-      { ...query, from, to, direction, limit: Math.min(MAX_LIMIT, int(q.limit, 'limit', 100)), cursor: q.cursor },
-      { timeoutMs: int(q.timeout_ms, 'timeout_ms', 5000) },
-    );
+    const select: LogQuery = { ...query, from, to, direction, limit: Math.min(MAX_LIMIT, int(q.limit, 'limit', 100)), cursor: q.cursor };
+    const options = { timeoutMs: int(q.timeout_ms, 'timeout_ms', 5000) };
+    const result = stages ? await deps.engine.pipe({ query: select, stages }, options) : await deps.engine.query(select, options);
     return {
       status: 'success',
       data: {

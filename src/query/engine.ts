@@ -34,7 +34,12 @@ export interface QueryService {
 export function mergePipedAnswers(selection: Selection, answers: readonly PipedResult[]): PipedResult {
   const q = planQuery(selection.query);
   const merged = mergeLogAnswers(q, answers as readonly QueryResult[]);
-  return { entries: merged.entries as PipedResult['entries'], ...(merged.partial ? { partial: merged.partial } : {}), stats: merged.stats };
+  return {
+    entries: merged.entries as PipedResult['entries'],
+    ...(merged.nextCursor ? { nextCursor: merged.nextCursor } : {}),
+    ...(merged.partial ? { partial: merged.partial } : {}),
+    stats: merged.stats,
+  };
 }
 
 /** Merges sample answers: a series two answers both have (a pipeline that dropped the labels telling them apart) is one, its samples in time order. */

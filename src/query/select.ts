@@ -4,7 +4,7 @@ import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { Grouping, Stage, Unwrap } from './logql/ast.js';
 import { compileLabelFilter, compilePipeline, convertValue, labelOf, ERROR, ERROR_DETAILS, type PipelineEntry } from './logql/pipeline.js';
-import { planQuery, type LogQuery, type Position, type QueryStats } from './model.js';
+import { encodeCursor, planQuery, type LogQuery, type Position, type QueryStats } from './model.js';
 import { patternOf } from './patterns.js';
 import { emptyStats, forEachEntry, queryView } from './scan.js';
 
@@ -28,6 +28,8 @@ export interface PipedEntry extends IdentifiedEntry {
 
 export interface PipedResult {
   readonly entries: PipedEntry[];
+  /** Present when the limit was reached: pass it as the query's `cursor` for the next page. */
+  readonly nextCursor?: string;
   readonly partial?: { readonly reasons: string[] };
   readonly stats: QueryStats;
 }
@@ -117,8 +119,8 @@ function piped(e: IdentifiedEntry, p: PipelineEntry): PipedEntry {
 
 /** Reads every entry of the selection in the query's order, page by page, until `more` says stop or the budget is spent. */
 function scan(view: StoreView, query: LogQuery, deadline: number, stats: QueryStats, each: (e: IdentifiedEntry) => boolean): string | undefined {
-  const planned = planQuery({ ...query, limit: PAGE, cursor: undefined });
-  let after: Position | null = null;
+  const planned = planQuery({ ...query, limit: PAGE });
+  let after: Position | null = planned.after;
   for (;;) {
     if (performance.now() > deadline) return 'timeout: the query ran out of time';
     const page = queryView(view, { ...planned, after }, { deadline, maxBytes: Infinity });
@@ -151,7 +153,9 @@ export function pipeView(view: StoreView, sel: Selection, budget: { deadline: nu
     return entries.length < limit;
   });
   stopped ??= reason;
-  return { entries, ...(stopped ? { partial: { reasons: [stopped] } } : {}), stats };
+  const last = entries.at(-1);
+  const more = entries.length >= limit || stopped !== undefined;
+  return { entries, ...(more && last ? { nextCursor: encodeCursor(last) } : {}), ...(stopped ? { partial: { reasons: [stopped] } } : {}), stats };
 }
 
 /** The sample's labels: by (the names as written), without, or (with unwrap and no by) all but the unwrapped label. */

@@ -137,6 +137,48 @@ uiTest('the UI queries, shows errors in place, colours levels, scrolls by cursor
   await page.click('#reset-zoom');
   await page.waitForFunction(() => !document.getElementById('reset-zoom'));
 
+  // A metric query is plotted as series, one line each, and listed with its values.
+  await page.fill('#query', 'sum by (service) (count_over_time({service=~"svc-a|svc-b"}[10s]))');
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelectorAll('#series tbody tr').length === 2);
+  t.true(await page.locator('#results').isHidden());
+  t.deepEqual(await page.$$eval('#series tbody tr td:first-child', (tds) => tds.map((td) => td.textContent).sort()), [
+    '{service="svc-a"}',
+    '{service="svc-b"}',
+  ]);
+  await page.waitForSelector('#chart .uplot canvas');
+  t.is(await page.locator('#chart .u-legend .u-series').count(), 3, 'the time axis and one line per series');
+  await shot(page, '3b-metric');
+
+  // The label browser: names from the labels API, a name's values, a value added to the selector.
+  await page.fill('#query', '{}');
+  await page.click('#labels-box summary');
+  await page.locator('#label-names button', { hasText: /^service$/ }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#label-values button').length >= 2);
+  await page.locator('#label-values button', { hasText: /^svc-b$/ }).click();
+  t.is(await page.inputValue('#query'), '{service="svc-b"}');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 200);
+  t.true((await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.children[2]!.textContent))).every((s) => s === 'svc-b'));
+
+  // An absolute range: from and to typed in; a range before the entries holds none.
+  await page.selectOption('#range', 'absolute');
+  const local = (ms: number) => {
+    const d = new Date(ms);
+    const p = (n: number) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  };
+  await page.fill('#from', local(Date.now() - 3 * 3600_000));
+  await page.fill('#to', local(Date.now() - 2 * 3600_000));
+  await page.click('#run');
+  await page.waitForFunction(() => document.getElementById('more')!.textContent === 'no entries in this range');
+  await page.fill('#to', local(Date.now() + 60_000));
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 200);
+  await page.selectOption('#range', '1h');
+  await page.fill('#query', '{}');
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 200);
+
   // Live tail: an entry stored now shows up at the top by itself.
   await page.check('#live');
   await d.ingest([{ ts: nowNs(), level: Level.WARN, service: 'svc-live', server: 'srv-1', region: 'region-1', message: 'tailed entry' }]);
