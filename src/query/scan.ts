@@ -379,12 +379,12 @@ export function queryView(view: StoreView, q: PlannedQuery, budget?: QueryBudget
  */
 export function forEachEntry(view: StoreView, q: PlannedQuery, deadline: number, stats: QueryStats, each: (e: IdentifiedEntry) => boolean): string | undefined {
   stats.blocksTotal += view.blocks.length;
+  // Null when no sealed block can hold a match (the unsealed batches have dictionaries of their own).
   const streams = streamFilterOf(view, q);
-  if (streams === null) return undefined;
   const f: Filters = { from: q.from, streams, names: (id) => view.labelName(id), cache: new PairsCache() };
   const runs: (() => Iterator<IdentifiedEntry>)[] = [];
   for (const b of view.blocks) {
-    if (b.entries === 0 || b.maxTs < q.from || b.minTs >= q.to || !levelsMatch(b.levels, q.levelMask) || !blockHasStreams(b, streams)) continue;
+    if (streams === null || b.entries === 0 || b.maxTs < q.from || b.minTs >= q.to || !levelsMatch(b.levels, q.levelMask) || !blockHasStreams(b, streams)) continue;
     if (q.required.length > 0 && !view.mayContain(b, q.required)) continue;
     runs.push(() => {
       stats.blocksScanned++;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
+import type { ShardStatsAnswer } from '../../src/shard/shard-actor.js';
 import { LEVEL_NAMES, type Level } from '../../src/model/level.js';
 
 /**
@@ -88,12 +89,25 @@ function makeEntries(n: number): { written: LogEntry[]; ref: RefEntry[] } {
 const N = 3000;
 const END = T0 + BigInt(N) * 1_300_000_000n;
 
+/** Seals every shard's memtable into blocks, and waits until each holds what it had. */
+async function sealAll(d: Daemon): Promise<void> {
+  for (const ref of d.shards) await d.system.ask(ref, { op: 'seal' });
+  for (;;) {
+    const stats = await Promise.all(d.shards.map((ref) => d.system.ask<ShardStatsAnswer>(ref, { op: 'stats' })));
+    if (stats.every((s) => s.store !== undefined && !s.store.sealing && s.store.memtableEntries === 0 && s.store.blocks > 0)) return;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 let dir: string | undefined;
 test.before(async (t) => {
   dir = mkdtempSync(join(tmpdir(), 'tributary-logql-'));
   const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, workers: 2 });
   const { written, ref } = makeEntries(N);
-  await d.writer.write(written);
+  // The first half sealed into blocks, the rest left in the memtable: queries read both.
+  await d.writer.write(written.slice(0, N / 2));
+  await sealAll(d);
+  await d.writer.write(written.slice(N / 2));
   t.context = { d, entries: ref };
 });
 
