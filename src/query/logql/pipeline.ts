@@ -1,7 +1,7 @@
 import { TributaryError } from '../../errors.js';
 import { labelAlias } from '../logql.js';
 import { toRegExp } from '../model.js';
-import type { CompareOp, LabelFilter, Matcher, Stage } from './ast.js';
+import type { LabelFilter, Matcher, Stage } from './ast.js';
 import {
   compileIpPattern,
   compilePattern,
@@ -17,7 +17,7 @@ import {
   regexpExtractor,
 } from './parsers.js';
 import { compileTemplate } from './template.js';
-import { decodeBytes, decodeSeconds } from './tokens.js';
+import { COMPARE_FNS, decodeBytes, decodeSeconds } from './tokens.js';
 
 /**
  * A LogQL pipeline (the stages after the stream selector) compiled into
@@ -82,15 +82,6 @@ export function compileMatcher(m: Pick<Matcher, 'op' | 'value'>): (v: string) =>
   }
 }
 
-const COMPARE: Record<CompareOp, (a: number, b: number) => boolean> = {
-  '==': (a, b) => a === b,
-  '!=': (a, b) => a !== b,
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-};
-
 /** A label's value as a number of the filter's kind: a float, a duration in seconds, or a size in bytes; null when it is not one. */
 export function convertValue(kind: 'number' | 'duration' | 'bytes', text: string): number | null {
   if (kind === 'duration') {
@@ -136,7 +127,7 @@ export function compileLabelFilter(f: LabelFilter): StageFn {
     case 'duration':
     case 'bytes': {
       const want = f.kind === 'number' ? f.value : f.kind === 'duration' ? f.seconds : f.bytes;
-      const cmp = COMPARE[f.op];
+      const cmp = COMPARE_FNS[f.op];
       const kind = f.kind;
       const name = f.name;
       return (e) => {

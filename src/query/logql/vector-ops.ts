@@ -2,6 +2,7 @@ import { TributaryError } from '../../errors.js';
 import { labelAlias } from '../logql.js';
 import type { BinaryOp, Grouping, VectorMatching, VectorOp } from './ast.js';
 import { variance } from './range-functions.js';
+import { COMPARE_FNS } from './tokens.js';
 
 /**
  * Vector aggregations and binary operators, step by step, with
@@ -136,14 +137,7 @@ const ARITHMETIC: Partial<Record<BinaryOp, (a: number, b: number) => number>> = 
   '%': (a, b) => a % b,
   '^': (a, b) => a ** b,
 };
-const COMPARISON: Partial<Record<BinaryOp, (a: number, b: number) => boolean>> = {
-  '==': (a, b) => a === b,
-  '!=': (a, b) => a !== b,
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-};
+const COMPARISON: Partial<Record<BinaryOp, (a: number, b: number) => boolean>> = COMPARE_FNS;
 
 /** The labels two series are matched on. */
 function signature(labels: Labels, m: VectorMatching | undefined): string {
