@@ -4,6 +4,7 @@ import type { QueryService } from '../query/engine.js';
 import { STREAM_LABELS, labelAlias, type GroupLabel } from '../query/logql.js';
 import { compileLogQL } from '../query/logql/compile.js';
 import { evaluateMetric } from '../query/logql/evaluate.js';
+import { parseLogQLTree } from '../query/logql/parse.js';
 import { parseLogfmt } from '../query/logql/parsers.js';
 import { decodeBytes, decodeSeconds } from '../query/logql/tokens.js';
 import type { LogQuery } from '../query/model.js';
@@ -63,7 +64,13 @@ function volumeLabels(q: Query): string[] {
       .split(',')
       .map((l) => l.trim())
       .filter((l) => l !== '');
-  const names = [...(q.query ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((m) => m[1]!);
+  let names: string[] = [];
+  try {
+    const tree = parseLogQLTree(q.query ?? '');
+    if (tree.kind === 'log') names = tree.selector.matchers.map((m) => m.name);
+  } catch {
+    // Tributary's own spellings ({} and the like) match on no label: one series for everything.
+  }
   return [...new Set(names)];
 }
 

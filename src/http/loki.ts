@@ -96,7 +96,7 @@ async function evaluateRange(engine: QueryService, m: MetricQuery, start: bigint
       for (const s of ranked.slice(m.topk)) s.present[k] = 0;
     }
   }
-  return { series, partial: counts.partial };
+  return { series, partial: counts.partial, lines: counts.lines };
 }
 
 /** An instant query is one point: a step longer than any range makes it one window of one bucket. */
@@ -106,10 +106,10 @@ const INSTANT_STEP = 366n * 86_400n * SECOND;
 async function metricSeries(engine: QueryService, compiled: Compiled, start: bigint, end: bigint, step: bigint, timeoutMs: number) {
   if (compiled.type === 'metric') return evaluateRange(engine, compiled.query, start, end, step, timeoutMs);
   if (compiled.type !== 'expr') throw bad('not a metric query', 'query');
-  const { value, partial } = await evaluateMetric(compiled.expr, engine, { start, end, step }, timeoutMs);
+  const { value, partial, lines } = await evaluateMetric(compiled.expr, engine, { start, end, step }, timeoutMs);
   const series: MSeries[] =
     value.kind === 'vector' ? value.series : [{ labels: {}, values: value.values, present: new Uint8Array(value.values.length).fill(1) }];
-  return { series, partial };
+  return { series, partial, lines };
 }
 
 function compile(q: Query) {
@@ -166,20 +166,41 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
         return { status: 'success', data: { ...constantOver(compiled.value, from, to, lokiStep(q, from, to)), stats: summary(started, 0) } };
       if (compiled.type === 'metric' || compiled.type === 'expr') {
         const step = lokiStep(q, from, to);
-        const { series, partial } = await metricSeries(deps.engine, compiled, from, to, step, timeoutMs);
-        return { status: 'success', ...warnings(partial), data: { resultType: 'matrix', result: matrixOf(series, from, step), stats: summary(started, 0) } };
+        const { series, partial, lines } = await metricSeries(deps.engine, compiled, from, to, step, timeoutMs);
+        return {
+          status: 'success',
+          ...warnings(partial),
+          data: { resultType: 'matrix', result: matrixOf(series, from, step), stats: summary(started, 0, lines) },
+        };
       }
       const limit = Math.min(MAX_LIMIT, int(q.limit, 'limit', 100));
       if (to === from) return { status: 'success', data: { resultType: 'streams', result: [], stats: summary(started, 0) } };
-      const query = { ...compiled.query, from, to, direction: lokiDirection(q), limit };
-      const r =
-        compiled.type === 'pipeline'
-          ? await deps.engine.pipe({ query, stages: compiled.stages }, { timeoutMs })
-          : await deps.engine.query(query, { timeoutMs });
+      const direction = lokiDirection(q);
+      // interval: only entries at least this far apart in the query's direction (Loki applies it before the limit).
+      const interval = q.interval !== undefined && q.interval !== '' ? lokiStep({ step: q.interval }, from, to) : 0n;
+      const entries: (IdentifiedEntry & { stream?: Labels })[] = [];
+      const reasons: string[] = [];
+      let lines = 0;
+      let cursor: string | undefined;
+      for (let page = 0; page < (interval > 0n ? 20 : 1); page++) {
+        const query = { ...compiled.query, from, to, direction, limit, cursor };
+        const r =
+          compiled.type === 'pipeline'
+            ? await deps.engine.pipe({ query, stages: compiled.stages }, { timeoutMs })
+            : await deps.engine.query(query, { timeoutMs });
+        lines += r.stats.entriesExamined;
+        reasons.push(...(r.partial?.reasons ?? []));
+        for (const e of r.entries) {
+          const last = entries.at(-1);
+          if (entries.length < limit && (interval === 0n || !last || (direction === 'forward' ? e.ts - last.ts : last.ts - e.ts) >= interval)) entries.push(e);
+        }
+        cursor = r.nextCursor;
+        if (entries.length >= limit || cursor === undefined) break;
+      }
       return {
         status: 'success',
-        ...warnings(r.partial),
-        data: { resultType: 'streams', result: toStreams(r.entries), stats: summary(started, r.entries.length) },
+        ...warnings(reasons.length > 0 ? { reasons } : undefined),
+        data: { resultType: 'streams', result: toStreams(entries), stats: summary(started, entries.length, lines, entries) },
       };
     };
     loki.get('/loki/api/v1/query_range', (req) => queryRange(params(req)));
@@ -193,10 +214,10 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
         throw bad('log queries are not supported as an instant query type, please change your query to a range query type', 'query');
       }
       const started = performance.now();
-      const { series, partial } = await metricSeries(deps.engine, compiled, t, t, INSTANT_STEP, int(q.timeout_ms, 'timeout_ms', 10_000));
+      const { series, partial, lines } = await metricSeries(deps.engine, compiled, t, t, INSTANT_STEP, int(q.timeout_ms, 'timeout_ms', 10_000));
       // An instant vector keeps the expression's order (sort and sort_desc decide it), series without a point left out.
       const result = series.filter((s) => s.present[0]).map((s) => ({ metric: s.labels, value: [seconds(t), formatSample(s.values[0]!)] as [number, string] }));
-      return { status: 'success', ...warnings(partial), data: { resultType: 'vector', result, stats: summary(started, 0) } };
+      return { status: 'success', ...warnings(partial), data: { resultType: 'vector', result, stats: summary(started, 0, lines) } };
     };
     loki.get('/loki/api/v1/query', (req) => instant(params(req)));
     loki.post('/loki/api/v1/query', (req) => instant(params(req)));
@@ -287,8 +308,32 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
   });
 }
 
-function summary(startedMs: number, returned: number) {
-  return { summary: { execTime: (performance.now() - startedMs) / 1000, totalEntriesReturned: returned } };
+/**
+ * Loki's `stats.summary`: time, entries returned, lines read (entries the
+ * storage examined one by one; counts from roll-ups read none), and bytes
+ * processed, estimated from the returned lines' mean size when there are any.
+ */
+function summary(startedMs: number, returned: number, lines = 0, sample: readonly IdentifiedEntry[] = []) {
+  const execTime = (performance.now() - startedMs) / 1000;
+  const mean = sample.length > 0 ? sample.reduce((a, e) => a + Buffer.byteLength(e.message, 'utf8'), 0) / sample.length : 0;
+  const bytes = Math.round(lines * mean);
+  const perSecond = (n: number) => (execTime > 0 ? Math.round(n / execTime) : 0);
+  return {
+    summary: {
+      bytesProcessedPerSecond: perSecond(bytes),
+      linesProcessedPerSecond: perSecond(lines),
+      totalBytesProcessed: bytes,
+      totalLinesProcessed: lines,
+      execTime,
+      queueTime: 0,
+      subqueries: 0,
+      totalEntriesReturned: returned,
+      splits: 0,
+      shards: 0,
+      totalPostFilterLines: returned,
+      totalStructuredMetadataBytesProcessed: 0,
+    },
+  };
 }
 
 /** Live tails open on one server (a count per server, not per process: several daemons may share one). */

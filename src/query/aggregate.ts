@@ -54,6 +54,11 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     const b = bucketOf(ts);
     if (b >= 0) s.counts[b]! += n;
   };
+  // The same by an offset from q.from in ns, a plain number (roll-up rows add by minute, with no BigInt).
+  const addAt = (s: Series, off: number, n: number) => {
+    const k = Math.floor(off / stepN);
+    if (off - k * stepN < windowN) s.counts[k]! += n;
+  };
   let stopped: string | undefined;
   const stats = { rollupRows: 0, entriesScanned: 0 };
   const needMessages = q.lines.length > 0;
@@ -79,7 +84,7 @@ export function countView(view: StoreView, q: PlannedQuery, step: bigint, by: re
     if (rollup) {
       const firstWhole = q.from; // aligned (plus the shift)
       const lastWhole = ((q.to - shift) / MINUTE_NS) * MINUTE_NS + shift; // whole minutes inside [from, to) end here
-      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, shift, add, seriesFor);
+      stats.rollupRows += countRollup(view, rollup, q, by, firstWhole, lastWhole, shift, addAt, seriesFor);
       if (lastWhole < q.to)
         stats.entriesScanned += countBlock(
           view,
@@ -142,7 +147,7 @@ function countRollup(
   from: bigint,
   to: bigint,
   shift: bigint,
-  add: (s: Series, ts: bigint, n: number) => void,
+  addAt: (s: Series, off: number, n: number) => void,
   seriesFor: (labels: Partial<Record<GroupLabel, string>>) => Series,
 ): number {
   let used = 0;
@@ -150,16 +155,31 @@ function countRollup(
   const hi = Number((to - shift) / MINUTE_NS);
   const { svOk, srOk, rgOk } = idPredicates(view, q);
   const at = r.atStart;
+  // A row's offset from q.from (which is `from`, on a minute plus shift) is whole minutes.
+  const minuteNs = Number(MINUTE_NS);
+  const [bySv, bySr, byRg] = [by.includes('service'), by.includes('server'), by.includes('region')];
+  // Series by the ids grouped on: label names are looked up once per group, not once per row.
+  const groups = new Map<string, Series>();
   for (let i = 0; i < r.rows; i++) {
     const m = r.minute[i]!;
     if (m < lo || m > hi || (shift === 0n && m === hi) || (q.levelMask & (1 << r.level[i]!)) === 0) continue;
-    if ((svOk && !svOk(r.service[i]!)) || (srOk && !srOk(r.server[i]!)) || (rgOk && !rgOk(r.region[i]!))) continue;
-    const s = seriesFor(groupLabels(by, view.labelName(r.service[i]!), view.labelName(r.server[i]!), view.labelName(r.region[i]!), r.level[i]!));
-    if (shift === 0n) add(s, BigInt(m) * MINUTE_NS, r.count[i]!);
+    const sv = r.service[i]!;
+    const sr = r.server[i]!;
+    const rg = r.region[i]!;
+    if ((svOk && !svOk(sv)) || (srOk && !srOk(sr)) || (rgOk && !rgOk(rg))) continue;
+    const lv = r.level[i]!;
+    const key = `${bySv ? sv : ''}:${bySr ? sr : ''}:${byRg ? rg : ''}:${lv}`;
+    let s = groups.get(key);
+    if (s === undefined) {
+      s = seriesFor(groupLabels(by, view.labelName(sv), view.labelName(sr), view.labelName(rg), lv));
+      groups.set(key, s);
+    }
+    const off = (m - lo) * minuteNs;
+    if (shift === 0n) addAt(s, off, r.count[i]!);
     else {
       const first = at![i]!;
-      if (m < hi) add(s, BigInt(m) * MINUTE_NS + 1n, r.count[i]! - first);
-      if (first > 0 && m > lo) add(s, BigInt(m - 1) * MINUTE_NS + 1n, first);
+      if (m < hi) addAt(s, off, r.count[i]! - first);
+      if (first > 0 && m > lo) addAt(s, off - minuteNs, first);
     }
     used++;
   }

@@ -3,7 +3,7 @@ import type { StoreView } from '../index/store.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import { LEVEL_NAMES } from '../model/level.js';
 import type { Grouping, Stage, Unwrap } from './logql/ast.js';
-import { compileLabelFilter, compilePipeline, convertValue, labelOf, ERROR, ERROR_DETAILS, type PipelineEntry } from './logql/pipeline.js';
+import { compileLabelFilter, compilePipeline, convertValue, labelOf, labelsNeeded, ERROR, ERROR_DETAILS, type PipelineEntry } from './logql/pipeline.js';
 import { encodeCursor, planQuery, type LogQuery, type Position, type QueryStats } from './model.js';
 import { patternOf } from './patterns.js';
 import { emptyStats, forEachEntry, queryView } from './scan.js';
@@ -242,8 +242,14 @@ class Growing {
 
 /** One sample per entry that passes the pipeline, per series, oldest first. */
 export function sampleView(view: StoreView, req: SampleRequest, deadline: number): SampleResult {
-  const pipeline = compilePipeline(req.stages);
   const unwrap = req.value.kind === 'unwrap' ? req.value.unwrap : undefined;
+  // Grouped by some labels, the series show only those: parsers need not make the others.
+  const needed =
+    req.grouping !== undefined && !req.grouping.without
+      ? labelsNeeded(req.stages, [...req.grouping.labels, ...(req.patterns ? [PATTERN] : [])], unwrap)
+      : undefined;
+  const pipeline = compilePipeline(req.stages, needed);
+  const byNames = req.grouping !== undefined && !req.grouping.without ? req.grouping.labels : undefined;
   const post = unwrap?.filters.map(compileLabelFilter) ?? [];
   const group = grouper(req.grouping, unwrap?.label);
   const series = new Map<string, Growing>();
@@ -274,10 +280,15 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
       for (const f of post) if (!f(p)) return true;
     }
     if (req.patterns) p.labels.set(PATTERN, patternOf(p.line));
-    const labels = group(p.labels);
-    const key = seriesKey(labels);
+    // Grouped by some labels, the key is their values (the labels are made once per series); otherwise every label.
+    let key: string;
+    if (byNames !== undefined && !p.labels.has(ERROR)) {
+      key = '\u0002';
+      for (const n of byNames) key += `${labelOf(p.labels, n) ?? ''}\u0001`;
+    } else key = seriesKey(group(p.labels));
     let s = series.get(key);
     if (s === undefined) {
+      const labels = group(p.labels);
       if (series.size >= MAX_SERIES)
         throw new TributaryError('E_QUERY_INVALID', `maximum of series (${MAX_SERIES}) reached for a single query: aggregate, or narrow the selector`, {
           field: 'query',

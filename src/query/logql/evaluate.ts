@@ -25,6 +25,8 @@ export interface EvalGrid {
 export interface Evaluated {
   readonly value: Value;
   readonly partial?: { readonly reasons: string[] };
+  /** Entries read one by one (counts from roll-ups read none). */
+  readonly lines: number;
 }
 
 /** Prometheus' bound on the points of one series, which Loki keeps. */
@@ -62,6 +64,7 @@ export function pointsOf(grid: EvalGrid): number {
 class Evaluator {
   private readonly reasons: string[] = [];
   readonly points: number;
+  lines = 0;
 
   constructor(
     private readonly engine: QueryService,
@@ -140,6 +143,7 @@ class Evaluator {
     const offset = e.offset ?? 0n;
     const counts = await countPoints(this.engine, m, this.grid.start - offset, this.grid.end - offset, this.grid.step, this.points, this.timeoutMs);
     if (counts.partial) this.reasons.push(...counts.partial.reasons);
+    this.lines += counts.lines;
     const scale = e.op === 'rate' ? 1e9 / Number(e.range) : 1;
     return counts.series.map((s) => {
       const values = new Float64Array(this.points);
@@ -183,6 +187,7 @@ class Evaluator {
       { timeoutMs: this.timeoutMs },
     );
     if (result.partial) this.reasons.push(...result.partial.reasons);
+    this.lines += result.stats.entriesExamined;
     const grid: Grid = {
       first: Number(this.grid.start - offset - from),
       step: Number(this.grid.step),
@@ -229,7 +234,7 @@ export async function evaluateMetric(e: MetricExpr, engine: QueryService, grid: 
   const ev = new Evaluator(engine, grid, timeoutMs);
   const value = await ev.eval(e);
   const partial = ev.partial;
-  return { value, ...(partial ? { partial } : {}) };
+  return { value, ...(partial ? { partial } : {}), lines: ev.lines };
 }
 
 function gcd(a: bigint, b: bigint): bigint {
@@ -275,5 +280,5 @@ export async function countPoints(engine: QueryService, m: MetricQuery, start: b
     }
     return { labels: countLabels(s.labels, m.written), values };
   });
-  return { series, partial: counts.partial };
+  return { series, partial: counts.partial, lines: counts.stats?.entriesScanned ?? 0 };
 }

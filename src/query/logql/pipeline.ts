@@ -61,8 +61,13 @@ function setError(e: PipelineEntry, error: string, details: string): void {
   e.labels.set(ERROR_DETAILS, details);
 }
 
-function extracted(e: PipelineEntry): (name: string, value: string) => void {
-  return (name, value) => e.labels.set(e.base.has(name) ? `${name}_extracted` : name, value);
+/** How a parser sets what it extracts: a name the stream has becomes name_extracted; with `needed`, only those names are kept. */
+function extracted(e: PipelineEntry, needed: ReadonlySet<string> | undefined): (name: string, value: string) => void {
+  if (needed === undefined) return (name, value) => e.labels.set(e.base.has(name) ? `${name}_extracted` : name, value);
+  return (name, value) => {
+    const final = e.base.has(name) ? `${name}_extracted` : name;
+    if (needed.has(final)) e.labels.set(final, value);
+  };
 }
 
 export function compileMatcher(m: Pick<Matcher, 'op' | 'value'>): (v: string) => boolean {
@@ -190,14 +195,14 @@ function lineFilter(s: Extract<Stage, { kind: 'line' }>): StageFn {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
-function stage(s: Stage): StageFn {
+function stage(s: Stage, needed: ReadonlySet<string> | undefined): StageFn {
   switch (s.kind) {
     case 'line':
       return lineFilter(s);
     case 'json': {
       if (s.extract.length === 0)
         return (e) => {
-          const err = parseJson(e.line, extracted(e));
+          const err = parseJson(e.line, extracted(e, needed));
           if (err !== null) setError(e, 'JSONParserErr', err);
           return true;
         };
@@ -220,7 +225,7 @@ function stage(s: Stage): StageFn {
         }
       }
       return (e) => {
-        const set = only === undefined ? extracted(e) : (name: string, value: string) => e.labels.set(name, value);
+        const set = only === undefined ? extracted(e, needed) : (name: string, value: string) => e.labels.set(name, value);
         const err = parseLogfmt(e.line, set, strict, keepEmpty, only);
         if (err !== null) setError(e, 'LogfmtParserErr', err);
         return true;
@@ -229,20 +234,20 @@ function stage(s: Stage): StageFn {
     case 'pattern': {
       const parts = compilePattern(s.expression);
       return (e) => {
-        matchPattern(parts, e.line, extracted(e));
+        matchPattern(parts, e.line, extracted(e, needed));
         return true;
       };
     }
     case 'regexp': {
       const ex = regexpExtractor(s.expression);
       return (e) => {
-        ex(e.line, extracted(e));
+        ex(e.line, extracted(e, needed));
         return true;
       };
     }
     case 'unpack':
       return (e) => {
-        const r = parseUnpack(e.line, extracted(e));
+        const r = parseUnpack(e.line, extracted(e, needed));
         if (r.error !== null) setError(e, 'JSONParserErr', r.error);
         else e.line = r.line;
         return true;
@@ -317,13 +322,62 @@ function templateData(e: PipelineEntry) {
   return { label: (name: string) => labelOf(e.labels, name) ?? '', line: e.line, ts: e.ts };
 }
 
-/** Compiles pipeline stages (throws E_QUERY_INVALID on a bad regex, pattern, template or ip range). */
-export function compilePipeline(stages: readonly Stage[]): Pipeline {
-  const fns = stages.map(stage);
+/**
+ * Compiles pipeline stages (throws E_QUERY_INVALID on a bad regex, pattern,
+ * template or ip range). With `needed`, parsers set only those labels: for
+ * an aggregation whose result shows only some labels (labelsNeeded), the
+ * others need not be made. Errors are still found (the whole line is parsed).
+ */
+export function compilePipeline(stages: readonly Stage[], needed?: ReadonlySet<string>): Pipeline {
+  const fns = stages.map((st) => stage(st, needed));
   return (e) => {
     for (const f of fns) if (!f(e)) return false;
     return true;
   };
+}
+
+/** The names a label filter reads. */
+function filterNames(f: LabelFilter, out: Set<string>): void {
+  switch (f.kind) {
+    case 'and':
+    case 'or':
+      filterNames(f.left, out);
+      filterNames(f.right, out);
+      return;
+    case 'match':
+      out.add(f.matcher.name);
+      return;
+    default:
+      out.add(f.name);
+  }
+}
+
+/**
+ * The labels an aggregation over these stages can observe, when it keeps
+ * only `by` labels: those, what filters, drop and keep name, the unwrapped
+ * label and the error labels (each with the column it aliases). Undefined
+ * when a format stage may read any label.
+ */
+export function labelsNeeded(
+  stages: readonly Stage[],
+  by: readonly string[],
+  unwrap?: { readonly label: string; readonly filters: readonly LabelFilter[] },
+): Set<string> | undefined {
+  const out = new Set<string>([ERROR, ERROR_DETAILS, ...by]);
+  for (const st of stages) {
+    if (st.kind === 'lineFormat' || st.kind === 'labelFormat') return undefined;
+    if (st.kind === 'labelFilter') filterNames(st.filter, out);
+    if (st.kind === 'drop' || st.kind === 'keep') for (const l of st.labels) out.add(l.name);
+  }
+  if (unwrap) {
+    out.add(unwrap.label);
+    for (const f of unwrap.filters) filterNames(f, out);
+  }
+  for (const n of [...out]) {
+    const alias = labelAlias(n);
+    if (alias !== undefined) out.add(alias);
+  }
+  return out;
 }
 
 /** Whether the stages only filter (no parser or format changes a line or a label). */
