@@ -154,7 +154,7 @@ test('Logs Drilldown: drilldown-limits, volume by service, detected_labels, dete
   t.true(patterns.body.data.some((p: any) => p.pattern === 'method=GET status=<_> duration=<_> path=<_>'));
 });
 
-test('logcli: query with upper-case direction and a limit, instant-query, labels and series as logcli asks', async (t) => {
+test('logcli: query with upper-case direction, a limit, interval and stats; instant-query and series as logcli asks', async (t) => {
   const { get, entries } = await daemon(t);
   // logcli query '{service="db"}' --limit 30 --forward: direction FORWARD, start and end in ns.
   const q = await get('/loki/api/v1/query_range', { query: '{service="db"}', limit: '30', ...range, direction: 'FORWARD' });
@@ -165,6 +165,17 @@ test('logcli: query with upper-case direction and a limit, instant-query, labels
       .filter((e) => e.service === 'db')
       .slice(0, 30)
       .map((e) => e.ts),
+  );
+  t.is(q.body.data.stats.summary.totalEntriesReturned, 30, "Loki's stats summary");
+  t.true(q.body.data.stats.summary.totalLinesProcessed >= 30);
+  // interval: entries at least 10 s apart, the limit counting those kept.
+  const spaced = await get('/loki/api/v1/query_range', { query: '{service="db"}', limit: '5', ...range, direction: 'forward', interval: '10s' });
+  const kept = spaced.body.data.result
+    .flatMap((s: any) => s.values.map((v: [string, string]) => BigInt(v[0])))
+    .sort((a: bigint, b: bigint) => (a < b ? -1 : 1));
+  t.deepEqual(
+    kept,
+    [0n, 10n, 20n, 30n, 40n].map((k) => T0 + S + k * S),
   );
   const instant = await get('/loki/api/v1/query', { query: 'count_over_time({service="db"}[1h])', limit: '30', time: END.toString(), direction: 'BACKWARD' });
   t.is(instant.body.data.resultType, 'vector');
