@@ -270,6 +270,7 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
             value: { kind: 'count' },
             grouping: { without: false, labels: [label] },
             bucketNs: Number(to - from),
+            streamsOnly: true,
           },
           { timeoutMs },
         );
@@ -279,26 +280,33 @@ export async function registerLokiApi(app: FastifyInstance, deps: LokiDeps): Pro
       return { status: 'success', data: await deps.labelValues(label, from, to) };
     });
 
-    loki.get('/loki/api/v1/series', async (req) => {
-      const q = req.query as Record<string, string | string[] | undefined>;
+    // The streams (label sets) a selector matches in the range. Without stream labels beyond the columns (the
+    // usual case) the counts answer; with them, the selected entries are grouped by their stream labels on the shards.
+    const series = async (q: Record<string, string | string[] | undefined>) => {
       const raw = q['match[]'] ?? q.match;
       const selectors = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
       if (selectors.length === 0) throw bad('missing match[]: at least one stream selector', 'match[]');
       const { from, to } = lokiRange(q as Query);
+      const timeoutMs = int(q.timeout_ms as string | undefined, 'timeout_ms', 10_000);
+      const others = to > from ? await deps.labelValues(LABEL_NAMES_QUERY, from, to) : [];
       const seen = new Map<string, Labels>();
-      for (const selector of selectors)
-        for (const labels of await labelSetsIn(
-          deps.engine,
-          selector,
-          'match[]',
-          STREAM_LABELS,
-          from,
-          to,
-          int(q.timeout_ms as string | undefined, 'timeout_ms', 10_000),
-        ))
-          seen.set(JSON.stringify(labels), labels);
+      for (const selector of selectors) {
+        if (others.length === 0) {
+          for (const labels of await labelSetsIn(deps.engine, selector, 'match[]', STREAM_LABELS, from, to, timeoutMs)) seen.set(keyOf(labels), labels);
+          continue;
+        }
+        const compiled = compileLogQL(selector);
+        if (compiled.type !== 'log') throw bad(`match[] takes stream selectors, not ${JSON.stringify(selector)}`, 'match[]');
+        const r = await deps.engine.samples(
+          { query: { ...compiled.query, from, to }, stages: [], value: { kind: 'count' }, bucketNs: Number(to - from), streamsOnly: true },
+          { timeoutMs },
+        );
+        for (const s of r.series) seen.set(keyOf(s.labels), s.labels);
+      }
       return { status: 'success', data: [...seen.values()] };
-    });
+    };
+    loki.get('/loki/api/v1/series', (req) => series(req.query as Record<string, string | string[] | undefined>));
+    loki.post('/loki/api/v1/series', (req) => series({ ...(req.query as Record<string, string>), ...((req.body ?? {}) as Record<string, string>) }));
 
     registerLokiDiscovery(loki, deps);
 

@@ -50,6 +50,8 @@ export interface SampleRequest extends Selection {
   readonly bucketNs?: number;
   /** Label each entry with its line's pattern (patterns.ts) as __pattern__, before grouping. */
   readonly patterns?: boolean;
+  /** Series of the stream labels only (structured metadata left out), as Loki's series API lists streams. */
+  readonly streamsOnly?: boolean;
 }
 
 /** One series of samples, oldest first: offsets are ns after the request's `from`. */
@@ -82,7 +84,7 @@ const baseNames = new WeakMap<object, ReadonlySet<string>>();
 const LEVELS = LEVEL_NAMES.map((l) => l.toLowerCase());
 
 /** Loki's labels of an entry: the stream's (service, server, region, level in lower case, the rest as sent) and its structured metadata. */
-export function entryOf(e: IdentifiedEntry): PipelineEntry {
+export function entryOf(e: IdentifiedEntry, metadata = true): PipelineEntry {
   const labels = new Map<string, string>();
   let base = COLUMNS;
   if (e.labels !== undefined) {
@@ -94,7 +96,7 @@ export function entryOf(e: IdentifiedEntry): PipelineEntry {
   labels.set('server', e.server);
   labels.set('region', e.region);
   labels.set('level', LEVELS[e.level]!);
-  if (e.metadata !== undefined) for (const k in e.metadata) if (!labels.has(k)) labels.set(k, e.metadata[k]!);
+  if (metadata && e.metadata !== undefined) for (const k in e.metadata) if (!labels.has(k)) labels.set(k, e.metadata[k]!);
   return { ts: e.ts, line: e.message, labels, base };
 }
 
@@ -259,7 +261,7 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
   let samples = 0;
   const planned = planQuery({ ...req.query, direction: 'forward', limit: 1, cursor: undefined });
   const reason = forEachEntry(view, planned, deadline, stats, (e) => {
-    const p = entryOf(e);
+    const p = entryOf(e, !req.streamsOnly);
     if (!pipeline(p)) return true;
     let value = 1;
     if (req.value.kind === 'bytes') value = Buffer.byteLength(p.line, 'utf8');

@@ -100,7 +100,7 @@ test('dashboards and alert rules: rate, unwrap with a duration, topk, and a thre
 });
 
 test('the query editor: labels, values narrowed by the selector (any label), series, index/stats and format_query', async (t) => {
-  const { get } = await daemon(t);
+  const { get, d } = await daemon(t);
   const labels = await get('/loki/api/v1/labels', range);
   t.true(labels.body.data.includes('cluster'));
   const clusters = await get('/loki/api/v1/label/cluster/values', { ...range, query: '{service="api"}' });
@@ -109,6 +109,11 @@ test('the query editor: labels, values narrowed by the selector (any label), ser
   t.deepEqual(none.body.data, []);
   const series = await get('/loki/api/v1/series', { 'match[]': '{service="db"}', ...range });
   t.is(series.body.data.length, 6, 'db entries are the odd ones: three servers by two levels');
+  // Streams with labels beyond the columns are listed with them (POST form, as Grafana sends a long match[]).
+  const res = await fetch(`${d.url}/loki/api/v1/series`, { method: 'POST', body: new URLSearchParams({ 'match[]': '{service="api"}', ...range }) });
+  const withLabels = ((await res.json()) as any).data;
+  t.is(withLabels.length, 6);
+  t.true(withLabels.every((s: any) => (s.cluster === 'c0' && s.level === 'debug') || (s.cluster === 'c2' && s.level === 'warn')));
   const stats = await get('/loki/api/v1/index/stats', { query: '{service="api"}', ...range });
   t.deepEqual(Object.keys(stats.body).sort(), ['bytes', 'chunks', 'entries', 'streams']);
   t.is(stats.body.entries, N / 2);
