@@ -52,6 +52,9 @@ export interface SampleRequest extends Selection {
   readonly patterns?: boolean;
   /** Series of the stream labels only (structured metadata left out), as Loki's series API lists streams. */
   readonly streamsOnly?: boolean;
+  /** Lower bounds than MAX_SAMPLES and MAX_SERIES (never higher). */
+  readonly maxSamples?: number;
+  readonly maxSeries?: number;
 }
 
 /** One series of samples, oldest first: offsets are ns after the request's `from`. */
@@ -72,8 +75,12 @@ export const PATTERN = '__pattern__';
 
 /** Entries read from storage per page: big enough to amortise the scan's setup, small enough to stay bounded. */
 const PAGE = 4096;
-/** Samples one shard holds for one query (16 bytes each): past it the query is refused, not answered wrong. */
-export const MAX_SAMPLES = 8_000_000;
+/**
+ * Samples one shard holds for one query: 16 bytes each, copied once to sort
+ * and once to answer, so 2 M keep a query near 100 MB at worst, inside the
+ * daemon's memory plan; past it the query is refused, not answered wrong.
+ */
+export const MAX_SAMPLES = 2_000_000;
 /** Series of one range aggregation: Loki's max_query_series idea, far above its default of 500. */
 export const MAX_SERIES = 50_000;
 
@@ -223,11 +230,12 @@ class Growing {
     return { labels: this.labels, offsets: offsets.slice(0, m), values: values.slice(0, m) };
   }
 
-  push(offset: number, value: number): void {
-    // Bucketed samples arrive in time order: the same bucket again adds to its sum.
+  /** Adds a sample; false when it joined the bucket before it (no new sample held). */
+  push(offset: number, value: number): boolean {
+    // Within a block entries come in time order: the same bucket again adds to its sum.
     if (this.n > 0 && this.offsets[this.n - 1] === offset && this.bucketed) {
       this.values[this.n - 1]! += value;
-      return;
+      return false;
     }
     if (this.n === this.offsets.length) {
       const o = new Float64Array(this.n * 2);
@@ -239,6 +247,7 @@ class Growing {
     }
     this.offsets[this.n] = offset;
     this.values[this.n++] = value;
+    return true;
   }
 }
 
@@ -258,6 +267,8 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
   const stats = emptyStats();
   const from = req.query.from;
   const width = req.bucketNs;
+  const maxSamples = Math.min(req.maxSamples ?? MAX_SAMPLES, MAX_SAMPLES);
+  const maxSeries = Math.min(req.maxSeries ?? MAX_SERIES, MAX_SERIES);
   let samples = 0;
   const planned = planQuery({ ...req.query, direction: 'forward', limit: 1, cursor: undefined });
   const reason = forEachEntry(view, planned, deadline, stats, (e) => {
@@ -291,8 +302,8 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
     let s = series.get(key);
     if (s === undefined) {
       const labels = group(p.labels);
-      if (series.size >= MAX_SERIES)
-        throw new TributaryError('E_QUERY_INVALID', `maximum of series (${MAX_SERIES}) reached for a single query: aggregate, or narrow the selector`, {
+      if (series.size >= maxSeries)
+        throw new TributaryError('E_QUERY_INVALID', `maximum of series (${maxSeries}) reached for a single query: aggregate, or narrow the selector`, {
           field: 'query',
         });
       const obj: Record<string, string> = {};
@@ -301,13 +312,13 @@ export function sampleView(view: StoreView, req: SampleRequest, deadline: number
     }
     let offset = Number(e.ts - from);
     if (width !== undefined) offset = Math.floor(offset / width) * width + width - 1;
-    else if (++samples > MAX_SAMPLES)
+    // Held samples are bounded: one per entry, or one per bucket when bucketed (a bucket's later entries add to it).
+    if (s.push(offset, value) && ++samples > maxSamples)
       throw new TributaryError(
         'E_QUERY_INVALID',
-        `the query reads more than ${MAX_SAMPLES.toLocaleString('en')} samples on one shard: narrow the range or the selector`,
+        `the query holds more than ${maxSamples.toLocaleString('en')} samples on one shard: narrow the range or the selector, or aggregate with a larger step`,
         { field: 'query' },
       );
-    s.push(offset, value);
     return true;
   });
   return {
