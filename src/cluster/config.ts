@@ -55,13 +55,47 @@ export const MAX_ACK_PENDING = 512;
 export async function bootstrapCluster(
   nc: NatsConnection,
   shape: ClusterShape,
-  log: (message: string) => void,
+  log: (message: string, level?: 'info' | 'warn') => void,
+): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
+  try {
+    return await bootstrap(nc, shape, log);
+  } catch (err) {
+    // JetStream refusing the replica count is the configuration's doing: retrying cannot help.
+    if (/not supported in non-clustered mode|insufficient resources/i.test((err as Error).message))
+      throw new TributaryError(
+        'E_CONFIG_INVALID',
+        `JetStream cannot keep ${shape.streamReplicas ?? 3} replicas here (${(err as Error).message}): set cluster.streamReplicas to what the NATS cluster has nodes for`,
+        { key: 'cluster.streamReplicas' },
+        { cause: err },
+      );
+    throw err;
+  }
+}
+
+/** Whether the NATS server this connection reached is part of a NATS cluster (its INFO names one). */
+export function natsClustered(nc: NatsConnection): boolean {
+  const cluster = (nc.info as { cluster?: string } | undefined)?.cluster;
+  return typeof cluster === 'string' && cluster !== '';
+}
+
+async function bootstrap(
+  nc: NatsConnection,
+  shape: ClusterShape,
+  log: (message: string, level?: 'info' | 'warn') => void,
 ): Promise<{ config: ClusterConfig; buckets: ClusterBuckets }> {
   // Short: nats-server 2.9 can leave one of several concurrent creations of the same R=3 stream unanswered (members
   // starting together all create the cluster's streams). Every step is idempotent, and joinCluster tries again.
   const js = jetstream(nc, { timeout: CREATE_TIMEOUT_MS });
   const jsm = await jetstreamManager(nc, { timeout: CREATE_TIMEOUT_MS });
-  const replicas = shape.streamReplicas ?? 3;
+  // One nats-server on a laptop is not clustered: it keeps one replica of everything, so the cluster starts with R = 1 and says so.
+  const clustered = natsClustered(nc);
+  const asked = shape.streamReplicas ?? 3;
+  const replicas = clustered ? asked : 1;
+  if (!clustered && asked > 1)
+    log(
+      `JetStream here is not clustered: the cluster's streams and buckets keep 1 replica, not ${asked} (cluster.streamReplicas applies to a clustered JetStream); a NATS server lost takes what it holds with it`,
+      'warn',
+    );
   const kvm = new Kvm(js);
   const proposed: ClusterConfig = {
     version: 1,
@@ -85,12 +119,13 @@ export async function bootstrapCluster(
     }
   }
   const leaseMs = shape.leaseMs ?? 5000;
+  const r = clustered ? config.streamReplicas : 1;
   // Each stream is a Raft group to form: created side by side, not one after another.
   await Promise.all([
-    kvm.create(names.membersBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
-    kvm.create(names.leasesBucket, { replicas: config.streamReplicas, history: 1, ttl: leaseMs }),
-    kvm.create(names.nodesBucket, { replicas: config.streamReplicas, history: 1 }),
-    ...config.shards.map((shard) => ensureShardStream(jsm, shard, config.streamReplicas, shape.streamMaxBytes ?? 1 << 30)),
+    kvm.create(names.membersBucket, { replicas: r, history: 1, ttl: leaseMs }),
+    kvm.create(names.leasesBucket, { replicas: r, history: 1, ttl: leaseMs }),
+    kvm.create(names.nodesBucket, { replicas: r, history: 1 }),
+    ...config.shards.map((shard) => ensureShardStream(jsm, shard, r, shape.streamMaxBytes ?? 1 << 30)),
   ]);
   // Membership works to the lease: an operation that has not answered in half a lease has failed (the next tick
   // tries again), so a NATS node's failover delays a takeover by the election, not by a long client timeout.

@@ -631,7 +631,7 @@ async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['
   const nc = await connectNats({ ...options.nats, name: `tributary-${memberId}` });
   const untilReady = retryUntil(Date.now() + (options.joinTimeoutMs ?? 120_000), options.nats.servers, log);
   try {
-    const { config, buckets } = await untilReady('join', () => bootstrapCluster(nc, options, (m) => log('info', m)));
+    const { config, buckets } = await untilReady('join', () => bootstrapCluster(nc, options, (m, level = 'info') => log(level, m)));
     return { nc, config, buckets, memberId, untilReady };
   } catch (err) {
     await nc.close();
@@ -655,6 +655,8 @@ function retryUntil(deadline: number, servers: readonly string[], log: NonNullab
       try {
         return await step();
       } catch (err) {
+        // A configuration error is not JetStream being slow: it is said at once, not retried.
+        if (err instanceof TributaryError && err.code === 'E_CONFIG_INVALID') throw err;
         const wait = Math.round(backoffDelay(JOIN_BACKOFF, attempt));
         if (Date.now() + wait > deadline) {
           throw new TributaryError(

@@ -1,0 +1,64 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { connectNats } from '../../src/cluster/nats.js';
+import { bootstrapCluster } from '../../src/cluster/config.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { isTributaryError } from '../../src/errors.js';
+import { clusterStatus, natsServer, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/system.js';
+
+/**
+ * Development on one node: `nats-server -js` on a laptop is not clustered,
+ * so it keeps one replica of everything. A cluster started there runs with
+ * R = 1 and says so, rather than retrying forever; a replica count JetStream
+ * refuses is a configuration error, said at once.
+ */
+
+const natsTest = natsServer ? test.serial : test.skip;
+
+natsTest('against a single non-clustered nats-server the cluster starts with 1 replica, warns why, and stores and answers', async (t) => {
+  const nats = await startNats(t, 1);
+  const warnings: string[] = [];
+  const d = await Daemon.start({
+    dataDir: join(tempDir(t), 'a'),
+    http: { port: 0 },
+    grpc: false,
+    workers: 1,
+    parseThreads: 0,
+    memoryBudgetBytes: 256 << 20,
+    // The default asks for 3 replicas; this server can keep one.
+    cluster: { nats: { servers: nats.servers }, shards: 2, leaseMs: 1500, joinTimeoutMs: 60_000 },
+    log: (level, message) => {
+      if (level === 'warn') warnings.push(message);
+    },
+  });
+  t.teardown(() => d.stop());
+  t.true(
+    warnings.some((w) => /not clustered: .*1 replica, not 3.*cluster\.streamReplicas/.test(w)),
+    warnings.join('\n'),
+  );
+  t.false(
+    warnings.some((w) => /not ready to join/.test(w)),
+    'no retry loop',
+  );
+  t.is((await clusterStatus(d.url)).streamReplicas, 1);
+  await settled(d.url, 1);
+  const now = BigInt(Date.now()) * 1_000_000n;
+  await d.ingest(
+    Array.from({ length: 50 }, (_, i) => ({ ts: now + BigInt(i), level: 1, service: 'laptop', server: 'dev', region: 'home', message: `entry ${i}` })),
+  );
+  const { entries, partial } = await queryAll(d.url);
+  t.deepEqual(partial, []);
+  t.is(entries.filter((e) => e.service === 'laptop').length, 50);
+});
+
+natsTest('a replica count JetStream refuses is E_CONFIG_INVALID naming cluster.streamReplicas, not a retry', async (t) => {
+  const nats = await startNats(t, 1);
+  const nc = await connectNats({ servers: nats.servers });
+  t.teardown(() => nc.close());
+  // A connection that claims a cluster (as a server in a NATS cluster of too few JetStream nodes would): JetStream refuses R = 3.
+  Object.defineProperty(nc, 'info', { value: { ...nc.info, cluster: 'pretend' } });
+  const err = await t.throwsAsync(bootstrapCluster(nc, { shards: 1, streamReplicas: 3 }, () => {}));
+  t.true(isTributaryError(err, 'E_CONFIG_INVALID'), err?.message);
+  t.regex(err!.message, /cluster\.streamReplicas/);
+});
