@@ -49,6 +49,7 @@ import { registerMetricsRoute } from '../http/metrics.js';
 import { registerClusterMetrics } from '../metrics/cluster.js';
 import { registerDaemonMetrics } from '../metrics/daemon.js';
 import { registerHealthRoutes } from '../http/health.js';
+import { startWaitingServer } from '../http/waiting.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 import { TokenSet } from '../security/tokens.js';
 import type { RecoveryReport } from '../index/store.js';
@@ -248,7 +249,7 @@ export class Daemon {
     const format = checkDataFormat(dataDir, readdirSync(shardsDir).length > 0);
     const mark = takeCleanStopMark(dataDir);
     log('info', format.line);
-    const cluster = options.cluster ? await joinCluster(dataDir, options.cluster, log) : undefined;
+    const cluster = options.cluster ? await joinWhileAnswering(dataDir, options, log) : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism());
     const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);
     // In a cluster, shards open as their leases are taken; alone, the first `active` take the writes.
@@ -624,12 +625,38 @@ export class Daemon {
   }
 }
 
+/**
+ * Joins the cluster while the HTTP port answers /healthz (alive) and
+ * /readyz (503, saying what it waits for), so an orchestrator neither
+ * restarts a member that waits for JetStream nor sends it traffic. Not with
+ * TLS: a plain answer on a TLS port would be wrong, so that port opens late.
+ */
+async function joinWhileAnswering(dataDir: string, options: DaemonOptions, log: NonNullable<DaemonOptions['log']>): Promise<ClusterParts> {
+  const waiting = { reason: 'joining the cluster: connecting to NATS' };
+  const server = options.http?.tls
+    ? undefined
+    : await startWaitingServer(options.http?.host ?? '127.0.0.1', options.http?.port ?? 3100, () => waiting.reason).catch((err: Error) => {
+        log('warn', `the HTTP port could not answer while joining: ${err.message}`);
+        return undefined;
+      });
+  try {
+    return await joinCluster(dataDir, options.cluster!, log, (reason) => (waiting.reason = `waiting for JetStream: ${reason}`));
+  } finally {
+    await server?.close();
+  }
+}
+
 /** Connects to NATS and founds or joins the cluster there, before anything of this daemon starts. */
-async function joinCluster(dataDir: string, options: NonNullable<DaemonOptions['cluster']>, log: NonNullable<DaemonOptions['log']>): Promise<ClusterParts> {
+async function joinCluster(
+  dataDir: string,
+  options: NonNullable<DaemonOptions['cluster']>,
+  log: NonNullable<DaemonOptions['log']>,
+  waitingFor: (reason: string) => void = () => {},
+): Promise<ClusterParts> {
   const memberId = options.memberId ?? memberIdFor(dataDir);
   log('info', `joining the cluster at ${options.nats.servers.join(',')} as ${memberId}`, { member: memberId });
   const nc = await connectNats({ ...options.nats, name: `tributary-${memberId}` });
-  const untilReady = retryUntil(Date.now() + (options.joinTimeoutMs ?? 120_000), options.nats.servers, log);
+  const untilReady = retryUntil(Date.now() + (options.joinTimeoutMs ?? 120_000), options.nats.servers, log, waitingFor);
   try {
     const { config, buckets } = await untilReady('join', () => bootstrapCluster(nc, options, (m, level = 'info') => log(level, m)));
     return { nc, config, buckets, memberId, untilReady };
@@ -649,7 +676,7 @@ const JOIN_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 5000, jitter: 0.5 }
  * a moment ("no responders", which the client reports as "jetstream is not
  * enabled"): both are waited out, saying why.
  */
-function retryUntil(deadline: number, servers: readonly string[], log: NonNullable<DaemonOptions['log']>) {
+function retryUntil(deadline: number, servers: readonly string[], log: NonNullable<DaemonOptions['log']>, waitingFor: (reason: string) => void = () => {}) {
   return async <T>(what: string, step: () => Promise<T>): Promise<T> => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -667,6 +694,7 @@ function retryUntil(deadline: number, servers: readonly string[], log: NonNullab
           );
         }
         log('warn', `JetStream is not ready to ${what} (${(err as Error).message}); trying again in ${wait} ms`, { attempt });
+        waitingFor(`${what}: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, wait));
       }
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { appendPino, startCollector } from '../collector/helpers.js';
 import { clusterStatus, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { freePort } from '../../src/cluster/local-nats.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -156,36 +157,47 @@ clusterTest('two members share the shards; a push through one is found once thro
   assertOnce(t, all.entries, 'after', 300);
 });
 
-clusterTest('a daemon started while JetStream has no quorum waits, saying why, and joins once it has', async (t) => {
-  const nats = await startNats(t);
-  await Promise.all([nats.kill(1), nats.kill(2)]); // one node of three: no meta leader
-  let saidWhy!: () => void;
-  const said = new Promise<void>((resolve) => (saidWhy = resolve));
-  const starting = Daemon.start({
-    dataDir: join(tempDir(t), 'a'),
-    http: { port: 0 },
-    grpc: false,
-    workers: 1,
-    parseThreads: 0,
-    memoryBudgetBytes: 256 << 20,
-    cluster: { nats: { servers: nats.servers }, shards: 4, leaseMs: 1500, joinTimeoutMs: 90_000 },
-    log: (level, message) => {
-      if (level === 'warn' && /JetStream is not ready to join/.test(message)) saidWhy();
-    },
-  });
-  t.teardown(async () => (await starting.catch(() => undefined))?.stop());
-  await Promise.race([
-    said,
-    starting.then(() => {
-      throw new Error('joined a cluster without a JetStream quorum');
-    }),
-  ]);
-  await Promise.all([nats.restart(1), nats.restart(2)]);
-  const d = await starting;
-  const s = await settled(d.url, 1);
-  t.deepEqual(
-    s.shardOwners.map((x) => x.owner),
-    s.shardOwners.map(() => s.member),
-    'the only member holds every shard',
-  );
-});
+clusterTest(
+  'a daemon started while JetStream has no quorum waits, saying why (its port alive, not ready, with the reason), and joins once it has',
+  async (t) => {
+    const nats = await startNats(t);
+    await Promise.all([nats.kill(1), nats.kill(2)]); // one node of three: no meta leader
+    let saidWhy!: () => void;
+    const said = new Promise<void>((resolve) => (saidWhy = resolve));
+    const port = await freePort();
+    const starting = Daemon.start({
+      dataDir: join(tempDir(t), 'a'),
+      http: { port },
+      grpc: false,
+      workers: 1,
+      parseThreads: 0,
+      memoryBudgetBytes: 256 << 20,
+      cluster: { nats: { servers: nats.servers }, shards: 4, leaseMs: 1500, joinTimeoutMs: 90_000 },
+      log: (level, message) => {
+        if (level === 'warn' && /JetStream is not ready to join/.test(message)) saidWhy();
+      },
+    });
+    t.teardown(async () => (await starting.catch(() => undefined))?.stop());
+    await Promise.race([
+      said,
+      starting.then(() => {
+        throw new Error('joined a cluster without a JetStream quorum');
+      }),
+    ]);
+    // While it waits, its port says it is alive (do not restart it) and not ready (do not send it traffic), and why.
+    const healthz = await fetch(`http://127.0.0.1:${port}/healthz`);
+    t.is(healthz.status, 200);
+    const readyz = await fetch(`http://127.0.0.1:${port}/readyz`);
+    t.is(readyz.status, 503);
+    t.regex(((await readyz.json()) as { reasons: string[] }).reasons[0]!, /waiting for JetStream: join/);
+    await Promise.all([nats.restart(1), nats.restart(2)]);
+    const d = await starting;
+    t.is((await fetch(`${d.url}/readyz`)).status, 200, 'the real server took the port once joined');
+    const s = await settled(d.url, 1);
+    t.deepEqual(
+      s.shardOwners.map((x) => x.owner),
+      s.shardOwners.map(() => s.member),
+      'the only member holds every shard',
+    );
+  },
+);
