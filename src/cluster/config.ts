@@ -73,7 +73,7 @@ export async function bootstrapCluster(
 }
 
 /** Whether the NATS server this connection reached is part of a NATS cluster (its INFO names one). */
-export function natsClustered(nc: NatsConnection): boolean {
+function natsClustered(nc: NatsConnection): boolean {
   const cluster = (nc.info as { cluster?: string } | undefined)?.cluster;
   return typeof cluster === 'string' && cluster !== '';
 }

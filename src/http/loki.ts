@@ -76,11 +76,12 @@ export function toStreams(entries: readonly (IdentifiedEntry & { stream?: Labels
 function matrixOf(series: readonly MSeries[], start: bigint, step: bigint) {
   return series
     .map((s) => ({
+      key: keyOf(s.labels),
       labels: s.labels,
       values: [...s.values].flatMap((v, k) => (s.present[k] ? [[Number(start + BigInt(k) * step) / 1e9, formatSample(v)] as [number, string]] : [])),
     }))
     .filter((s) => s.values.length > 0)
-    .sort((a, b) => (keyOf(a.labels) < keyOf(b.labels) ? -1 : keyOf(a.labels) > keyOf(b.labels) ? 1 : 0))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map((s) => ({ metric: s.labels, values: s.values }));
 }
 

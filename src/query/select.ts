@@ -91,7 +91,7 @@ const baseNames = new WeakMap<object, ReadonlySet<string>>();
 const LEVELS = LEVEL_NAMES.map((l) => l.toLowerCase());
 
 /** Loki's labels of an entry: the stream's (service, server, region, level in lower case, the rest as sent) and its structured metadata. */
-export function entryOf(e: IdentifiedEntry, metadata = true): PipelineEntry {
+function entryOf(e: IdentifiedEntry, metadata = true): PipelineEntry {
   const labels = new Map<string, string>();
   let base = COLUMNS;
   if (e.labels !== undefined) {
@@ -254,13 +254,10 @@ class Growing {
 /** One sample per entry that passes the pipeline, per series, oldest first. */
 export function sampleView(view: StoreView, req: SampleRequest, deadline: number): SampleResult {
   const unwrap = req.value.kind === 'unwrap' ? req.value.unwrap : undefined;
-  // Grouped by some labels, the series show only those: parsers need not make the others.
-  const needed =
-    req.grouping !== undefined && !req.grouping.without
-      ? labelsNeeded(req.stages, [...req.grouping.labels, ...(req.patterns ? [PATTERN] : [])], unwrap)
-      : undefined;
-  const pipeline = compilePipeline(req.stages, needed);
   const byNames = req.grouping !== undefined && !req.grouping.without ? req.grouping.labels : undefined;
+  // Grouped by some labels, the series show only those: parsers need not make the others.
+  const needed = byNames !== undefined ? labelsNeeded(req.stages, [...byNames, ...(req.patterns ? [PATTERN] : [])], unwrap) : undefined;
+  const pipeline = compilePipeline(req.stages, needed);
   const post = unwrap?.filters.map(compileLabelFilter) ?? [];
   const group = grouper(req.grouping, unwrap?.label);
   const series = new Map<string, Growing>();

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { appendPino, startCollector } from '../collector/helpers.js';
-import { clusterStatus, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { clusterStatus, memberOptions, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { freePort } from '../../src/cluster/local-nats.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
@@ -19,17 +19,12 @@ if (!natsServer) console.log('cluster tests skipped: no nats-server found (apt-g
 const clusterTest = natsServer ? test.serial : test.skip;
 
 async function member(t: ExecutionContext, servers: string[], dataDir: string): Promise<Daemon> {
-  const d = await Daemon.start({
-    dataDir,
-    http: { port: 0 },
-    grpc: false,
-    workers: 1,
-    parseThreads: 0,
-    memoryBudgetBytes: 256 << 20,
-    cluster: { nats: { servers }, shards: 4, leaseMs: 1500 },
+  const d = await Daemon.start(
     // What the members say of leases and consumers is what explains a failure here.
-    log: (level, message) => level !== 'info' && t.log(`${dataDir.slice(-1)} ${level}: ${message}`),
-  });
+    memberOptions(dataDir, { nats: { servers }, shards: 4, leaseMs: 1500 }, (level, message) => {
+      if (level !== 'info') t.log(`${dataDir.slice(-1)} ${level}: ${message}`);
+    }),
+  );
   t.teardown(() => d.stop().catch(() => {}));
   return d;
 }
@@ -165,18 +160,16 @@ clusterTest(
     let saidWhy!: () => void;
     const said = new Promise<void>((resolve) => (saidWhy = resolve));
     const port = await freePort();
-    const starting = Daemon.start({
-      dataDir: join(tempDir(t), 'a'),
-      http: { port },
-      grpc: false,
-      workers: 1,
-      parseThreads: 0,
-      memoryBudgetBytes: 256 << 20,
-      cluster: { nats: { servers: nats.servers }, shards: 4, leaseMs: 1500, joinTimeoutMs: 90_000 },
-      log: (level, message) => {
-        if (level === 'warn' && /JetStream is not ready to join/.test(message)) saidWhy();
-      },
-    });
+    const starting = Daemon.start(
+      memberOptions(
+        join(tempDir(t), 'a'),
+        { nats: { servers: nats.servers }, shards: 4, leaseMs: 1500, joinTimeoutMs: 90_000 },
+        (level, message) => {
+          if (level === 'warn' && /JetStream is not ready to join/.test(message)) saidWhy();
+        },
+        port,
+      ),
+    );
     t.teardown(async () => (await starting.catch(() => undefined))?.stop());
     await Promise.race([
       said,

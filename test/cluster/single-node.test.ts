@@ -4,7 +4,7 @@ import { connectNats } from '../../src/cluster/nats.js';
 import { bootstrapCluster } from '../../src/cluster/config.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { isTributaryError } from '../../src/errors.js';
-import { clusterStatus, natsServer, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { clusterStatus, memberOptions, natsServer, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
 
 /**
@@ -19,19 +19,12 @@ const natsTest = natsServer ? test.serial : test.skip;
 natsTest('against a single non-clustered nats-server the cluster starts with 1 replica, warns why, and stores and answers', async (t) => {
   const nats = await startNats(t, 1);
   const warnings: string[] = [];
-  const d = await Daemon.start({
-    dataDir: join(tempDir(t), 'a'),
-    http: { port: 0 },
-    grpc: false,
-    workers: 1,
-    parseThreads: 0,
-    memoryBudgetBytes: 256 << 20,
-    // The default asks for 3 replicas; this server can keep one.
-    cluster: { nats: { servers: nats.servers }, shards: 2, leaseMs: 1500, joinTimeoutMs: 60_000 },
-    log: (level, message) => {
+  // The default asks for 3 replicas; this server can keep one.
+  const d = await Daemon.start(
+    memberOptions(join(tempDir(t), 'a'), { nats: { servers: nats.servers }, shards: 2, leaseMs: 1500, joinTimeoutMs: 60_000 }, (level, message) => {
       if (level === 'warn') warnings.push(message);
-    },
-  });
+    }),
+  );
   t.teardown(() => d.stop());
   t.true(
     warnings.some((w) => /not clustered: .*1 replica, not 3.*cluster\.streamReplicas/.test(w)),

@@ -2,6 +2,7 @@ import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { findNatsServer, LocalNatsCluster } from '../../src/cluster/local-nats.js';
 import type { ClusterStatus } from '../../src/http/cluster.js';
+import type { DaemonOptions } from '../../src/daemon/daemon.js';
 import { tempDir } from './system.js';
 import { waitUntil } from './workers.js';
 
@@ -76,4 +77,14 @@ export async function settled(url: string, live: number, timeoutMs = 30_000): Pr
     throw new Error(`${err.message}; last seen: ${JSON.stringify(s)}`);
   });
   return s!;
+}
+
+/** A small cluster member's options (one worker, no parse threads, 256 MiB): the tests' members differ only in these arguments. */
+export function memberOptions(
+  dataDir: string,
+  cluster: NonNullable<DaemonOptions['cluster']>,
+  log: NonNullable<DaemonOptions['log']>,
+  port = 0,
+): DaemonOptions {
+  return { dataDir, http: { port }, grpc: false, workers: 1, parseThreads: 0, memoryBudgetBytes: 256 << 20, cluster, log };
 }

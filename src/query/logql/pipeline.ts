@@ -70,7 +70,7 @@ function extracted(e: PipelineEntry, needed: ReadonlySet<string> | undefined): (
   };
 }
 
-export function compileMatcher(m: Pick<Matcher, 'op' | 'value'>): (v: string) => boolean {
+function compileMatcher(m: Pick<Matcher, 'op' | 'value'>): (v: string) => boolean {
   let re: RegExp;
   switch (m.op) {
     case '=':
@@ -378,9 +378,4 @@ export function labelsNeeded(
     if (alias !== undefined) out.add(alias);
   }
   return out;
-}
-
-/** Whether the stages only filter (no parser or format changes a line or a label). */
-export function onlyFilters(stages: readonly Stage[]): boolean {
-  return stages.every((s) => s.kind === 'line' || s.kind === 'labelFilter');
 }

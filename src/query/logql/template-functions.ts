@@ -123,7 +123,7 @@ const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 /** Go's reference-time layouts (2006-01-02T15:04:05Z07:00 and its parts), in UTC. */
-export function formatGoTime(ns: bigint, layout: string): string {
+function formatGoTime(ns: bigint, layout: string): string {
   const ms = Number(ns / 1_000_000n);
   const d = new Date(ms);
   const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');

@@ -69,14 +69,16 @@ export function aggregate(op: VectorOp, param: number | undefined, input: readon
   }
   if (op === 'topk' || op === 'bottomk') {
     const k = Math.floor(param ?? 0);
-    const out = input.map((s) => ({ labels: s.labels, values: new Float64Array(points), present: new Uint8Array(points) }));
-    const index = new Map(input.map((s, i) => [s, i]));
-    const sign = op === 'topk' ? -1 : 1;
     if (k < 1) return [];
+    const out = input.map((s) => ({ labels: s.labels, values: new Float64Array(points), present: new Uint8Array(points) }));
+    // Each series' place and its labels' key, once: ties are broken by the key, so the choice is the same every time.
+    const index = new Map(input.map((s, i) => [s, i]));
+    const keys = new Map(input.map((s) => [s, keyOf(s.labels)]));
+    const sign = op === 'topk' ? -1 : 1;
     for (const { members } of groups.values()) {
       for (let p = 0; p < points; p++) {
         const here = members.filter((s) => s.present[p]);
-        here.sort((a, b) => sign * (a.values[p]! - b.values[p]!) || (keyOf(a.labels) < keyOf(b.labels) ? -1 : 1));
+        here.sort((a, b) => sign * (a.values[p]! - b.values[p]!) || (keys.get(a)! < keys.get(b)! ? -1 : 1));
         for (const s of here.slice(0, k)) {
           const o = out[index.get(s)!]!;
           o.values[p] = s.values[p]!;
