@@ -54,6 +54,8 @@ export type ErrorCode =
   | 'E_UNAVAILABLE'
   | 'E_BUFFER_FULL'
   | 'E_CONFIG_INVALID'
+  // Cluster
+  | 'E_CONFLICT'
   // Security
   | 'E_UNAUTHENTICATED'
   // Generic

@@ -26,22 +26,55 @@ export interface AnomalySnapshot {
   readonly partial?: { readonly reasons: string[] };
 }
 
+/**
+ * A member's answer: `result` covers the shards it owns and has caught up
+ * (`shards`); `standIns` are shards it handed over and answers for, each
+ * on its own, until their new owner does.
+ */
 type ClusterReply =
-  | { readonly member: string; readonly ok: true; readonly result: unknown }
+  | {
+      readonly member: string;
+      readonly ok: true;
+      readonly shards: readonly string[];
+      readonly result: unknown;
+      readonly standIns: readonly { readonly shard: string; readonly result: unknown }[];
+    }
   | { readonly member: string; readonly ok: false; readonly code: string; readonly message: string };
 
 /** A member's own shards, as the responder answers from them. */
 export interface LocalAnswerer {
-  readonly engine: QueryService;
-  labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]>;
+  /** The shards this member answers for now: as owner, and as a stand-in for one it handed over. */
+  coverage(): { readonly serving: readonly string[]; readonly standingIn: readonly string[] };
+  /** Queries over these local shards only. */
+  engineFor(shards: readonly string[]): QueryService;
+  labelValues(name: string, shards: readonly string[], from?: bigint, to?: bigint): Promise<string[]>;
   /** Undefined when this member runs no detectors. */
   anomalies?(limit: number): AnomalySnapshot;
 }
 
+/** One request answered over some of this member's shards. */
+function answerOver(local: LocalAnswerer, req: ClusterRequest, shards: readonly string[]): Promise<unknown> | unknown {
+  const engine = local.engineFor(shards);
+  switch (req.kind) {
+    case 'log':
+      return engine.query(req.query, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes });
+    case 'metric':
+      return engine.metric(req.query, req.from, req.to, { timeoutMs: req.timeoutMs });
+    case 'labels':
+      return local.labelValues(req.name, shards, req.from, req.to);
+    case 'pipe':
+      return engine.pipe(req.selection, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes });
+    case 'samples':
+      return engine.samples(req.request, { timeoutMs: req.timeoutMs });
+    case 'anomalies':
+      return local.anomalies?.(req.limit) ?? { current: [], history: [] };
+  }
+}
+
 /**
- * Answers the cluster's scatter-gather queries from this member's shards
- * (owned now or held from before). Every member subscribes; a query's
- * asker collects the replies.
+ * Answers the cluster's scatter-gather queries from the shards this member
+ * serves, saying which. Every member subscribes; a query's asker collects
+ * the replies and checks that every shard was answered for.
  */
 export function serveClusterQueries(nc: NatsConnection, memberId: string, local: LocalAnswerer): Subscription {
   return nc.subscribe(names.query, {
@@ -51,19 +84,11 @@ export function serveClusterQueries(nc: NatsConnection, memberId: string, local:
         let reply: ClusterReply;
         try {
           const req = deserialize(msg.data) as ClusterRequest;
-          const result =
-            req.kind === 'log'
-              ? await local.engine.query(req.query, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes })
-              : req.kind === 'metric'
-                ? await local.engine.metric(req.query, req.from, req.to, { timeoutMs: req.timeoutMs })
-                : req.kind === 'labels'
-                  ? await local.labelValues(req.name, req.from, req.to)
-                  : req.kind === 'pipe'
-                    ? await local.engine.pipe(req.selection, { timeoutMs: req.timeoutMs, maxBytes: req.maxBytes })
-                    : req.kind === 'samples'
-                      ? await local.engine.samples(req.request, { timeoutMs: req.timeoutMs })
-                      : (local.anomalies?.(req.limit) ?? { current: [], history: [] });
-          reply = { member: memberId, ok: true, result };
+          // Taken once: the shards named are exactly those the answer covers, whatever moves meanwhile.
+          const { serving, standingIn } = local.coverage();
+          const standIns = req.kind === 'anomalies' ? [] : standingIn;
+          const [result, ...others] = await Promise.all([answerOver(local, req, serving), ...standIns.map((s) => answerOver(local, req, [s]))]);
+          reply = { member: memberId, ok: true, shards: serving, result, standIns: standIns.map((shard, i) => ({ shard, result: others[i] })) };
         } catch (e) {
           const err = e as TributaryError;
           reply = { member: memberId, ok: false, code: err.code ?? 'E_INTERNAL', message: err.message };
@@ -74,24 +99,25 @@ export function serveClusterQueries(nc: NatsConnection, memberId: string, local:
   });
 }
 
-/** Who a query expects answers from. */
+/** What a query expects answers for. */
 export interface ClusterView {
-  /** Members alive now (heartbeats). */
+  /** Every shard of the cluster: an answer is whole when each was answered for once. */
+  readonly shards: readonly string[];
+  /** Members alive now (heartbeats): the asker stops waiting once each has replied. */
   readonly live: readonly string[];
-  /** Every registered member with the shards it holds data of. */
-  readonly holders: ReadonlyMap<string, readonly string[]>;
-  /** False until the asker has read the membership once: any answer before that may miss members it cannot name. */
-  readonly known: boolean;
+  /** Each shard's lease holder as last seen, named in the reason when a shard goes unanswered. */
+  readonly owners?: ReadonlyMap<string, string | null>;
 }
 
 /**
  * Queries over the whole cluster: the query is published once on the query
- * subject and every live member answers from its shards; the asker gathers
- * answers until all live members have replied or the deadline passes, then
- * merges them as one daemon merges its shards (by timestamp, an entry held
- * twice kept once). An answer that misses a member says so: a live member
- * that did not reply in time, or a registered one that is down while it
- * holds data, makes the answer partial, with the reason.
+ * subject and every member answers for the shards it serves; the asker
+ * gathers answers until every shard is answered for (or every live member
+ * has replied, or the deadline passes), then merges them as one daemon
+ * merges its shards (by timestamp, an entry held twice kept once). Whole
+ * means every shard answered for exactly once: a shard nobody answers for
+ * (its owner restoring it, or gone) makes the answer partial, naming it,
+ * and so does one answered twice (counts would add it twice).
  */
 export class ClusterQueryEngine implements QueryService {
   observer: QueryService['observer'];
@@ -173,36 +199,55 @@ export class ClusterQueryEngine implements QueryService {
   }
 
   private async gather<T>(request: ClusterRequest, timeoutMs: number): Promise<{ answers: T[]; missing: string[] }> {
-    const { live, holders, known } = this.view();
+    const { shards, live, owners } = this.view();
     const answers: T[] = [];
     const replied = new Set<string>();
     const errors: string[] = [];
-    // Not "the first live.length replies": a member this view does not list yet (it joined a tick ago, and may hold
-    // entries already) answers too, and its answer is kept rather than crowding out one the view expects.
+    /** Per shard, the members that answered for it as owner. */
+    const owned = new Map<string, string[]>();
+    const standIns = new Map<string, T>();
+    // A stand-in answers as the shard was at its hand-over: kept only if its new owner has not answered by the end.
+    const whole = () => shards.every((s) => owned.has(s));
+    // Not "the first live.length replies": a member this view does not list yet (it joined a tick ago) answers too.
     const replies = await this.nc.requestMany(names.query, serialize(request), { strategy: 'timer', maxWait: timeoutMs });
     try {
       for await (const msg of replies) {
         const reply = deserialize(msg.data) as ClusterReply;
         if (replied.has(reply.member)) continue;
         replied.add(reply.member);
-        if (reply.ok) answers.push(reply.result as T);
-        else if (reply.code === 'E_QUERY_INVALID') throw new TributaryError('E_QUERY_INVALID', reply.message, {});
+        if (reply.ok) {
+          answers.push(reply.result as T);
+          for (const s of reply.shards) owned.set(s, [...(owned.get(s) ?? []), reply.member]);
+          for (const si of reply.standIns) if (!standIns.has(si.shard)) standIns.set(si.shard, si.result as T);
+        } else if (reply.code === 'E_QUERY_INVALID') throw new TributaryError('E_QUERY_INVALID', reply.message, {});
         else errors.push(`member ${reply.member} failed: ${reply.message}`);
-        if (live.every((m) => replied.has(m))) break; // everyone expected has answered: leaving ends the request
+        // Leaving ends the request: once every shard's owner has answered, or every member expected has replied.
+        if ((request.kind !== 'anomalies' && whole()) || live.every((m) => replied.has(m))) break;
       }
     } catch (err) {
       if (err instanceof TributaryError) throw err;
-      // No member answered at all (no responders): every expectation below is missing.
+      // No member answered at all (no responders): every shard below is missing.
     }
-    const missing = [...errors];
-    if (!known) missing.push('this member has not read the cluster membership yet: members holding entries may be missing');
-    for (const m of live) {
-      if (!replied.has(m)) missing.push(`member ${m} did not answer within ${timeoutMs} ms`);
+    const missing: string[] = [];
+    if (request.kind === 'anomalies') {
+      missing.push(...errors);
+      for (const m of live) if (!replied.has(m)) missing.push(`member ${m} did not answer within ${timeoutMs} ms`);
+      return { answers, missing };
     }
-    for (const [m, shards] of holders) {
-      if (!live.includes(m) && !replied.has(m) && shards.length > 0) {
-        missing.push(`member ${m} is down: the entries it stored of ${shards.join(', ')} are not in this answer`);
+    for (const shard of shards) {
+      const by = owned.get(shard);
+      if (by && by.length > 1) missing.push(`${shard} was answered for by ${by.join(' and ')} during a hand-over: counts may hold it twice`);
+      if (by) continue;
+      const standIn = standIns.get(shard);
+      if (standIn !== undefined) answers.push(standIn); // handed over, its successor not caught up yet: as it was at the hand-over
+      else {
+        const owner = owners?.get(shard);
+        missing.push(`no member answered for ${shard}${owner ? ` (its owner ${owner} is restoring it, or did not answer)` : ' (it is moving to a new owner)'}`);
       }
+    }
+    if (missing.length > 0) {
+      missing.push(...errors);
+      for (const m of live) if (!replied.has(m)) missing.push(`member ${m} did not answer within ${timeoutMs} ms`);
     }
     return { answers, missing };
   }

@@ -1,12 +1,21 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import { TributaryError } from '../errors.js';
 import { names } from './nats.js';
+import { ShardArchive } from './shard-archive.js';
+
+/**
+ * The cluster layout this build makes and joins. 1 had work-queue streams
+ * (the owner's disk held the only copy once a batch was stored); 2 keeps
+ * every shard in the archive, its stream's tail until archived.
+ */
+const LAYOUT = 2;
 
 /** The cluster's fixed shape, written once to NATS by the first daemon; every member and edge reads it. */
 export interface ClusterConfig {
-  readonly version: 1;
+  readonly version: number;
   /** Every shard of the cluster: the ring edges route over, and one stream each. */
   readonly shards: string[];
   readonly virtualNodes: number;
@@ -29,6 +38,12 @@ export interface ClusterShape {
   readonly streamMaxBytes?: number;
   /** How long a lease or heartbeat lives unrenewed (default 5 s): the longest a dead member's shards wait for a new owner. */
   readonly leaseMs?: number;
+  /**
+   * How often an owner archives its shards (default 10 s): seals what it
+   * holds, uploads the new blocks and trims the stream. A new owner replays
+   * about this much of the stream after restoring the archive.
+   */
+  readonly checkpointMs?: number;
 }
 
 /** The buckets a member works with. */
@@ -36,15 +51,12 @@ export interface ClusterBuckets {
   readonly members: KV;
   readonly leases: KV;
   readonly nodes: KV;
+  /** Every shard's blocks and manifest. */
+  readonly archive: ShardArchive;
 }
 
 /** A JetStream API call while founding or joining: see bootstrapCluster. */
 const CREATE_TIMEOUT_MS = 3000;
-
-/** After this long unacknowledged, JetStream hands a batch to the consumer again (its first owner is taken to be gone). */
-const ACK_WAIT_NS = 30e9;
-/** Batches a shard's owner may hold unacknowledged: its store's group commit works on them together. */
-export const MAX_ACK_PENDING = 512;
 
 /**
  * Joins (or founds) the cluster in NATS: the configuration is created if
@@ -98,7 +110,7 @@ async function bootstrap(
     );
   const kvm = new Kvm(js);
   const proposed: ClusterConfig = {
-    version: 1,
+    version: LAYOUT,
     shards: Array.from({ length: shape.shards ?? 12 }, (_, i) => `shard-${i}`),
     virtualNodes: 128,
     streamReplicas: replicas,
@@ -114,6 +126,12 @@ async function bootstrap(
     const existing = await clusterKv.get(names.clusterKey);
     if (!existing || existing.operation !== 'PUT') throw new TributaryError('E_UNAVAILABLE', 'the cluster configuration in NATS could not be read', {});
     config = existing.json<ClusterConfig>();
+    if (config.version !== LAYOUT)
+      throw new TributaryError(
+        'E_CONFIG_INVALID',
+        `the cluster in this NATS account has layout ${config.version}, this build runs layout ${LAYOUT} (every shard archived in JetStream): start a new cluster (another NATS account, or delete the TRIBUTARY_* streams and tributary_* buckets)`,
+        { key: 'cluster', layout: config.version },
+      );
     if (shape.shards !== undefined && shape.shards !== config.shards.length) {
       log(`the cluster has ${config.shards.length} shards; cluster.shards = ${shape.shards} applies to a new cluster only`);
     }
@@ -125,6 +143,8 @@ async function bootstrap(
     kvm.create(names.membersBucket, { replicas: r, history: 1, ttl: leaseMs }),
     kvm.create(names.leasesBucket, { replicas: r, history: 1, ttl: leaseMs }),
     kvm.create(names.nodesBucket, { replicas: r, history: 1 }),
+    kvm.create(names.manifestsBucket, { replicas: r, history: 1 }),
+    new Objm(js).create(names.blocksBucket, { replicas: r, storage: StorageType.File }),
     ...config.shards.map((shard) => ensureShardStream(jsm, shard, r, shape.streamMaxBytes ?? 1 << 30)),
   ]);
   // Membership works to the lease: an operation that has not answered in half a lease has failed (the next tick
@@ -133,7 +153,11 @@ async function bootstrap(
   // Reads go to the stream's leader, not to any replica (direct get): a replica may answer with a heartbeat or lease
   // seconds old while it catches up under load. While a stream elects a leader, reads fail and the tick is skipped.
   const [members, leases, nodes] = await Promise.all([names.membersBucket, names.leasesBucket, names.nodesBucket].map((b) => quick.open(b)));
-  return { config, buckets: { members: members!, leases: leases!, nodes: nodes! } };
+  // Archiving moves megabytes: its calls get the client's usual time, not half a lease.
+  const archiving = jetstream(nc, { timeout: 10_000 });
+  const [manifests, objects] = await Promise.all([new Kvm(archiving).open(names.manifestsBucket), new Objm(archiving).open(names.blocksBucket)]);
+  const archive = new ShardArchive(objects as ObjectStore, manifests);
+  return { config, buckets: { members: members!, leases: leases!, nodes: nodes!, archive } };
 }
 
 /** Whether a JetStream lookup found its object. */
@@ -145,33 +169,23 @@ const found = (lookup: Promise<unknown>): Promise<boolean> =>
 
 async function ensureShardStream(jsm: JetStreamManager, shard: string, replicas: number, maxBytes: number): Promise<void> {
   const stream = names.stream(shard);
-  if (!(await found(jsm.streams.info(stream)))) {
-    await jsm.streams
-      .add({
-        name: stream,
-        subjects: [names.subject(shard)],
-        // The stream is the replicated hand-over between edges and the shard's owner: a batch leaves once stored.
-        retention: RetentionPolicy.Workqueue,
-        // Full means the owner is behind: refuse new batches (edges hold them) rather than drop unstored ones.
-        discard: DiscardPolicy.New,
-        max_bytes: maxBytes,
-        storage: StorageType.File,
-        num_replicas: replicas,
-        duplicate_window: 120e9,
-      })
-      .catch(async (err: Error) => {
-        // Another daemon created it between our look and our add.
-        if (!(await found(jsm.streams.info(stream)))) throw err;
-      });
-  }
-  await jsm.consumers
-    .add(stream, {
-      durable_name: names.consumer,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: ACK_WAIT_NS,
-      max_ack_pending: MAX_ACK_PENDING,
+  if (await found(jsm.streams.info(stream))) return;
+  await jsm.streams
+    .add({
+      name: stream,
+      subjects: [names.subject(shard)],
+      // The stream holds the shard's tail until its owner has archived it (then trims it): a batch stored only on the
+      // owner's disk would go with that disk.
+      retention: RetentionPolicy.Limits,
+      // Full means the owner is behind: refuse new batches (edges hold them) rather than drop unarchived ones.
+      discard: DiscardPolicy.New,
+      max_bytes: maxBytes,
+      storage: StorageType.File,
+      num_replicas: replicas,
+      duplicate_window: 120e9,
     })
     .catch(async (err: Error) => {
-      if (!(await found(jsm.consumers.info(stream, names.consumer)))) throw err;
+      // Another daemon created it between our look and our add.
+      if (!(await found(jsm.streams.info(stream)))) throw err;
     });
 }

@@ -5,20 +5,28 @@ import { TributaryError } from '../errors.js';
 import { assignShards, byShardNumber } from './assignment.js';
 import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
 import { names } from './nats.js';
-import { ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
+import { resetConsumer, ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
+import type { ManifestEntry } from './shard-archive.js';
+import type { StagedFiles } from '../shard/shard-files.js';
 
 type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 /** What a member needs of the daemon it runs in. */
 export interface MemberHost {
-  /** Opens the local shard (its actor and store) if it is not open yet. */
-  openShard(shard: string): Promise<void>;
+  /**
+   * Makes the local shard the archive `entry` describes, and open: kept as
+   * it is when it is that archive (this member wrote it last), else made
+   * afresh by `restore` into a new directory.
+   */
+  adoptShard(shard: string, entry: ManifestEntry, restore: (dir: string) => Promise<void>): Promise<void>;
+  /** Seals the local shard and stages its blocks and label log for archiving. */
+  stageShard(shard: string): Promise<StagedFiles>;
+  /** After a checkpoint (or a failed one): the local shard is the archive at `revision` (undefined: unchanged); the staged links go. */
+  archived(shard: string, staged: StagedFiles, revision?: number): void;
   /** Stores a batch in a local shard; resolves once it is durable. */
   store(shard: string, bytes: Uint8Array): Promise<void>;
   /** Called after a consumed batch is stored and acknowledged (anomaly detection's feed). */
   stored(shard: string, bytes: Uint8Array): void;
-  /** Shards with data in this daemon's directory. */
-  heldShards(): string[];
   readonly log: Log;
 }
 
@@ -29,6 +37,8 @@ export interface MemberRecord {
   readonly url: string;
   readonly grpc: string;
   readonly startedAt: number;
+  /** Shards it answers for now (owned and caught up): a member that handed one over answers for it until its successor does. */
+  readonly serving?: string[];
 }
 
 /** Every member that ever joined (never ages out): who holds which shards' data, for queries to expect. */
@@ -53,7 +63,14 @@ interface Owned {
   readonly since: number;
   /** Monotonic time of the last renewal NATS confirmed. */
   renewedAt: number;
-  consumer: ShardConsumer;
+  /** Undefined while the shard is being restored from its archive (the lease is renewed meanwhile). */
+  consumer: ShardConsumer | undefined;
+  /** The archive as this owner last read or wrote it. */
+  archive: ManifestEntry;
+  /** Set while the shard is handed over: it still answers queries, it takes no more batches. */
+  releasing: boolean;
+  /** The checkpoint running or last run: one at a time per shard (the loop's and a hand-over's share a staging folder). */
+  checkpointing: Promise<void>;
 }
 
 export interface MemberOptions extends ClusterShape {
@@ -84,8 +101,6 @@ export class ClusterMember {
   /** The shards the node registry lists for this member (re-registered when it holds more). */
   private lastHolds = new Set<string>();
   private nodeView: NodeRecord[] = [];
-  /** When the registry was last read whole (0: never: until then this member cannot know who holds what). */
-  private nodesReadAt = 0;
   /** The cluster as the last balance tick read it: what status answers from without waiting on NATS. */
   private memberView: MemberRecord[] = [];
   private ownerView = new Map<string, string | null>();
@@ -94,6 +109,10 @@ export class ClusterMember {
   private jsm: JetStreamManager | undefined;
   /** Counters of consumers this member ran before (they end, their counts stay). */
   private readonly finished = new Map<string, ShardConsumerStats>();
+  /** For consumers and trimming: calls that move more than a lag figure, so with the client's usual time. */
+  private jsmWork: JetStreamManager | undefined;
+  /** Shards handed over gracefully, answered from here until the successor answers for them (its heartbeat says so). */
+  private readonly formers = new Set<string>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -124,15 +143,17 @@ export class ClusterMember {
     return this.options.leaseMs ?? 5000;
   }
 
-  /** Starts ticking (heartbeats, leases, consumers); resolves after the first tick. */
+  /** Starts ticking (heartbeats, leases, consumers, checkpoints); resolves after the first tick. */
   run(): Promise<void> {
-    // Two loops, so that renewing what we hold never waits behind opening a shard we take.
-    return this.repeat('heartbeat', () => this.renewAll()).then(() => this.repeat('balance', () => this.balance()));
+    // Apart, so that renewing what we hold never waits behind restoring a shard we take, nor behind an upload.
+    const tick = Math.max(100, this.leaseMs / 4);
+    return this.repeat('heartbeat', tick, () => this.renewAll())
+      .then(() => this.repeat('balance', tick, () => this.balance()))
+      .then(() => void this.repeat('checkpoint', this.options.checkpointMs ?? 10_000, () => this.checkpointAll(), false));
   }
 
-  /** Runs `step` now and then every quarter lease until the member leaves; resolves after the first run. */
-  private repeat(what: string, step: () => Promise<void>): Promise<void> {
-    const every = Math.max(100, this.leaseMs / 4);
+  /** Runs `step` (now, unless `now` is false) and then every `every` ms until the member leaves; resolves after the first run. */
+  private repeat(what: string, every: number, step: () => Promise<void>, now = true): Promise<void> {
     const loop = { timer: undefined as NodeJS.Timeout | undefined, running: Promise.resolve() };
     this.loops.push(loop);
     const run = (): Promise<void> => {
@@ -143,26 +164,28 @@ export class ClusterMember {
         });
       return loop.running;
     };
-    return run();
-  }
-
-  /**
-   * Whether this member has read the registry and the heartbeats at least
-   * once. Until then its view lists only itself, and an answer gathered on
-   * it could look whole while other members hold entries.
-   */
-  get membershipKnown(): boolean {
-    return this.nodesReadAt > 0 && this.viewAt > 0;
-  }
-
-  /** Registered members and the shards they hold data of, as of the last tick. */
-  get holders(): ReadonlyMap<string, readonly string[]> {
-    return new Map(this.nodeView.map((n) => [n.id, n.holds]));
+    if (now) return run();
+    loop.timer = setTimeout(run, every);
+    return Promise.resolve();
   }
 
   /** Whether this member consumes `shard` now. */
   ownsShard(shard: string): boolean {
     return this.owned.has(shard);
+  }
+
+  /**
+   * Shards this member answers queries for as their owner: held, restored,
+   * and stored up to where the stream was when it took them (before that,
+   * its answer would be short of what its predecessor had stored).
+   */
+  get serving(): string[] {
+    return [...this.owned].filter(([, o]) => o.consumer?.caughtUp).map(([s]) => s);
+  }
+
+  /** Shards it handed over and still answers for, as a stand-in, until their new owner does. */
+  get standingIn(): string[] {
+    return [...this.formers].filter((s) => !this.owned.has(s));
   }
 
   /** Shards this member consumes now. */
@@ -183,7 +206,7 @@ export class ClusterMember {
   /** This member's consumers' counters (current and finished). */
   consumerStats(): ShardConsumerStats[] {
     const all = new Map(this.finished);
-    for (const [shard, o] of this.owned) all.set(shard, addStats(all.get(shard), o.consumer.stats));
+    for (const [shard, o] of this.owned) if (o.consumer) all.set(shard, addStats(all.get(shard), o.consumer.stats));
     return [...all.values()].sort((a, b) => byShardNumber(a.shard, b.shard));
   }
 
@@ -250,12 +273,13 @@ export class ClusterMember {
     for (const loop of this.loops) clearTimeout(loop.timer);
     await Promise.all(this.loops.map((loop) => loop.running));
     await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
+    this.formers.clear(); // this member stops answering: successors answer once caught up
     await this.buckets.members.delete(this.id).catch(() => {});
     await this.register().catch(() => {});
   }
 
   private async register(): Promise<void> {
-    const record: NodeRecord = { id: this.id, url: this.options.url, holds: this.host.heldShards(), lastSeen: Date.now() };
+    const record: NodeRecord = { id: this.id, url: this.options.url, holds: this.owns, lastSeen: Date.now() };
     await this.buckets.nodes.put(this.id, JSON.stringify(record));
     this.lastHolds = new Set(record.holds);
   }
@@ -263,7 +287,7 @@ export class ClusterMember {
   /** The heartbeat, then every lease held: a member cut off from NATS notices before its leases can be taken. */
   private async renewAll(): Promise<void> {
     if (this.stopping) return;
-    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, startedAt: this.startedAt };
+    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, startedAt: this.startedAt, serving: this.serving };
     try {
       await this.buckets.members.put(this.id, JSON.stringify(heartbeat));
       this.lastHeartbeatOk = performance.now();
@@ -278,14 +302,15 @@ export class ClusterMember {
     if (this.stopping) return;
     if (performance.now() - this.lastHeartbeatOk > this.leaseMs / 2) return; // our view of the cluster is stale: take nothing
     const nodes = await this.nodes().catch(() => undefined); // all or nothing: a partial read would drop a down member
-    if (nodes) {
-      this.nodeView = nodes;
-      this.nodesReadAt = Date.now();
-    }
+    if (nodes) this.nodeView = nodes;
     const heartbeats = await this.heartbeats();
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
+    // A shard handed over is answered from here until its new owner says it answers for it.
+    for (const shard of this.formers) if (heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard))) this.formers.delete(shard);
     const assignment = assignShards(this.config.shards, this.liveMembers);
+    // Shards taken are restored side by side: a dead member's shards all come back within one restore, not one after another.
+    const taking: Promise<void>[] = [];
     for (const shard of this.config.shards) {
       if (this.stopping) return;
       const want = assignment.get(shard);
@@ -297,18 +322,21 @@ export class ClusterMember {
       const entry = await this.buckets.leases.get(shard).catch(() => undefined);
       if (entry === undefined) continue; // NATS did not answer: try next tick
       const holder = entry && entry.operation === 'PUT' ? entry.json<Lease>().owner : null;
-      if (holder === null && want === this.id) await this.acquire(shard);
+      if (holder === null && want === this.id) taking.push(this.acquire(shard));
       else if (holder === this.id && entry) {
         // A lease in our name that we do not run: our previous life's (a restart inside the lease), or a renewal
         // whose reply was lost. Take it up again if it is ours to hold, else hand it back now rather than a lease later.
-        if (want === this.id) await this.acquire(shard, entry.revision);
+        if (want === this.id) taking.push(this.acquire(shard, entry.revision));
         else await this.buckets.leases.delete(shard, { previousSeq: entry.revision }).catch(() => {});
       }
       this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
+    await Promise.all(taking);
+    for (const shard of this.owned.keys()) this.ownerView.set(shard, this.id);
     this.viewAt = Date.now();
-    // A shard taken this tick (or one whose registration failed before) goes into the registry, so queries expect it.
-    if (this.host.heldShards().some((s) => !this.lastHolds.has(s))) await this.register();
+    // The registry lists what each member holds, for status pages.
+    const owns = this.owns;
+    if (owns.length !== this.lastHolds.size || owns.some((s) => !this.lastHolds.has(s))) await this.register();
   }
 
   /**
@@ -323,7 +351,12 @@ export class ClusterMember {
     return read.flatMap((e) => (e && e.operation === 'PUT' ? [e.json<MemberRecord>()] : []));
   }
 
-  /** Takes a free lease (or, given `revision`, one in our own name) and starts consuming the shard. */
+  /**
+   * Takes a free lease (or, given `revision`, one in our own name), makes
+   * the local shard its archive (restored unless this member wrote the
+   * archive last), and consumes the stream from the archive's end. The
+   * lease is renewed while the restore runs.
+   */
   private async acquire(shard: string, revision?: number): Promise<void> {
     const since = Date.now();
     const lease = JSON.stringify({ owner: this.id, since } satisfies Lease);
@@ -332,23 +365,84 @@ export class ClusterMember {
     } catch {
       return; // someone was quicker
     }
+    const owned: Owned = { revision, since, renewedAt: performance.now(), consumer: undefined, archive: { manifest: null, revision: 0 }, releasing: false, checkpointing: Promise.resolve() };
+    this.owned.set(shard, owned);
+    this.formers.delete(shard);
+    const started = performance.now();
     try {
-      await this.host.openShard(shard);
+      const archive = (owned.archive = await this.buckets.archive.read(shard));
+      await this.host.adoptShard(shard, archive, (dir) => (archive.manifest ? this.buckets.archive.restore(archive.manifest, dir) : Promise.resolve()));
+      this.jsmWork ??= await jetstreamManager(this.nc, { timeout: 10_000, checkAPI: false });
+      const start = await resetConsumer(this.jsmWork, shard, (archive.manifest?.seq ?? 0) + 1);
+      if (this.owned.get(shard) !== owned) return; // lost while restoring
+      const consumer: ShardConsumer = new ShardConsumer(
+        this.js,
+        shard,
+        start,
+        (bytes) => this.host.store(shard, bytes),
+        // Replayed batches its predecessor had stored were fed to detection then: not twice.
+        (bytes, seq) => {
+          if (!consumer.fedBefore(seq)) this.host.stored(shard, bytes);
+        },
+        this.host.log,
+      );
+      owned.consumer = consumer;
+      consumer.start();
+      const restored = archive.manifest ? `${archive.manifest.files.length} archived files through stream seq ${archive.manifest.seq}` : 'no archive yet';
+      this.host.log('info', `took ${shard} (${restored}; replaying to seq ${start.caughtUpAt}) in ${(performance.now() - started).toFixed(0)} ms`, {
+        shard,
+        member: this.id,
+      });
     } catch (err) {
-      this.host.log('error', `cannot open ${shard}: ${(err as Error).message}; giving its lease back`, { shard, error: err });
-      await this.buckets.leases.delete(shard, { previousSeq: revision }).catch(() => {});
-      return;
+      if (this.owned.get(shard) === owned) this.owned.delete(shard);
+      this.host.log('error', `cannot take ${shard}: ${(err as Error).message}; giving its lease back`, { shard, error: err });
+      await this.buckets.leases.delete(shard, { previousSeq: owned.revision }).catch(() => {});
     }
-    const consumer = new ShardConsumer(
-      this.js,
-      shard,
-      (bytes) => this.host.store(shard, bytes),
-      (bytes) => this.host.stored(shard, bytes),
-      this.host.log,
-    );
-    this.owned.set(shard, { revision, since, renewedAt: performance.now(), consumer });
-    consumer.start();
-    this.host.log('info', `took ${shard}`, { shard, member: this.id });
+  }
+
+  /** Archives every shard this member owns, one after another (each seals, uploads what is new, trims its stream). */
+  private async checkpointAll(): Promise<void> {
+    for (const [shard, owned] of [...this.owned]) if (!this.stopping && !owned.releasing) await this.checkpoint(shard, owned);
+  }
+
+  /**
+   * One checkpoint: the shard seals what it holds, its new blocks and its
+   * label log go to the archive with the stream position they cover (every
+   * batch up to it is stored), and the stream is trimmed to after that
+   * position. A manifest someone else wrote meanwhile means the lease was
+   * lost: the shard is given up without trimming.
+   */
+  private checkpoint(shard: string, owned: Owned): Promise<void> {
+    const run = owned.checkpointing.catch(() => {}).then(() => this.checkpointNow(shard, owned));
+    owned.checkpointing = run;
+    return run;
+  }
+
+  private async checkpointNow(shard: string, owned: Owned): Promise<void> {
+    const consumer = owned.consumer;
+    if (!consumer) return;
+    const through = consumer.storedThrough;
+    if (through <= (owned.archive.manifest?.seq ?? 0)) return; // nothing new since the last one
+    const staged = await this.host.stageShard(shard);
+    let revision: number | undefined;
+    try {
+      owned.archive = await this.buckets.archive.checkpoint(shard, staged, through, owned.archive, this.id);
+      revision = owned.archive.revision;
+    } catch (err) {
+      if ((err as TributaryError).code === 'E_CONFLICT' && this.owned.get(shard) === owned) {
+        this.host.log('error', `${(err as Error).message}: giving ${shard} up`, { shard });
+        this.owned.delete(shard);
+        await consumer.stop();
+        this.finish(consumer);
+      } else this.host.log('warn', `checkpoint of ${shard} failed (the next one tries again): ${(err as Error).message}`, { shard, error: err });
+      return;
+    } finally {
+      this.host.archived(shard, staged, revision);
+    }
+    this.jsmWork ??= await jetstreamManager(this.nc, { timeout: 10_000, checkAPI: false });
+    await this.jsmWork.streams.purge(names.stream(shard), { seq: through + 1 }).catch((err: Error) => {
+      this.host.log('warn', `trimming ${shard}'s stream failed (the next checkpoint trims it): ${err.message}`, { shard });
+    });
   }
 
   private async renew(shard: string): Promise<void> {
@@ -363,18 +457,32 @@ export class ClusterMember {
       if (this.owned.get(shard) === owned && (cutOff || /wrong last sequence/i.test((err as Error).message))) {
         this.host.log('warn', `lost the lease of ${shard} (${(err as Error).message}): stopping its consumer`, { shard });
         this.owned.delete(shard);
-        await owned.consumer.stop();
-        this.finish(owned.consumer);
+        await owned.consumer?.stop();
+        if (owned.consumer) this.finish(owned.consumer);
       }
     }
   }
 
+  /**
+   * Hands a shard over: stops consuming (batches in hand are stored), archives
+   * it so the successor replays little, and gives the lease back. Until the
+   * successor answers for it, this member answers for it (as it was when
+   * consuming stopped).
+   */
   private async release(shard: string): Promise<void> {
     const owned = this.owned.get(shard);
-    if (!owned) return;
+    if (!owned || owned.releasing) return;
+    owned.releasing = true;
+    if (owned.consumer) {
+      await owned.consumer.stop();
+      this.finish(owned.consumer);
+      if (owned.consumer.caughtUp) {
+        await this.checkpoint(shard, owned).catch((err: Error) => this.host.log('warn', `archiving ${shard} before handing it over: ${err.message}`, { shard }));
+        if (this.owned.get(shard) === owned) this.formers.add(shard);
+      }
+    }
+    if (this.owned.get(shard) !== owned) return; // lost meanwhile
     this.owned.delete(shard);
-    await owned.consumer.stop();
-    this.finish(owned.consumer);
     await this.buckets.leases.delete(shard, { previousSeq: owned.revision }).catch(() => {});
     this.host.log('info', `gave ${shard} up`, { shard, member: this.id });
   }

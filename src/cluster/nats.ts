@@ -24,7 +24,7 @@ export const names = {
   /** One stream per shard, so each has its own Raft group, leader and limits. */
   stream: (shard: string) => `TRIBUTARY_${shard}`,
   subject: (shard: string) => `tributary.batches.${shard}`,
-  /** The shard's one durable consumer: whoever holds the shard's lease pulls from it. */
+  /** The shard's one durable consumer: whoever holds the shard's lease makes it afresh (from the archive's end) and pulls from it. */
   consumer: 'owner',
   /** The cluster's fixed shape (shard list, ring), written once by the first daemon. */
   clusterBucket: 'tributary_cluster',
@@ -35,6 +35,10 @@ export const names = {
   leasesBucket: 'tributary_leases',
   /** Every member that ever joined, and the shards it holds data of (never ages out). */
   nodesBucket: 'tributary_nodes',
+  /** Per shard, the manifest of its archive: which objects hold its blocks, and the stream position they cover. */
+  manifestsBucket: 'tributary_manifests',
+  /** Object Store of every shard's archived blocks and label logs. */
+  blocksBucket: 'tributary_blocks',
   /** Scatter-gather queries: every member answers for the shards it holds. */
   query: 'tributary.query',
   /** Anomaly detection: per detector slot, the feeds of the services hashed to it. */

@@ -88,6 +88,7 @@ export function daemonOptions(c: ResolvedConfig): DaemonOptions {
             streamReplicas: c.cluster.streamReplicas,
             streamMaxBytes: c.cluster.streamMaxBytes,
             leaseMs: c.cluster.lease,
+            checkpointMs: c.cluster.checkpoint,
           },
         }
       : {}),

@@ -144,7 +144,7 @@ export function resolveConfig(config: Config, cores = availableParallelism()): R
 }
 
 const BYTE_KEYS = new Set(['memory', 'maxBodyBytes', 'maxInflatedBytes', 'maxLineBytes', 'maxInFlightBytes', 'maxBytes', 'streamMaxBytes']);
-const DURATION_KEYS = new Set(['maxFuture', 'groupCommit', 'sealAge', 'dedupWindow', 'maxAge', 'timeout', 'every', 'for', 'lease']);
+const DURATION_KEYS = new Set(['maxFuture', 'groupCommit', 'sealAge', 'dedupWindow', 'maxAge', 'timeout', 'every', 'for', 'lease', 'checkpoint']);
 const SECRET_KEYS = new Set(['tokens', 'headers', 'token', 'password']);
 
 /** The configuration as YAML, in units again, with secrets hidden: what `tributary config print` shows. */

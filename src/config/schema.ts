@@ -191,6 +191,8 @@ export const configSchema = z.strictObject({
       streamMaxBytes: bytes().default(2 ** 30),
       /** A member that stops renewing loses its shards after this long. */
       lease: duration().default(5000),
+      /** How often an owner archives its shards to JetStream (its stream is trimmed after): a new owner replays about this much. */
+      checkpoint: duration().default(10_000),
       /** NATS credentials, when the servers ask for them. */
       token: z.string().min(1).optional(),
       user: z.string().min(1).optional(),

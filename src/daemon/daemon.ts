@@ -14,9 +14,9 @@ import { ActorShardSink, ShardedWriter } from '../shard/sharded-writer.js';
 import { BatchReader } from '../batch/reader.js';
 import { feedsOf, detectorFor } from '../anomaly/feed.js';
 import { TransportSink, withTimeout } from '../collector/transport.js';
-import { ClusterMember, type MemberHost } from '../cluster/member.js';
+import { ClusterMember } from '../cluster/member.js';
 import { byShardNumber } from '../cluster/assignment.js';
-import { ClusterQueryEngine, serveClusterQueries } from '../cluster/cluster-query.js';
+import { ClusterQueryEngine, serveClusterQueries, type ClusterView } from '../cluster/cluster-query.js';
 import { JetStreamTransport } from '../cluster/jetstream-transport.js';
 import { names as natsNames } from '../cluster/nats.js';
 import type { Server } from '@grpc/grpc-js';
@@ -45,6 +45,7 @@ import { registerMetricsRoute } from '../http/metrics.js';
 import { registerClusterMetrics } from '../metrics/cluster.js';
 import { registerDaemonMetrics } from '../metrics/daemon.js';
 import { registerHealthRoutes } from '../http/health.js';
+import { clusterHost, removeLeftovers } from './cluster-host.js';
 import { joinWhileAnswering, type ClusterOptions, type ClusterParts } from './join.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
 import { TokenSet } from '../security/tokens.js';
@@ -228,10 +229,13 @@ export class Daemon {
     log('info', format.line);
     const cluster = options.cluster ? await joinWhileAnswering(dataDir, options.cluster, options.http, log) : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism());
-    const replicas = options.replicas ?? (workers >= 2 ? 1 : 0);
+    // In a cluster the shard's stream keeps every batch until it is archived: an in-process replica would add nothing.
+    const replicas = cluster ? 0 : (options.replicas ?? (workers >= 2 ? 1 : 0));
     // In a cluster, shards open as their leases are taken; alone, the first `active` take the writes.
     const active = cluster ? 0 : (options.shards ?? workers);
-    const existing = readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
+    // In a cluster a local shard is a copy of the archive, opened (and checked against it) when its lease is taken.
+    removeLeftovers(shardsDir, readdirSync(shardsDir));
+    const existing = cluster ? [] : readdirSync(shardsDir).filter((n) => SHARD_NAME.test(n));
     const names = new Set([...existing, ...Array.from({ length: active }, (_, i) => `shard-${i}`)]);
     const parseThreads = options.parseThreads ?? 1;
     // A member may end up owning every shard of the cluster (the others down): the plan holds for that.
@@ -481,25 +485,24 @@ export class Daemon {
    * detection feeds, and takes leases from the first tick on.
    */
   private async joinMembers(cluster: ClusterParts, options: NonNullable<DaemonOptions['cluster']>): Promise<void> {
-    const host: MemberHost = {
-      openShard: async (name) => {
-        if (this.refs.some((r) => r.name === name)) return;
-        const ref = await this.spawnShard(name);
-        this.refs.push(ref);
-        this.localSink.add(name, ref);
-      },
-      store: (shard, bytes) => this.localSink.deliver(shard, bytes),
+    const host = clusterHost({
+      system: this.system,
+      dir: join(this.dataDir, 'shards'),
+      refs: this.refs,
+      sink: this.localSink,
+      spawnShard: this.spawnShard,
       stored: (_shard, bytes) => this.publishFeeds(cluster, bytes),
-      heldShards: () => this.refs.map((r) => r.name),
       log: this.log,
-    };
+    });
     const memberOptions = { ...options, memberId: cluster.memberId, url: this.url, grpc: this.grpcAddress };
     cluster.member = await cluster.untilReady('register in', () => ClusterMember.join(cluster.nc, cluster, host, memberOptions));
     registerClusterMetrics(this.metrics, cluster.member, () => this.feedsDropped);
     const monitor = this.anomalies;
+    const member = cluster.member;
     const queries = serveClusterQueries(cluster.nc, cluster.memberId, {
-      engine: this.localEngine,
-      labelValues: (name, from, to) => this.localLabelValues(name, from, to),
+      coverage: () => ({ serving: member.serving, standingIn: member.standingIn }),
+      engineFor: (shards) => new QueryEngine(this.system, () => this.refs.filter((r) => shards.includes(r.name)), this.localEngine.defaults),
+      labelValues: (name, shards, from, to) => this.localLabelValues(name, from, to, shards),
       ...(monitor && {
         anomalies: (limit: number) => ({ current: monitor.current().filter((e) => this.watches(e.service)), history: monitor.history(limit) }),
       }),
@@ -559,9 +562,9 @@ export class Daemon {
     return cluster.member.ownsShard(cluster.config.shards[detectorFor(service, cluster.config.shards.length)]!);
   }
 
-  private clusterView() {
+  private clusterView(): ClusterView {
     const member = this.cluster?.member;
-    return { live: member?.liveMembers ?? [], holders: member?.holders ?? new Map<string, string[]>(), known: member?.membershipKnown ?? false };
+    return { shards: this.cluster?.config.shards ?? [], live: member?.liveMembers ?? [], owners: member?.view().owners };
   }
 
   async labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {
@@ -569,9 +572,10 @@ export class Daemon {
     return this.localLabelValues(name, from, to);
   }
 
-  /** Label values in this daemon's own shards. */
-  async localLabelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {
-    const all = await Promise.all(this.refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
+  /** Label values in this daemon's own shards (or those of them named). */
+  async localLabelValues(name: string, from?: bigint, to?: bigint, shards?: readonly string[]): Promise<string[]> {
+    const refs = shards ? this.refs.filter((r) => shards.includes(r.name)) : this.refs;
+    const all = await Promise.all(refs.map((r) => this.system.ask<string[]>(r, { op: 'labelValues', name, from, to }).catch(() => [] as string[])));
     return [...new Set(all.flat())].sort();
   }
 

@@ -245,7 +245,7 @@ export class QueryEngine implements QueryService {
     private readonly system: ActorSystem,
     private readonly shards: () => readonly ActorRef[],
     /** Defaults for every query; the daemon sets maxBytes from its memory plan. */
-    private readonly defaults: QueryOptions = {},
+    readonly defaults: QueryOptions = {},
   ) {}
 
   private async evaluate(query: LogQuery, options: QueryOptions): Promise<QueryResult> {

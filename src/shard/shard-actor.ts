@@ -14,6 +14,7 @@ import type { StoreView } from '../index/store.js';
 import type { SourceReport } from '../index/dedup.js';
 import { ShardStore, type AppendResult, type RecoveryReport, type StoreStats } from '../index/store.js';
 import { feedsOf } from '../anomaly/feed.js';
+import { replaceDirectory, stageFiles, type StagedFiles } from './shard-files.js';
 
 export interface ShardArgs {
   /** The shard's directory (WAL, labels, blocks). */
@@ -58,6 +59,10 @@ export interface ShardArgs {
 export type ShardRequest =
   | { op: 'stats' }
   | { op: 'seal' }
+  /** Seal what the memtable holds and stage every block and the label log in `to` (a cluster's checkpoint). */
+  | { op: 'checkpoint'; to: string }
+  /** Take the directory `from` (a restored archive) as this shard's, closing and reopening the store. */
+  | { op: 'adopt'; from: string }
   | { op: 'recovery' }
   | { op: 'sources'; prefix?: string; limit?: number }
   | { op: 'query'; query: LogQuery; budgetMs: number; maxBytes: number }
@@ -82,7 +87,7 @@ interface PrimaryState {
   readonly role: 'primary';
   readonly args: ShardArgs;
   store: ShardStore;
-  readonly recovery: RecoveryReport;
+  recovery: RecoveryReport;
   /** Highest frame seq per sending thread, appended and waiting for the next sync. */
   pending: Map<number, number>;
   pendingBytes: number;
@@ -129,7 +134,7 @@ export const shardActor = defineBehaviour<
   State,
   ShardArgs,
   ShardRequest,
-  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | PipedResult | SampleResult | SourceReport[] | string[] | null
+  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | PipedResult | SampleResult | SourceReport[] | string[] | StagedFiles | null
 >({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
@@ -158,7 +163,7 @@ export const shardActor = defineBehaviour<
     appendFrame(state, frame, ctx);
   },
 
-  ask(state, req) {
+  ask(state, req, ctx) {
     if (req.op === 'query') {
       if (state.role === 'replica') {
         // A replica stands in while its primary restarts; it holds no sealed data.
@@ -199,6 +204,8 @@ export const shardActor = defineBehaviour<
       void state.store.seal();
       return null;
     }
+    if (req.op === 'checkpoint') return state.store.seal().then(() => stageFiles(state.args.dir, state.store.blocks.map((b) => b.path), req.to));
+    if (req.op === 'adopt') return adopt(state, req.from, ctx);
     return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync };
   },
 
@@ -218,6 +225,19 @@ export const shardActor = defineBehaviour<
     void state.store.close().catch(() => {});
   },
 });
+
+/** Replaces the shard's directory with `from`: everything appended is committed first, then the store reopens on the new files. */
+async function adopt(state: PrimaryState, from: string, ctx: ActorContext): Promise<RecoveryReport> {
+  await commit(state, ctx);
+  if (state.sealTimer) clearInterval(state.sealTimer);
+  await state.store.close();
+  replaceDirectory(state.args.dir, from);
+  const fresh = openPrimary(state.args, ctx, []);
+  state.store = fresh.store;
+  state.recovery = fresh.recovery;
+  state.sealTimer = fresh.sealTimer;
+  return fresh.recovery;
+}
 
 /** A shard as answers name it: its directory's last segment, not the server's path. */
 function shardName(dir: string): string {
