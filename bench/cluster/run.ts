@@ -97,7 +97,7 @@ async function until(what: string, condition: () => Promise<boolean>, timeoutMs:
   }
 }
 
-const lag = (s: ClusterStatus) => s.shardOwners.reduce((n, x) => n + (x.pending ?? 0) + (x.ackPending ?? 0), 0);
+const lag = (s: ClusterStatus) => s.shardOwners.reduce((n, x) => n + (x.pending ?? 0), 0);
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
 // ---- Baseline: one daemon alone, the same writer over gRPC. ----

@@ -12,7 +12,7 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
     out(JSON.stringify(s) + '\n');
     return;
   }
-  const lag = s.shardOwners.reduce((n, x) => n + (x.pending ?? 0) + (x.ackPending ?? 0), 0);
+  const lag = s.shardOwners.reduce((n, x) => n + (x.pending ?? 0), 0);
   const unknown = s.shardOwners.filter((x) => x.pending === null).length;
   const orphans = s.shardOwners.filter((x) => x.owner === null).map((x) => x.shard);
   out(
@@ -28,12 +28,12 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
   out('\n');
   out(
     table([
-      ['SHARD', 'OWNER', 'PENDING', 'UNACKED', 'STREAM BYTES'],
+      ['SHARD', 'OWNER', 'PENDING', 'IN STREAM', 'STREAM BYTES'],
       ...s.shardOwners.map((x) => [
         x.shard,
         x.owner ?? 'none',
         x.pending ?? '?',
-        x.ackPending ?? '?',
+        x.unarchived ?? '?',
         x.streamBytes === null ? '?' : `${(x.streamBytes / 2 ** 20).toFixed(1)} MiB`,
       ]),
     ]),

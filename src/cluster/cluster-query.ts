@@ -239,7 +239,8 @@ export class ClusterQueryEngine implements QueryService {
       if (by && by.length > 1) missing.push(`${shard} was answered for by ${by.join(' and ')} during a hand-over: counts may hold it twice`);
       if (by) continue;
       const standIn = standIns.get(shard);
-      if (standIn !== undefined) answers.push(standIn); // handed over, its successor not caught up yet: as it was at the hand-over
+      if (standIn !== undefined)
+        answers.push(standIn); // handed over, its successor not caught up yet: as it was at the hand-over
       else {
         const owner = owners?.get(shard);
         missing.push(`no member answered for ${shard}${owner ? ` (its owner ${owner} is restoring it, or did not answer)` : ' (it is moving to a new owner)'}`);

@@ -5,7 +5,7 @@ import { TributaryError } from '../errors.js';
 import { assignShards, byShardNumber } from './assignment.js';
 import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
 import { names } from './nats.js';
-import { resetConsumer, ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
+import { consumerStart, ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
 import type { ManifestEntry } from './shard-archive.js';
 import type { StagedFiles } from '../shard/shard-files.js';
 
@@ -39,6 +39,8 @@ export interface MemberRecord {
   readonly startedAt: number;
   /** Shards it answers for now (owned and caught up): a member that handed one over answers for it until its successor does. */
   readonly serving?: string[];
+  /** Per shard it owns, the stream sequence through which it has stored every batch (for lag, and a successor's detection). */
+  readonly positions?: Record<string, number>;
 }
 
 /** Every member that ever joined (never ages out): who holds which shards' data, for queries to expect. */
@@ -113,6 +115,8 @@ export class ClusterMember {
   private jsmWork: JetStreamManager | undefined;
   /** Shards handed over gracefully, answered from here until the successor answers for them (its heartbeat says so). */
   private readonly formers = new Set<string>();
+  /** Per shard, the last position its owner's heartbeat told: where a successor's detection feeds start. */
+  private readonly lastPositions = new Map<string, number>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -183,6 +187,10 @@ export class ClusterMember {
     return [...this.owned].filter(([, o]) => o.consumer?.caughtUp).map(([s]) => s);
   }
 
+  private positions(): Record<string, number> {
+    return Object.fromEntries([...this.owned].flatMap(([shard, o]) => (o.consumer ? [[shard, o.consumer.storedThrough]] : [])));
+  }
+
   /** Shards it handed over and still answers for, as a stand-in, until their new owner does. */
   get standingIn(): string[] {
     return [...this.formers].filter((s) => !this.owned.has(s));
@@ -237,22 +245,24 @@ export class ClusterMember {
   }
 
   /**
-   * Per shard, read from JetStream now: batches waiting in its stream, those
-   * its owner holds unacknowledged, and the stream's bytes; null where
-   * JetStream did not answer within LAG_TIMEOUT_MS.
+   * Per shard, read from JetStream now (null where it did not answer within
+   * LAG_TIMEOUT_MS): batches its owner has not stored yet (from the owner's
+   * last heartbeat, a quarter lease old at most), and batches and bytes the
+   * stream holds (not yet archived, or archived and not yet trimmed).
    */
   async lag(
     shards: readonly string[] = this.config.shards,
-  ): Promise<{ shard: string; pending: number | null; ackPending: number | null; streamBytes: number | null }[]> {
+  ): Promise<{ shard: string; pending: number | null; unarchived: number | null; streamBytes: number | null }[]> {
     this.jsm ??= await jetstreamManager(this.nc, { timeout: LAG_TIMEOUT_MS, checkAPI: false });
     const jsm = this.jsm;
+    const mine = this.positions();
     return Promise.all(
       shards.map(async (shard) => {
-        const [ci, si] = await Promise.all([
-          jsm.consumers.info(names.stream(shard), names.consumer).catch(() => null),
-          jsm.streams.info(names.stream(shard)).catch(() => null),
-        ]);
-        return { shard, pending: ci?.num_pending ?? null, ackPending: ci?.num_ack_pending ?? null, streamBytes: si?.state.bytes ?? null };
+        const si = await jsm.streams.info(names.stream(shard)).catch(() => null);
+        const owner = this.ownerView.get(shard);
+        const position = owner === this.id ? mine[shard] : this.memberView.find((m) => m.id === owner)?.positions?.[shard];
+        const pending = si && position !== undefined ? Math.max(0, si.state.last_seq - position) : null;
+        return { shard, pending, unarchived: si?.state.messages ?? null, streamBytes: si?.state.bytes ?? null };
       }),
     );
   }
@@ -287,7 +297,14 @@ export class ClusterMember {
   /** The heartbeat, then every lease held: a member cut off from NATS notices before its leases can be taken. */
   private async renewAll(): Promise<void> {
     if (this.stopping) return;
-    const heartbeat: MemberRecord = { id: this.id, url: this.options.url, grpc: this.options.grpc, startedAt: this.startedAt, serving: this.serving };
+    const heartbeat: MemberRecord = {
+      id: this.id,
+      url: this.options.url,
+      grpc: this.options.grpc,
+      startedAt: this.startedAt,
+      serving: this.serving,
+      positions: this.positions(),
+    };
     try {
       await this.buckets.members.put(this.id, JSON.stringify(heartbeat));
       this.lastHeartbeatOk = performance.now();
@@ -306,6 +323,7 @@ export class ClusterMember {
     const heartbeats = await this.heartbeats();
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
+    for (const h of heartbeats) for (const [shard, seq] of Object.entries(h.positions ?? {})) this.lastPositions.set(shard, seq);
     // A shard handed over is answered from here until its new owner says it answers for it.
     for (const shard of this.formers) if (heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard))) this.formers.delete(shard);
     const assignment = assignShards(this.config.shards, this.liveMembers);
@@ -365,7 +383,15 @@ export class ClusterMember {
     } catch {
       return; // someone was quicker
     }
-    const owned: Owned = { revision, since, renewedAt: performance.now(), consumer: undefined, archive: { manifest: null, revision: 0 }, releasing: false, checkpointing: Promise.resolve() };
+    const owned: Owned = {
+      revision,
+      since,
+      renewedAt: performance.now(),
+      consumer: undefined,
+      archive: { manifest: null, revision: 0 },
+      releasing: false,
+      checkpointing: Promise.resolve(),
+    };
     this.owned.set(shard, owned);
     this.formers.delete(shard);
     const started = performance.now();
@@ -373,7 +399,7 @@ export class ClusterMember {
       const archive = (owned.archive = await this.buckets.archive.read(shard));
       await this.host.adoptShard(shard, archive, (dir) => (archive.manifest ? this.buckets.archive.restore(archive.manifest, dir) : Promise.resolve()));
       this.jsmWork ??= await jetstreamManager(this.nc, { timeout: 10_000, checkAPI: false });
-      const start = await resetConsumer(this.jsmWork, shard, (archive.manifest?.seq ?? 0) + 1);
+      const start = await consumerStart(this.jsmWork, shard, (archive.manifest?.seq ?? 0) + 1, this.lastPositions.get(shard) ?? 0);
       if (this.owned.get(shard) !== owned) return; // lost while restoring
       const consumer: ShardConsumer = new ShardConsumer(
         this.js,
@@ -477,7 +503,9 @@ export class ClusterMember {
       await owned.consumer.stop();
       this.finish(owned.consumer);
       if (owned.consumer.caughtUp) {
-        await this.checkpoint(shard, owned).catch((err: Error) => this.host.log('warn', `archiving ${shard} before handing it over: ${err.message}`, { shard }));
+        await this.checkpoint(shard, owned).catch((err: Error) =>
+          this.host.log('warn', `archiving ${shard} before handing it over: ${err.message}`, { shard }),
+        );
         if (this.owned.get(shard) === owned) this.formers.add(shard);
       }
     }

@@ -24,8 +24,6 @@ export const names = {
   /** One stream per shard, so each has its own Raft group, leader and limits. */
   stream: (shard: string) => `TRIBUTARY_${shard}`,
   subject: (shard: string) => `tributary.batches.${shard}`,
-  /** The shard's one durable consumer: whoever holds the shard's lease makes it afresh (from the archive's end) and pulls from it. */
-  consumer: 'owner',
   /** The cluster's fixed shape (shard list, ring), written once by the first daemon. */
   clusterBucket: 'tributary_cluster',
   clusterKey: 'config',

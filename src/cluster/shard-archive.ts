@@ -40,7 +40,6 @@ export interface ManifestEntry {
   readonly revision: number;
 }
 
-
 /** Milliseconds a chunk's put may take before the upload fails (and the next checkpoint tries again). */
 const CHUNK_TIMEOUT_MS = 10_000;
 
@@ -70,10 +69,20 @@ export class ShardArchive {
       const path = join(dir, f.path);
       mkdirSync(dirname(path), { recursive: true });
       const got = await this.objects.get(f.object);
-      if (!got) throw new TributaryError('E_UNAVAILABLE', `${manifest.shard}: archived file ${f.path} is missing from the object store`, { shard: manifest.shard, file: f.path });
+      if (!got)
+        throw new TributaryError('E_UNAVAILABLE', `${manifest.shard}: archived file ${f.path} is missing from the object store`, {
+          shard: manifest.shard,
+          file: f.path,
+        });
       await pipeline(Readable.fromWeb(got.data as WebReadableStream<Uint8Array>), createWriteStream(path));
       const failed = await got.error; // a digest that does not match, or a chunk that did not come
-      if (failed) throw new TributaryError('E_UNAVAILABLE', `${manifest.shard}: archived file ${f.path} could not be read: ${failed.message}`, { shard: manifest.shard, file: f.path }, { cause: failed });
+      if (failed)
+        throw new TributaryError(
+          'E_UNAVAILABLE',
+          `${manifest.shard}: archived file ${f.path} could not be read: ${failed.message}`,
+          { shard: manifest.shard, file: f.path },
+          { cause: failed },
+        );
       const fd = openSync(path, 'r+');
       try {
         fsyncSync(fd);

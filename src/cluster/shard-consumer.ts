@@ -1,42 +1,26 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { isRetriable, isTributaryError } from '../errors.js';
 import { names } from './nats.js';
-
-/** After this long unacknowledged, JetStream hands a batch to the consumer again (its first owner is taken to be gone). */
-const ACK_WAIT_NS = 30e9;
-/** Batches a shard's owner may hold unacknowledged: its store's group commit works on them together. */
-export const MAX_ACK_PENDING = 512;
 
 /** Where a new owner starts in its shard's stream, and what it found there. */
 export interface ConsumerStart {
   /** The first stream sequence to store: the one after what the archive covers. */
   readonly from: number;
-  /** The stream's last sequence when the consumer was made: the owner is caught up once it has stored this far. */
+  /** The stream's last sequence when the owner took the shard: it is caught up once it has stored this far. */
   readonly caughtUpAt: number;
-  /** What the previous owner had acknowledged: batches up to here were fed to detection already. */
-  readonly previousAckFloor: number;
+  /** Batches up to here were fed to detection by an earlier owner (as far as its heartbeats told). */
+  readonly fedThrough: number;
 }
 
-/**
- * Makes the shard's durable consumer start at `from` (the batch after what
- * the archive holds): the previous owner's acknowledgements say what its
- * disk held, which a new owner does not have. Only the lease holder calls it.
- */
-export async function resetConsumer(jsm: JetStreamManager, shard: string, from: number): Promise<ConsumerStart> {
-  const stream = names.stream(shard);
-  const previous = await jsm.consumers.info(stream, names.consumer).catch(() => null);
-  if (previous) await jsm.consumers.delete(stream, names.consumer);
-  await jsm.consumers.add(stream, {
-    durable_name: names.consumer,
-    ack_policy: AckPolicy.Explicit,
-    ack_wait: ACK_WAIT_NS,
-    max_ack_pending: MAX_ACK_PENDING,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: Math.max(1, from),
-  });
-  const info = await jsm.streams.info(stream);
-  return { from, caughtUpAt: info.state.last_seq, previousAckFloor: previous?.ack_floor.stream_seq ?? 0 };
+/** Where the owner of `shard` starts: after the archive, caught up at the stream's last sequence now. */
+export async function consumerStart(jsm: JetStreamManager, shard: string, from: number, fedThrough: number): Promise<ConsumerStart> {
+  const info = await jsm.streams.info(names.stream(shard));
+  return { from, caughtUpAt: info.state.last_seq, fedThrough: Math.max(fedThrough, from - 1) };
 }
+
+/** A store that failed for a passing reason (a full disk, a restarting shard) is tried again after this long, growing to the max. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
 
 /** Bytes of batches a consumer pulls ahead of its store: the bound on what it holds in memory. */
 const PULL_BYTES = 8 << 20;
@@ -54,13 +38,15 @@ export interface ShardConsumerStats {
 }
 
 /**
- * Pulls one shard's stream through its durable consumer into the local
- * shard, acknowledging each batch to JetStream only once the shard holds it
- * durably (its WAL has synced). A batch whose store fails is handed back
- * (nak) and comes again; one the shard refuses as malformed is terminated,
- * so it cannot block the stream. Ordering does not matter: shards sort by
- * timestamp and deduplicate by (source, seq). It knows how far the stream
- * is stored without a gap (`storedThrough`): what a checkpoint may archive.
+ * Reads one shard's stream, from the batch after its archive, into the
+ * local shard, through an ordered consumer: the stream keeps every batch
+ * until a checkpoint has archived it, so the position is this owner's to
+ * keep (`storedThrough`, every batch up to it durable in the local shard:
+ * what a checkpoint may archive), and JetStream holds no consumer state
+ * that a takeover would have to reset. A store that fails for a passing
+ * reason is tried again in place; a batch the shard refuses as malformed
+ * is skipped (counted, logged), so it cannot block the stream. Ordering
+ * does not matter: shards sort by timestamp and deduplicate by (source, seq).
  */
 export class ShardConsumer {
   private messages: ConsumerMessages | undefined;
@@ -97,7 +83,7 @@ export class ShardConsumer {
 
   /** Whether a batch at this sequence was fed to detection by an earlier owner. */
   fedBefore(seq: number): boolean {
-    return seq <= this.start_.previousAckFloor;
+    return seq <= this.start_.fedThrough;
   }
 
   start(): void {
@@ -108,7 +94,7 @@ export class ShardConsumer {
     return { shard: this.shard, ...this.counters };
   }
 
-  /** Stops pulling and waits for the batches in hand to be stored and acknowledged (or handed back). */
+  /** Stops pulling and waits for the batches in hand to be stored (one failing is given up: the next owner replays it). */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.messages?.close().catch(() => {});
@@ -119,14 +105,15 @@ export class ShardConsumer {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const consumer = await this.js.consumers.get(names.stream(this.shard), names.consumer);
+        // After a failure, on from the last batch delivered (those in hand are being stored).
+        const consumer = await this.js.consumers.get(names.stream(this.shard), {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: this.highestDelivered + 1,
+        });
         if (this.stopped) return;
         this.messages = await consumer.consume({ max_bytes: PULL_BYTES });
         for await (const m of this.messages) {
-          if (this.stopped) {
-            m.nak(); // not ours to store any more: straight back for the next owner
-            continue;
-          }
+          if (this.stopped) break;
           this.open.add(m.seq);
           if (m.seq > this.highestDelivered) this.highestDelivered = m.seq;
           const p = this.handle(m).finally(() => this.inFlight.delete(p));
@@ -143,25 +130,26 @@ export class ShardConsumer {
   }
 
   private async handle(m: JsMsg): Promise<void> {
-    try {
-      // The message's bytes may share a socket buffer: the shard gets its own.
-      const bytes = new Uint8Array(m.data);
-      await this.store(bytes);
-      // Only now may JetStream forget it; waiting for the server's reply means a lost ack shows as an error, not silence.
-      await m.ackAck({ timeout: 5000 }).catch(() => false);
-      this.counters.stored++;
-      this.open.delete(m.seq);
-      this.onStored(bytes, m.seq);
-    } catch (err) {
-      if (isRetriable(err)) {
-        this.counters.retried++;
-        m.nak(1000);
-      } else {
-        this.counters.refused++;
+    // The message's bytes may share a socket buffer: the shard gets its own.
+    const bytes = new Uint8Array(m.data);
+    for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+      try {
+        await this.store(bytes);
+        this.counters.stored++;
         this.open.delete(m.seq);
-        m.term(`refused by ${this.shard}: ${(err as Error).message}`);
-        const code = isTributaryError(err) ? err.code : 'E_INTERNAL';
-        this.log('error', `${this.shard} refused a batch from its stream (seq ${m.seq}): ${(err as Error).message}`, { shard: this.shard, code });
+        this.onStored(bytes, m.seq);
+        return;
+      } catch (err) {
+        if (!isRetriable(err)) {
+          this.counters.refused++;
+          this.open.delete(m.seq);
+          const code = isTributaryError(err) ? err.code : 'E_INTERNAL';
+          this.log('error', `${this.shard} refused a batch from its stream (seq ${m.seq}), skipped: ${(err as Error).message}`, { shard: this.shard, code });
+          return;
+        }
+        this.counters.retried++;
+        if (this.stopped) return; // not stored: the next owner replays it from the stream
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }

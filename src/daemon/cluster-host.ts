@@ -65,7 +65,8 @@ export function clusterHost(local: LocalShards): MemberHost {
         local.sink.add(shard, ref);
       }
     },
-    stageShard: (shard) => local.system.ask<StagedFiles>(refOf(shard), { op: 'checkpoint', to: join(local.dir, `.staged-${shard}`) }, { timeoutMs: STAGE_TIMEOUT_MS }),
+    stageShard: (shard) =>
+      local.system.ask<StagedFiles>(refOf(shard), { op: 'checkpoint', to: join(local.dir, `.staged-${shard}`) }, { timeoutMs: STAGE_TIMEOUT_MS }),
     archived(shard, staged, revision) {
       rmSync(staged.dir, { recursive: true, force: true });
       if (revision !== undefined) markArchived(join(local.dir, shard), revision);

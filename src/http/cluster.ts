@@ -13,8 +13,11 @@ export interface ClusterStatus {
   readonly balanced: boolean;
   /** `owns`: the shards whose lease it holds, in the same view as `shardOwners`. */
   readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
-  /** Per shard: its lease holder, and, read from JetStream now (null if it did not answer in time), its consumer lag. */
-  readonly shardOwners: { shard: string; owner: string | null; pending: number | null; ackPending: number | null; streamBytes: number | null }[];
+  /**
+   * Per shard: its lease holder; batches it has not stored yet (`pending`); batches and bytes its stream holds, not yet
+   * archived or not yet trimmed (`unarchived`, `streamBytes`). Null where JetStream did not answer in time.
+   */
+  readonly shardOwners: { shard: string; owner: string | null; pending: number | null; unarchived: number | null; streamBytes: number | null }[];
   /** This member's consumers: batches stored, refused, retried per shard since it started. */
   readonly consumers: { shard: string; stored: number; refused: number; retried: number }[];
 }

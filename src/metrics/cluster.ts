@@ -8,10 +8,10 @@ import { oncePerScrape } from './scrape.js';
  * members counts every shard once:
  * - `tributary_cluster_members_live`, `tributary_cluster_balanced` (this
  *   member's view), `tributary_cluster_shards_owned`;
- * - `tributary_cluster_stream_pending{shard}` and `_ack_pending{shard}`:
- *   batches waiting in an owned shard's stream, and taken but not yet
- *   durable (consumer lag); a shard JetStream does not answer for within
- *   a second is left out of that scrape;
+ * - `tributary_cluster_stream_pending{shard}` and `_unarchived{shard}`:
+ *   batches in an owned shard's stream not yet stored here (lag), and all
+ *   it holds until a checkpoint trims it; a shard JetStream does not
+ *   answer for within a second is left out of that scrape;
  * - `tributary_cluster_batches_total{shard, outcome}`: batches consumed
  *   here, by outcome (stored, refused as malformed, retried);
  * - `tributary_cluster_detection_feeds_dropped_total`.
@@ -44,7 +44,7 @@ export function registerClusterMetrics(registry: Registry, member: ClusterMember
   const lag = oncePerScrape(() => member.lag(member.owns));
   new Gauge({
     name: 'tributary_cluster_stream_pending',
-    help: "Batches in an owned shard's stream not yet taken by this member.",
+    help: "Batches in an owned shard's stream not yet stored by this member.",
     labelNames: ['shard'],
     registers: [registry],
     async collect() {
@@ -53,13 +53,13 @@ export function registerClusterMetrics(registry: Registry, member: ClusterMember
     },
   });
   new Gauge({
-    name: 'tributary_cluster_stream_ack_pending',
-    help: 'Batches of an owned shard taken by this member and not yet durable here (acknowledged to JetStream once they are).',
+    name: 'tributary_cluster_stream_unarchived',
+    help: "Batches an owned shard's stream holds: not yet archived (or archived and not yet trimmed). The stream's limit bounds it.",
     labelNames: ['shard'],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const l of await lag()) if (l.ackPending !== null) this.set({ shard: l.shard }, l.ackPending);
+      for (const l of await lag()) if (l.unarchived !== null) this.set({ shard: l.shard }, l.unarchived);
     },
   });
   new Counter({

@@ -204,7 +204,14 @@ export const shardActor = defineBehaviour<
       void state.store.seal();
       return null;
     }
-    if (req.op === 'checkpoint') return state.store.seal().then(() => stageFiles(state.args.dir, state.store.blocks.map((b) => b.path), req.to));
+    if (req.op === 'checkpoint')
+      return state.store.seal().then(() =>
+        stageFiles(
+          state.args.dir,
+          state.store.blocks.map((b) => b.path),
+          req.to,
+        ),
+      );
     if (req.op === 'adopt') return adopt(state, req.from, ctx);
     return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync };
   },
