@@ -21,8 +21,8 @@ export async function clusterStatusCommand(o: DaemonTarget & { json: boolean }, 
   );
   out(
     table([
-      ['MEMBER', 'STATE', 'URL', 'OWNS', 'HOLDS DATA OF'],
-      ...s.members.map((m) => [m.id, m.live ? 'live' : 'DOWN', m.url, m.owns.join(',') || '-', m.holds.join(',') || '-']),
+      ['MEMBER', 'STATE', 'URL', 'OWNS', 'ANSWERS FOR'],
+      ...s.members.map((m) => [m.id, m.live ? 'live' : 'DOWN', m.url, m.owns.join(',') || '-', m.serving.join(',') || '-']),
     ]),
   );
   out('\n');

@@ -41,18 +41,33 @@ export interface MemberRecord {
   readonly serving?: string[];
   /** Per shard it owns, the stream sequence through which it has stored every batch (for lag, and a successor's detection). */
   readonly positions?: Record<string, number>;
+  /** It is handing its shards over: no shard is assigned to it, and it answers queries until it is gone. */
+  readonly leaving?: boolean;
 }
 
-/** Every member that ever joined (never ages out): who holds which shards' data, for queries to expect. */
+/** Every member that ever joined (never ages out, until forgotten): status pages list the down ones. */
 export interface NodeRecord {
   readonly id: string;
   readonly url: string;
-  readonly holds: string[];
   readonly lastSeen: number;
 }
 
 /** A status page or scrape waits this long at most for a shard's consumer figures (it says "unknown" after). */
 const LAG_TIMEOUT_MS = 1000;
+
+interface Loop {
+  timer: NodeJS.Timeout | undefined;
+  running: Promise<void>;
+  ended: boolean;
+}
+
+function end(loop: Loop): void {
+  loop.ended = true;
+  clearTimeout(loop.timer);
+}
+
+/** How long a member goes on standing in for a shard it handed over once the new owner says it answers for it. */
+const STAND_IN_GRACE_MS = 10_000;
 
 interface Lease {
   readonly owner: string;
@@ -95,13 +110,11 @@ export interface MemberOptions extends ClusterShape {
  */
 export class ClusterMember {
   private readonly owned = new Map<string, Owned>();
-  /** The heartbeat and balance loops: their next timers and the step running now. */
-  private readonly loops: { timer: NodeJS.Timeout | undefined; running: Promise<void> }[] = [];
+  /** The heartbeat, balance and checkpoint loops: their next timers and the step running now. */
+  private readonly loops: Loop[] = [];
   private stopping = false;
   private readonly startedAt = Date.now();
   private lastHeartbeatOk = 0;
-  /** The shards the node registry lists for this member (re-registered when it holds more). */
-  private lastHolds = new Set<string>();
   private nodeView: NodeRecord[] = [];
   /** The cluster as the last balance tick read it: what status answers from without waiting on NATS. */
   private memberView: MemberRecord[] = [];
@@ -114,7 +127,7 @@ export class ClusterMember {
   /** For consumers and trimming: calls that move more than a lag figure, so with the client's usual time. */
   private jsmWork: JetStreamManager | undefined;
   /** Shards handed over gracefully, answered from here until the successor answers for them (its heartbeat says so). */
-  private readonly formers = new Set<string>();
+  private readonly formers = new Map<string, { successorSeenAt?: number }>();
   /** Per shard, the last position its owner's heartbeat told: where a successor's detection feeds start. */
   private readonly lastPositions = new Map<string, number>();
 
@@ -158,13 +171,13 @@ export class ClusterMember {
 
   /** Runs `step` (now, unless `now` is false) and then every `every` ms until the member leaves; resolves after the first run. */
   private repeat(what: string, every: number, step: () => Promise<void>, now = true): Promise<void> {
-    const loop = { timer: undefined as NodeJS.Timeout | undefined, running: Promise.resolve() };
+    const loop: Loop = { timer: undefined, running: Promise.resolve(), ended: false };
     this.loops.push(loop);
     const run = (): Promise<void> => {
       loop.running = step()
         .catch((err: Error) => this.host.log('warn', `cluster ${what}: ${err.message}`, { error: err }))
         .finally(() => {
-          if (!this.stopping) loop.timer = setTimeout(run, every);
+          if (!loop.ended) loop.timer = setTimeout(run, every);
         });
       return loop.running;
     };
@@ -193,7 +206,7 @@ export class ClusterMember {
 
   /** Shards it handed over and still answers for, as a stand-in, until their new owner does. */
   get standingIn(): string[] {
-    return [...this.formers].filter((s) => !this.owned.has(s));
+    return [...this.formers.keys()].filter((s) => !this.owned.has(s));
   }
 
   /** Shards this member consumes now. */
@@ -201,13 +214,15 @@ export class ClusterMember {
     return [...this.owned.keys()].sort(byShardNumber);
   }
 
-  /** Live members as of the last tick (this one always among them: it is running this code). */
+  /** Live members as of the last tick, leaving ones too (they answer queries until they are gone); this one always among them. */
   get liveMembers(): string[] {
-    return this.liveIn(this.memberView);
+    return [...new Set(this.memberView.map((m) => m.id)).add(this.id)].sort();
   }
 
-  private liveIn(heartbeats: readonly MemberRecord[]): string[] {
-    const ids = new Set(heartbeats.map((m) => m.id)).add(this.id);
+  /** The members shards are assigned among: live and not leaving. */
+  private assignable(heartbeats: readonly MemberRecord[]): string[] {
+    const ids = new Set(heartbeats.filter((m) => !m.leaving).map((m) => m.id));
+    if (!this.stopping) ids.add(this.id);
     return [...ids].sort();
   }
 
@@ -240,7 +255,7 @@ export class ClusterMember {
 
   /** Whether, in the last tick's view, every shard is with the member the assignment picks among the live ones. */
   balanced(view = this.view()): boolean {
-    const assignment = assignShards(this.config.shards, this.liveIn(view.members));
+    const assignment = assignShards(this.config.shards, this.assignable(view.members));
     return this.config.shards.every((shard) => view.owners.get(shard) === assignment.get(shard));
   }
 
@@ -274,29 +289,46 @@ export class ClusterMember {
   }
 
   /**
-   * Leaves the cluster: stops ticking, drains every consumer (batches in
-   * hand are stored and acknowledged), releases its leases so successors
-   * take over at once rather than a lease later, and removes its heartbeat.
+   * Leaves the cluster: stops balancing and checkpointing, says in its
+   * heartbeat that it is leaving (the others assign its shards among
+   * themselves, and askers still wait for its answers), hands every shard
+   * over (drained, archived, lease given back, its leases renewed
+   * meanwhile), answers for them as a stand-in until their successors say
+   * they do (for at most `standInMs`), and removes its heartbeat.
    */
-  async leave(): Promise<void> {
+  async leave(standInMs = Math.min(20_000, 6 * this.leaseMs)): Promise<void> {
+    if (this.stopping) return; // left, or leaving
     this.stopping = true;
-    for (const loop of this.loops) clearTimeout(loop.timer);
+    const [renewals, ...others] = this.loops;
+    for (const loop of others) end(loop);
     await Promise.all(this.loops.map((loop) => loop.running));
+    await this.beat(); // "leaving", at once
     await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
-    this.formers.clear(); // this member stops answering: successors answer once caught up
+    const deadline = performance.now() + standInMs;
+    while (this.standingIn.length > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.max(100, this.leaseMs / 4)));
+      const heartbeats = await this.heartbeats();
+      if (heartbeats) this.endStandIns(heartbeats, this.leaseMs); // a shorter grace: the member is on its way out
+    }
+    if (renewals) end(renewals);
+    await renewals?.running; // a heartbeat in flight must not land after the delete
+    this.formers.clear();
     await this.buckets.members.delete(this.id).catch(() => {});
     await this.register().catch(() => {});
   }
 
   private async register(): Promise<void> {
-    const record: NodeRecord = { id: this.id, url: this.options.url, holds: this.owns, lastSeen: Date.now() };
+    const record: NodeRecord = { id: this.id, url: this.options.url, lastSeen: Date.now() };
     await this.buckets.nodes.put(this.id, JSON.stringify(record));
-    this.lastHolds = new Set(record.holds);
   }
 
   /** The heartbeat, then every lease held: a member cut off from NATS notices before its leases can be taken. */
   private async renewAll(): Promise<void> {
-    if (this.stopping) return;
+    await this.beat();
+    await Promise.all([...this.owned.keys()].map((shard) => this.renew(shard)));
+  }
+
+  private async beat(): Promise<void> {
     const heartbeat: MemberRecord = {
       id: this.id,
       url: this.options.url,
@@ -304,6 +336,7 @@ export class ClusterMember {
       startedAt: this.startedAt,
       serving: this.serving,
       positions: this.positions(),
+      ...(this.stopping ? { leaving: true } : {}),
     };
     try {
       await this.buckets.members.put(this.id, JSON.stringify(heartbeat));
@@ -311,7 +344,6 @@ export class ClusterMember {
     } catch (err) {
       this.host.log('warn', `cluster heartbeat failed: ${(err as Error).message}`);
     }
-    await Promise.all([...this.owned.keys()].map((shard) => this.renew(shard)));
   }
 
   /** Which shards this member should hold among the live members: takes free ones, gives up others'. */
@@ -324,17 +356,17 @@ export class ClusterMember {
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
     for (const h of heartbeats) for (const [shard, seq] of Object.entries(h.positions ?? {})) this.lastPositions.set(shard, seq);
-    // A shard handed over is answered from here until its new owner says it answers for it.
-    for (const shard of this.formers) if (heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard))) this.formers.delete(shard);
-    const assignment = assignShards(this.config.shards, this.liveMembers);
+    this.endStandIns(heartbeats, STAND_IN_GRACE_MS);
+    const assignment = assignShards(this.config.shards, this.assignable(heartbeats));
     // Shards taken are restored side by side: a dead member's shards all come back within one restore, not one after another.
     const taking: Promise<void>[] = [];
+    const giving: Promise<void>[] = [];
     for (const shard of this.config.shards) {
       if (this.stopping) return;
       const want = assignment.get(shard);
       if (this.owned.has(shard)) {
-        if (want !== this.id) await this.release(shard); // a live member that should hold it will take it next tick
-        this.ownerView.set(shard, this.owned.has(shard) ? this.id : null);
+        if (want !== this.id) giving.push(this.release(shard)); // a live member that should hold it will take it next tick
+        this.ownerView.set(shard, this.id);
         continue;
       }
       const entry = await this.buckets.leases.get(shard).catch(() => undefined);
@@ -349,12 +381,23 @@ export class ClusterMember {
       }
       this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
-    await Promise.all(taking);
+    await Promise.all([...taking, ...giving]);
+    for (const shard of this.config.shards) if (this.ownerView.get(shard) === this.id && !this.owned.has(shard)) this.ownerView.set(shard, null);
     for (const shard of this.owned.keys()) this.ownerView.set(shard, this.id);
     this.viewAt = Date.now();
-    // The registry lists what each member holds, for status pages.
-    const owns = this.owns;
-    if (owns.length !== this.lastHolds.size || owns.some((s) => !this.lastHolds.has(s))) await this.register();
+  }
+
+  /**
+   * A shard handed over is answered from here until its new owner has said
+   * for `graceMs` that it answers for it: a query asked just before may
+   * reach the new owner before it did, and this member after it saw so.
+   */
+  private endStandIns(heartbeats: readonly MemberRecord[], graceMs: number): void {
+    for (const [shard, former] of this.formers) {
+      if (!heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard))) continue;
+      former.successorSeenAt ??= performance.now();
+      if (performance.now() - former.successorSeenAt > graceMs) this.formers.delete(shard);
+    }
   }
 
   /**
@@ -506,7 +549,7 @@ export class ClusterMember {
         await this.checkpoint(shard, owned).catch((err: Error) =>
           this.host.log('warn', `archiving ${shard} before handing it over: ${err.message}`, { shard }),
         );
-        if (this.owned.get(shard) === owned) this.formers.add(shard);
+        if (this.owned.get(shard) === owned) this.formers.set(shard, {});
       }
     }
     if (this.owned.get(shard) !== owned) return; // lost meanwhile

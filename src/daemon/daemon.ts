@@ -132,7 +132,7 @@ const SHARD_NAME = /^shard-(\d+)$/;
 /** Detection feeds relayed from the cluster that may wait for a detector's mailbox at once. */
 const MAX_FEEDS_IN_FLIGHT = 256;
 /** How long a stopping member may take to drain its consumers and hand its leases back before it just goes. */
-const LEAVE_TIMEOUT_MS = 10_000;
+const LEAVE_TIMEOUT_MS = 30_000;
 
 /**
  * The single-host daemon: the actor system, the shard actors (and their

@@ -11,8 +11,8 @@ export interface ClusterStatus {
   readonly viewAgeMs: number;
   /** Every shard is held by the member the assignment picks among the live ones (assignShards): no hand-over under way. */
   readonly balanced: boolean;
-  /** `owns`: the shards whose lease it holds, in the same view as `shardOwners`. */
-  readonly members: { id: string; url: string; live: boolean; owns: string[]; holds: string[] }[];
+  /** `owns`: the shards whose lease it holds, in the same view as `shardOwners`; `serving`: those it answers queries for (restored and caught up), as its heartbeat says. */
+  readonly members: { id: string; url: string; live: boolean; owns: string[]; serving: string[] }[];
   /**
    * Per shard: its lease holder; batches it has not stored yet (`pending`); batches and bytes its stream holds, not yet
    * archived or not yet trimmed (`unarchived`, `streamBytes`). Null where JetStream did not answer in time.
@@ -53,7 +53,7 @@ export function registerClusterRoutes(app: FastifyInstance, member: () => Cluste
           url: hb?.url ?? node?.url ?? '',
           live: hb !== undefined,
           owns: m.config.shards.filter((shard) => view.owners.get(shard) === id),
-          holds: node?.holds ?? [],
+          serving: hb?.serving ?? [],
         };
       }),
       shardOwners: lag.map((l) => ({ ...l, owner: view.owners.get(l.shard) ?? null })),

@@ -5,7 +5,7 @@ import { JetStreamTransport } from '../../src/cluster/jetstream-transport.js';
 import { TransportSink } from '../../src/collector/transport.js';
 import { ShardedWriter } from '../../src/shard/sharded-writer.js';
 import { ready, startCli } from '../helpers/cli-daemon.js';
-import { clusterStatus, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { clusterStatus, countAll, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -172,12 +172,3 @@ clusterTest(
     t.is(await countAll(urls[0]!), seen.size);
   },
 );
-
-/** sum(count_over_time) over every entry of the test (the last hour), through the Loki query API. */
-async function countAll(url: string): Promise<number> {
-  const params = new URLSearchParams({ query: 'sum(count_over_time({service=~"svc-.*"}[1h]))', time: String(Date.now() / 1000) });
-  const res = await fetch(`${url}/loki/api/v1/query?${params}`);
-  if (!res.ok) throw new Error(`count answered ${res.status}: ${await res.text()}`);
-  const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-  return Number(body.data.result[0]?.value[1] ?? 0);
-}

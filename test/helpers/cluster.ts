@@ -88,3 +88,12 @@ export function memberOptions(
 ): DaemonOptions {
   return { dataDir, http: { port }, grpc: false, workers: 1, parseThreads: 0, memoryBudgetBytes: 256 << 20, cluster, log };
 }
+
+/** sum(count_over_time) over the test entries of the last hour (services svc-*), through the Loki query API. */
+export async function countAll(url: string): Promise<number> {
+  const params = new URLSearchParams({ query: 'sum(count_over_time({service=~"svc-.*"}[1h]))', time: String(Date.now() / 1000) });
+  const res = await fetch(`${url}/loki/api/v1/query?${params}`);
+  if (!res.ok) throw new Error(`count answered ${res.status}: ${await res.text()}`);
+  const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+  return Number(body.data.result[0]?.value[1] ?? 0);
+}
