@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -54,4 +55,11 @@ export function writeResults(name: string, data: unknown): string {
   );
   writeFileSync(path, body + '\n');
   return path;
+}
+
+/** Bytes of every file under `path` (what it takes on disk, less the file system's own overhead). */
+export function dirBytes(path: string): number {
+  let n = 0;
+  for (const f of readdirSync(path, { withFileTypes: true })) n += f.isDirectory() ? dirBytes(join(path, f.name)) : statSync(join(path, f.name)).size;
+  return n;
 }

@@ -3,10 +3,11 @@
 // and writes timings and answer digests as JSON to --out.
 //
 //   node dist/bench/peers/peer.js --system duckdb|sqlite --data FILE --draws FILE --dir DIR --out FILE
-import { createReadStream, readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { digestCounts, digestRows, type Digest, type Draw, type Row } from './shapes.js';
+import { dirBytes } from '../lib/report.js';
 
 const arg = (name: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,12 +51,6 @@ function paramsOf(d: Draw): (string | bigint)[] {
     default:
       return range;
   }
-}
-
-function dirBytes(path: string): number {
-  let n = 0;
-  for (const f of readdirSync(path, { withFileTypes: true })) n += f.isDirectory() ? dirBytes(join(path, f.name)) : statSync(join(path, f.name)).size;
-  return n;
 }
 
 async function duckdb(): Promise<Peer> {

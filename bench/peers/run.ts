@@ -10,13 +10,13 @@
 //   npm run bench:peers -- --n 1000000  # fewer
 //   npm run bench:peers -- --quick      # 200 k entries, 20 draws per shape
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, spawnDaemon, type DaemonProcess } from '../../src/daemon/daemon-process.js';
 import { RealisticFleet, writeNdjson } from '../lib/realistic.js';
-import { printTable, si, writeResults } from '../lib/report.js';
+import { dirBytes, printTable, si, writeResults } from '../lib/report.js';
 import { SHAPES, digestCounts, digestRows, drawQueries, percentile, type Digest, type Draw, type Shape } from './shapes.js';
 
 const argv = process.argv;
@@ -55,12 +55,6 @@ const draws = drawQueries(fleet, PER_SHAPE);
 const work = mkdtempSync(join(tmpdir(), 'tributary-peers-'));
 const drawsFile = join(work, 'draws.json');
 writeFileSync(drawsFile, JSON.stringify(draws));
-
-function dirBytes(path: string): number {
-  let n = 0;
-  for (const f of readdirSync(path, { withFileTypes: true })) n += f.isDirectory() ? dirBytes(join(path, f.name)) : statSync(join(path, f.name)).size;
-  return n;
-}
 
 function peakRssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -15,7 +15,7 @@ import { PER_BATCH, WINDOW, setFirstSeq, shardModule, templates } from './common
 import { ShardStore } from '../../src/index/store.js';
 import { Level, type Level as LevelT } from '../../src/model/level.js';
 import type { ShardStatsAnswer } from '../../src/shard/shard-actor.js';
-import { printTable, si, writeResults } from '../lib/report.js';
+import { dirBytes, printTable, si, writeResults } from '../lib/report.js';
 
 const quick = process.argv.includes('--quick');
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
@@ -65,18 +65,6 @@ function rawAppend(total: number): number {
   closeSync(fd);
   rmSync(path);
   return (total * 1000) / (performance.now() - start);
-}
-
-function diskBytes(dir: string): number {
-  let total = 0;
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(d, e.name));
-      else total += readFileSync(join(d, e.name)).byteLength;
-    }
-  };
-  walk(dir);
-  return total;
 }
 
 async function blockBytesPerEntry(system: ActorSystem, refs: ActorRef[]): Promise<{ perEntry: number; entries: number }> {
@@ -189,7 +177,7 @@ const mem = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
   recovery: { entries: number; ms: number };
 };
 const rss = mem.rss;
-const onDisk = diskBytes(memDir);
+const onDisk = dirBytes(memDir);
 const recoveredEntries = mem.recovery.entries;
 const recoveryMs = mem.recovery.ms;
 const rssValues = Object.values(rss);
