@@ -107,6 +107,12 @@ export interface ClusterView {
   readonly live: readonly string[];
   /** Each shard's lease holder as last seen, named in the reason when a shard goes unanswered. */
   readonly owners?: ReadonlyMap<string, string | null>;
+  /**
+   * Per live member, the shards its heartbeat says it serves: a stand-in's
+   * answer for a shard is not taken while a member that serves it did not
+   * answer (it may have stored batches since the hand-over).
+   */
+  readonly serving?: ReadonlyMap<string, readonly string[]>;
 }
 
 /**
@@ -199,7 +205,7 @@ export class ClusterQueryEngine implements QueryService {
   }
 
   private async gather<T>(request: ClusterRequest, timeoutMs: number): Promise<{ answers: T[]; missing: string[] }> {
-    const { shards, live, owners } = this.view();
+    const { shards, live, owners, serving } = this.view();
     const answers: T[] = [];
     const replied = new Set<string>();
     const errors: string[] = [];
@@ -239,8 +245,10 @@ export class ClusterQueryEngine implements QueryService {
       if (by && by.length > 1) missing.push(`${shard} was answered for by ${by.join(' and ')} during a hand-over: counts may hold it twice`);
       if (by) continue;
       const standIn = standIns.get(shard);
-      if (standIn !== undefined)
-        answers.push(standIn); // handed over, its successor not caught up yet: as it was at the hand-over
+      const silentOwner = [...(serving ?? [])].find(([m, served]) => served.includes(shard) && !replied.has(m))?.[0];
+      // Handed over, its successor not serving yet: as it was at the hand-over.
+      if (standIn !== undefined && silentOwner === undefined) answers.push(standIn);
+      else if (silentOwner !== undefined) missing.push(`no member answered for ${shard}: ${silentOwner} serves it and did not answer`);
       else {
         const owner = owners?.get(shard);
         missing.push(`no member answered for ${shard}${owner ? ` (its owner ${owner} is restoring it, or did not answer)` : ' (it is moving to a new owner)'}`);

@@ -1,34 +1,16 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
 import { TributaryError } from '../errors.js';
 import { assignShards, byShardNumber } from './assignment.js';
 import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
 import { names } from './nats.js';
-import { consumerStart, ShardConsumer, type ShardConsumerStats } from './shard-consumer.js';
-import type { ManifestEntry } from './shard-archive.js';
-import type { StagedFiles } from '../shard/shard-files.js';
+import { readAll } from './kv-read.js';
+import { OwnedShard, type MemberHost, type OwnerContext } from './owned-shard.js';
+import { StandIns } from './stand-ins.js';
+import { Ticker } from './ticker.js';
+import type { ShardConsumer, ShardConsumerStats } from './shard-consumer.js';
 
-type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
-
-/** What a member needs of the daemon it runs in. */
-export interface MemberHost {
-  /**
-   * Makes the local shard the archive `entry` describes, and open: kept as
-   * it is when it is that archive (this member wrote it last), else made
-   * afresh by `restore` into a new directory.
-   */
-  adoptShard(shard: string, entry: ManifestEntry, restore: (dir: string) => Promise<void>): Promise<void>;
-  /** Seals the local shard and stages its blocks and label log for archiving. */
-  stageShard(shard: string): Promise<StagedFiles>;
-  /** After a checkpoint (or a failed one): the local shard is the archive at `revision` (undefined: unchanged); the staged links go. */
-  archived(shard: string, staged: StagedFiles, revision?: number): void;
-  /** Stores a batch in a local shard; resolves once it is durable. */
-  store(shard: string, bytes: Uint8Array): Promise<void>;
-  /** Called after a consumed batch is stored and acknowledged (anomaly detection's feed). */
-  stored(shard: string, bytes: Uint8Array): void;
-  readonly log: Log;
-}
+export type { MemberHost } from './owned-shard.js';
 
 /** A member's heartbeat, renewed every tick while it lives. */
 export interface MemberRecord {
@@ -55,39 +37,9 @@ export interface NodeRecord {
 /** A status page or scrape waits this long at most for a shard's consumer figures (it says "unknown" after). */
 const LAG_TIMEOUT_MS = 1000;
 
-interface Loop {
-  timer: NodeJS.Timeout | undefined;
-  running: Promise<void>;
-  ended: boolean;
-}
-
-function end(loop: Loop): void {
-  loop.ended = true;
-  clearTimeout(loop.timer);
-}
-
-/** How long a member goes on standing in for a shard it handed over once the new owner says it answers for it. */
-const STAND_IN_GRACE_MS = 10_000;
-
 interface Lease {
   readonly owner: string;
   readonly since: number;
-}
-
-interface Owned {
-  revision: number;
-  /** When this member took the lease (ms since the epoch). */
-  readonly since: number;
-  /** Monotonic time of the last renewal NATS confirmed. */
-  renewedAt: number;
-  /** Undefined while the shard is being restored from its archive (the lease is renewed meanwhile). */
-  consumer: ShardConsumer | undefined;
-  /** The archive as this owner last read or wrote it. */
-  archive: ManifestEntry;
-  /** Set while the shard is handed over: it still answers queries, it takes no more batches. */
-  releasing: boolean;
-  /** The checkpoint running or last run: one at a time per shard (the loop's and a hand-over's share a staging folder). */
-  checkpointing: Promise<void>;
 }
 
 export interface MemberOptions extends ClusterShape {
@@ -109,9 +61,9 @@ export interface MemberOptions extends ClusterShape {
  * on its own, before anyone else can take over (fencing by time).
  */
 export class ClusterMember {
-  private readonly owned = new Map<string, Owned>();
-  /** The heartbeat, balance and checkpoint loops: their next timers and the step running now. */
-  private readonly loops: Loop[] = [];
+  private readonly owned = new Map<string, OwnedShard>();
+  /** The heartbeat, balance and checkpoint loops. */
+  private readonly loops: Ticker[] = [];
   private stopping = false;
   private readonly startedAt = Date.now();
   private lastHeartbeatOk = 0;
@@ -124,10 +76,10 @@ export class ClusterMember {
   private jsm: JetStreamManager | undefined;
   /** Counters of consumers this member ran before (they end, their counts stay). */
   private readonly finished = new Map<string, ShardConsumerStats>();
-  /** For consumers and trimming: calls that move more than a lag figure, so with the client's usual time. */
-  private jsmWork: JetStreamManager | undefined;
+  /** What owned shards work with; its JetStream manager (for positions and trimming) has the client's usual time, not the lag figures' second. */
+  private readonly ownerContext: OwnerContext;
   /** Shards handed over gracefully, answered from here until the successor answers for them (its heartbeat says so). */
-  private readonly formers = new Map<string, { successorSeenAt?: number }>();
+  private readonly formers = new StandIns();
   /** Per shard, the last position its owner's heartbeat told: where a successor's detection feeds start. */
   private readonly lastPositions = new Map<string, number>();
 
@@ -138,7 +90,16 @@ export class ClusterMember {
     private readonly buckets: ClusterBuckets,
     private readonly host: MemberHost,
     private readonly options: MemberOptions,
-  ) {}
+  ) {
+    let jsm: Promise<JetStreamManager> | undefined;
+    this.ownerContext = {
+      memberId: options.memberId,
+      js,
+      jsm: () => (jsm ??= jetstreamManager(nc, { timeout: 10_000, checkAPI: false })),
+      archive: buckets.archive,
+      host,
+    };
+  }
 
   /** Registers this member in a bootstrapped cluster (see bootstrapCluster); ticking starts with `run()`. */
   static async join(
@@ -171,19 +132,9 @@ export class ClusterMember {
 
   /** Runs `step` (now, unless `now` is false) and then every `every` ms until the member leaves; resolves after the first run. */
   private repeat(what: string, every: number, step: () => Promise<void>, now = true): Promise<void> {
-    const loop: Loop = { timer: undefined, running: Promise.resolve(), ended: false };
-    this.loops.push(loop);
-    const run = (): Promise<void> => {
-      loop.running = step()
-        .catch((err: Error) => this.host.log('warn', `cluster ${what}: ${err.message}`, { error: err }))
-        .finally(() => {
-          if (!loop.ended) loop.timer = setTimeout(run, every);
-        });
-      return loop.running;
-    };
-    if (now) return run();
-    loop.timer = setTimeout(run, every);
-    return Promise.resolve();
+    const ticker = new Ticker(what, every, step, this.host.log);
+    this.loops.push(ticker);
+    return ticker.start(now);
   }
 
   /** Whether this member consumes `shard` now. */
@@ -197,7 +148,7 @@ export class ClusterMember {
    * its answer would be short of what its predecessor had stored).
    */
   get serving(): string[] {
-    return [...this.owned].filter(([, o]) => o.consumer?.caughtUp).map(([s]) => s);
+    return [...this.owned].filter(([, o]) => o.serving).map(([s]) => s);
   }
 
   private positions(): Record<string, number> {
@@ -206,7 +157,7 @@ export class ClusterMember {
 
   /** Shards it handed over and still answers for, as a stand-in, until their new owner does. */
   get standingIn(): string[] {
-    return [...this.formers.keys()].filter((s) => !this.owned.has(s));
+    return this.formers.list().filter((s) => !this.owned.has(s));
   }
 
   /** Shards this member consumes now. */
@@ -300,17 +251,20 @@ export class ClusterMember {
     if (this.stopping) return; // left, or leaving
     this.stopping = true;
     const [renewals, ...others] = this.loops;
-    for (const loop of others) end(loop);
+    for (const loop of others) loop.end();
     await Promise.all(this.loops.map((loop) => loop.running));
     await this.beat(); // "leaving", at once
     await Promise.all([...this.owned.keys()].map((s) => this.release(s)));
     const deadline = performance.now() + standInMs;
-    while (this.standingIn.length > 0 && performance.now() < deadline) {
+    // Nobody to hand over to (the last member, or all leaving together): no successor will answer, so no wait.
+    const successors = (heartbeats: readonly MemberRecord[]) => heartbeats.some((h) => h.id !== this.id && !h.leaving);
+    let heartbeats: MemberRecord[] | undefined = this.memberView;
+    while (this.standingIn.length > 0 && performance.now() < deadline && (!heartbeats || successors(heartbeats))) {
       await new Promise((r) => setTimeout(r, Math.max(100, this.leaseMs / 4)));
-      const heartbeats = await this.heartbeats();
-      if (heartbeats) this.endStandIns(heartbeats, this.leaseMs); // a shorter grace: the member is on its way out
+      heartbeats = await this.heartbeats();
+      if (heartbeats) this.endStandIns(heartbeats);
     }
-    if (renewals) end(renewals);
+    renewals?.end();
     await renewals?.running; // a heartbeat in flight must not land after the delete
     this.formers.clear();
     await this.buckets.members.delete(this.id).catch(() => {});
@@ -356,7 +310,7 @@ export class ClusterMember {
     if (!heartbeats) return; // who lives is not known this tick: act on nothing
     this.memberView = heartbeats;
     for (const h of heartbeats) for (const [shard, seq] of Object.entries(h.positions ?? {})) this.lastPositions.set(shard, seq);
-    this.endStandIns(heartbeats, STAND_IN_GRACE_MS);
+    this.endStandIns(heartbeats);
     const assignment = assignShards(this.config.shards, this.assignable(heartbeats));
     // Shards taken are restored side by side: a dead member's shards all come back within one restore, not one after another.
     const taking: Promise<void>[] = [];
@@ -387,17 +341,14 @@ export class ClusterMember {
     this.viewAt = Date.now();
   }
 
-  /**
-   * A shard handed over is answered from here until its new owner has said
-   * for `graceMs` that it answers for it: a query asked just before may
-   * reach the new owner before it did, and this member after it saw so.
-   */
-  private endStandIns(heartbeats: readonly MemberRecord[], graceMs: number): void {
-    for (const [shard, former] of this.formers) {
-      if (!heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard))) continue;
-      former.successorSeenAt ??= performance.now();
-      if (performance.now() - former.successorSeenAt > graceMs) this.formers.delete(shard);
-    }
+  /** Stand-ins end once another member's heartbeat has said for half a lease that it serves the shard (see StandIns). */
+  private endStandIns(heartbeats: readonly MemberRecord[]): void {
+    this.formers.endServed((shard) => heartbeats.some((h) => h.id !== this.id && h.serving?.includes(shard)), this.leaseMs / 2);
+  }
+
+  /** Per live member, the shards its last heartbeat said it serves. */
+  get servingView(): ReadonlyMap<string, readonly string[]> {
+    return new Map(this.memberView.map((m) => [m.id, m.serving ?? []]));
   }
 
   /**
@@ -413,10 +364,9 @@ export class ClusterMember {
   }
 
   /**
-   * Takes a free lease (or, given `revision`, one in our own name), makes
-   * the local shard its archive (restored unless this member wrote the
-   * archive last), and consumes the stream from the archive's end. The
-   * lease is renewed while the restore runs.
+   * Takes a free lease (or, given `revision`, one in our own name), then
+   * opens the shard (restored from the archive unless this member wrote it
+   * last, consumed from the archive's end); the lease is renewed meanwhile.
    */
   private async acquire(shard: string, revision?: number): Promise<void> {
     const since = Date.now();
@@ -426,42 +376,12 @@ export class ClusterMember {
     } catch {
       return; // someone was quicker
     }
-    const owned: Owned = {
-      revision,
-      since,
-      renewedAt: performance.now(),
-      consumer: undefined,
-      archive: { manifest: null, revision: 0 },
-      releasing: false,
-      checkpointing: Promise.resolve(),
-    };
+    const owned = new OwnedShard(shard, revision, since, this.ownerContext);
     this.owned.set(shard, owned);
     this.formers.delete(shard);
-    const started = performance.now();
     try {
-      const archive = (owned.archive = await this.buckets.archive.read(shard));
-      await this.host.adoptShard(shard, archive, (dir) => (archive.manifest ? this.buckets.archive.restore(archive.manifest, dir) : Promise.resolve()));
-      this.jsmWork ??= await jetstreamManager(this.nc, { timeout: 10_000, checkAPI: false });
-      const start = await consumerStart(this.jsmWork, shard, (archive.manifest?.seq ?? 0) + 1, this.lastPositions.get(shard) ?? 0);
-      if (this.owned.get(shard) !== owned) return; // lost while restoring
-      const consumer: ShardConsumer = new ShardConsumer(
-        this.js,
-        shard,
-        start,
-        (bytes) => this.host.store(shard, bytes),
-        // Replayed batches its predecessor had stored were fed to detection then: not twice.
-        (bytes, seq) => {
-          if (!consumer.fedBefore(seq)) this.host.stored(shard, bytes);
-        },
-        this.host.log,
-      );
-      owned.consumer = consumer;
-      consumer.start();
-      const restored = archive.manifest ? `${archive.manifest.files.length} archived files through stream seq ${archive.manifest.seq}` : 'no archive yet';
-      this.host.log('info', `took ${shard} (${restored}; replaying to seq ${start.caughtUpAt}) in ${(performance.now() - started).toFixed(0)} ms`, {
-        shard,
-        member: this.id,
-      });
+      await owned.open(this.lastPositions.get(shard) ?? 0);
+      if (this.owned.get(shard) !== owned) await owned.stop(); // lost while restoring
     } catch (err) {
       if (this.owned.get(shard) === owned) this.owned.delete(shard);
       this.host.log('error', `cannot take ${shard}: ${(err as Error).message}; giving its lease back`, { shard, error: err });
@@ -471,47 +391,19 @@ export class ClusterMember {
 
   /** Archives every shard this member owns, one after another (each seals, uploads what is new, trims its stream). */
   private async checkpointAll(): Promise<void> {
-    for (const [shard, owned] of [...this.owned]) if (!this.stopping && !owned.releasing) await this.checkpoint(shard, owned);
+    for (const owned of [...this.owned.values()]) if (!this.stopping && !owned.releasing) await this.checkpoint(owned);
   }
 
-  /**
-   * One checkpoint: the shard seals what it holds, its new blocks and its
-   * label log go to the archive with the stream position they cover (every
-   * batch up to it is stored), and the stream is trimmed to after that
-   * position. A manifest someone else wrote meanwhile means the lease was
-   * lost: the shard is given up without trimming.
-   */
-  private checkpoint(shard: string, owned: Owned): Promise<void> {
-    const run = owned.checkpointing.catch(() => {}).then(() => this.checkpointNow(shard, owned));
-    owned.checkpointing = run;
-    return run;
+  /** A checkpoint of `owned`; a manifest someone else wrote meanwhile means the lease was lost: the shard is given up. */
+  private async checkpoint(owned: OwnedShard): Promise<void> {
+    if ((await owned.checkpoint()) === 'lost' && this.owned.get(owned.shard) === owned) await this.drop(owned);
   }
 
-  private async checkpointNow(shard: string, owned: Owned): Promise<void> {
-    const consumer = owned.consumer;
-    if (!consumer) return;
-    const through = consumer.storedThrough;
-    if (through <= (owned.archive.manifest?.seq ?? 0)) return; // nothing new since the last one
-    const staged = await this.host.stageShard(shard);
-    let revision: number | undefined;
-    try {
-      owned.archive = await this.buckets.archive.checkpoint(shard, staged, through, owned.archive, this.id);
-      revision = owned.archive.revision;
-    } catch (err) {
-      if ((err as TributaryError).code === 'E_CONFLICT' && this.owned.get(shard) === owned) {
-        this.host.log('error', `${(err as Error).message}: giving ${shard} up`, { shard });
-        this.owned.delete(shard);
-        await consumer.stop();
-        this.finish(consumer);
-      } else this.host.log('warn', `checkpoint of ${shard} failed (the next one tries again): ${(err as Error).message}`, { shard, error: err });
-      return;
-    } finally {
-      this.host.archived(shard, staged, revision);
-    }
-    this.jsmWork ??= await jetstreamManager(this.nc, { timeout: 10_000, checkAPI: false });
-    await this.jsmWork.streams.purge(names.stream(shard), { seq: through + 1 }).catch((err: Error) => {
-      this.host.log('warn', `trimming ${shard}'s stream failed (the next checkpoint trims it): ${err.message}`, { shard });
-    });
+  /** Stops a shard this member no longer holds, keeping its consumer's counts. */
+  private async drop(owned: OwnedShard): Promise<void> {
+    this.owned.delete(owned.shard);
+    await owned.stop();
+    if (owned.consumer) this.finish(owned.consumer);
   }
 
   private async renew(shard: string): Promise<void> {
@@ -525,9 +417,7 @@ export class ClusterMember {
       // "wrong last sequence": the lease aged out and someone else holds it now. Either way, stop at once.
       if (this.owned.get(shard) === owned && (cutOff || /wrong last sequence/i.test((err as Error).message))) {
         this.host.log('warn', `lost the lease of ${shard} (${(err as Error).message}): stopping its consumer`, { shard });
-        this.owned.delete(shard);
-        await owned.consumer?.stop();
-        if (owned.consumer) this.finish(owned.consumer);
+        await this.drop(owned);
       }
     }
   }
@@ -542,15 +432,11 @@ export class ClusterMember {
     const owned = this.owned.get(shard);
     if (!owned || owned.releasing) return;
     owned.releasing = true;
-    if (owned.consumer) {
-      await owned.consumer.stop();
-      this.finish(owned.consumer);
-      if (owned.consumer.caughtUp) {
-        await this.checkpoint(shard, owned).catch((err: Error) =>
-          this.host.log('warn', `archiving ${shard} before handing it over: ${err.message}`, { shard }),
-        );
-        if (this.owned.get(shard) === owned) this.formers.set(shard, {});
-      }
+    await owned.stop();
+    if (owned.consumer) this.finish(owned.consumer);
+    if (owned.serving) {
+      await this.checkpoint(owned);
+      if (this.owned.get(shard) === owned) this.formers.add(shard);
     }
     if (this.owned.get(shard) !== owned) return; // lost meanwhile
     this.owned.delete(shard);
@@ -566,24 +452,4 @@ export class ClusterMember {
 /** A shard's consumer counters, added to those of its earlier consumers here. */
 function addStats(prev: ShardConsumerStats | undefined, s: ShardConsumerStats): ShardConsumerStats {
   return prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s;
-}
-
-/**
- * Every record in `kv`, or a rejection if any listed key could not be read:
- * a get that timed out while NATS fails over must not read as "gone" (a
- * registry view without a down member would make queries that miss its
- * entries say they are whole). A key deleted between listing and reading
- * is gone.
- */
-export async function readAll<T>(kv: Pick<KV, 'keys' | 'get'>): Promise<T[]> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
-  const out: T[] = [];
-  for (const k of keys.sort()) {
-    const e = await kv.get(k).catch((err: Error) => {
-      throw new TributaryError('E_UNAVAILABLE', `cannot read ${k}: ${err.message}`, { key: k }, { cause: err });
-    });
-    if (e && e.operation === 'PUT') out.push(e.json<T>());
-  }
-  return out;
 }

@@ -564,7 +564,7 @@ export class Daemon {
 
   private clusterView(): ClusterView {
     const member = this.cluster?.member;
-    return { shards: this.cluster?.config.shards ?? [], live: member?.liveMembers ?? [], owners: member?.view().owners };
+    return { shards: this.cluster?.config.shards ?? [], live: member?.liveMembers ?? [], owners: member?.view().owners, serving: member?.servingView };
   }
 
   async labelValues(name: string, from?: bigint, to?: bigint): Promise<string[]> {

@@ -104,3 +104,20 @@ export async function writeFileAtomicAsync(storage: StorageFs, dir: string, name
 export function unlinkAsync(storage: StorageFs, path: string): Promise<void> {
   return new Promise((resolve, reject) => storage.unlink(path, (err) => (err ? reject(err) : resolve())));
 }
+
+/** The node file layer, with writes failing ENOSPC while the fault flag is set. */
+export function faultyFs(flag: Int32Array): StorageFs {
+  const full = () => Atomics.load(flag, 0) === 1;
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+  return {
+    ...nodeFs,
+    writevSync: (fd, bufs, pos) => {
+      if (full()) throw enospc();
+      return nodeFs.writevSync(fd, bufs, pos);
+    },
+    writeFileSync: (p, d) => {
+      if (full()) throw enospc();
+      nodeFs.writeFileSync(p, d);
+    },
+  };
+}

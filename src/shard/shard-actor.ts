@@ -3,7 +3,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
 import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
-import { nodeFs, type StorageFs } from '../index/fs.js';
+import { faultyFs, nodeFs } from '../index/fs.js';
 import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
 import { emptyStats, queryView } from '../query/scan.js';
@@ -426,23 +426,6 @@ async function maybeSeal(state: PrimaryState, ctx: ActorContext): Promise<void> 
     if ((err as { code?: string }).code === 'E_CANCELLED') return; // the store is closing; the WAL keeps the entries
     ctx.log('error', `shard ${state.args.dir}: seal failed, will retry: ${(err as Error).message}`);
   }
-}
-
-/** The node file layer, with writes failing ENOSPC while the fault flag is set. */
-function faultyFs(flag: Int32Array): StorageFs {
-  const full = () => Atomics.load(flag, 0) === 1;
-  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
-  return {
-    ...nodeFs,
-    writevSync: (fd, bufs, pos) => {
-      if (full()) throw enospc();
-      return nodeFs.writevSync(fd, bufs, pos);
-    },
-    writeFileSync: (p, d) => {
-      if (full()) throw enospc();
-      nodeFs.writeFileSync(p, d);
-    },
-  };
 }
 
 function keepInTail(state: ReplicaState, batch: Uint8Array): void {

@@ -122,3 +122,20 @@ natsTest('a query a member finds invalid is refused, not answered partial', asyn
   const err = await t.throwsAsync(new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 5000 }));
   t.is((err as { code?: string }).code, 'E_QUERY_INVALID');
 });
+
+natsTest("a stand-in's answer is not taken for a shard a silent member serves: its new owner may have stored more since", async (t) => {
+  const nc = await connection(t);
+  // b took shard-1 from a and serves it (its heartbeat says so), then went silent (killed): a still stands in.
+  members(nc, [answer('a', 1, ['shard-0'], ['shard-1'])]);
+  const view: ClusterView = {
+    shards: ['shard-0', 'shard-1'],
+    live: ['a', 'b'],
+    serving: new Map([
+      ['a', ['shard-0']],
+      ['b', ['shard-1']],
+    ]),
+  };
+  const result = await new ClusterQueryEngine(nc, () => view).query(everything, { timeoutMs: 300 });
+  t.deepEqual(messages(result), ['a 0']);
+  t.regex(result.partial?.reasons.join('; ') ?? '', /shard-1: b serves it and did not answer/);
+});

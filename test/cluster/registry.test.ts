@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { readAll } from '../../src/cluster/member.js';
+import { readAll } from '../../src/cluster/kv-read.js';
 import { TributaryError } from '../../src/errors.js';
 
 /**
