@@ -155,8 +155,13 @@ async function bootstrap(
   const [members, leases, nodes] = await Promise.all([names.membersBucket, names.leasesBucket, names.nodesBucket].map((b) => quick.open(b)));
   // Archiving moves megabytes: its calls get the client's usual time, not half a lease.
   const archiving = jetstream(nc, { timeout: 10_000 });
-  const [manifests, objects] = await Promise.all([new Kvm(archiving).open(names.manifestsBucket), new Objm(archiving).open(names.blocksBucket)]);
-  const archive = new ShardArchive(objects as ObjectStore, manifests);
+  const [manifests, quickManifests, objects] = await Promise.all([
+    new Kvm(archiving).open(names.manifestsBucket),
+    quick.open(names.manifestsBucket),
+    new Objm(archiving).open(names.blocksBucket),
+  ]);
+  const direct = { api: (await jetstreamManager(nc, { timeout: 10_000 })).direct, stream: `OBJ_${names.blocksBucket}`, bucket: names.blocksBucket };
+  const archive = new ShardArchive(objects as ObjectStore, manifests, quickManifests, direct);
   return { config, buckets: { members: members!, leases: leases!, nodes: nodes!, archive } };
 }
 

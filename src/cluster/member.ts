@@ -92,10 +92,12 @@ export class ClusterMember {
     private readonly options: MemberOptions,
   ) {
     let jsm: Promise<JetStreamManager> | undefined;
+    let quickJsm: Promise<JetStreamManager> | undefined;
     this.ownerContext = {
       memberId: options.memberId,
       js,
       jsm: () => (jsm ??= jetstreamManager(nc, { timeout: 10_000, checkAPI: false })),
+      quickJsm: () => (quickJsm ??= jetstreamManager(nc, { timeout: Math.max(500, this.leaseMs / 2), checkAPI: false })),
       archive: buckets.archive,
       host,
     };
@@ -381,7 +383,7 @@ export class ClusterMember {
     this.formers.delete(shard);
     try {
       await owned.open(this.lastPositions.get(shard) ?? 0);
-      if (this.owned.get(shard) !== owned) await owned.stop(); // lost while restoring
+      if (this.owned.get(shard) !== owned) await owned.fence(); // lost while restoring
     } catch (err) {
       if (this.owned.get(shard) === owned) this.owned.delete(shard);
       this.host.log('error', `cannot take ${shard}: ${(err as Error).message}; giving its lease back`, { shard, error: err });
@@ -402,7 +404,7 @@ export class ClusterMember {
   /** Stops a shard this member no longer holds, keeping its consumer's counts. */
   private async drop(owned: OwnedShard): Promise<void> {
     this.owned.delete(owned.shard);
-    await owned.stop();
+    await owned.fence();
     if (owned.consumer) this.finish(owned.consumer);
   }
 

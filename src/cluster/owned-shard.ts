@@ -15,6 +15,8 @@ export interface MemberHost {
    * afresh by `restore` into a new directory.
    */
   adoptShard(shard: string, entry: ManifestEntry, restore: (dir: string) => Promise<void>): Promise<void>;
+  /** The local shard is now the archive at `revision` (the same content, re-stamped by a claim). */
+  markArchived(shard: string, revision: number): void;
   /** Seals the local shard and stages its blocks and label log for archiving. */
   stageShard(shard: string): Promise<StagedFiles>;
   /** After a checkpoint (or a failed one): the local shard is the archive at `revision` (undefined: unchanged); the staged links go. */
@@ -30,8 +32,10 @@ export interface MemberHost {
 export interface OwnerContext {
   readonly memberId: string;
   readonly js: JetStreamClient;
-  /** For reading stream positions and trimming: made on first use. */
+  /** For trimming and the watchdog's look at a stream: made on first use, with the client's usual time. */
   jsm(): Promise<JetStreamManager>;
+  /** For a takeover's look at its stream: gives up after half a lease (the next tick tries again), as membership does. */
+  quickJsm(): Promise<JetStreamManager>;
   readonly archive: ShardArchive;
   readonly host: MemberHost;
 }
@@ -53,6 +57,8 @@ export class OwnedShard {
   releasing = false;
   /** The checkpoint running or last run: one at a time (the loop's and a hand-over's share a staging folder). */
   private checkpointing: Promise<unknown> = Promise.resolve();
+  /** Set once the lease is known lost: no checkpoint may write or trim for it any more. */
+  private fenced = false;
 
   constructor(
     readonly shard: string,
@@ -80,9 +86,16 @@ export class OwnedShard {
   async open(fedThrough: number): Promise<void> {
     const { archive: store, host } = this.ctx;
     const started = performance.now();
-    const archive = (this.archive = await store.read(this.shard));
-    await host.adoptShard(this.shard, archive, (dir) => (archive.manifest ? store.restore(archive.manifest, dir) : Promise.resolve()));
-    const start = await consumerStart(await this.ctx.jsm(), this.shard, (archive.manifest?.seq ?? 0) + 1, fedThrough);
+    // Claimed first: a checkpoint the previous owner has in flight cannot land after this.
+    const { read: archive, claimed } = await step('claiming its archive', () => store.claim(this.shard, this.ctx.memberId));
+    this.archive = claimed;
+    await step('restoring it', () =>
+      host.adoptShard(this.shard, archive, (dir) => (archive.manifest ? store.restore(archive.manifest, dir) : Promise.resolve())),
+    );
+    host.markArchived(this.shard, claimed.revision);
+    const start = await step('reading its stream', async () =>
+      consumerStart(await this.ctx.quickJsm(), this.shard, (archive.manifest?.seq ?? 0) + 1, fedThrough),
+    );
     const consumer: ShardConsumer = new ShardConsumer(
       this.ctx.js,
       this.shard,
@@ -93,6 +106,7 @@ export class OwnedShard {
         if (!consumer.fedBefore(seq)) host.stored(this.shard, bytes);
       },
       host.log,
+      async () => (await (await this.ctx.jsm()).streams.info(names.stream(this.shard))).state.last_seq,
     );
     this.consumer_ = consumer;
     consumer.start();
@@ -106,6 +120,12 @@ export class OwnedShard {
   /** Stops consuming; batches in hand are stored first. */
   async stop(): Promise<void> {
     await this.consumer_?.stop();
+  }
+
+  /** The lease is lost: stops consuming, and no checkpoint writes or trims for this shard from here on. */
+  async fence(): Promise<void> {
+    this.fenced = true;
+    await this.stop();
   }
 
   /**
@@ -127,13 +147,14 @@ export class OwnedShard {
     const { host, archive } = this.ctx;
     const shard = this.shard;
     const consumer = this.consumer_;
-    if (!consumer) return 'done';
+    if (!consumer || this.fenced) return 'done';
     const through = consumer.storedThrough;
     if (through <= (this.archive.manifest?.seq ?? 0)) return 'done'; // nothing new since the last one
     let revision: number | undefined;
     let staged: StagedFiles | undefined;
     try {
       staged = await host.stageShard(shard);
+      if (this.fenced) return 'done';
       this.archive = await archive.checkpoint(shard, staged, through, this.archive, this.ctx.memberId);
       revision = this.archive.revision;
     } catch (err) {
@@ -150,5 +171,15 @@ export class OwnedShard {
       host.log('warn', `trimming ${shard}'s stream failed (the next checkpoint trims it): ${err.message}`, { shard });
     });
     return 'done';
+  }
+}
+
+/** Runs one step of taking a shard; its failure says which step it was. */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof Error) err.message = `${what}: ${err.message}`;
+    throw err;
   }
 }

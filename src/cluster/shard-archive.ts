@@ -1,8 +1,8 @@
-import { createReadStream, createWriteStream, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { DirectStreamAPI } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import { nanoid } from 'nanoid';
@@ -55,12 +55,45 @@ export class ShardArchive {
   constructor(
     private readonly objects: ObjectStore,
     private readonly manifests: KV,
+    /** The same bucket on a client that gives up sooner: a takeover reads through it and, failing, tries again next tick. */
+    private readonly quickManifests: KV,
+    /**
+     * Direct gets on the Object Store's stream, to read objects chunk by
+     * chunk. The client's own get reads through an ephemeral ordered
+     * consumer, and on nats-server 2.9 creating one timed out again and
+     * again for over 40 s after a NATS node was killed (the failure test):
+     * a takeover would wait that long. A direct get needs no consumer.
+     */
+    private readonly direct: { readonly api: DirectStreamAPI; readonly stream: string; readonly bucket: string },
   ) {}
 
   async read(shard: string): Promise<ManifestEntry> {
-    const e = await this.manifests.get(shard);
+    const e = await this.quickManifests.get(shard);
     if (!e || e.operation !== 'PUT') return { manifest: null, revision: e?.revision ?? 0 };
     return { manifest: e.json<ShardManifest>(), revision: e.revision };
+  }
+
+  /**
+   * Takes the shard's archive for a new owner: reads the manifest and
+   * writes it back unchanged but for its writer, by compare-and-set. The
+   * revision moves, so a checkpoint a previous owner still has in flight
+   * (it lost its lease without knowing yet) fails its own compare-and-set
+   * instead of overwriting the manifest and trimming the stream under the
+   * new owner. Resolves with what was read (what the new owner restores)
+   * and the revision its first checkpoint must name; E_CONFLICT if a write
+   * came between the read and the claim (the caller tries again).
+   */
+  async claim(shard: string, owner: string): Promise<{ read: ManifestEntry; claimed: ManifestEntry }> {
+    const read = await this.read(shard);
+    const manifest: ShardManifest = { ...(read.manifest ?? { version: 1, shard, seq: 0, files: [] }), writer: owner, at: Date.now() };
+    try {
+      const body = JSON.stringify(manifest);
+      const revision = read.revision === 0 ? await this.quickManifests.create(shard, body) : await this.quickManifests.update(shard, body, read.revision);
+      return { read, claimed: { manifest, revision } };
+    } catch (err) {
+      if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
+      throw new TributaryError('E_CONFLICT', `${shard}: its archive was written while this member took it`, { shard }, { cause: err });
+    }
   }
 
   /** Downloads every file of `manifest` into `dir` (made fresh by the caller), each synced to disk. */
@@ -68,27 +101,54 @@ export class ShardArchive {
     for (const f of manifest.files) {
       const path = join(dir, f.path);
       mkdirSync(dirname(path), { recursive: true });
-      const got = await this.objects.get(f.object);
-      if (!got)
-        throw new TributaryError('E_UNAVAILABLE', `${manifest.shard}: archived file ${f.path} is missing from the object store`, {
+      const missing = () =>
+        new TributaryError('E_UNAVAILABLE', `${manifest.shard}: archived file ${f.path} is missing from the object store`, {
           shard: manifest.shard,
           file: f.path,
         });
-      await pipeline(Readable.fromWeb(got.data as WebReadableStream<Uint8Array>), createWriteStream(path));
-      const failed = await got.error; // a digest that does not match, or a chunk that did not come
-      if (failed)
-        throw new TributaryError(
+      const unreadable = (why: Error) =>
+        new TributaryError(
           'E_UNAVAILABLE',
-          `${manifest.shard}: archived file ${f.path} could not be read: ${failed.message}`,
+          `${manifest.shard}: archived file ${f.path} could not be read: ${why.message}`,
           { shard: manifest.shard, file: f.path },
-          { cause: failed },
+          { cause: why },
         );
+      const info = await this.objects.info(f.object);
+      if (!info || info.deleted) throw missing();
+      await this.download(info, path).catch((err: Error) => {
+        throw unreadable(err);
+      });
       const fd = openSync(path, 'r+');
       try {
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+    }
+  }
+
+  /** An object's chunks, one direct get each (next message on its chunk subject), into `path`, its digest checked. */
+  private async download(info: { nuid: string; size: number; digest: string }, path: string): Promise<void> {
+    const { api, stream, bucket } = this.direct;
+    const subject = `$O.${bucket}.C.${info.nuid}`;
+    const sha = createHash('sha256');
+    const fd = openSync(path, 'w');
+    try {
+      let seq = 0;
+      let bytes = 0;
+      while (bytes < info.size) {
+        const m = await api.getMessage(stream, { next_by_subj: subject, seq: seq + 1 });
+        if (!m) throw new Error(`the chunk after byte ${bytes} of ${info.size} is missing`);
+        seq = m.seq;
+        writeSync(fd, m.data);
+        sha.update(m.data);
+        bytes += m.data.byteLength;
+      }
+      const digest = `SHA-256=${sha.digest('base64url')}`;
+      // The client writes the digest in base64url with its padding; compared without it.
+      if (digest.replace(/=+$/, '') !== info.digest.replace(/=+$/, '')) throw new Error(`its digest does not match (${digest}, archived ${info.digest})`);
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -18,6 +18,8 @@ export async function consumerStart(jsm: JetStreamManager, shard: string, from: 
   return { from, caughtUpAt: info.state.last_seq, fedThrough: Math.max(fedThrough, from - 1) };
 }
 
+/** A consumer that delivers nothing this long while its stream holds more is made afresh. */
+const STALL_MS = 5000;
 /** A store that failed for a passing reason (a full disk, a restarting shard) is tried again after this long, growing to the max. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -57,6 +59,8 @@ export class ShardConsumer {
   /** Stream sequences delivered and not yet stored (or refused): a nak'ed one stays until it comes again and is. */
   private readonly open = new Set<number>();
   private highestDelivered: number;
+  private lastDeliveryAt = performance.now();
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -65,6 +69,8 @@ export class ShardConsumer {
     private readonly store: (bytes: Uint8Array) => Promise<void>,
     private readonly onStored: (bytes: Uint8Array, seq: number) => void,
     private readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void,
+    /** The stream's last sequence now: how the watchdog tells a stalled consumer from an idle stream. */
+    private readonly lastSeq: () => Promise<number>,
   ) {
     this.highestDelivered = start_.from - 1;
   }
@@ -88,6 +94,30 @@ export class ShardConsumer {
 
   start(): void {
     this.loop = this.run();
+    this.watchdog = setInterval(() => void this.watch(), STALL_MS / 2);
+    this.watchdog.unref();
+  }
+
+  /**
+   * An ordered consumer lives on its stream's leader, in memory: a NATS node
+   * restarted under it left one delivering nothing, without an error, for
+   * over a minute (the failure test). Nothing delivered for STALL_MS while
+   * the stream holds more, and not for want of room here: pull again.
+   */
+  private async watch(): Promise<void> {
+    const messages = this.messages;
+    if (this.stopped || !messages || this.inFlight.size >= IN_FLIGHT || performance.now() - this.lastDeliveryAt < STALL_MS) return;
+    const last = await this.lastSeq().catch(() => undefined);
+    if (last === undefined || last <= this.highestDelivered || this.stopped || messages !== this.messages) return;
+    this.log(
+      'warn',
+      `consuming ${this.shard}: nothing delivered for ${STALL_MS} ms while the stream holds up to seq ${last} (delivered ${this.highestDelivered}); pulling again`,
+      {
+        shard: this.shard,
+      },
+    );
+    this.lastDeliveryAt = performance.now();
+    await messages.close().catch(() => {}); // its loop ends; run() pulls from the next undelivered sequence
   }
 
   get stats(): ShardConsumerStats {
@@ -97,6 +127,7 @@ export class ShardConsumer {
   /** Stops pulling and waits for the batches in hand to be stored (one failing is given up: the next owner replays it). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.watchdog);
     await this.messages?.close().catch(() => {});
     await this.loop;
     await Promise.all(this.inFlight);
@@ -114,6 +145,7 @@ export class ShardConsumer {
         this.messages = await consumer.consume({ max_bytes: PULL_BYTES });
         for await (const m of this.messages) {
           if (this.stopped) break;
+          this.lastDeliveryAt = performance.now();
           this.open.add(m.seq);
           if (m.seq > this.highestDelivered) this.highestDelivered = m.seq;
           const p = this.handle(m).finally(() => this.inFlight.delete(p));

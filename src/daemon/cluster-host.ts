@@ -65,6 +65,7 @@ export function clusterHost(local: LocalShards): MemberHost {
         local.sink.add(shard, ref);
       }
     },
+    markArchived: (shard, revision) => markArchived(join(local.dir, shard), revision),
     stageShard: (shard) =>
       local.system.ask<StagedFiles>(refOf(shard), { op: 'checkpoint', to: join(local.dir, `.staged-${shard}`) }, { timeoutMs: STAGE_TIMEOUT_MS }),
     archived(shard, staged, revision) {

@@ -36,11 +36,19 @@ clusterTest(
     const flags = [
       ...['--http-port', '0', '--no-grpc', '--no-syslog', '--workers', '1', '--memory', '256MiB'],
       ...['--cluster', nats.servers.join(','), '--set', 'cluster.lease=2s', '--set', 'cluster.shards=6', '--set', 'parseThreads=0'],
+      ...['--set', 'cluster.checkpoint=5s'],
     ];
     const start = (i: number) => startCli(t, join(dir, `d${i}`), flags);
     const daemons = [start(0), start(1), start(2)];
     const urls = await Promise.all(daemons.map(ready));
     await settled(urls[0]!, 3);
+    // Shown if the cluster does not settle: where each shard is, and what the members warned of.
+    const explain = async (err: Error) => {
+      t.log(JSON.stringify((await clusterStatus(urls[0]!).catch(() => undefined))?.shardOwners));
+      for (const d of daemons)
+        for (const l of d.lines.filter((x) => x.level >= 40 && !/heartbeat failed/.test(x.msg)).slice(-15)) t.log(`${l.level}: ${l.msg}`);
+      throw err;
+    };
     phase('3 members, every shard with its assigned owner');
 
     // The edge: batches published to the shards' streams, each write resolved once JetStream acknowledged all its batches.
@@ -92,11 +100,17 @@ clusterTest(
       onIdle = resolve;
       paused = true;
     });
-    await waitUntil('every stream consumed', async () => (await clusterStatus(urls[0]!)).shardOwners.every((x) => x.pending === 0), 60_000);
+    // ...and archived, the streams trimmed: what the lost member stored is then in the archive, and on its disk, only.
+    await waitUntil(
+      'every stream stored and archived',
+      async () => (await clusterStatus(urls[0]!)).shardOwners.every((x) => x.pending === 0 && x.unarchived === 0),
+      60_000,
+    );
     const beforeLoss = acknowledged.length;
 
     // A host lost with its disk, and a NATS node with it.
     const killed = (await clusterStatus(urls[1]!)).member;
+    const killedAt = Date.now();
     daemons[1]!.child.kill('SIGKILL');
     await daemons[1]!.exited;
     rmSync(join(dir, 'd1'), { recursive: true, force: true });
@@ -123,13 +137,18 @@ clusterTest(
         if (lacking > 0) short.push(`answer ${answersWhileMoving} said it was whole and lacked ${lacking} entries`);
       }
     }
-    await takeover;
+    await takeover.catch(explain);
     t.true(answersWhileMoving > 0);
     t.deepEqual(short, [], 'an answer while shards moved was short without saying so');
     phase(`the survivors took its shards after ${answersWhileMoving} queries (${partialAnswers} partial); ${acknowledged.length} acknowledged`);
+    for (const d of daemons) {
+      for (const l of d.lines.filter((x) => /^(took|cannot take|lost the lease)/.test(x.msg) && x.time! >= killedAt)) {
+        t.log(`  ${((l.time! - killedAt) / 1000).toFixed(1)} s after the kill: ${l.msg}`);
+      }
+    }
 
     // From then on whole, without the lost member: everything acknowledged before the loss is there (its disk was not needed).
-    await waitUntil('answers whole without the lost member', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000);
+    await waitUntil('answers whole without the lost member', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000).catch(explain);
     const without = occurrences((await queryAll(urls[2]!, 50_000, 10_000)).entries);
     t.deepEqual(
       acknowledged
@@ -153,8 +172,8 @@ clusterTest(
     ingesting = false;
     await ingest;
 
-    await waitUntil('every stream consumed', async () => (await clusterStatus(urls[0]!)).shardOwners.every((x) => x.pending === 0), 60_000);
-    await waitUntil('answers whole', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000);
+    await waitUntil('every stream consumed', async () => (await clusterStatus(urls[0]!)).shardOwners.every((x) => x.pending === 0), 60_000).catch(explain);
+    await waitUntil('answers whole', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000).catch(explain);
     const all = await queryAll(urls[2]!, 50_000, 10_000);
     t.deepEqual(all.partial, []);
     const seen = occurrences(all.entries);

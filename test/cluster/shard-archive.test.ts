@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { KV } from '@nats-io/kv';
@@ -28,7 +28,8 @@ async function archive(t: ExecutionContext): Promise<{ archive: ShardArchive; ob
   const js = jetstream(nc);
   const objects = await new Objm(js).create('test_blocks');
   const manifests = await new Kvm(js).create('test_manifests', { history: 1 });
-  return { archive: new ShardArchive(objects, manifests), objects, manifests };
+  const direct = { api: (await jetstreamManager(nc)).direct, stream: 'OBJ_test_blocks', bucket: 'test_blocks' };
+  return { archive: new ShardArchive(objects, manifests, manifests, direct), objects, manifests };
 }
 
 /** A staging folder holding `files` (path -> content). */
@@ -92,4 +93,48 @@ natsTest('a checkpoint whose upload fails midway leaves no object and no manifes
   const err = await t.throwsAsync(a.restore(entry.manifest!, tempDir(t)));
   t.true(isTributaryError(err, 'E_UNAVAILABLE'), String(err));
   t.regex(err!.message, /blocks\/1\.blk/);
+});
+
+natsTest("a new owner's claim fences the previous owner: its checkpoint in flight fails instead of overwriting the manifest", async (t) => {
+  const { archive: a, objects } = await archive(t);
+  const old = await a.checkpoint('shard-3', staged(t, { 'blocks/1.blk': 'one' }), 4, none, 'm-old');
+  // m-new takes the shard: it restores what it read, and the manifest's revision moves.
+  const { read, claimed } = await a.claim('shard-3', 'm-new');
+  t.deepEqual(read, old);
+  t.deepEqual(claimed.manifest!.files, old.manifest!.files);
+  t.is(claimed.manifest!.writer, 'm-new');
+  // m-old, not yet aware it lost the lease, finishes a checkpoint from what it last wrote: refused.
+  const err = await t.throwsAsync(a.checkpoint('shard-3', staged(t, { 'blocks/1.blk': 'one', 'blocks/2.blk': 'stale' }), 9, old, 'm-old'));
+  t.true(isTributaryError(err, 'E_CONFLICT'), String(err));
+  t.deepEqual(
+    await objectNames(objects),
+    old.manifest!.files.map((f) => f.object),
+  );
+  // m-new's checkpoint from its claim goes through.
+  const next = await a.checkpoint('shard-3', staged(t, { 'blocks/1.blk': 'one', 'blocks/2.blk': 'new' }), 7, claimed, 'm-new');
+  t.is(next.manifest!.seq, 7);
+  // A claim of a shard never archived makes its first manifest (empty), so even the first checkpoint is fenced.
+  const first = await a.claim('shard-4', 'm-new');
+  t.is(first.read.manifest, null);
+  t.deepEqual(first.claimed.manifest!.files, []);
+  await t.throwsAsync(a.checkpoint('shard-4', staged(t, { 'blocks/1.blk': 'x' }), 1, none, 'm-old'));
+});
+
+natsTest('a restore of an object whose chunk is gone fails, naming the file, rather than writing a short or wrong file', async (t) => {
+  const nats = await startNats(t, 1);
+  const nc = await connectNats({ servers: nats.servers });
+  t.teardown(() => nc.close());
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const objects = await new Objm(js).create('cut_blocks');
+  const manifests = await new Kvm(js).create('cut_manifests', { history: 1 });
+  const a = new ShardArchive(objects, manifests, manifests, { api: jsm.direct, stream: 'OBJ_cut_blocks', bucket: 'cut_blocks' });
+  const big = new Uint8Array(400_000).map((_, i) => (i * 13) % 251); // 4 chunks of 128 KiB
+  const entry = await a.checkpoint('shard-0', staged(t, { 'blocks/1.blk': big }), 1, none, 'm-a');
+  const info = (await objects.info(entry.manifest!.files[0]!.object))!;
+  const second = await jsm.direct.getMessage('OBJ_cut_blocks', { next_by_subj: `$O.cut_blocks.C.${info.nuid}`, seq: 2 });
+  await jsm.streams.deleteMessage('OBJ_cut_blocks', second!.seq);
+  const err = await t.throwsAsync(a.restore(entry.manifest!, tempDir(t)));
+  t.true(isTributaryError(err, 'E_UNAVAILABLE'), String(err));
+  t.regex(err!.message, /blocks\/1\.blk could not be read/);
 });
