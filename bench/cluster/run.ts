@@ -259,7 +259,7 @@ log(
 );
 
 // Takeover: SIGKILL the member holding the most shards; until the survivors hold them all, and until an entry written to them is found.
-const takeovers: { shardsMoved: number; ownedMs: number; visibleMs: number; rejoinMs: number }[] = [];
+const takeovers: { shardsMoved: number; ownedMs: number; restoreMs: number; visibleMs: number; rejoinMs: number }[] = [];
 for (let round = 0; round < TAKEOVERS; round++) {
   await until(`${DAEMONS} members, balanced`, () => balanced(urls[0]!, DAEMONS), 120_000, 250);
   const before = await status(urls[0]!);
@@ -288,10 +288,16 @@ for (let round = 0; round < TAKEOVERS; round++) {
   const tookAt = (shard: string) =>
     Math.min(...survivors.flatMap((d) => d.lines.filter((l) => l.msg.startsWith(`took ${shard} `) && l.time! >= killedWall).map((l) => l.time!)));
   const ownedMs = Math.max(...victimId.owns.map(tookAt)) - killedWall;
+  // The longest restore among them (claim, download, adopt, stream position), as each survivor logged it.
+  const restoreMs = Math.max(
+    ...survivors.flatMap((d) =>
+      d.lines.filter((l) => l.time! >= killedWall && /^took shard-\d+ /.test(l.msg)).map((l) => Number(/in (\d+) ms$/.exec(l.msg)?.[1] ?? 0)),
+    ),
+  );
   const rejoinAt = performance.now();
   await start(victim);
   await until('the member back, balanced', () => balanced(observer, DAEMONS), 120_000);
-  takeovers.push({ shardsMoved, ownedMs, visibleMs, rejoinMs: performance.now() - rejoinAt });
+  takeovers.push({ shardsMoved, ownedMs, restoreMs, visibleMs, rejoinMs: performance.now() - rejoinAt });
   log(`takeover ${round + 1}: ${shardsMoved} shards owned again after ${ownedMs.toFixed(0)} ms, probe visible after ${visibleMs.toFixed(0)} ms`);
 }
 edge.close();
@@ -349,6 +355,7 @@ printTable(`Takeover of a SIGKILLed daemon's shards (lease ${leaseMs / 1000} s)`
     round: String(i + 1),
     'shards moved': x.shardsMoved,
     'owned again': `${(x.ownedMs / 1000).toFixed(2)} s`,
+    'longest restore': `${x.restoreMs} ms`,
     'probe visible': `${(x.visibleMs / 1000).toFixed(2)} s`,
     'rejoin rebalanced': `${(x.rejoinMs / 1000).toFixed(2)} s`,
   })),

@@ -1,11 +1,8 @@
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { JetStreamTransport } from '../../src/cluster/jetstream-transport.js';
-import { TransportSink } from '../../src/collector/transport.js';
-import { ShardedWriter } from '../../src/shard/sharded-writer.js';
 import { ready, startCli } from '../helpers/cli-daemon.js';
-import { clusterStatus, countAll, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { clusterStatus, countAll, EdgeLoad, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -52,54 +49,13 @@ clusterTest(
     phase('3 members, every shard with its assigned owner');
 
     // The edge: batches published to the shards' streams, each write resolved once JetStream acknowledged all its batches.
-    const transport = new JetStreamTransport({ servers: nats.servers });
-    t.teardown(() => transport.close());
-    const ring = await transport.ring(5000);
-    const writer = new ShardedWriter(new TransportSink(transport, { attempts: 60, timeoutMs: 2000 }), ring.shards);
-    const acknowledged: number[] = [];
-    let sent = 0;
-    let failedWrites = 0;
-    let ingesting = true;
-    let paused = false;
-    /** Called by the ingest loop once it has seen `paused` (its write in hand finished). */
-    let onIdle: () => void = () => {};
-    const ingest = (async () => {
-      while (ingesting) {
-        if (paused) {
-          onIdle();
-          await new Promise((r) => setTimeout(r, 50));
-          continue;
-        }
-        const from = sent;
-        sent += 250;
-        const now = BigInt(Date.now()) * 1_000_000n;
-        const entries = Array.from({ length: 250 }, (_, k) => ({
-          ts: now + BigInt(k),
-          level: (k % 20 === 0 ? 3 : 1) as 1 | 3,
-          service: `svc-${k % 7}`,
-          server: `host-${(from + k) % 31}`,
-          region: `r${k % 3}`,
-          message: `e ${from + k}`,
-        }));
-        try {
-          await writer.write(entries);
-          for (let k = 0; k < 250; k++) acknowledged.push(from + k);
-        } catch (err) {
-          phase(`a write failed: ${(err as Error).message}`);
-          failedWrites++; // not acknowledged: may or may not be stored, never twice
-        }
-        await new Promise((r) => setTimeout(r, 100)); // about 2,500 entries/s: the checks below read everything back
-      }
-    })();
-    t.teardown(() => void (ingesting = false)); // on failure too: runs before the transport closes
+    const load = await EdgeLoad.start(t, nats.servers, { log: phase });
+    const { acknowledged } = load;
     await waitUntil('5,000 entries acknowledged', () => acknowledged.length >= 5000, 60_000);
 
     // Before the loss, ingest pauses until every stream is consumed: an answer during the move that says it is whole must
     // then hold every entry acknowledged so far (later ones may still be in a stream, which is lag, not loss).
-    await new Promise<void>((resolve) => {
-      onIdle = resolve;
-      paused = true;
-    });
+    await load.pause();
     // ...and archived, the streams trimmed: what the lost member stored is then in the archive, and on its disk, only.
     await waitUntil(
       'every stream stored and archived',
@@ -115,7 +71,7 @@ clusterTest(
     await daemons[1]!.exited;
     rmSync(join(dir, 'd1'), { recursive: true, force: true });
     await nats.kill(2);
-    paused = false;
+    load.resume();
     phase(`killed ${killed} (its data directory deleted) and a NATS node; ${beforeLoss} acknowledged`);
 
     // While its shards move: every answer whole (holding everything acknowledged before the loss) or saying it is partial.
@@ -169,8 +125,7 @@ clusterTest(
     phase('both back, the shards with their assigned owners again');
     const atReturn = acknowledged.length;
     await waitUntil('ingest goes on after the restarts', () => acknowledged.length >= atReturn + 2500, 60_000);
-    ingesting = false;
-    await ingest;
+    await load.stop();
 
     await waitUntil('every stream consumed', async () => (await clusterStatus(urls[0]!)).shardOwners.every((x) => x.pending === 0), 60_000).catch(explain);
     await waitUntil('answers whole', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000).catch(explain);
@@ -179,9 +134,9 @@ clusterTest(
     const seen = occurrences(all.entries);
     const missing = acknowledged.filter((i) => !seen.has(`e ${i}`));
     const repeated = [...seen].filter(([, n]) => n > 1).map(([m]) => m);
-    const unknown = [...seen.keys()].filter((m) => !/^e \d+$/.test(m) || Number(m.slice(2)) >= sent);
+    const unknown = [...seen.keys()].filter((m) => !/^e \d+$/.test(m) || Number(m.slice(2)) >= load.sent);
     t.log(
-      `${acknowledged.length} acknowledged of ${sent} sent (${failedWrites} writes failed), ${seen.size} found; ${answersWhileMoving} queries while shards moved`,
+      `${acknowledged.length} acknowledged of ${load.sent} sent (${load.failedWrites} writes failed), ${seen.size} found; ${answersWhileMoving} queries while shards moved`,
     );
     t.deepEqual(
       { missing: missing.slice(0, 5), missingCount: missing.length, repeated: repeated.slice(0, 5), unknown: unknown.slice(0, 5) },

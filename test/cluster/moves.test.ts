@@ -1,10 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { JetStreamTransport } from '../../src/cluster/jetstream-transport.js';
-import { TransportSink } from '../../src/collector/transport.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { ShardedWriter } from '../../src/shard/sharded-writer.js';
-import { clusterStatus, countAll, memberOptions, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
+import { clusterStatus, countAll, EdgeLoad, memberOptions, natsServer, occurrences, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
 import { waitUntil } from '../helpers/workers.js';
 
@@ -40,48 +37,15 @@ clusterTest('a member joins and another leaves while entries stream in: every an
   const a = await member(t, nats.servers, join(dir, 'a'));
   await settled(a.url, 1);
 
-  const transport = new JetStreamTransport({ servers: nats.servers });
-  t.teardown(() => transport.close());
-  const writer = new ShardedWriter(new TransportSink(transport, { attempts: 60, timeoutMs: 2000 }), (await transport.ring(5000)).shards);
-  const acknowledged: number[] = [];
-  let sent = 0;
-  let ingesting = true;
-  let paused = false;
-  let onIdle: () => void = () => {};
-  const ingest = (async () => {
-    while (ingesting) {
-      if (paused) {
-        onIdle();
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      const from = sent;
-      sent += 200;
-      const now = BigInt(Date.now()) * 1_000_000n;
-      const entries = Array.from({ length: 200 }, (_, k) => ({
-        ts: now + BigInt(k),
-        level: 1 as const,
-        service: `svc-${k % 5}`,
-        server: `host-${(from + k) % 17}`,
-        region: `r${k % 3}`,
-        message: `e ${from + k}`,
-      }));
-      await writer.write(entries); // a failure fails the test: nothing here makes a write fail
-      for (let k = 0; k < 200; k++) acknowledged.push(from + k);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  t.teardown(() => void (ingesting = false));
+  const load = await EdgeLoad.start(t, nats.servers, { perWrite: 200 });
+  const { acknowledged } = load;
 
   /** Pauses ingest until every stream is stored by its owner, then resumes it; returns how many were acknowledged by then. */
   const drained = async (url: string): Promise<number> => {
-    await new Promise<void>((resolve) => {
-      onIdle = resolve;
-      paused = true;
-    });
+    await load.pause();
     await waitUntil('every stream stored', async () => (await clusterStatus(url)).shardOwners.every((x) => x.pending === 0), 30_000);
     const n = acknowledged.length;
-    paused = false;
+    load.resume();
     return n;
   };
 
@@ -123,8 +87,7 @@ clusterTest('a member joins and another leaves while entries stream in: every an
   phase(`b holds every shard; ${askedLeaving} answers meanwhile, all whole`);
 
   await waitUntil('ingest goes on with b alone', () => acknowledged.length >= beforeLeave + 2000, 60_000);
-  ingesting = false;
-  await ingest;
+  await load.stop();
   await waitUntil('every stream stored', async () => (await clusterStatus(b.url)).shardOwners.every((x) => x.pending === 0), 30_000);
   const all = await queryAll(b.url, 50_000, 10_000);
   t.deepEqual(all.partial, []);
@@ -133,6 +96,7 @@ clusterTest('a member joins and another leaves while entries stream in: every an
     { missing: acknowledged.filter((i) => !seen.has(`e ${i}`)).slice(0, 5), repeated: [...seen].filter(([, n]) => n > 1).slice(0, 5) },
     { missing: [], repeated: [] },
   );
-  t.is(seen.size, sent, 'every write was acknowledged: nothing else was stored');
-  t.is(await countAll(b.url), sent, 'a metric query counts every entry once across both moves');
+  t.is(load.failedWrites, 0);
+  t.is(seen.size, load.sent, 'every write was acknowledged: nothing else was stored');
+  t.is(await countAll(b.url), load.sent, 'a metric query counts every entry once across both moves');
 });

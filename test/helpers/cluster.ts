@@ -1,6 +1,9 @@
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
+import { JetStreamTransport } from '../../src/cluster/jetstream-transport.js';
 import { findNatsServer, LocalNatsCluster } from '../../src/cluster/local-nats.js';
+import { TransportSink } from '../../src/collector/transport.js';
+import { ShardedWriter } from '../../src/shard/sharded-writer.js';
 import type { ClusterStatus } from '../../src/http/cluster.js';
 import type { DaemonOptions } from '../../src/daemon/daemon.js';
 import { tempDir } from './system.js';
@@ -96,4 +99,89 @@ export async function countAll(url: string): Promise<number> {
   if (!res.ok) throw new Error(`count answered ${res.status}: ${await res.text()}`);
   const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
   return Number(body.data.result[0]?.value[1] ?? 0);
+}
+
+/**
+ * Entries `e 0`, `e 1`, ... written without pause through the JetStream
+ * edge (what collectors use), a write of `perWrite` every `everyMs`, each
+ * counted as acknowledged once JetStream acknowledged all its batches. A
+ * write that fails is counted and not acknowledged (it may or may not be
+ * stored, never twice). `pause()` resolves once the write in hand is done.
+ */
+export class EdgeLoad {
+  readonly acknowledged: number[] = [];
+  sent = 0;
+  failedWrites = 0;
+  private running = true;
+  private paused = false;
+  private onIdle: () => void = () => {};
+  private readonly loop: Promise<void>;
+
+  private constructor(
+    private readonly writer: ShardedWriter,
+    private readonly options: { readonly perWrite: number; readonly everyMs: number; readonly log: (m: string) => void },
+  ) {
+    this.loop = this.run();
+  }
+
+  static async start(
+    t: ExecutionContext,
+    servers: string[],
+    options: { perWrite?: number; everyMs?: number; log?: (m: string) => void } = {},
+  ): Promise<EdgeLoad> {
+    const transport = new JetStreamTransport({ servers });
+    t.teardown(() => transport.close());
+    const writer = new ShardedWriter(new TransportSink(transport, { attempts: 60, timeoutMs: 2000 }), (await transport.ring(5000)).shards);
+    const load = new EdgeLoad(writer, { perWrite: options.perWrite ?? 250, everyMs: options.everyMs ?? 100, log: options.log ?? (() => {}) });
+    t.teardown(() => void (load.running = false)); // on failure too: runs before the transport closes
+    return load;
+  }
+
+  /** Until the write in hand is done; none starts until `resume()`. */
+  pause(): Promise<void> {
+    return new Promise((resolve) => {
+      this.onIdle = resolve;
+      this.paused = true;
+    });
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  /** Ends the load once the write in hand is done. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { perWrite, everyMs, log } = this.options;
+    while (this.running) {
+      if (this.paused) {
+        this.onIdle();
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const from = this.sent;
+      this.sent += perWrite;
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const entries = Array.from({ length: perWrite }, (_, k) => ({
+        ts: now + BigInt(k),
+        level: (k % 20 === 0 ? 3 : 1) as 1 | 3,
+        service: `svc-${k % 7}`,
+        server: `host-${(from + k) % 31}`,
+        region: `r${k % 3}`,
+        message: `e ${from + k}`,
+      }));
+      try {
+        await this.writer.write(entries);
+        for (let k = 0; k < perWrite; k++) this.acknowledged.push(from + k);
+      } catch (err) {
+        log(`a write failed: ${(err as Error).message}`);
+        this.failedWrites++;
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
 }
