@@ -3,12 +3,11 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { TributaryError } from '../errors.js';
 import { assignShards, byShardNumber } from './assignment.js';
 import { type ClusterBuckets, type ClusterConfig, type ClusterShape } from './config.js';
-import { names } from './nats.js';
 import { readAll } from './kv-read.js';
 import { OwnedShard, type MemberHost, type OwnerContext } from './owned-shard.js';
 import { StandIns } from './stand-ins.js';
 import { Ticker } from './ticker.js';
-import type { ShardConsumer, ShardConsumerStats } from './shard-consumer.js';
+import { addStats, streamLag, type ShardConsumer, type ShardConsumerStats, type ShardLag } from './shard-consumer.js';
 
 export type { MemberHost } from './owned-shard.js';
 
@@ -218,24 +217,18 @@ export class ClusterMember {
    * last heartbeat, a quarter lease old at most), and batches and bytes the
    * stream holds (not yet archived, or archived and not yet trimmed).
    */
-  async lag(
-    shards: readonly string[] = this.config.shards,
-  ): Promise<{ shard: string; pending: number | null; unarchived: number | null; streamBytes: number | null }[]> {
+  async lag(shards: readonly string[] = this.config.shards): Promise<ShardLag[]> {
     this.jsm ??= await jetstreamManager(this.nc, { timeout: LAG_TIMEOUT_MS, checkAPI: false });
     const jsm = this.jsm;
     const mine = this.positions();
-    return Promise.all(
-      shards.map(async (shard) => {
-        const si = await jsm.streams.info(names.stream(shard)).catch(() => null);
-        const owner = this.ownerView.get(shard);
-        const position = owner === this.id ? mine[shard] : this.memberView.find((m) => m.id === owner)?.positions?.[shard];
-        const pending = si && position !== undefined ? Math.max(0, si.state.last_seq - position) : null;
-        return { shard, pending, unarchived: si?.state.messages ?? null, streamBytes: si?.state.bytes ?? null };
-      }),
-    );
+    const positionOf = (shard: string) => {
+      const owner = this.ownerView.get(shard);
+      return owner === this.id ? mine[shard] : this.memberView.find((m) => m.id === owner)?.positions?.[shard];
+    };
+    return Promise.all(shards.map((shard) => streamLag(jsm, shard, positionOf(shard))));
   }
 
-  /** Removes a node that will not come back from the registry (queries stop expecting it). */
+  /** Removes a member that will not come back from the registry (status pages stop listing it as down). */
   async forget(id: string): Promise<void> {
     if (id === this.id) throw new TributaryError('E_INVALID_ARGUMENT', 'a member cannot forget itself', { member: id });
     await this.buckets.nodes.delete(id);
@@ -449,9 +442,4 @@ export class ClusterMember {
   private finish(consumer: ShardConsumer): void {
     this.finished.set(consumer.shard, addStats(this.finished.get(consumer.shard), consumer.stats));
   }
-}
-
-/** A shard's consumer counters, added to those of its earlier consumers here. */
-function addStats(prev: ShardConsumerStats | undefined, s: ShardConsumerStats): ShardConsumerStats {
-  return prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s;
 }

@@ -186,3 +186,23 @@ export class ShardConsumer {
     }
   }
 }
+
+/** A shard's consumer counters, added to those of its earlier consumers on the same member. */
+export function addStats(prev: ShardConsumerStats | undefined, s: ShardConsumerStats): ShardConsumerStats {
+  return prev ? { shard: s.shard, stored: prev.stored + s.stored, refused: prev.refused + s.refused, retried: prev.retried + s.retried } : s;
+}
+
+/** A shard's stream as status pages show it: batches its owner has not stored yet, and what the stream holds (null: JetStream did not answer). */
+export interface ShardLag {
+  readonly shard: string;
+  readonly pending: number | null;
+  readonly unarchived: number | null;
+  readonly streamBytes: number | null;
+}
+
+/** The lag of `shard` whose owner has stored through `position` (undefined: not known). */
+export async function streamLag(jsm: JetStreamManager, shard: string, position: number | undefined): Promise<ShardLag> {
+  const si = await jsm.streams.info(names.stream(shard)).catch(() => null);
+  const pending = si && position !== undefined ? Math.max(0, si.state.last_seq - position) : null;
+  return { shard, pending, unarchived: si?.state.messages ?? null, streamBytes: si?.state.bytes ?? null };
+}
