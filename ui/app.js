@@ -158,6 +158,7 @@ async function loadHistogram(generation) {
     counts,
     stepMs,
   );
+  $('chart').dataset.drawn = String(generation);
 }
 
 /** A metric query: its series drawn as lines, and listed with their last, least and greatest values. */
@@ -298,6 +299,8 @@ function run() {
   params.set('query', state.query);
   history.replaceState(null, '', `?${params}`);
   const generation = state.generation;
+  // What the chart is drawn for, beside what it should be: a page (and a test) can tell a stale chart from this query's.
+  $('chart').dataset.want = String(generation);
   const metric = isMetric(state.query);
   $('results').hidden = metric;
   $('series').hidden = !metric;

@@ -126,6 +126,11 @@ uiTest('the UI queries, shows errors in place, colours levels, scrolls by cursor
   await page.fill('#query', '{}');
   await page.click('#run');
   await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 200);
+  // The histogram comes apart from the rows: the chart must be this query's, not the one before it (drawn again under load).
+  await page.waitForFunction(() => {
+    const chart = document.getElementById('chart')!;
+    return chart.dataset.drawn === chart.dataset.want && chart.querySelector('.u-over') !== null;
+  });
   const over = await page.locator('#chart .u-over').boundingBox();
   await page.mouse.move(over!.x + over!.width * 0.2, over!.y + over!.height / 2);
   await page.mouse.down();
