@@ -331,8 +331,11 @@ export class ClusterMember {
       this.ownerView.set(shard, this.owned.has(shard) ? this.id : holder === this.id ? null : holder);
     }
     await Promise.all([...taking, ...giving]);
-    for (const shard of this.config.shards) if (this.ownerView.get(shard) === this.id && !this.owned.has(shard)) this.ownerView.set(shard, null);
-    for (const shard of this.owned.keys()) this.ownerView.set(shard, this.id);
+    // Shards taken or given up this tick: the view says so.
+    for (const shard of this.config.shards) {
+      if (this.owned.has(shard)) this.ownerView.set(shard, this.id);
+      else if (this.ownerView.get(shard) === this.id) this.ownerView.set(shard, null);
+    }
     this.viewAt = Date.now();
   }
 

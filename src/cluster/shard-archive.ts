@@ -6,7 +6,7 @@ import type { DirectStreamAPI } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import { nanoid } from 'nanoid';
-import { TributaryError } from '../errors.js';
+import { isTributaryError, TributaryError } from '../errors.js';
 import type { StagedFiles } from '../shard/shard-files.js';
 
 /** One file of a shard's directory, as the archive keeps it. */
@@ -86,14 +86,8 @@ export class ShardArchive {
   async claim(shard: string, owner: string): Promise<{ read: ManifestEntry; claimed: ManifestEntry }> {
     const read = await this.read(shard);
     const manifest: ShardManifest = { ...(read.manifest ?? { version: 1, shard, seq: 0, files: [] }), writer: owner, at: Date.now() };
-    try {
-      const body = JSON.stringify(manifest);
-      const revision = read.revision === 0 ? await this.quickManifests.create(shard, body) : await this.quickManifests.update(shard, body, read.revision);
-      return { read, claimed: { manifest, revision } };
-    } catch (err) {
-      if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
-      throw new TributaryError('E_CONFLICT', `${shard}: its archive was written while this member took it`, { shard }, { cause: err });
-    }
+    const revision = await writeManifest(this.quickManifests, manifest, read.revision, 'its archive was written while this member took it');
+    return { read, claimed: { manifest, revision } };
   }
 
   /** Downloads every file of `manifest` into `dir` (made fresh by the caller), each synced to disk. */
@@ -118,16 +112,10 @@ export class ShardArchive {
       await this.download(info, path).catch((err: Error) => {
         throw unreadable(err);
       });
-      const fd = openSync(path, 'r+');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
     }
   }
 
-  /** An object's chunks, one direct get each (next message on its chunk subject), into `path`, its digest checked. */
+  /** An object's chunks, one direct get each (next message on its chunk subject), into `path`, its digest checked, synced. */
   private async download(info: { nuid: string; size: number; digest: string }, path: string): Promise<void> {
     const { api, stream, bucket } = this.direct;
     const subject = `$O.${bucket}.C.${info.nuid}`;
@@ -147,6 +135,7 @@ export class ShardArchive {
       const digest = `SHA-256=${sha.digest('base64url')}`;
       // The client writes the digest in base64url with its padding; compared without it.
       if (digest.replace(/=+$/, '') !== info.digest.replace(/=+$/, '')) throw new Error(`its digest does not match (${digest}, archived ${info.digest})`);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -183,16 +172,11 @@ export class ShardArchive {
         files.push({ path: f.path, object, bytes: f.bytes });
       }
       const manifest: ShardManifest = { version: 1, shard, seq, files, writer, at: Date.now() };
-      const body = JSON.stringify(manifest);
-      let revision: number;
-      try {
-        maybeNamed = true;
-        revision = prev.revision === 0 ? await this.manifests.create(shard, body) : await this.manifests.update(shard, body, prev.revision);
-      } catch (err) {
-        if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
-        maybeNamed = false; // refused: no manifest names them
-        throw new TributaryError('E_CONFLICT', `${shard}: another member wrote its archive meanwhile`, { shard }, { cause: err });
-      }
+      maybeNamed = true;
+      const revision = await writeManifest(this.manifests, manifest, prev.revision, 'another member wrote its archive meanwhile').catch((err: unknown) => {
+        if (isTributaryError(err, 'E_CONFLICT')) maybeNamed = false; // refused: no manifest names them
+        throw err;
+      });
       const kept = new Set(files.map((f) => f.object));
       for (const f of prev.manifest?.files ?? []) if (!kept.has(f.object)) await this.objects.delete(f.object).catch(() => {});
       return { manifest, revision };
@@ -201,5 +185,20 @@ export class ShardArchive {
       if (!maybeNamed) for (const o of uploaded) await this.objects.delete(o).catch(() => {});
       throw err;
     }
+  }
+}
+
+/**
+ * Writes `manifest` over revision `prev` (0: the shard has none yet) by
+ * compare-and-set; E_CONFLICT, saying `conflict`, when another write came
+ * first. Resolves with the new revision.
+ */
+async function writeManifest(kv: KV, manifest: ShardManifest, prev: number, conflict: string): Promise<number> {
+  const body = JSON.stringify(manifest);
+  try {
+    return prev === 0 ? await kv.create(manifest.shard, body) : await kv.update(manifest.shard, body, prev);
+  } catch (err) {
+    if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
+    throw new TributaryError('E_CONFLICT', `${manifest.shard}: ${conflict}`, { shard: manifest.shard }, { cause: err });
   }
 }

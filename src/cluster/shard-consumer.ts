@@ -1,5 +1,6 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { isRetriable, isTributaryError } from '../errors.js';
+import { backoffDelay, type BackoffPolicy } from '../supervisor/backoff.js';
 import { names } from './nats.js';
 
 /** Where a new owner starts in its shard's stream, and what it found there. */
@@ -20,9 +21,8 @@ export async function consumerStart(jsm: JetStreamManager, shard: string, from: 
 
 /** A consumer that delivers nothing this long while its stream holds more is made afresh. */
 const STALL_MS = 5000;
-/** A store that failed for a passing reason (a full disk, a restarting shard) is tried again after this long, growing to the max. */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
+/** A store that failed for a passing reason (a full disk, a restarting shard) is tried again on this schedule. */
+const STORE_RETRY: BackoffPolicy = { initialMs: 100, maxMs: 5000, jitter: 0.5 };
 
 /** Bytes of batches a consumer pulls ahead of its store: the bound on what it holds in memory. */
 const PULL_BYTES = 8 << 20;
@@ -56,7 +56,7 @@ export class ShardConsumer {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private counters = { stored: 0, refused: 0, retried: 0 };
-  /** Stream sequences delivered and not yet stored (or refused): a nak'ed one stays until it comes again and is. */
+  /** Stream sequences delivered and not yet stored (or refused): one whose store is retried stays until it is. */
   private readonly open = new Set<number>();
   private highestDelivered: number;
   private lastDeliveryAt = performance.now();
@@ -164,7 +164,7 @@ export class ShardConsumer {
   private async handle(m: JsMsg): Promise<void> {
     // The message's bytes may share a socket buffer: the shard gets its own.
     const bytes = new Uint8Array(m.data);
-    for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+    for (let attempt = 1; ; attempt++) {
       try {
         await this.store(bytes);
         this.counters.stored++;
@@ -181,7 +181,7 @@ export class ShardConsumer {
         }
         this.counters.retried++;
         if (this.stopped) return; // not stored: the next owner replays it from the stream
-        await new Promise((r) => setTimeout(r, wait));
+        await new Promise((r) => setTimeout(r, backoffDelay(STORE_RETRY, attempt)));
       }
     }
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../errors.js';
 import type { ClusterMember } from '../cluster/member.js';
+import type { ShardLag } from '../cluster/shard-consumer.js';
 
 /** What `GET /api/v1/cluster` answers: `tributary cluster status`. */
 export interface ClusterStatus {
@@ -17,7 +18,7 @@ export interface ClusterStatus {
    * Per shard: its lease holder; batches it has not stored yet (`pending`); batches and bytes its stream holds, not yet
    * archived or not yet trimmed (`unarchived`, `streamBytes`). Null where JetStream did not answer in time.
    */
-  readonly shardOwners: { shard: string; owner: string | null; pending: number | null; unarchived: number | null; streamBytes: number | null }[];
+  readonly shardOwners: (ShardLag & { owner: string | null })[];
   /** This member's consumers: batches stored, refused, retried per shard since it started. */
   readonly consumers: { shard: string; stored: number; refused: number; retried: number }[];
 }
