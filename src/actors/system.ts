@@ -117,7 +117,8 @@ export class ActorSystem {
   /** Pending worker restarts, cancelled (and released) by stop(). */
   private readonly restartTimers = new Map<NodeJS.Timeout, () => void>();
   private nextId = 1;
-  private sendChain: Promise<void> = Promise.resolve();
+  /** Per destination thread, the last frame write from the main thread: writes to one ring go in call order, and wait only for each other. */
+  private readonly ringTails: Promise<void>[] = [];
   private state: 'running' | 'stopping' | 'stopped' | 'failed' = 'running';
   private fatal: TributaryError | undefined;
 
@@ -148,7 +149,10 @@ export class ActorSystem {
     for (let from = 0; from < threads; from++) {
       this.rings.push(bells.map((bell) => createRing(this.opts.ringBytes, bell)));
     }
-    for (let to = 0; to < threads; to++) this.mainWriters.push(new RingWriter(this.rings[MAIN_THREAD]![to]!));
+    for (let to = 0; to < threads; to++) {
+      this.mainWriters.push(new RingWriter(this.rings[MAIN_THREAD]![to]!));
+      this.ringTails.push(Promise.resolve());
+    }
     this.root = new Supervisor(
       {
         name: 'root',
@@ -266,13 +270,30 @@ export class ActorSystem {
 
   /**
    * Sends a frame from the main thread to an actor (and its replicas).
-   * Waits (without blocking the event loop) while the ring is full, up to
-   * the send timeout. Sends from the main thread are serialised, so they
-   * arrive in call order.
+   * Waits (without blocking the event loop) while a ring is full, up to the
+   * send timeout. Frames to one actor arrive in call order. Each destination
+   * thread's ring has its own queue of writes, so a full ring (a stalled or
+   * busy thread) holds back only the frames bound for that thread.
    */
   send(to: ActorRef | number, body: Uint8Array, kind: number = FrameKind.DATA): Promise<number> {
-    const run = this.sendChain.then(() => this.sendNow(this.record(to), body, kind));
-    this.sendChain = run.then(
+    let rec: ActorRecord;
+    try {
+      this.assertRunning();
+      rec = this.record(to);
+      if (rec.stopped) throw new TributaryError('E_NO_SUCH_ACTOR', `actor ${rec.name} is stopped`, { id: rec.id });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Numbered now, in call order; each ring's queue keeps that order for the actors it carries.
+    const seq = this.tables.nextSeq(MAIN_THREAD, rec.id);
+    const writes = [rec, ...rec.peers].map((m) => this.onRing(m.thread, () => this.writeFrame(m, body, kind, seq)));
+    return (writes.length === 1 ? writes[0]! : Promise.all(writes)).then(() => seq);
+  }
+
+  /** Runs `write` after the writes queued before it on the ring to `thread`. */
+  private onRing(thread: number, write: () => Promise<void> | void): Promise<void> {
+    const run = this.ringTails[thread]!.then(write);
+    this.ringTails[thread] = run.then(
       () => {},
       () => {},
     );
@@ -312,21 +333,19 @@ export class ActorSystem {
     }
   }
 
-  private async sendNow(rec: ActorRecord, body: Uint8Array, kind: number): Promise<number> {
+  private async writeFrame(m: ActorRecord, body: Uint8Array, kind: number, seq: number): Promise<void> {
     this.assertRunning();
-    if (rec.stopped) throw new TributaryError('E_NO_SUCH_ACTOR', `actor ${rec.name} is stopped`, { id: rec.id });
-    const seq = this.tables.nextSeq(MAIN_THREAD, rec.id);
-    for (const m of [rec, ...rec.peers]) {
-      const writer = this.mainWriters[m.thread]!;
+    const writer = this.mainWriters[m.thread]!;
+    let view = writer.tryReserve(body.byteLength);
+    if (view === null) {
       const started = performance.now();
-      const view = writer.tryReserve(body.byteLength) ?? (await writer.reserveAsync(body.byteLength, this.opts.sendTimeoutMs));
+      view = await writer.reserveAsync(body.byteLength, this.opts.sendTimeoutMs);
       const waited = performance.now() - started;
       if (waited > 1) this.events.emit({ type: '@mailbox.backpressure', fromThread: MAIN_THREAD, toThread: m.thread, waitedMs: waited });
-      view.set(body);
-      writer.commit(kind, m.id, 0, body.byteLength, seq);
-      this.tables.countSent(m.id);
     }
-    return seq;
+    view.set(body);
+    writer.commit(kind, m.id, 0, body.byteLength, seq);
+    this.tables.countSent(m.id);
   }
 
   /**
@@ -434,7 +453,7 @@ export class ActorSystem {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     const failed = this.state === 'failed';
     this.state = 'stopping';
-    await this.sendChain;
+    await Promise.all(this.ringTails);
     if (!failed) await this.drain();
     this.root.dispose();
     for (const [timer, release] of this.restartTimers) {
