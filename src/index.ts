@@ -1,6 +1,6 @@
 // Tributary's programmatic API.
 export { ActorSystem, type ActorSpec, type ActorStats, type ActorSystemOptions } from './actors/system.js';
-export { defineBehaviour, type ActorContext, type ActorRef, type Behaviour, type BehaviourRef } from './actors/behaviour.js';
+export { defineBehaviour, transferred, type ActorContext, type ActorRef, type Behaviour, type BehaviourRef } from './actors/behaviour.js';
 export type { RuntimeEvent, RuntimeListener } from './actors/events.js';
 export { Supervisor, type SupervisorSpec, type Supervisable } from './supervisor/supervisor.js';
 export type { Strategy } from './supervisor/strategy.js';

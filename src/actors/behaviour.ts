@@ -131,3 +131,4 @@ export interface BehaviourRef {
 }
 
 export { FrameKind };
+export { transferred } from './transfer.js';

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS, MALLOC_ENV } from './malloc-env.js';
 
 /**
  * `tributary start` as an operator runs it: a separate process, whose
@@ -34,7 +35,11 @@ export interface DaemonProcess {
 
 /** Starts `tributary start --data-dir <dataDir> ...flags`; its stderr goes to ours. */
 export function spawnDaemon(dataDir: string, flags: readonly string[]): DaemonProcess {
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As the `tributary` command runs it: its malloc settings and main-thread flags.
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'start', '--data-dir', dataDir, ...flags], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...MALLOC_ENV },
+  });
   const lines: DaemonLogLine[] = [];
   const waiters: { pred: (l: DaemonLogLine) => boolean; resolve: (l: DaemonLogLine) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {

@@ -13,6 +13,8 @@ import {
   type QueryStats,
 } from './model.js';
 import { emptyStats } from './scan.js';
+import { encodeRows } from './answer-rows.js';
+import { mergeRowAnswers, type RowsAnswer } from './merge-rows.js';
 import { mergeCounts, type CountResult } from './aggregate.js';
 import type { MetricQuery } from './logql.js';
 import { TributaryError, redactPaths } from '../errors.js';
@@ -259,16 +261,16 @@ export class QueryEngine implements QueryService {
         try {
           // Shards scan with a little less time than the whole query, so their partial answers arrive.
           const budgetMs = Math.max(1, timeoutMs * 0.8 - (performance.now() - started));
-          return await this.system.ask<QueryResult>(ref, { op: 'query', query, budgetMs, maxBytes }, { timeoutMs });
+          return await this.system.ask<RowsAnswer>(ref, { op: 'query', query, budgetMs, maxBytes }, { timeoutMs });
         } catch (err) {
           return {
-            entries: [],
+            rows: encodeRows([]),
             partial: { reasons: [`shard ${ref.name} did not answer: ${redactPaths((err as Error).message)}`] },
             stats: emptyStats(),
-          } satisfies QueryResult;
+          } satisfies RowsAnswer;
         }
       }),
     );
-    return mergeLogAnswers(q, answers);
+    return mergeRowAnswers(q, answers);
   }
 }

@@ -1,11 +1,13 @@
 import { WAL_SYNC_BUCKETS_S, type SyncLatency } from './sync-latency.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
-import { defineBehaviour, type ActorContext } from '../actors/behaviour.js';
+import { defineBehaviour, transferred, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
 import { faultyFs, nodeFs } from '../index/fs.js';
 import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
+import { encodeRows } from '../query/answer-rows.js';
+import type { RowsAnswer } from '../query/merge-rows.js';
 import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
 import { pipeView, sampleView, type PipedResult, type SampleRequest, type SampleResult, type Selection } from '../query/select.js';
@@ -134,7 +136,7 @@ export const shardActor = defineBehaviour<
   State,
   ShardArgs,
   ShardRequest,
-  ShardStatsAnswer | RecoveryReport | QueryResult | CountResult | PipedResult | SampleResult | SourceReport[] | string[] | StagedFiles | null
+  ShardStatsAnswer | RecoveryReport | RowsAnswer | CountResult | PipedResult | SampleResult | SourceReport[] | string[] | StagedFiles | null
 >({
   init(args, ctx) {
     return ctx.role === 'primary' ? openPrimary(args, ctx, []) : { role: 'replica', args, tail: [], tailBytes: 0 };
@@ -167,13 +169,13 @@ export const shardActor = defineBehaviour<
     if (req.op === 'query') {
       if (state.role === 'replica') {
         // A replica stands in while its primary restarts; it holds no sealed data.
-        return {
+        return rowsAnswer({
           entries: [],
           partial: { reasons: [`shard ${shardName(state.args.dir)} is restarting: its replica cannot answer queries`] },
           stats: emptyStats(),
-        };
+        });
       }
-      return queryView(state.store.readView(), planQuery(req.query), { deadline: performance.now() + req.budgetMs, maxBytes: req.maxBytes });
+      return rowsAnswer(queryView(state.store.readView(), planQuery(req.query), { deadline: performance.now() + req.budgetMs, maxBytes: req.maxBytes }));
     }
     if (req.op === 'count') {
       const q = planQuery(req.query);
@@ -433,4 +435,10 @@ function keepInTail(state: ReplicaState, batch: Uint8Array): void {
   state.tailBytes += batch.byteLength;
   const limit = state.args.replicaTailBytes ?? 128 * 1024 * 1024;
   while (state.tailBytes > limit && state.tail.length > 1) state.tailBytes -= state.tail.shift()!.byteLength;
+}
+
+/** A log query's answer as it leaves the shard: its rows as bytes, transferred to the asking thread (answer-rows.ts). */
+function rowsAnswer({ entries, ...rest }: QueryResult): RowsAnswer {
+  const rows = encodeRows(entries);
+  return transferred({ ...rest, rows }, [rows.buffer as ArrayBuffer]);
 }

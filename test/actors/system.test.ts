@@ -63,3 +63,12 @@ test('stop() drains the mailboxes first, then refuses work', async (t) => {
   t.is(system.stats(counter).framesHandled, 1001, 'everything sent before stop was handled');
   t.true(isTributaryError(await t.throwsAsync(system.send(counter, valueFrame(1))), 'E_SYSTEM_STOPPED'));
 });
+
+test('an answer marked transferred moves its buffers to the asking thread instead of copying them', async (t) => {
+  const { system } = await startSystem(t, { workers: 1 });
+  const actor = await system.spawn({ behaviour: { module: fixture('binary-answer') } });
+  const answer = await system.ask<{ bytes: Uint8Array }>(actor, 'give');
+  t.is(answer.bytes.byteLength, 4096);
+  t.true(answer.bytes.every((b) => b === 7));
+  t.is(await system.ask<number>(actor, 'kept'), 0, "the actor's own view is detached: the bytes moved");
+});

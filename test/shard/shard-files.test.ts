@@ -6,6 +6,8 @@ import { ShardStore } from '../../src/index/store.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import type { StagedFiles } from '../../src/shard/shard-files.js';
 import type { RecoveryReport } from '../../src/index/store.js';
+import { AnswerRows } from '../../src/query/answer-rows.js';
+import type { RowsAnswer } from '../../src/query/merge-rows.js';
 import { startSystem, tempDir } from '../helpers/system.js';
 
 /**
@@ -87,14 +89,17 @@ test('adopt replaces the shard with a restored directory: its entries are answer
   const report = await system.ask<RecoveryReport>(shard, { op: 'adopt', from: incoming });
   t.is(report.blockEntries, 50);
   t.false(existsSync(incoming), 'the restored directory became the shard');
-  const answer = await system.ask<{ entries: { message: string }[] }>(shard, {
+  const answer = await system.ask<RowsAnswer>(shard, {
     op: 'query',
     query: { from: 0n, to: 1n << 62n, limit: 1000 },
     budgetMs: 5000,
     maxBytes: 1 << 20,
   });
   t.deepEqual(
-    answer.entries.map((e) => e.message.split(' ')[0]).filter((w, i, a) => a.indexOf(w) === i),
+    AnswerRows.open(answer.rows)
+      .entries()
+      .map((e) => e.message.split(' ')[0])
+      .filter((w, i, a) => a.indexOf(w) === i),
     ['theirs'],
   );
   // A resend of what the archive holds is a duplicate; new entries are stored.

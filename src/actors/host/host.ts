@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import * as Comlink from 'comlink';
 import { TributaryError, serializeError } from '../../errors.js';
 import { Doorbell } from '../../mailbox/doorbell.js';
 import { FrameKind } from '../../mailbox/layout.js';
@@ -8,6 +9,7 @@ import { RingWriter, type Frame } from '../../mailbox/ring.js';
 import type { ActorContext, Behaviour } from '../behaviour.js';
 import { ActorStatus, HEALTH_CODES, THREAD_SLOT, T_CONTROL, T_CURRENT_ACTOR, T_CURRENT_POS, T_CURRENT_RING, T_HEARTBEAT, T_STOP, seqLE } from '../layout.js';
 import { Tables } from '../shared.js';
+import { transfersOf } from '../transfer.js';
 import type { ActorLocalStats, HostApi, HostConfig, HostEvent, HostInit, Result, SpawnRequest } from './protocol.js';
 
 interface Instance {
@@ -357,7 +359,12 @@ export class ActorHost {
   readonly api: HostApi = {
     spawn: (req) => result(() => this.spawn(req)),
     halt: (id, final) => result(() => this.halt(id, final)),
-    ask: (id, request) => result(() => this.ask(id, request)),
+    ask: async (id, request) => {
+      const answer = await result(() => this.ask(id, request));
+      // A binary answer's buffers move to the asking thread rather than being cloned.
+      const buffers = answer.ok ? transfersOf(answer.value) : undefined;
+      return buffers ? Comlink.transfer(answer, buffers) : answer;
+    },
     snapshot: (id, minVector, timeoutMs) => result(() => this.snapshot(id, minVector, timeoutMs)),
     stats: () => result(() => this.stats()),
     ping: () => result(() => performance.now()),
