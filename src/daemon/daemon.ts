@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { ArrivalSignal } from '../mailbox/arrivals.js';
 import { TributaryError } from '../errors.js';
 import type { ActorRef } from '../actors/behaviour.js';
 import { ActorSystem } from '../actors/system.js';
@@ -187,9 +188,10 @@ export class Daemon {
     readonly recovery: RecoverySummary,
     private readonly cluster: ClusterParts | undefined,
     private readonly spawnShard: (name: string) => Promise<ActorRef>,
+    arrivals: ArrivalSignal,
   ) {
     this.localSink = new ActorShardSink(system, writable);
-    this.localEngine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes });
+    this.localEngine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes }, arrivals);
     if (cluster) {
       // The doors publish to the shards' streams; whoever owns a shard stores it.
       this.writer = new ShardedWriter(new TransportSink(new JetStreamTransport({ servers: [] }, cluster.nc)), cluster.config.shards);
@@ -270,6 +272,8 @@ export class Daemon {
           );
         }
       }
+      // Shards bump it as they store; live tails wait on it.
+      const arrivals = new ArrivalSignal();
       const spawnShard = (name: string) =>
         system.spawn({
           name,
@@ -279,6 +283,7 @@ export class Daemon {
             sealThreadLimits: memory.sealThread,
             ...options.shard,
             dir: join(shardsDir, name),
+            arrivals: arrivals.shared,
             // In a cluster a service's entries spread over members: detection is fed across NATS instead (see clusterDetection).
             detectors: cluster ? [] : detectors.map((d) => d.id),
             detectOn: (options.anomaly && options.anomaly.detectOn) || 'append',
@@ -301,7 +306,7 @@ export class Daemon {
         recovery: { ...totals, shards: perShard.map((s) => ({ name: s.name, ...s.report })) },
       });
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
-      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery, cluster, spawnShard);
+      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery, cluster, spawnShard, arrivals);
       daemon.detectorRefs.push(...detectors);
       daemon.log = log;
       const d = daemon;

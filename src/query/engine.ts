@@ -1,5 +1,6 @@
 import type { ActorRef } from '../actors/behaviour.js';
 import type { ActorSystem } from '../actors/system.js';
+import type { ArrivalSignal } from '../mailbox/arrivals.js';
 import type { IdentifiedEntry } from '../model/entry.js';
 import {
   DEFAULT_BUDGET_MS,
@@ -22,6 +23,8 @@ import { seriesKey, type PipedResult, type SampleRequest, type SampleResult, typ
 
 /** What answers queries: one daemon's shards (QueryEngine) or a cluster's members (ClusterQueryEngine). */
 export interface QueryService {
+  /** Where the engine's stores announce new entries, when it can tell (live tails wait on it instead of polling). */
+  readonly arrivals?: ArrivalSignal;
   /** Told of every query answered or failed (the metrics' hook). */
   observer: ((kind: 'log' | 'metric', seconds: number, outcome: 'complete' | 'partial' | 'error') => void) | undefined;
   query(query: LogQuery, options?: QueryOptions): Promise<QueryResult>;
@@ -248,6 +251,7 @@ export class QueryEngine implements QueryService {
     private readonly shards: () => readonly ActorRef[],
     /** Defaults for every query; the daemon sets maxBytes from its memory plan. */
     readonly defaults: QueryOptions = {},
+    readonly arrivals?: ArrivalSignal,
   ) {}
 
   private async evaluate(query: LogQuery, options: QueryOptions): Promise<QueryResult> {

@@ -3,6 +3,8 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
 import { defineBehaviour, transferred, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
+import { ArrivalSignal } from '../mailbox/arrivals.js';
+import type { BatchReader } from '../batch/reader.js';
 import { faultyFs, nodeFs } from '../index/fs.js';
 import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
@@ -43,6 +45,8 @@ export interface ShardArgs {
    * 1, every write fails with ENOSPC, as on a full disk.
    */
   readonly faults?: SharedArrayBuffer;
+  /** Bumped whenever entries are stored, with their newest timestamp: live tails wait on it (mailbox/arrivals.ts). */
+  readonly arrivals?: SharedArrayBuffer;
   /** Anomaly detector actor ids: each stored entry's (service, level, ts, id) is fed to the one its service hashes to. */
   readonly detectors?: readonly number[];
   /**
@@ -103,6 +107,7 @@ interface PrimaryState {
   retryMs: number;
   diskFull: boolean;
   disposed: boolean;
+  readonly arrivals: ArrivalSignal | undefined;
 }
 
 interface ReplicaState {
@@ -298,6 +303,7 @@ function openPrimary(args: ShardArgs, ctx: ActorContext, replay: readonly Uint8A
     retryMs: RETRY_MIN_MS,
     diskFull: false,
     disposed: false,
+    arrivals: args.arrivals ? new ArrivalSignal(args.arrivals) : undefined,
   };
   // The replica's tail: what this primary may have lost by dying before it logged it. Dedup drops the rest.
   for (const b of replay) store.append(b);
@@ -355,6 +361,7 @@ function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void
     ctx.setHealth(undefined);
     ctx.log('info', `shard ${state.args.dir}: writes resumed`);
   }
+  if (state.arrivals && result.stored.length > 0) state.arrivals.stored(newestOf(result.stored));
   const detectors = state.args.detectors;
   if (detectors && detectors.length > 0) {
     const feeds: { detector: number; bytes: Uint8Array }[] = [];
@@ -441,4 +448,13 @@ function keepInTail(state: ReplicaState, batch: Uint8Array): void {
 function rowsAnswer({ entries, ...rest }: QueryResult): RowsAnswer {
   const rows = encodeRows(entries);
   return transferred({ ...rest, rows }, [rows.buffer as ArrayBuffer]);
+}
+
+function newestOf(parts: readonly BatchReader[]): bigint {
+  let newest = -(2n ** 63n);
+  for (const p of parts) {
+    const ts = p.timestamps();
+    for (let i = 0; i < ts.length; i++) if (ts[i]! > newest) newest = ts[i]!;
+  }
+  return newest;
 }
