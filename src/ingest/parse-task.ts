@@ -2,6 +2,7 @@
 // LogBatches per shard out. Stateless, so a crashed task only fails its own
 // request, which the client retries; nothing acknowledged depends on it.
 import { gunzipSync } from 'node:zlib';
+import { Piscina } from 'piscina';
 import { parseLokiJson, parseLokiProtobuf } from './formats/loki.js';
 import { parseNdjson } from './formats/ndjson.js';
 import { parsePlainLines } from './formats/plain.js';
@@ -70,4 +71,15 @@ export function parseBody(task: ParseTask): ParseResult {
   return sink.finish();
 }
 
-export default parseBody;
+/**
+ * The pool's entry point: the batches' buffers are moved to the main thread
+ * (transferred), not structured-cloned: each was cut to its exact size for
+ * that (sink.ts), so nothing else shares them.
+ */
+export default function parseTask(task: ParseTask): unknown {
+  const result = parseBody(task);
+  const buffers: ArrayBuffer[] = [];
+  for (const b of result.batches) buffers.push(b.bytes.buffer as ArrayBuffer, b.prints.buffer as ArrayBuffer);
+  const movable = { [Piscina.transferableSymbol]: buffers, [Piscina.valueSymbol]: result };
+  return Piscina.move(movable as unknown as Parameters<typeof Piscina.move>[0]);
+}
