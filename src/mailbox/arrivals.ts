@@ -26,6 +26,16 @@ export class ArrivalSignal {
     Atomics.notify(this.count, 0);
   }
 
+  /** {@link stored} for batches just stored (anything with a timestamp column). */
+  storedBatches(parts: readonly { timestamps(): BigInt64Array }[]): void {
+    let newest = -(2n ** 63n);
+    for (const p of parts) {
+      const ts = p.timestamps();
+      for (let i = 0; i < ts.length; i++) if (ts[i]! > newest) newest = ts[i]!;
+    }
+    this.stored(newest);
+  }
+
   /** How many stores so far: pass it to {@link changed} to wait for the next. */
   get seen(): number {
     return Atomics.load(this.count, 0);

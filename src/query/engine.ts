@@ -6,7 +6,6 @@ import {
   DEFAULT_BUDGET_MS,
   DEFAULT_MAX_RESULT_BYTES,
   comparePositions,
-  encodeCursor,
   planQuery,
   type LogQuery,
   type PlannedQuery,
@@ -15,7 +14,7 @@ import {
 } from './model.js';
 import { emptyStats } from './scan.js';
 import { encodeRows } from './answer-rows.js';
-import { mergeRowAnswers, type RowsAnswer } from './merge-rows.js';
+import { mergedAnswer, mergeRowAnswers, type RowsAnswer } from './merge-rows.js';
 import { mergeCounts, type CountResult } from './aggregate.js';
 import type { MetricQuery } from './logql.js';
 import { TributaryError, redactPaths } from '../errors.js';
@@ -104,18 +103,7 @@ export function mergeLogAnswers(q: PlannedQuery, answers: readonly QueryResult[]
     if (prev && comparePositions(prev, e) === 0) continue;
     unique.push(e);
   }
-  const entries = unique;
-  const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
-  const more = entries.length === q.limit || answers.some((a) => a.nextCursor !== undefined);
-  const last = entries.at(-1);
-  const stats: QueryStats = emptyStats();
-  for (const a of answers) for (const k of Object.keys(stats) as (keyof QueryStats)[]) stats[k] += a.stats[k];
-  return {
-    entries,
-    nextCursor: more && last ? encodeCursor(last) : undefined,
-    partial: reasons.length > 0 ? { reasons } : undefined,
-    stats,
-  };
+  return mergedAnswer(q, unique, answers);
 }
 
 /** Runs `answer`, telling `observer` its kind, its time in seconds and whether it was complete, partial or failed. */

@@ -60,6 +60,15 @@ export function mergeRowAnswers(q: PlannedQuery, answers: readonly RowsAnswer[])
       heapPop(heap, before);
     }
   }
+  return mergedAnswer(q, entries, answers);
+}
+
+/** What merged answers come to, around the entries taken: more to read (a cursor), why partial, the summed statistics. */
+export function mergedAnswer(
+  q: PlannedQuery,
+  entries: IdentifiedEntry[],
+  answers: readonly { readonly nextCursor?: string; readonly partial?: { readonly reasons: string[] }; readonly stats: QueryStats }[],
+): QueryResult {
   const reasons = answers.flatMap((a) => a.partial?.reasons ?? []);
   const more = entries.length === q.limit || answers.some((a) => a.nextCursor !== undefined);
   const last = entries.at(-1);

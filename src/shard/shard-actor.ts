@@ -4,7 +4,6 @@ import { isTributaryError } from '../errors.js';
 import { defineBehaviour, transferred, type ActorContext } from '../actors/behaviour.js';
 import type { Frame } from '../mailbox/ring.js';
 import { ArrivalSignal } from '../mailbox/arrivals.js';
-import type { BatchReader } from '../batch/reader.js';
 import { faultyFs, nodeFs } from '../index/fs.js';
 import { planQuery, type LogQuery, type QueryResult } from '../query/model.js';
 import { labelValues } from '../query/labels.js';
@@ -361,7 +360,7 @@ function appendFrame(state: PrimaryState, frame: Frame, ctx: ActorContext): void
     ctx.setHealth(undefined);
     ctx.log('info', `shard ${state.args.dir}: writes resumed`);
   }
-  if (state.arrivals && result.stored.length > 0) state.arrivals.stored(newestOf(result.stored));
+  if (state.arrivals && result.stored.length > 0) state.arrivals.storedBatches(result.stored);
   const detectors = state.args.detectors;
   if (detectors && detectors.length > 0) {
     const feeds: { detector: number; bytes: Uint8Array }[] = [];
@@ -448,13 +447,4 @@ function keepInTail(state: ReplicaState, batch: Uint8Array): void {
 function rowsAnswer({ entries, ...rest }: QueryResult): RowsAnswer {
   const rows = encodeRows(entries);
   return transferred({ ...rest, rows }, [rows.buffer as ArrayBuffer]);
-}
-
-function newestOf(parts: readonly BatchReader[]): bigint {
-  let newest = -(2n ** 63n);
-  for (const p of parts) {
-    const ts = p.timestamps();
-    for (let i = 0; i < ts.length; i++) if (ts[i]! > newest) newest = ts[i]!;
-  }
-  return newest;
 }
