@@ -287,7 +287,7 @@ export class ActorSystem {
     // Numbered now, in call order; each ring's queue keeps that order for the actors it carries.
     const seq = this.tables.nextSeq(MAIN_THREAD, rec.id);
     const writes = [rec, ...rec.peers].map((m) => this.onRing(m.thread, () => this.writeFrame(m, body, kind, seq)));
-    return (writes.length === 1 ? writes[0]! : Promise.all(writes)).then(() => seq);
+    return Promise.all(writes).then(() => seq);
   }
 
   /** Runs `write` after the writes queued before it on the ring to `thread`. */

@@ -26,12 +26,12 @@ export class ArrivalSignal {
     Atomics.notify(this.count, 0);
   }
 
-  /** {@link stored} for batches just stored (anything with a timestamp column). */
-  storedBatches(parts: readonly { timestamps(): BigInt64Array }[]): void {
+  /** {@link stored} for batches just stored: their time ranges, which a batch computes once and keeps for queries too. */
+  storedBatches(parts: readonly { timeRange(): { readonly max: bigint } }[]): void {
     let newest = -(2n ** 63n);
     for (const p of parts) {
-      const ts = p.timestamps();
-      for (let i = 0; i < ts.length; i++) if (ts[i]! > newest) newest = ts[i]!;
+      const { max } = p.timeRange();
+      if (max > newest) newest = max;
     }
     this.stored(newest);
   }

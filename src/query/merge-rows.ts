@@ -1,6 +1,6 @@
 import type { IdentifiedEntry } from '../model/entry.js';
 import { AnswerRows } from './answer-rows.js';
-import { encodeCursor, type PlannedQuery, type QueryResult, type QueryStats } from './model.js';
+import { comparePositions, encodeCursor, type PlannedQuery, type QueryResult, type QueryStats } from './model.js';
 import { emptyStats } from './scan.js';
 
 /** A shard's answer to a log query, its rows as bytes (answer-rows.ts). */
@@ -21,38 +21,23 @@ export function mergeRowAnswers(q: PlannedQuery, answers: readonly RowsAnswer[])
   const rows = answers.map((a) => AnswerRows.open(a.rows));
   const sign = q.backward ? -1 : 1;
   const head = new Int32Array(rows.length);
-  // before(a, b): answer a's head row comes first.
+  // before(a, b): answer a's head row comes first. Timestamps decide almost every comparison; positions are built only for ties.
   const before = (a: number, b: number): boolean => {
-    const ra = rows[a]!;
-    const rb = rows[b]!;
-    const ia = head[a]!;
-    const ib = head[b]!;
-    const ta = ra.tsOf(ia);
-    const tb = rb.tsOf(ib);
+    const ta = rows[a]!.tsOf(head[a]!);
+    const tb = rows[b]!.tsOf(head[b]!);
     if (ta !== tb) return sign * (ta < tb ? -1 : 1) < 0;
-    const sa = ra.sourceOf(ia);
-    const sb = rb.sourceOf(ib);
-    if (sa !== sb) return sign * (sa < sb ? -1 : 1) < 0;
-    const qa = ra.seqOf(ia);
-    const qb = rb.seqOf(ib);
-    return qa === qb ? a < b : sign * (qa < qb ? -1 : 1) < 0;
+    const c = comparePositions(rows[a]!.position(head[a]!), rows[b]!.position(head[b]!));
+    return c === 0 ? a < b : sign * c < 0;
   };
   const heap: number[] = [];
   for (let a = 0; a < rows.length; a++) if (rows[a]!.count > 0) heapPush(heap, a, before);
   const entries: IdentifiedEntry[] = [];
-  let lastRows: AnswerRows | undefined;
-  let lastRow = -1;
   while (entries.length < q.limit && heap.length > 0) {
     const a = heap[0]!;
     const r = rows[a]!;
     const i = head[a]!;
-    const repeat =
-      lastRows !== undefined && r.tsOf(i) === lastRows.tsOf(lastRow) && r.seqOf(i) === lastRows.seqOf(lastRow) && r.sourceOf(i) === lastRows.sourceOf(lastRow);
-    if (!repeat) {
-      entries.push(r.entry(i));
-      lastRows = r;
-      lastRow = i;
-    }
+    const prev = entries.at(-1);
+    if (!prev || comparePositions(prev, r.position(i)) !== 0) entries.push(r.entry(i));
     if (i + 1 < r.count) {
       head[a] = i + 1;
       heapDown(heap, 0, before);
