@@ -52,12 +52,11 @@ async function withDaemon<T>(options: DaemonOptions, fn: (d: Daemon) => Promise<
   }
 }
 
-/** The gRPC load client of bench:ingest in its own process; resolves with its count and time, calls `pushing` when it starts. */
+/** The gRPC load client in its own process; resolves with its count and time, calls `pushing` when it starts. */
 function load(address: string, pushing: () => void, rate = 0): Promise<{ entries: number; ms: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../ingest/client.js', import.meta.url)), 'grpc-batches', address, String(LOAD)], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./load.js', import.meta.url)), address, String(LOAD), String(rate)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BENCH_ANNOUNCE_START: '1', BENCH_RATE: String(rate) },
     });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

@@ -1,193 +1,157 @@
-// Child process of bench:ingest: a client that pushes `total` entries through
-// one front door of a running daemon, `concurrency` requests in flight, and
-// prints one JSON line: { entries, ms }. argv: door target total [path]
-// (path: the files a collector tails, or the file an import loads).
-import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { encodeBatch } from '../../src/batch/encode.js';
-import { loadTributaryPackage } from '../../src/grpc/proto.js';
-import type { LogEntry } from '../../src/model/entry.js';
-import { newSourceId } from '../../src/model/source.js';
-import { fleetEntry } from '../lib/fleet.js';
-import { HashRing, streamKey } from '../../src/shard/hash-ring.js';
+// Child process of bench:ingest: a client that pushes the realistic fleet's
+// NDJSON file through one front door of a running daemon and prints one JSON
+// line: { entries, ms }. The clock runs from the first request to the last
+// acknowledgement (for syslog, which has none: until the daemon counts every
+// line as stored). argv: door addresses-json file [collector-dir]
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TributaryClient } from '../../src/client/client.js';
 import { Collector } from '../../src/collector/collector.js';
 import { importFiles } from '../../src/import/importer.js';
-import { pinoLineOf } from '../lib/fleet.js';
+import type { LogEntry } from '../../src/model/entry.js';
+import { ingestClient, ringFramer, streamFrames } from '../lib/batch-stream.js';
+import { entryOfLine, fileLines, grpcEntry, lokiPushBody, otlpBody, syslogLine } from './requests.js';
 
-const [door, target, totalArg, path] = process.argv.slice(2) as [string, string, string, string | undefined];
-const total = Number(totalArg);
+const [door, addressesArg, file, collectorDir] = process.argv.slice(2) as [string, string, string, string | undefined];
+const at = JSON.parse(addressesArg) as { http: string; grpc: string; syslog: number };
 const PER_REQUEST = 5000;
-const CONCURRENCY = 8;
-const T0 = BigInt(Date.now()) * 1_000_000n;
-const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
+const CONCURRENCY = 4;
 
-function entry(n: number): LogEntry {
-  return fleetEntry(n, T0 + BigInt(n));
-}
-
-/** Request bodies are built before the clock starts: the figure is the daemon's, not this client's. */
-function bodies(): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let n = 0; n < total; n += PER_REQUEST) {
-    const es = Array.from({ length: Math.min(PER_REQUEST, total - n) }, (_, i) => entry(n + i));
-    if (door === 'http-ndjson') {
-      out.push(
-        Buffer.from(
-          es
-            .map((e) => JSON.stringify({ ts: e.ts.toString(), level: LEVELS[e.level], service: e.service, server: e.server, region: e.region, msg: e.message }))
-            .join('\n'),
-        ),
-      );
-    } else if (door === 'loki-json') {
-      const streams = new Map<string, { stream: Record<string, string>; values: [string, string][] }>();
-      for (const e of es) {
-        const key = `${e.service}/${e.server}/${e.level}`;
-        let s = streams.get(key);
-        if (!s)
-          streams.set(key, (s = { stream: { service_name: e.service, host: e.server, region: e.region, level: LEVELS[e.level]!.toLowerCase() }, values: [] }));
-        s.values.push([e.ts.toString(), e.message]);
-      }
-      out.push(Buffer.from(JSON.stringify({ streams: [...streams.values()] })));
-    }
+/** The file in requests of `per` lines, each shaped by the door's client from its lines or its entries. */
+function requests<T>(per: number, shape: (es: LogEntry[], lines: string[]) => T): { bodies: T[]; total: number } {
+  const lines = fileLines(file);
+  const bodies: T[] = [];
+  for (let n = 0; n < lines.length; n += per) {
+    const slice = lines.slice(n, n + per);
+    bodies.push(shape(slice.map(entryOfLine), slice));
   }
-  return out;
+  return { bodies, total: lines.length };
 }
 
-async function overHttp(path: string, type: string): Promise<number> {
-  const all = bodies();
+/** Sends `bodies` with CONCURRENCY requests in flight; a 429 or 503 (the daemon backing off) is sent again. */
+async function concurrently<T>(bodies: T[], send: (body: T) => Promise<'ok' | 'again'>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < all.length) {
-        const body = all[next++]!;
-        for (;;) {
-          const res = await fetch(`${target}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
-          await res.arrayBuffer();
-          if (res.status === 429 || res.status === 503) continue; // backed off by the daemon: send again
-          if (res.status >= 300) throw new Error(`${path}: HTTP ${res.status}`);
-          break;
-        }
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        while ((await send(body)) === 'again');
       }
     }),
   );
   return performance.now() - t0;
 }
 
-async function overGrpcBatches(): Promise<number> {
-  const Ingest = loadTributaryPackage().Ingest as ServiceClientConstructor;
-  const client = new Ingest(target, credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 }) as Client & Record<string, any>;
-  const ring = await new Promise<{ shards: string[]; virtual_nodes: number }>((res, rej) =>
-    client.Ring({}, (e: Error | null, r: any) => (e ? rej(e) : res(r))),
-  );
-  const hash = new HashRing(ring.shards, ring.virtual_nodes);
-  const sources = new Map(ring.shards.map((s) => [s, { id: newSourceId(), next: 0n }]));
-  const frames: { shard: string; batch: Uint8Array; id: number; count: number }[] = [];
-  const rate = Number(process.env.BENCH_RATE ?? 0);
-  for (let n = 0; n < total; n += PER_REQUEST) {
-    const per = new Map<string, LogEntry[]>();
-    for (let i = n; i < Math.min(total, n + PER_REQUEST); i++) {
-      const e = entry(i);
-      const s = hash.lookup(streamKey(e.service, e.server));
-      let g = per.get(s);
-      if (!g) per.set(s, (g = []));
-      g.push(e);
-    }
-    for (const [shard, es] of per) {
-      const src = sources.get(shard)!;
-      frames.push({ shard, batch: encodeBatch(es, { sourceId: src.id, firstSeq: src.next }), id: frames.length, count: es.length });
-      src.next += BigInt(es.length);
-    }
-  }
-  const t0 = performance.now();
-  // bench:anomaly measures while this load runs: it is told when the pushing starts.
-  if (process.env.BENCH_ANNOUNCE_START) process.stderr.write('pushing\n');
-  await new Promise<void>((resolve, reject) => {
-    const call = client.PushBatches();
-    let acked = 0;
-    let sent = 0;
-    let entriesSent = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const pump = () => {
-      while (sent < frames.length && sent - acked < 32) {
-        // Paced (BENCH_RATE entries/s): a frame goes once the clock allows its entries.
-        if (rate > 0 && entriesSent > (rate * (performance.now() - t0)) / 1000) {
-          timer ??= setTimeout(() => {
-            timer = undefined;
-            pump();
-          }, 1);
-          return;
-        }
-        entriesSent += frames[sent]!.count;
-        call.write(frames[sent++]);
-      }
-      if (sent === frames.length) call.end();
-    };
-    call.on('data', (a: { ok: boolean; message: string }) => {
-      if (!a.ok) return reject(new Error(a.message));
-      acked++;
-      pump();
-    });
-    call.on('end', resolve);
-    call.on('error', reject);
-    pump();
+function overHttp(path: string, type: string, bodies: (string | Uint8Array)[]): Promise<number> {
+  return concurrently(bodies, async (body) => {
+    const res = await fetch(`${at.http}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
+    await res.arrayBuffer();
+    if (res.status === 429 || res.status === 503) return 'again';
+    if (res.status >= 300) throw new Error(`${path}: HTTP ${res.status}`);
+    return 'ok';
   });
-  const ms = performance.now() - t0;
-  client.close();
-  return ms;
 }
 
-/** The Node client (and so the pino transport): pino lines written in chunks, then flushed. */
-async function overClient(): Promise<number> {
+async function overGrpcPush(): Promise<{ ms: number; total: number }> {
+  const client = ingestClient(at.grpc);
+  const { bodies, total } = requests(1000, (es) => ({ entries: es.map(grpcEntry) }));
+  const ms = await concurrently(
+    bodies,
+    (request) =>
+      new Promise((resolve, reject) =>
+        client.Push(request, (err: (Error & { code?: number }) | null) => (err ? (err.code === 8 ? resolve('again') : reject(err)) : resolve('ok'))),
+      ),
+  );
+  client.close();
+  return { ms, total };
+}
+
+async function overGrpcBatches(): Promise<{ ms: number; total: number }> {
+  const client = ingestClient(at.grpc);
+  const { frames, frame } = await ringFramer(client);
+  const { total } = requests(PER_REQUEST, frame);
+  const t0 = performance.now();
+  await streamFrames(client, frames);
+  const ms = performance.now() - t0;
+  client.close();
+  return { ms, total };
+}
+
+/** Syslog over CONCURRENCY TCP connections; done when the daemon's metrics count every line as stored, refused or repeated. */
+async function overSyslog(): Promise<{ ms: number; total: number }> {
+  const { bodies, total } = requests(PER_REQUEST, (es) => Buffer.from(es.map(syslogLine).join('')));
+  const counted = async (): Promise<number> => {
+    const text = await (await fetch(`${at.http}/metrics`)).text();
+    let n = 0;
+    for (const m of text.matchAll(/tributary_ingest_entries_total\{door="syslog",outcome="(\w+)"\} (\d+)/g)) if (m[1] !== 'overloaded') n += Number(m[2]);
+    return n;
+  };
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      const socket = connect(at.syslog, '127.0.0.1');
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      while (next < bodies.length) if (!socket.write(bodies[next++]!)) await new Promise((r) => socket.once('drain', r));
+      await new Promise<void>((resolve) => socket.end(resolve));
+    }),
+  );
+  while ((await counted()) < total) await new Promise((r) => setTimeout(r, 10));
+  return { ms: performance.now() - t0, total };
+}
+
+/** The Node client (the pino transport's engine): NDJSON lines written in chunks, then flushed. */
+async function overClient(): Promise<{ ms: number; total: number }> {
+  const lines = fileLines(file);
   const chunks: string[] = [];
-  for (let n = 0; n < total; n += 1000) {
-    let s = '';
-    for (let i = n; i < Math.min(total, n + 1000); i++) s += pinoLineOf(entry(i)) + '\n';
-    chunks.push(s);
-  }
-  const client = new TributaryClient({ aggregators: [target], maxBufferedBytes: 1 << 30, batchBytes: 1 << 20, maxInFlight: 8 });
+  for (let n = 0; n < lines.length; n += 1000) chunks.push(lines.slice(n, n + 1000).join('\n') + '\n');
+  const client = new TributaryClient({ aggregators: [at.grpc], maxBufferedBytes: 1 << 30, batchBytes: 1 << 20, maxInFlight: 8 });
   const t0 = performance.now();
   for (const c of chunks) client.write(c);
   await client.flush();
   const ms = performance.now() - t0;
-  if (client.stats().acked !== total) throw new Error(`client: ${client.stats().acked} of ${total} acknowledged`);
+  if (client.stats().acked !== lines.length) throw new Error(`client: ${client.stats().acked} of ${lines.length} acknowledged`);
   await client.close();
-  return ms;
+  return { ms, total: lines.length };
 }
 
-/** A collector tailing the files under `path` from their start, until every line is acknowledged. */
-async function viaCollector(): Promise<number> {
+/** A collector tailing the files under collectorDir from their start, until every line is acknowledged. */
+async function viaCollector(): Promise<{ ms: number; total: number }> {
+  const total = fileLines(file).length;
   const state = mkdtempSync(join(tmpdir(), 'tributary-bench-collector-'));
   const t0 = performance.now();
-  const c = await Collector.start({ include: [join(path!, '*.log')], stateDir: state, aggregators: [target] });
+  const c = await Collector.start({ include: [join(collectorDir!, '*.log')], stateDir: state, aggregators: [at.grpc] });
   while (c.stats().acked < total) await new Promise((r) => setTimeout(r, 5));
   const ms = performance.now() - t0;
   await c.stop();
   rmSync(state, { recursive: true, force: true });
-  return ms;
+  return { ms, total };
 }
 
-/** `tributary import` of one NDJSON file. */
-async function viaImport(): Promise<number> {
+/** `tributary import` of the file. */
+async function viaImport(): Promise<{ ms: number; total: number }> {
   const t0 = performance.now();
-  const summary = await importFiles({ files: [path!], aggregators: [target] });
-  if (summary.entries !== total) throw new Error(`import: ${summary.entries} of ${total} stored`);
-  return performance.now() - t0;
+  const summary = await importFiles({ files: [file], aggregators: [at.grpc] });
+  return { ms: performance.now() - t0, total: summary.entries };
 }
 
-const ms =
-  door === 'client'
-    ? await overClient()
-    : door === 'collector'
-      ? await viaCollector()
-      : door === 'import'
-        ? await viaImport()
-        : door === 'http-ndjson'
-          ? await overHttp('/api/v1/ingest', 'application/x-ndjson')
-          : door === 'loki-json'
-            ? await overHttp('/loki/api/v1/push', 'application/json')
-            : await overGrpcBatches();
+const http = (path: string, type: string, shape: (es: LogEntry[], lines: string[]) => string | Uint8Array) => async () => {
+  const { bodies, total } = requests(PER_REQUEST, shape);
+  return { ms: await overHttp(path, type, bodies), total };
+};
+const DOORS: Record<string, () => Promise<{ ms: number; total: number }>> = {
+  import: viaImport,
+  'http-ndjson': http('/api/v1/ingest', 'application/x-ndjson', (_, lines) => lines.join('\n')),
+  'loki-json': http('/loki/api/v1/push', 'application/json', lokiPushBody),
+  'otlp-protobuf': http('/v1/logs', 'application/x-protobuf', otlpBody),
+  'grpc-batches': overGrpcBatches,
+  'grpc-push': overGrpcPush,
+  syslog: overSyslog,
+  collector: viaCollector,
+  client: overClient,
+};
+const { ms, total } = await DOORS[door]!();
 console.log(JSON.stringify({ entries: total, ms }));

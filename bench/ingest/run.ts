@@ -1,9 +1,11 @@
-// npm run bench:ingest — entries/s through each front door from a separate
-// client process, durable and indexed, beside the same entries written by an
-// in-process writer (no door: the storage path's own speed) in the same run.
-// Also: `tributary import` of an NDJSON file, a collector tailing pino files,
-// and the Node client (the pino transport's engine). --quick: 200 k entries;
-// --only=door,door: just those.
+// npm run bench:ingest — entries/s through each front door on the realistic
+// workload (10,000 servers, 200 Zipf services, Loghub messages), each door's
+// client a separate process pushing to a daemon in its own process, durable
+// (acknowledged after fdatasync) and indexed. Beside them, in the same run:
+// the in-process writer (no door: the storage path's own speed) and DuckDB's
+// bulk load of the same NDJSON file. Each door's row carries the daemon's
+// peak RSS against its memory budget.
+//   --quick: 200 k entries; --entries=N; --only=door,door: just those.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,37 +13,49 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
-import { fleetEntry, pinoLineOf } from '../lib/fleet.js';
+import { spawnDaemon } from '../../src/daemon/daemon-process.js';
+import { realisticFile } from '../lib/fleet-file.js';
+import { peakRssOf } from '../lib/proc.js';
+import { RealisticFleet } from '../lib/realistic.js';
 import { printTable, si, writeResults } from '../lib/report.js';
+import { entryOfLine, fileLines } from './requests.js';
 
-const quick = process.argv.includes('--quick');
-/** --only door,door: run just these (and the baseline). */
-const only = process.argv
-  .find((a) => a.startsWith('--only='))
-  ?.slice('--only='.length)
-  .split(',');
-const TOTAL = quick ? 200_000 : 2_000_000;
-const rows: { door: string; entriesPerSec: number; target: string }[] = [];
+const argv = process.argv;
+const quick = argv.includes('--quick');
+const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const TOTAL = Number(opt('entries') ?? (quick ? 200_000 : 2_000_000));
+const only = opt('only')?.split(',');
+const BUDGET_MIB = 512; // the daemon's default memory budget, which every door runs at
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
 
-async function withDaemon<T>(fn: (d: Daemon) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-'));
-  const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: { port: 0 } });
-  try {
-    return await fn(d);
-  } finally {
-    await d.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+interface Row {
+  door: string;
+  entriesPerSec: number;
+  peakRssMiB: number | null;
+  target: string;
+}
+const rows: Row[] = [];
+
+const file = realisticFile(new RealisticFleet({ entries: TOTAL, seed: 42 }), log);
+
+function child(script: string, args: string[]): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.on('error', reject);
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${script} ${args[0]} exited with ${code}`))));
+  });
 }
 
-// Baseline: the writer called in-process with entry objects (what every door ends in).
-await withDaemon(async (d) => {
-  const T0 = BigInt(Date.now()) * 1_000_000n;
+// Baseline: the writer called in-process with entry objects, what every door ends in.
+{
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-'));
+  const d = await Daemon.start({ dataDir: dir, http: { port: 0 }, grpc: false, syslog: false });
+  const lines = fileLines(file);
   const batches: LogEntry[][] = [];
-  for (let n = 0; n < TOTAL; n += 5000) {
-    batches.push(Array.from({ length: 5000 }, (_, i) => fleetEntry(n + i, T0 + BigInt(n + i))));
-  }
+  for (let n = 0; n < lines.length; n += 5000) batches.push(lines.slice(n, n + 5000).map(entryOfLine));
   const t0 = performance.now();
   let next = 0;
   await Promise.all(
@@ -49,89 +63,81 @@ await withDaemon(async (d) => {
       while (next < batches.length) await d.writer.write(batches[next++]!);
     }),
   );
-  const rate = TOTAL / ((performance.now() - t0) / 1000);
-  rows.push({ door: 'baseline: in-process writer (no door)', entriesPerSec: rate, target: '-' });
-  log(`baseline: ${si(rate)} entries/s`);
-});
+  const rate = lines.length / ((performance.now() - t0) / 1000);
+  await d.stop();
+  rmSync(dir, { recursive: true, force: true });
+  rows.push({ door: 'in-process writer (no door)', entriesPerSec: rate, peakRssMiB: null, target: '-' });
+  log(`in-process writer: ${si(rate)} entries/s`);
+}
 
-/** Files for the file-reading doors, written before any clock starts: pino lines, as services write them. */
-const files = mkdtempSync(join(tmpdir(), 'tributary-ingest-files-'));
-const FILES = 4;
-function writePinoFile(path: string, from: number, to: number): void {
-  const T0 = BigInt(Date.now()) * 1_000_000n;
-  const fd = openSync(path, 'w');
-  for (let n = from; n < to; n += 10_000) {
-    let s = '';
-    for (let i = n; i < Math.min(to, n + 10_000); i++) s += pinoLineOf(fleetEntry(i, T0 + BigInt(i))) + '\n';
-    writeSync(fd, s);
+// DuckDB's bulk load of the same file, in its own process.
+{
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-duckdb-'));
+  const r = (await child('duckdb.js', [file, dir])) as { ms: number; peakRss: number };
+  rmSync(dir, { recursive: true, force: true });
+  rows.push({ door: 'DuckDB bulk load (read_json)', entriesPerSec: TOTAL / (r.ms / 1000), peakRssMiB: r.peakRss / 2 ** 20, target: '-' });
+  log(`duckdb: ${si(TOTAL / (r.ms / 1000))} entries/s`);
+}
+
+/** The file split in four for the collector to tail, as four services' log files. */
+function collectorFiles(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-tailed-'));
+  mkdirSync(dir, { recursive: true });
+  const lines = fileLines(file);
+  for (let f = 0; f < 4; f++) {
+    const fd = openSync(join(dir, `app-${f}.log`), 'w');
+    const from = Math.floor((f * lines.length) / 4);
+    const to = Math.floor(((f + 1) * lines.length) / 4);
+    for (let n = from; n < to; n += 10_000) writeSync(fd, lines.slice(n, Math.min(to, n + 10_000)).join('\n') + '\n');
+    closeSync(fd);
   }
-  closeSync(fd);
+  return dir;
 }
 
-interface Door {
-  door: string;
-  target: string;
-  address: (d: Daemon) => string;
-  path?: () => string;
-}
-const doors = (
-  [
-    { door: 'grpc-batches', target: '>= 1 M', address: (d) => d.grpcAddress },
-    {
-      door: 'import',
-      target: '>= 1 M',
-      address: (d) => d.grpcAddress,
-      path: () => {
-        const path = join(files, 'import.ndjson');
-        writePinoFile(path, 0, TOTAL);
-        return path;
-      },
-    },
-    {
-      door: 'collector',
-      target: '>= 500 k',
-      address: (d) => d.grpcAddress,
-      path: () => {
-        const dir = join(files, 'tailed');
-        mkdirSync(dir);
-        for (let f = 0; f < FILES; f++) writePinoFile(join(dir, `app-${f}.log`), (f * TOTAL) / FILES, ((f + 1) * TOTAL) / FILES);
-        return dir;
-      },
-    },
-    { door: 'client', target: '-', address: (d) => d.grpcAddress },
-    { door: 'http-ndjson', target: '>= 300 k', address: (d) => d.url },
-    { door: 'loki-json', target: '>= 300 k', address: (d) => d.url },
-  ] satisfies Door[]
-).filter((d: Door) => !only || only.includes(d.door));
-/** Runs the client in its own process; asynchronously, since the daemon's main thread is this one. */
-function runClient(door: string, address: string, path?: string): Promise<{ entries: number; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./client.js', import.meta.url)), door, address, String(TOTAL), ...(path ? [path] : [])], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${door} client exited with ${code}`))));
-  });
-}
-
-for (const door of doors) {
-  const path = door.path?.();
-  await withDaemon(async (d) => {
-    const r = await runClient(door.door, door.address(d), path);
+const DOORS: { door: string; target: string }[] = [
+  { door: 'import', target: '>= 1.0 M' },
+  { door: 'http-ndjson', target: '>= 600 k' },
+  { door: 'loki-json', target: '>= 600 k' },
+  { door: 'otlp-protobuf', target: '>= 500 k' },
+  { door: 'grpc-batches', target: '>= 1.5 M' },
+  { door: 'grpc-push', target: '>= 500 k' },
+  { door: 'syslog', target: '>= 300 k' },
+  { door: 'collector', target: '-' },
+  { door: 'client', target: '-' },
+];
+for (const { door, target } of DOORS.filter((d) => !only || only.includes(d.door))) {
+  const extra = door === 'collector' ? collectorFiles() : undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-'));
+  const daemon = spawnDaemon(dir, ['--http-port', '0', '--grpc-port', '0', '--syslog-port', '0', '--memory', `${BUDGET_MIB}MiB`]);
+  try {
+    const ready = (await daemon.line((l) => l.msg.startsWith('tributary ready'))) as { http: string; grpc: string | null; syslog?: number | null };
+    const at = { http: ready.http.replace('0.0.0.0', '127.0.0.1'), grpc: ready.grpc, syslog: ready.syslog };
+    const r = (await child('client.js', [door, JSON.stringify(at), file, ...(extra ? [extra] : [])])) as { entries: number; ms: number };
+    if (r.entries !== TOTAL) throw new Error(`${door}: ${r.entries} of ${TOTAL} entries stored`);
     const rate = r.entries / (r.ms / 1000);
-    rows.push({ door: door.door, entriesPerSec: rate, target: door.target });
-    log(`${door.door}: ${si(rate)} entries/s`);
-  });
+    const peak = peakRssOf(daemon.child.pid!) / 2 ** 20;
+    rows.push({ door, entriesPerSec: rate, peakRssMiB: peak, target });
+    log(`${door}: ${si(rate)} entries/s, daemon peak RSS ${peak.toFixed(0)} MiB`);
+  } finally {
+    daemon.kill();
+    await daemon.exited;
+    rmSync(dir, { recursive: true, force: true });
+    if (extra) rmSync(extra, { recursive: true, force: true });
+  }
 }
 
-rmSync(files, { recursive: true, force: true });
-
-const base = rows[0]!.entriesPerSec;
+const writer = rows[0]!.entriesPerSec;
+const duck = rows[1]!.entriesPerSec;
 printTable(
-  `Ingest through each door from a separate client process, durable and indexed (${TOTAL.toLocaleString('en')} entries each, ${quick ? 'quick' : 'full'})`,
-  rows.map((r) => ({ door: r.door, 'entries/s': si(r.entriesPerSec), 'vs baseline': `${(r.entriesPerSec / base).toFixed(2)}x`, target: r.target })),
+  `Ingest of the realistic fleet (${TOTAL.toLocaleString('en')} entries, 10,000 servers) through each door, client in its own process, durable; daemon budget ${BUDGET_MIB} MiB`,
+  rows.map((r) => ({
+    door: r.door,
+    'entries/s': si(r.entriesPerSec),
+    'vs writer': `${(r.entriesPerSec / writer).toFixed(2)}x`,
+    'vs DuckDB': `${(r.entriesPerSec / duck).toFixed(2)}x`,
+    'peak RSS MiB': r.peakRssMiB === null ? '-' : r.peakRssMiB.toFixed(0),
+    target: r.target,
+  })),
 );
-const path = writeResults(quick ? 'ingest-quick' : 'ingest', { total: TOTAL, rows });
+const path = writeResults(quick ? 'ingest-quick' : 'ingest', { total: TOTAL, budgetMiB: BUDGET_MIB, rows });
 console.log(`\nwrote ${path}`);

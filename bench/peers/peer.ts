@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { digestCounts, digestRows, type Digest, type Draw, type Row } from './shapes.js';
 import { dirBytes } from '../lib/report.js';
+import { duckdbBulkLoad } from '../lib/duckdb-load.js';
+import { peakRssOf } from '../lib/proc.js';
 
 const arg = (name: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,17 +61,7 @@ async function duckdb(): Promise<Peer> {
   const db = await DuckDBInstance.create(file);
   const c = await db.connect();
   return {
-    async load() {
-      const t0 = performance.now();
-      await c.run(
-        `CREATE TABLE logs AS SELECT ts, service, server, region,
-           CASE level WHEN 'DEBUG' THEN 0 WHEN 'INFO' THEN 1 WHEN 'WARN' THEN 2 ELSE 3 END::TINYINT AS level, msg
-         FROM read_json('${data}', format = 'newline_delimited',
-           columns = {ts: 'BIGINT', service: 'VARCHAR', server: 'VARCHAR', region: 'VARCHAR', level: 'VARCHAR', msg: 'VARCHAR'})`,
-      );
-      await c.run('CHECKPOINT');
-      return performance.now() - t0;
-    },
+    load: () => duckdbBulkLoad(c, data),
     async logQuery(sql, params) {
       const r = await c.runAndReadAll(sql, params as never);
       return r.getRows().map((x) => ({ ts: String(x[0]), server: String(x[1]), level: Number(x[2]), message: String(x[3]) }));
@@ -164,6 +156,5 @@ for (const d of draws) {
   digests.push(await run(d));
   ms.push(performance.now() - t0);
 }
-const status = readFileSync('/proc/self/status', 'utf8');
-const peakRss = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+const peakRss = peakRssOf('self');
 writeFileSync(arg('out'), JSON.stringify({ system, loadMs, bytes: peer.bytes(), peakRss, ms, digests }));

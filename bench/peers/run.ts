@@ -10,12 +10,14 @@
 //   npm run bench:peers -- --n 1000000  # fewer
 //   npm run bench:peers -- --quick      # 200 k entries, 20 draws per shape
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, spawnDaemon, type DaemonProcess } from '../../src/daemon/daemon-process.js';
-import { RealisticFleet, writeNdjson } from '../lib/realistic.js';
+import { RealisticFleet } from '../lib/realistic.js';
+import { realisticFile } from '../lib/fleet-file.js';
+import { peakRssOf } from '../lib/proc.js';
 import { dirBytes, printTable, si, writeResults } from '../lib/report.js';
 import { SHAPES, digestCounts, digestRows, drawQueries, percentile, type Digest, type Draw, type Shape } from './shapes.js';
 
@@ -37,29 +39,13 @@ interface SystemResult {
   digests: Digest[];
 }
 
-// The data, made once per (N, seed) and kept in the temporary directory between runs.
-const cache = join(tmpdir(), 'tributary-bench-peers');
-mkdirSync(cache, { recursive: true });
 const fleet = new RealisticFleet({ entries: N, seed: 42 });
-const dataFile = join(cache, `fleet-${N}-42.ndjson`);
-if (!existsSync(dataFile)) {
-  log(`writing ${si(N)} entries of the realistic fleet to ${dataFile}`);
-  const t0 = performance.now();
-  const bytes = writeNdjson(fleet, `${dataFile}.tmp`);
-  rmSync(dataFile, { force: true });
-  await import('node:fs').then((fs) => fs.renameSync(`${dataFile}.tmp`, dataFile));
-  log(`  ${(bytes / N).toFixed(0)} bytes of NDJSON per entry, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-}
+const dataFile = realisticFile(fleet, log);
 const fileBytes = statSync(dataFile).size;
 const draws = drawQueries(fleet, PER_SHAPE);
 const work = mkdtempSync(join(tmpdir(), 'tributary-peers-'));
 const drawsFile = join(work, 'draws.json');
 writeFileSync(drawsFile, JSON.stringify(draws));
-
-function peakRssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
 
 function runChild(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
