@@ -15,7 +15,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import type { LogEntry } from '../../src/model/entry.js';
 import { spawnDaemon } from '../../src/daemon/daemon-process.js';
 import { realisticFile } from '../lib/fleet-file.js';
-import { peakRssOf } from '../lib/proc.js';
+import { ioOf, peakRssOf } from '../lib/proc.js';
 import { RealisticFleet } from '../lib/realistic.js';
 import { printTable, si, writeResults } from '../lib/report.js';
 import { entryOfLine, fileLines } from './requests.js';
@@ -33,6 +33,8 @@ interface Row {
   door: string;
   entriesPerSec: number;
   peakRssMiB: number | null;
+  /** Bytes the daemon passed to write(2) per entry (WAL, replica, blocks, compaction): every copy of an entry that goes to a file. */
+  writtenPerEntry: number | null;
   target: string;
 }
 const rows: Row[] = [];
@@ -66,16 +68,22 @@ function child(script: string, args: string[]): Promise<any> {
   const rate = lines.length / ((performance.now() - t0) / 1000);
   await d.stop();
   rmSync(dir, { recursive: true, force: true });
-  rows.push({ door: 'in-process writer (no door)', entriesPerSec: rate, peakRssMiB: null, target: '-' });
+  rows.push({ door: 'in-process writer (no door)', entriesPerSec: rate, peakRssMiB: null, writtenPerEntry: null, target: '-' });
   log(`in-process writer: ${si(rate)} entries/s`);
 }
 
 // DuckDB's bulk load of the same file, in its own process.
 {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-ingest-duckdb-'));
-  const r = (await child('duckdb.js', [file, dir])) as { ms: number; peakRss: number };
+  const r = (await child('duckdb.js', [file, dir])) as { ms: number; peakRss: number; written: number };
   rmSync(dir, { recursive: true, force: true });
-  rows.push({ door: 'DuckDB bulk load (read_json)', entriesPerSec: TOTAL / (r.ms / 1000), peakRssMiB: r.peakRss / 2 ** 20, target: '-' });
+  rows.push({
+    door: 'DuckDB bulk load (read_json)',
+    entriesPerSec: TOTAL / (r.ms / 1000),
+    peakRssMiB: r.peakRss / 2 ** 20,
+    writtenPerEntry: r.written / TOTAL,
+    target: '-',
+  });
   log(`duckdb: ${si(TOTAL / (r.ms / 1000))} entries/s`);
 }
 
@@ -112,12 +120,14 @@ for (const { door, target } of DOORS.filter((d) => !only || only.includes(d.door
   try {
     const ready = (await daemon.line((l) => l.msg.startsWith('tributary ready'))) as { http: string; grpc: string | null; syslog?: number | null };
     const at = { http: ready.http.replace('0.0.0.0', '127.0.0.1'), grpc: ready.grpc, syslog: ready.syslog };
+    const before = ioOf(daemon.child.pid!).wchar;
     const r = (await child('client.js', [door, JSON.stringify(at), file, ...(extra ? [extra] : [])])) as { entries: number; ms: number };
     if (r.entries !== TOTAL) throw new Error(`${door}: ${r.entries} of ${TOTAL} entries stored`);
     const rate = r.entries / (r.ms / 1000);
     const peak = peakRssOf(daemon.child.pid!) / 2 ** 20;
-    rows.push({ door, entriesPerSec: rate, peakRssMiB: peak, target });
-    log(`${door}: ${si(rate)} entries/s, daemon peak RSS ${peak.toFixed(0)} MiB`);
+    const written = (ioOf(daemon.child.pid!).wchar - before) / r.entries;
+    rows.push({ door, entriesPerSec: rate, peakRssMiB: peak, writtenPerEntry: written, target });
+    log(`${door}: ${si(rate)} entries/s, daemon peak RSS ${peak.toFixed(0)} MiB, ${written.toFixed(0)} bytes written per entry`);
   } finally {
     daemon.kill();
     await daemon.exited;
@@ -136,6 +146,7 @@ printTable(
     'vs writer': `${(r.entriesPerSec / writer).toFixed(2)}x`,
     'vs DuckDB': `${(r.entriesPerSec / duck).toFixed(2)}x`,
     'peak RSS MiB': r.peakRssMiB === null ? '-' : r.peakRssMiB.toFixed(0),
+    'written B/entry': r.writtenPerEntry === null ? '-' : r.writtenPerEntry.toFixed(0),
     target: r.target,
   })),
 );
