@@ -19,7 +19,7 @@ import { RealisticFleet } from '../lib/realistic.js';
 import { realisticFile } from '../lib/fleet-file.js';
 import { peakRssOf } from '../lib/proc.js';
 import { dirBytes, printTable, si, writeResults } from '../lib/report.js';
-import { SHAPES, digestCounts, digestRows, drawQueries, percentile, type Digest, type Draw, type Shape } from './shapes.js';
+import { SHAPES, digestCounts, digestRows, drawQueries, percentile, tributaryRequest, type Digest, type Draw, type Shape } from './shapes.js';
 
 const argv = process.argv;
 const quick = argv.includes('--quick');
@@ -63,29 +63,6 @@ async function peer(system: 'duckdb' | 'sqlite'): Promise<SystemResult> {
   const r = JSON.parse(readFileSync(out, 'utf8')) as SystemResult;
   rmSync(dir, { recursive: true, force: true });
   return r;
-}
-
-/** One draw as a Tributary HTTP request: LogQL over the query API. */
-function tributaryRequest(d: Draw): string {
-  // A minute's deadline rather than the API's 5 s default: a slow shape is measured, not cut short (a cut answer is partial, and fails the run).
-  const q = (query: string, limit: number) =>
-    `/api/v1/query?${new URLSearchParams({ query, from: d.from, to: d.to, limit: String(limit), direction: 'forward', timeout_ms: '60000' })}`;
-  switch (d.shape) {
-    case 'service_1m':
-      return q(`{service=${JSON.stringify(d.service)}}`, d.limit);
-    case 'warn_5m':
-      return q('{} | level >= WARN', d.limit);
-    case 'region_1m':
-      return q(`{region=${JSON.stringify(d.region)}}`, d.limit);
-    case 'server_hour':
-      return q(`{server=${JSON.stringify(d.server)}}`, d.limit);
-    case 'all_10s':
-      return q('{}', d.limit);
-    case 'substring_1m':
-      return q(`{} |= ${JSON.stringify(d.text)}`, d.limit);
-    case 'count_by_level':
-      return `/api/v1/query_range?${new URLSearchParams({ query: `sum by (level) (count_over_time({service=${JSON.stringify(d.service)}}[1m]))`, from: d.from, to: d.to, timeout_ms: '60000' })}`;
-  }
 }
 
 const LEVELS: Record<string, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };

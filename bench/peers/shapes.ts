@@ -136,3 +136,26 @@ export function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
+
+/** One draw as a Tributary HTTP request: LogQL over the query API. */
+export function tributaryRequest(d: Draw): string {
+  // A minute's deadline rather than the API's 5 s default: a slow shape is measured, not cut short (a cut answer is partial, and fails the run).
+  const q = (query: string, limit: number) =>
+    `/api/v1/query?${new URLSearchParams({ query, from: d.from, to: d.to, limit: String(limit), direction: 'forward', timeout_ms: '60000' })}`;
+  switch (d.shape) {
+    case 'service_1m':
+      return q(`{service=${JSON.stringify(d.service)}}`, d.limit);
+    case 'warn_5m':
+      return q('{} | level >= WARN', d.limit);
+    case 'region_1m':
+      return q(`{region=${JSON.stringify(d.region)}}`, d.limit);
+    case 'server_hour':
+      return q(`{server=${JSON.stringify(d.server)}}`, d.limit);
+    case 'all_10s':
+      return q('{}', d.limit);
+    case 'substring_1m':
+      return q(`{} |= ${JSON.stringify(d.text)}`, d.limit);
+    case 'count_by_level':
+      return `/api/v1/query_range?${new URLSearchParams({ query: `sum by (level) (count_over_time({service=${JSON.stringify(d.service)}}[1m]))`, from: d.from, to: d.to, timeout_ms: '60000' })}`;
+  }
+}

@@ -6,14 +6,16 @@ import type { StorageFs } from './fs.js';
 import type { Page } from './page.js';
 
 /**
- * Bytes of dictionaries and templates kept, beside the pages' budget (a
- * block's templates: a few hundred KiB; pages ask for them through here, so
- * this bounds them). Too small, and a query re-reads templates per page.
+ * Shares of the cache's one budget. Dictionaries and templates: a block's
+ * are a few hundred KiB, and pages ask for them through here; too small a
+ * share, and a query re-reads templates per page. Postings: a bit per label
+ * and page, about 100 KiB a block at 10,000 servers. Each share has a cap,
+ * past which the pages take the rest.
  */
-const TEXT_BYTES = 16 * 1024 * 1024;
-
-/** Bytes of postings kept (a block's: a bit per label and page, about 100 KiB at 10,000 servers). */
-const POSTING_BYTES = 8 * 1024 * 1024;
+const TEXT_SHARE = 0.25;
+const TEXT_MAX_BYTES = 16 * 1024 * 1024;
+const POSTING_SHARE = 0.125;
+const POSTING_MAX_BYTES = 8 * 1024 * 1024;
 
 /** One value per block, read once and kept while among the recently used, within a byte budget. */
 class BlockLru<V> {
@@ -55,14 +57,28 @@ class BlockLru<V> {
 export class PageCache {
   private readonly pages = new Map<string, { page: Page; bytes: number }>();
   /** Dictionaries (v3) or templates (v4) of recently read blocks. */
-  private readonly texts = new BlockLru<BlockText>(TEXT_BYTES, (t) => (t.templates === null ? t.dictionary.byteLength : t.templates.bytes));
+  private readonly texts: BlockLru<BlockText>;
   /** Postings of recently read blocks (postings.ts). */
-  private readonly postingsOf = new BlockLru<PagePostings | null>(POSTING_BYTES, (p) => 64 + (p?.bytes ?? 0));
+  private readonly postingsOf: BlockLru<PagePostings | null>;
+  /** What the decoded pages may hold: the budget less the texts' and postings' shares. */
+  private readonly maxBytes: number;
   private bytes = 0;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  /** `budgetBytes` bounds everything the cache holds: pages, texts and postings together (their shares may be given). */
+  constructor(
+    budgetBytes: number,
+    shares: { textBytes: number; postingBytes: number } = {
+      textBytes: Math.min(TEXT_MAX_BYTES, Math.floor(budgetBytes * TEXT_SHARE)),
+      postingBytes: Math.min(POSTING_MAX_BYTES, Math.floor(budgetBytes * POSTING_SHARE)),
+    },
+  ) {
+    const { textBytes, postingBytes } = shares;
+    this.texts = new BlockLru<BlockText>(textBytes, (t) => (t.templates === null ? t.dictionary.byteLength : t.templates.bytes));
+    this.postingsOf = new BlockLru<PagePostings | null>(postingBytes, (p) => 64 + (p?.bytes ?? 0));
+    this.maxBytes = budgetBytes - textBytes - postingBytes;
+  }
 
   /** A block's postings from label ids to pages (null before blocks v4). */
   postings(fs: StorageFs, block: BlockIndex): PagePostings | null {

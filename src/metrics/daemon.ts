@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 import type { ActorRef } from '../actors/behaviour.js';
+import { threadMemory, type ThreadMemory } from '../actors/thread-memory.js';
 import type { ActorStats, ActorSystem } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
 import type { QueryService } from '../query/engine.js';
@@ -117,6 +118,25 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
     async collect() {
       this.reset();
       for (const [shard, s] of await shardStats()) this.set({ shard }, s.diskFull ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'tributary_thread_memory_bytes',
+    help: "Memory of each shard's thread as its V8 isolate counts it: heap used and committed, external (ArrayBuffers: memtable slabs, decoded pages, answers) and ArrayBuffers alone.",
+    labelNames: ['thread', 'kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const set = (thread: string, m: ThreadMemory) => {
+        this.set({ thread, kind: 'heap_used' }, m.heapUsed);
+        this.set({ thread, kind: 'heap_total' }, m.heapTotal);
+        this.set({ thread, kind: 'external' }, m.external);
+        this.set({ thread, kind: 'array_buffers' }, m.arrayBuffers);
+      };
+      const threadOf = new Map(source.system.stats().map((a) => [a.name, a.thread]));
+      for (const [shard, s] of await shardStats()) if (s.memory) set(String(threadOf.get(shard) ?? shard), s.memory);
+      set('main', threadMemory());
     },
   });
 

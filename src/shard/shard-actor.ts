@@ -1,3 +1,4 @@
+import { threadMemory, type ThreadMemory } from '../actors/thread-memory.js';
 import { WAL_SYNC_BUCKETS_S, type SyncLatency } from './sync-latency.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
@@ -86,6 +87,8 @@ export interface ShardStatsAnswer {
   readonly feedsLost?: number;
   /** WAL group-commit fdatasync latencies since the shard started (primary only). */
   readonly walSync?: SyncLatency;
+  /** The memory of the thread the shard runs on (primary only). */
+  readonly memory?: ThreadMemory;
 }
 
 interface PrimaryState {
@@ -219,7 +222,7 @@ export const shardActor = defineBehaviour<
         ),
       );
     if (req.op === 'adopt') return adopt(state, req.from, ctx);
-    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync };
+    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync, memory: threadMemory() };
   },
 
   async stop(state) {

@@ -391,7 +391,8 @@ test('the page cache serves repeated reads, keeps the most recently used, and st
     return probe.size.bytes;
   });
   const room = cost[0]! + cost[1]! + 100; // room for two pages
-  const cache = new PageCache(room);
+  const text = 1 << 20;
+  const cache = new PageCache(room + text, { textBytes: text, postingBytes: 0 });
   const first = cache.get(nodeFs, block, 0);
   t.is(cache.get(nodeFs, block, 0), first, 'a hit returns the same decoded page');
   cache.get(nodeFs, block, 1);
