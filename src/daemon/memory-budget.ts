@@ -66,9 +66,11 @@ const YOUNG_GENERATION_MB = 8;
  *   30 %         memtables: reserved and touched at open, so memory does not
  *                creep up as data arrives; when full, the shard holds frames
  *                in its mailbox (backpressure) until a seal frees room
- *   20 %         page caches of decoded sealed pages (LRU: evicts when full)
+ *   35 %         block caches: decoded sealed pages, and the texts and
+ *                postings they are read with, in one budget (LRU: evicts
+ *                when full)
  *   10 %         replica tails (oldest batch dropped when full)
- *   the rest     working heaps, as V8 old-generation limits: 60 % for the
+ *   the rest     (25 %) working heaps, as V8 old-generation limits: 60 % for the
  *                actor threads (queries and ingest), 20 % for the seal
  *                threads, 20 % for the parse threads; floors of 128, 64
  *                and 64 MiB. A query past
@@ -95,7 +97,7 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
       { budgetBytes, ...shape },
     );
   }
-  const heaps = rest * 0.4;
+  const heaps = rest * 0.25;
   const actorHeapMb = Math.max(128, Math.floor((heaps * 0.6) / shape.workers / MiB(1)));
   const sealHeapMb = Math.max(64, Math.floor((heaps * 0.2) / sealThreads / MiB(1)));
   const parseHeapMb = Math.max(64, Math.floor((heaps * 0.2) / Math.max(1, parseThreads) / MiB(1)));
@@ -105,7 +107,7 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
     shard: {
       sealBytes: Math.min(MiB(64), maxMemtableBytes / 2),
       maxMemtableBytes,
-      pageCacheBytes: Math.floor((rest * 0.2) / shards),
+      pageCacheBytes: Math.floor((rest * 0.35) / shards),
       replicaTailBytes: shape.replicas > 0 ? Math.floor((rest * 0.1) / (shards * shape.replicas)) : 0,
       reserveMemtable: true,
     },

@@ -12,9 +12,9 @@ import type { Page } from './page.js';
  * and page, about 100 KiB a block at 10,000 servers. Each share has a cap,
  * past which the pages take the rest.
  */
-const TEXT_SHARE = 0.25;
+const TEXT_SHARE = 0.4;
 const TEXT_MAX_BYTES = 16 * 1024 * 1024;
-const POSTING_SHARE = 0.125;
+const POSTING_SHARE = 0.2;
 const POSTING_MAX_BYTES = 8 * 1024 * 1024;
 
 /** One value per block, read once and kept while among the recently used, within a byte budget. */
