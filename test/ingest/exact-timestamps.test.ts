@@ -67,6 +67,49 @@ test('through the daemon: an int64 ts sent as a JSON number is stored to the nan
   );
 });
 
+test('parsing as is first gives exactly what rewriting every long integer gives, on any JSON with long digit runs (property)', (t) => {
+  // The reference: the whole-text rewrite applied always, as it was before the as-is parse came first.
+  const reference = (text: string): unknown =>
+    JSON.parse(text.replace(/"[^"\\]*(?:\\.[^"\\]*)*"|(?<![\d.eE+\-])-?\d{16,}(?![\d.eE])/g, (m) => (m.charCodeAt(0) === 0x22 ? m : `"${m}"`)));
+  // 15 to 21 digits, the first not zero: each length equally likely, either side of the 16 digits the rewrite quotes.
+  const longDigits = fc
+    .tuple(fc.integer({ min: 1, max: 9 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 14, maxLength: 20 }))
+    .map(([first, rest]) => `${first}${rest.join('')}`);
+  const leaf = fc.oneof(
+    longDigits.map((d) => ({ raw: d })), // a bare number
+    longDigits.map((d) => `ts ${d}`), // digits inside a string
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    fc.string(),
+    fc.boolean(),
+  );
+  const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('tree'), { maxLength: 4 }),
+      fc.dictionary(fc.string({ maxLength: 4 }), tie('tree'), { maxKeys: 4 }),
+    ),
+  }));
+  const write = (v: unknown): string =>
+    v !== null && typeof v === 'object' && 'raw' in v
+      ? (v as { raw: string }).raw
+      : Array.isArray(v)
+        ? `[${v.map(write).join(',')}]`
+        : v !== null && typeof v === 'object'
+          ? `{${Object.entries(v)
+              .map(([k, x]) => `${JSON.stringify(k)}:${write(x)}`)
+              .join(',')}}`
+          : JSON.stringify(v);
+  fc.assert(
+    fc.property(tree, (v) => {
+      const text = `{"pad":"1234567890123456","v":${write(v)}}`; // always takes the long-digits path
+      t.deepEqual(parseJsonExact(text), reference(text));
+    }),
+    { numRuns: 500 },
+  );
+});
+
 test('an NDJSON line: a top-level time field is read from its digits; the key written twice takes the whole-text path', (t) => {
   const F = ['ts', 'time'];
   t.deepEqual(parseJsonLineExact('{"ts":1767225600444512375,"msg":"m"}', F), { ts: 1767225600444512375n, msg: 'm' });
