@@ -14,9 +14,8 @@ import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
 import { pipeView, sampleView, type PipedResult, type SampleRequest, type SampleResult, type Selection } from '../query/select.js';
 import type { GroupLabel } from '../query/logql.js';
-import type { StoreView } from '../index/store.js';
 import type { SourceReport } from '../index/dedup.js';
-import { ShardStore, type AppendResult, type RecoveryReport, type StoreStats } from '../index/store.js';
+import { ShardStore, type AppendResult, type RecoveryReport, type StoreStats, type StoreView } from '../index/store.js';
 import { feedsOf } from '../anomaly/feed.js';
 import { replaceDirectory, stageFiles, type StagedFiles } from './shard-files.js';
 
@@ -87,8 +86,7 @@ export interface ShardStatsAnswer {
   readonly feedsLost?: number;
   /** WAL group-commit fdatasync latencies since the shard started (primary only). */
   readonly walSync?: SyncLatency;
-  /** The memory of the thread the shard runs on (primary only). */
-  readonly memory?: ThreadMemory;
+  readonly memory?: ThreadMemory; // of the thread it runs on (primary only)
 }
 
 interface PrimaryState {
@@ -397,9 +395,8 @@ async function commit(state: PrimaryState, ctx: ActorContext): Promise<void> {
     state.walSync.counts[WAL_SYNC_BUCKETS_S.findIndex((le) => seconds <= le)]!++;
     state.walSync.sum += seconds;
   } catch (err) {
-    // After a failed fsync nothing since the last good one may be trusted on disk (the kernel
-    // may have dropped the dirty pages): restart the shard, whose recovery reads back what the
-    // WAL really holds. The unacknowledged frames' senders time out and resend.
+    // After a failed fsync nothing since the last good one may be trusted on disk (the kernel may have dropped
+    // the dirty pages): restart the shard, whose recovery reads what the WAL holds. Unacknowledged senders resend.
     ctx.log('error', `shard ${state.args.dir}: WAL sync failed: ${(err as Error).message}`);
     ctx.fail(err);
     return;
