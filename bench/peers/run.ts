@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { CLI, spawnDaemon, type DaemonProcess } from '../../src/daemon/daemon-process.js';
 import { RealisticFleet } from '../lib/realistic.js';
 import { realisticFile } from '../lib/fleet-file.js';
+import { storedCount } from '../lib/daemon-status.js';
 import { peakRssOf } from '../lib/proc.js';
 import { dirBytes, printTable, si, writeResults } from '../lib/report.js';
 import { SHAPES, digestCounts, digestRows, drawQueries, percentile, tributaryRequest, type Digest, type Draw, type Shape } from './shapes.js';
@@ -140,11 +141,6 @@ async function tributary(): Promise<{ idle: SystemResult; underIngest: { ms: num
     daemon.kill();
     await daemon.exited;
   }
-}
-
-async function storedCount(url: string): Promise<number> {
-  const s = (await (await fetch(`${url}/api/v1/status`)).json()) as { data: { shards: { entries: number }[] } };
-  return s.data.shards.reduce((a, x) => a + x.entries, 0);
 }
 
 try {

@@ -36,7 +36,7 @@ export function registerStatusRoute(app: FastifyInstance, source: StatusSource):
         shards: shards.map(({ name, stats }) => ({
           name,
           answered: stats !== null,
-          entries: stats?.store ? stats.store.blockEntries + stats.store.memtableEntries : 0,
+          entries: stats?.store ? stats.store.blockEntries + stats.store.sealingEntries + stats.store.memtableEntries : 0,
           blocks: stats?.store?.blocks ?? 0,
           blockBytes: stats?.store?.blockBytes ?? 0,
           walBytes: stats?.store?.walBytes ?? 0,

@@ -115,6 +115,8 @@ export interface StoreStats {
   readonly blockEntries: number;
   readonly blockBytes: number;
   readonly memtableEntries: number;
+  /** Entries of the generation a seal in flight is writing: readable, in neither the memtable nor a block yet. */
+  readonly sealingEntries: number;
   readonly memtableBytes: number;
   readonly walBytes: number;
   readonly dedupSources: number;
@@ -619,6 +621,7 @@ export class ShardStore {
       blockEntries: this.blockList.reduce((a, b) => a + b.entries, 0),
       blockBytes: this.blockList.reduce((a, b) => a + b.bytes, 0),
       memtableEntries: this.memEntries,
+      sealingEntries: this.sealing.reduce((a, b) => a + b.reader.count, 0),
       memtableBytes: this.memBytes,
       walBytes: this.wal.sizeBytes,
       dedupSources: d.sources,

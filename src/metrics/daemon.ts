@@ -85,13 +85,14 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
 
   new Gauge({
     name: 'tributary_shard_entries',
-    help: 'Entries a shard holds, in sealed blocks and in its memtable.',
+    help: 'Entries a shard holds: in sealed blocks, being sealed, and in its memtable.',
     labelNames: ['shard', 'tier'],
     registers: [registry],
     async collect() {
       this.reset();
       for (const [shard, s] of await shardStats()) {
         this.set({ shard, tier: 'blocks' }, s.store?.blockEntries ?? 0);
+        this.set({ shard, tier: 'sealing' }, s.store?.sealingEntries ?? 0);
         this.set({ shard, tier: 'memtable' }, s.store?.memtableEntries ?? 0);
       }
     },
@@ -123,7 +124,7 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
 
   new Gauge({
     name: 'tributary_thread_memory_bytes',
-    help: "Memory of each shard's thread as its V8 isolate counts it: heap used and committed, external (ArrayBuffers: memtable slabs, decoded pages, answers) and ArrayBuffers alone.",
+    help: 'Memory of each shard thread and of the main thread as its V8 isolate counts it: heap used and committed, external (memory outside the heap V8 knows of, ArrayBuffers included) and ArrayBuffers alone.',
     labelNames: ['thread', 'kind'],
     registers: [registry],
     async collect() {

@@ -12,8 +12,8 @@ import { encodeRows } from '../query/answer-rows.js';
 import type { RowsAnswer } from '../query/merge-rows.js';
 import { emptyStats, queryView } from '../query/scan.js';
 import { countView, type CountResult } from '../query/aggregate.js';
-import { pipeView, sampleView, type PipedResult, type SampleRequest, type SampleResult, type Selection } from '../query/select.js';
 import type { GroupLabel } from '../query/logql.js';
+import { pipeView, sampleView, type PipedResult, type SampleRequest, type SampleResult, type Selection } from '../query/select.js';
 import type { SourceReport } from '../index/dedup.js';
 import { ShardStore, type AppendResult, type RecoveryReport, type StoreStats, type StoreView } from '../index/store.js';
 import { feedsOf } from '../anomaly/feed.js';
@@ -39,10 +39,7 @@ export interface ShardArgs {
   readonly replicaTailBytes?: number;
   /** Retention: whole blocks older than maxAgeMs, then the oldest beyond maxBytes, are removed. */
   readonly retention?: { readonly maxAgeMs?: number; readonly maxBytes?: number };
-  /**
-   * Fault injection for tests and drills: while Int32 slot 0 of this buffer is
-   * 1, every write fails with ENOSPC, as on a full disk.
-   */
+  /** Fault injection for tests and drills: while Int32 slot 0 of this buffer is 1, every write fails with ENOSPC (a full disk). */
   readonly faults?: SharedArrayBuffer;
   /** Bumped whenever entries are stored, with their newest timestamp: live tails wait on it (mailbox/arrivals.ts). */
   readonly arrivals?: SharedArrayBuffer;

@@ -37,6 +37,25 @@ const plain = (e: IdentifiedEntry) => ({
   seq: e.seq,
 });
 
+test('while a seal is in flight its generation is counted as sealing: blocks, sealing and memtable always add up to what was stored', async (t) => {
+  const { store } = ShardStore.open({ dir: tempDir(t) });
+  const es = entries(3000);
+  store.append(batch('src-a', 0, es.slice(0, 2000)));
+  await store.sync();
+  const total = (s: typeof store.stats) => s.blockEntries + s.sealingEntries + s.memtableEntries;
+  const sealed = store.seal(); // the generation is cut now; the block is written after the label log's sync
+  store.append(batch('src-a', 2000, es.slice(2000)));
+  const during = store.stats;
+  t.true(during.sealing);
+  t.deepEqual([during.blockEntries, during.sealingEntries, during.memtableEntries], [0, 2000, 1000]);
+  await sealed;
+  const after = store.stats;
+  t.deepEqual([after.blockEntries, after.sealingEntries, after.memtableEntries], [2000, 0, 1000]);
+  t.is(total(during), 3000);
+  t.is(total(after), 3000);
+  await store.close();
+});
+
 test('appended entries are stored, sealed into sorted blocks, and read back after reopening', async (t) => {
   const dir = tempDir(t);
   const { store } = ShardStore.open({ dir });

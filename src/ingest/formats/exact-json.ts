@@ -21,8 +21,8 @@ const STRING_OR_LONG_INT = /"[^"\\]*(?:\\.[^"\\]*)*"|(?<![\d.eE+\-])-?\d{16,}(?!
 export function parseJsonExact(text: string): unknown {
   if (!LONG_DIGITS.test(text)) return JSON.parse(text);
   // Long digit runs are most often inside strings (Loki's and OTLP's timestamps are strings): parse as is, and
-  // rewrite only if a number came out that was written with 16 digits or more. The rewrite's regex over the
-  // whole body was a sixth of a Loki push's parse.
+  // rewrite only if a number came out that was written with 16 digits or more. Skipping the regex over the whole
+  // body took a Loki push's parse from 7.7-8.7 to 6.0-7.8 µs per entry (200 k realistic entries, in process).
   const plain: unknown = JSON.parse(text);
   if (!hasLongInteger(plain)) return plain;
   return JSON.parse(text.replace(STRING_OR_LONG_INT, quoteInteger));
