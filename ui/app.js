@@ -10,7 +10,7 @@ const PAGE = 200;
 const MAX_LIVE_ROWS = 2000;
 
 const $ = (id) => document.getElementById(id);
-const state = { query: '{}', zoom: undefined, cursor: undefined, loading: false, generation: 0, tail: undefined, chart: undefined };
+const state = { query: '{}', zoom: undefined, cursor: undefined, loading: undefined, generation: 0, tail: undefined, chart: undefined };
 
 function nsOf(ms) {
   return (BigInt(Math.round(ms)) * 1000000n).toString();
@@ -100,8 +100,9 @@ function setMore(text) {
 }
 
 async function loadPage(generation) {
-  if (state.loading || state.cursor === null) return;
-  state.loading = true;
+  // One page at a time per query (scrolling asks again while a page loads); a new query does not wait for an old one's page.
+  if (state.loading === generation || state.cursor === null) return;
+  state.loading = generation;
   const { from, to } = currentRange();
   try {
     const params = { query: state.query, from: nsOf(from), to: nsOf(to), limit: String(PAGE), direction: 'backward' };
@@ -121,7 +122,7 @@ async function loadPage(generation) {
       setMore('');
     }
   } finally {
-    state.loading = false;
+    if (state.loading === generation) state.loading = undefined;
   }
 }
 

@@ -206,6 +206,35 @@ uiTest('the UI queries, shows errors in place, colours levels, scrolls by cursor
   await shot(page, '4-live-and-anomaly');
 });
 
+uiTest('a query run while the one before it is still loading is answered: the older page does not hold the newer one back', async (t) => {
+  const d: Daemon = await startDaemon(t);
+  await d.ingest(entries(50, 'held'));
+  const page = await (await browser(t)).newPage();
+  await page.goto(d.url);
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 50);
+  // The next log query's answer is held at the network until the query after it has been asked.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  await page.route(/\/api\/v1\/query\?/, async (route) => {
+    if (held) {
+      release();
+      return route.continue();
+    }
+    held = true;
+    await released;
+    await route.continue();
+  });
+  await page.fill('#query', '{service="svc-a"}');
+  await page.click('#run');
+  await page.waitForFunction(() => document.getElementById('more')!.textContent === 'loading...');
+  await page.fill('#query', '{service="svc-b"}');
+  await page.click('#run');
+  await page.waitForFunction(() => document.getElementById('more')!.textContent === '25 entries, that is all');
+  t.true((await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.children[2]!.textContent))).every((s) => s === 'svc-b'));
+  t.is(await rows(page), 25);
+});
+
 uiTest('with tokens, the UI asks to sign in, refuses a wrong token and works with the right one', async (t) => {
   const token = 'ui-test-token-0123456789';
   const d: Daemon = await startDaemon(t, { auth: { tokens: [token] } });
