@@ -105,7 +105,13 @@ clusterTest(
 
     // From then on whole, without the lost member: everything acknowledged before the loss is there (its disk was not needed).
     await waitUntil('answers whole without the lost member', async () => (await queryAll(urls[2]!, 20_000, 5000)).partial.length === 0, 60_000).catch(explain);
-    const without = occurrences((await queryAll(urls[2]!, 50_000, 10_000)).entries);
+    // Whole, but the new owner may still be replaying the stream's tail (reads are eventually consistent): wait for it, then compare.
+    const foundBeforeLoss = async () => {
+      const seen = occurrences((await queryAll(urls[2]!, 50_000, 10_000)).entries);
+      return { seen, done: acknowledged.slice(0, beforeLoss).every((i) => seen.has(`e ${i}`)) };
+    };
+    await waitUntil('every entry acknowledged before the loss found', async () => (await foundBeforeLoss()).done, 60_000).catch(() => {}); // the assertion below says which are missing
+    const without = (await foundBeforeLoss()).seen;
     t.deepEqual(
       acknowledged
         .slice(0, beforeLoss)

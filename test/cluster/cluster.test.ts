@@ -143,6 +143,8 @@ clusterTest('two members share the shards; a push through one is found once thro
   // a back: every entry once, complete again.
   const a2 = await member(t, nats.servers, join(dir, 'a'));
   await settled(a2.url, 2);
+  // a's shards come back to it and it catches up from the streams: eventually every entry, then exactly once.
+  await waitUntil('2800 entries found through a', async () => (await queryAll(a2.url)).entries.length >= 2800, 20_000).catch(() => {}); // asserted below
   const all = await queryAll(a2.url);
   t.deepEqual(all.partial, []);
   assertOnce(t, all.entries, 'http', 2000);

@@ -6,6 +6,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { isTributaryError } from '../../src/errors.js';
 import { clusterStatus, memberOptions, natsServer, queryAll, settled, startNats } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/system.js';
+import { waitUntil } from '../helpers/workers.js';
 
 /**
  * Development on one node: `nats-server -js` on a laptop is not clustered,
@@ -40,9 +41,12 @@ natsTest('against a single non-clustered nats-server the cluster starts with 1 r
   await d.ingest(
     Array.from({ length: 50 }, (_, i) => ({ ts: now + BigInt(i), level: 1, service: 'laptop', server: 'dev', region: 'home', message: `entry ${i}` })),
   );
+  // Reads are eventually consistent: the ack means JetStream holds the batch; the shard's owner stores it a moment later.
+  const laptop = async () => (await queryAll(d.url)).entries.filter((e) => e.service === 'laptop');
+  await waitUntil('the 50 entries stored by their owner', async () => (await laptop()).length >= 50, 20_000);
   const { entries, partial } = await queryAll(d.url);
   t.deepEqual(partial, []);
-  t.is(entries.filter((e) => e.service === 'laptop').length, 50);
+  t.deepEqual(entries.filter((e) => e.service === 'laptop').map((e) => e.message).sort(), Array.from({ length: 50 }, (_, i) => `entry ${i}`).sort());
 });
 
 natsTest('a replica count JetStream refuses is E_CONFIG_INVALID naming cluster.streamReplicas, not a retry', async (t) => {
