@@ -49,6 +49,8 @@ import { registerHealthRoutes } from '../http/health.js';
 import { clusterHost, removeLeftovers } from './cluster-host.js';
 import { joinWhileAnswering, type ClusterOptions, type ClusterParts } from './join.js';
 import { DEFAULT_MEMORY_BUDGET, planMemory } from './memory-budget.js';
+import { MemoryGovernor } from './memory-governor.js';
+import { GatedQueryService, QueryGate } from '../query/query-gate.js';
 import { TokenSet } from '../security/tokens.js';
 import type { RecoveryReport } from '../index/store.js';
 import { describeRecovery, markCleanStop, summarize, takeCleanStopMark, type RecoverySummary } from './recovery.js';
@@ -89,6 +91,14 @@ export interface DaemonOptions {
    * planMemory). Settings in `shard` override the derived sizes.
    */
   readonly memoryBudgetBytes?: number;
+  /**
+   * Reads the process's resident memory for the memory governor (default
+   * process.memoryUsage.rss()); near the budget, ingest and queries are
+   * admitted one at a time. Tests give their own reading.
+   */
+  readonly residentMemory?: () => number;
+  /** Queries answered at once, and waiting for a turn (default 8 and 64). */
+  readonly queries?: { readonly maxConcurrent?: number; readonly maxQueued?: number };
   /** Threads that parse pushed request bodies (default 1; 0 parses on the main thread, for tools and tests). */
   readonly parseThreads?: number;
   /** Limits on what the push doors accept (body and line sizes, concurrency, timestamp window). */
@@ -144,6 +154,8 @@ export class Daemon {
   readonly writer: ShardedWriter;
   /** Answers queries: this daemon's shards, or in a cluster every member's. */
   readonly engine: QueryService;
+  /** The engine behind the doors: queries take turns at a gate (bounded, one at a time near the memory budget). */
+  readonly queries: GatedQueryService;
   /** This daemon's own shards (what it answers a cluster's queries from). */
   readonly localEngine: QueryEngine;
   /** Into this daemon's shard actors (in a cluster: what the shard consumers store through). */
@@ -189,6 +201,9 @@ export class Daemon {
     private readonly cluster: ClusterParts | undefined,
     private readonly spawnShard: (name: string) => Promise<ActorRef>,
     arrivals: ArrivalSignal,
+    /** Reads resident memory against the budget; the doors and the query gate slow down near it. */
+    readonly memory: MemoryGovernor,
+    queryGate: QueryGate,
   ) {
     this.localSink = new ActorShardSink(system, writable);
     this.localEngine = new QueryEngine(system, () => this.refs, { maxBytes: queryResultBytes }, arrivals);
@@ -200,7 +215,8 @@ export class Daemon {
       this.writer = new ShardedWriter(this.localSink, Object.keys(writable));
       this.engine = this.localEngine;
     }
-    this.ingestor = new Ingestor(this.writer, parser, this.contentDedup, ingestLimits);
+    this.ingestor = new Ingestor(this.writer, parser, this.contentDedup, ingestLimits, memory);
+    this.queries = new GatedQueryService(this.engine, queryGate);
   }
 
   static async start(options: DaemonOptions = {}): Promise<Daemon> {
@@ -306,7 +322,23 @@ export class Daemon {
         recovery: { ...totals, shards: perShard.map((s) => ({ name: s.name, ...s.report })) },
       });
       const parser = parseThreads > 0 ? poolParser({ threads: parseThreads, resourceLimits: memory.parseThread }) : inlineParser;
-      daemon = new Daemon(system, refs, writable, dataDir, memory.queryResultBytes, parser, options.ingest ?? {}, recovery, cluster, spawnShard, arrivals);
+      const governor = new MemoryGovernor({ budgetBytes: memory.budgetBytes, readRss: options.residentMemory }).start();
+      const queryGate = new QueryGate({ ...options.queries, memory: governor });
+      daemon = new Daemon(
+        system,
+        refs,
+        writable,
+        dataDir,
+        memory.queryResultBytes,
+        parser,
+        options.ingest ?? {},
+        recovery,
+        cluster,
+        spawnShard,
+        arrivals,
+        governor,
+        queryGate,
+      );
       daemon.detectorRefs.push(...detectors);
       daemon.log = log;
       const d = daemon;
@@ -319,11 +351,18 @@ export class Daemon {
       }
       const ui = options.http?.ui ?? true;
       daemon.http = await createHttpServer(
-        { engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) },
+        { engine: daemon.queries, labelValues: (name, from, to) => d.labelValues(name, from, to) },
         { tls: options.http?.tls, tokens, onDenied: ui ? uiSignIn : undefined, log: (level, message) => log(level, message) },
       );
       if (ui) registerUi(daemon.http, tokens, options.http?.tls !== undefined);
-      registerDaemonMetrics(daemon.metrics, { system, engine: daemon.engine, shards: () => d.refs, doors: () => d.ingestor.stats() });
+      registerDaemonMetrics(daemon.metrics, {
+        system,
+        engine: daemon.engine,
+        shards: () => d.refs,
+        doors: () => d.ingestor.stats(),
+        memory: () => d.memory.stats(),
+        queries: () => ({ ...d.queries.gate.load, refused: d.queries.gate.refused }),
+      });
       registerMetricsRoute(daemon.http, daemon.metrics);
       registerHealthRoutes(daemon.http, system, () => d.refs.map((r) => r.name));
       registerClusterRoutes(daemon.http, () => d.clusterMember);
@@ -334,6 +373,7 @@ export class Daemon {
         actors: () => system.stats(),
         doors: () => d.ingestor.stats(),
         flagged: () => (d.anomalies ? d.flaggedHere() : null),
+        memory: () => d.memory.stats(),
         shards: () =>
           Promise.all(
             d.refs.map(async (r) => ({
@@ -350,8 +390,8 @@ export class Daemon {
       await registerIngestApi(daemon.http, { ingestor: daemon.ingestor, sources: (prefix, limit) => d.sources(prefix, limit) }, options.ingest);
       daemon.address = await daemon.http.listen({ host: options.http?.host ?? '127.0.0.1', port: options.http?.port ?? 3100 });
       if (options.grpc !== false) {
-        daemon.grpc = createGrpcServer({ engine: daemon.engine, labelValues: (name, from, to) => d.labelValues(name, from, to) }, { tokens });
-        addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer, ledger: daemon.ledger });
+        daemon.grpc = createGrpcServer({ engine: daemon.queries, labelValues: (name, from, to) => d.labelValues(name, from, to) }, { tokens });
+        addIngestService(daemon.grpc, { ingestor: daemon.ingestor, writer: daemon.writer, ledger: daemon.ledger, memory: daemon.memory });
         daemon.grpcHost = options.grpc?.host ?? '127.0.0.1';
         daemon.grpcPort = await listenGrpc(daemon.grpc, daemon.grpcHost, options.grpc?.port ?? 9095, options.grpc?.tls);
       }
@@ -400,6 +440,7 @@ export class Daemon {
       if (daemon?.grpc) await closeGrpc(daemon.grpc);
       await daemon?.syslogListener?.close();
       await daemon?.parser.close();
+      daemon?.memory.stop();
       for (const w of daemon?.webhooks ?? []) await w.close(0);
       await cluster?.member?.leave().catch(() => {});
       await system.stop();
@@ -602,6 +643,7 @@ export class Daemon {
     this.cluster?.stopQueries?.();
     this.cluster?.stopFeeds?.();
     await this.system.stop();
+    this.memory.stop();
     await this.cluster?.nc.close().catch(() => {});
     // Every shard has synced and closed its store: the next start need not wonder.
     markCleanStop(this.dataDir);

@@ -63,13 +63,18 @@ const YOUNG_GENERATION_MB = 8;
  * Shares one memory budget out, so an operator sets one number:
  *
  *   runtime      threads themselves (counted first, not tunable)
- *   30 %         memtables: reserved and touched at open, so memory does not
+ *   25 %         memtables: reserved and touched at open, so memory does not
  *                creep up as data arrives; when full, the shard holds frames
  *                in its mailbox (backpressure) until a seal frees room
  *   35 %         block caches: decoded sealed pages, and the texts and
  *                postings they are read with, in one budget (LRU: evicts
  *                when full)
- *   10 %         replica tails (oldest batch dropped when full)
+ *    5 %         replica tails (oldest batch dropped when full: it is durable
+ *                on the primary already)
+ *   10 %         headroom for what moves with the load (bodies in flight,
+ *                answers being built, garbage not yet collected): the
+ *                memory governor slows ingest and queries down when resident
+ *                memory nears the budget (memory-governor.ts)
  *   the rest     (25 %) working heaps, as V8 old-generation limits: 60 % for the
  *                actor threads (queries and ingest), 20 % for the seal
  *                threads, 20 % for the parse threads; floors of 128, 64
@@ -88,7 +93,7 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
   const rest = budgetBytes - runtimeBytes;
   const shards = Math.max(1, shape.shards);
   // A store reserves 2 x maxMemtableBytes (memtable plus the generation being sealed).
-  const maxMemtableBytes = Math.floor((rest * 0.3) / shards / 2 / MiB(1)) * MiB(1);
+  const maxMemtableBytes = Math.floor((rest * 0.25) / shards / 2 / MiB(1)) * MiB(1);
   if (!Number.isFinite(budgetBytes) || maxMemtableBytes < MiB(2)) {
     throw new TributaryError(
       'E_INVALID_ARGUMENT',
@@ -108,7 +113,7 @@ export function planMemory(budgetBytes: number, shape: MemoryShape): MemoryPlan 
       sealBytes: Math.min(MiB(64), maxMemtableBytes / 2),
       maxMemtableBytes,
       pageCacheBytes: Math.floor((rest * 0.35) / shards),
-      replicaTailBytes: shape.replicas > 0 ? Math.floor((rest * 0.1) / (shards * shape.replicas)) : 0,
+      replicaTailBytes: shape.replicas > 0 ? Math.floor((rest * 0.05) / (shards * shape.replicas)) : 0,
       reserveMemtable: true,
     },
     actorThread: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: actorHeapMb },

@@ -4,6 +4,7 @@ import { TributaryError, isRetriable, isTributaryError, publicError } from '../e
 import type { Ingestor } from '../ingest/ingestor.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
 import type { SourceLedger } from '../ingest/source-ledger.js';
+import { NO_PRESSURE, type MemoryPressure } from '../util/memory-pressure.js';
 import { grpcError } from './errors.js';
 import { loadTributaryPackage } from './proto.js';
 
@@ -14,6 +15,8 @@ export interface GrpcIngestDeps {
   readonly maxInFlightPerStream?: number;
   /** Per-source accounting of the numbered batches that arrive. */
   readonly ledger?: SourceLedger;
+  /** Near the memory budget, a stream reads one batch at a time. */
+  readonly memory?: MemoryPressure;
 }
 
 interface BatchFrame {
@@ -38,6 +41,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
   // Push keeps its request as bytes: decoding happens on a parse thread.
   const withRawPush: ServiceDefinition = { ...definition, Push: { ...definition.Push!, requestDeserialize: (b: Buffer) => b } };
   const maxInFlight = deps.maxInFlightPerStream ?? 64;
+  const memory = deps.memory ?? NO_PRESSURE;
   server.addService(withRawPush, {
     Push: async (call: { request: Buffer }, callback: sendUnaryData<unknown>) => {
       try {
@@ -53,12 +57,19 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
     PushBatches: (call: ServerDuplexStream<BatchFrame, unknown>) => {
       let inFlight = 0;
       let ended = false;
+      // Flow control: past the bound the stream stops reading, and HTTP/2 makes the client's writes wait.
+      const bound = () => (memory.high ? 1 : maxInFlight);
       const finishIfDone = () => {
-        if (ended && inFlight === 0) call.end();
+        if (ended && inFlight === 0) {
+          unsubscribe();
+          call.end();
+        }
       };
+      const unsubscribe = memory.onChange(() => (inFlight < bound() ? call.resume() : call.pause()));
+      call.on('close', unsubscribe);
       call.on('data', (frame: BatchFrame) => {
         inFlight++;
-        if (inFlight >= maxInFlight) call.pause(); // flow control: the client's writes wait
+        if (inFlight >= bound()) call.pause();
         void storeFrame(deps.writer, frame, deps.ledger)
           .then(
             (entries) => {
@@ -73,7 +84,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
           )
           .finally(() => {
             inFlight--;
-            if (inFlight < maxInFlight) call.resume();
+            if (inFlight < bound()) call.resume();
             finishIfDone();
           });
       });
@@ -81,7 +92,7 @@ export function addIngestService(server: Server, deps: GrpcIngestDeps): void {
         ended = true;
         finishIfDone();
       });
-      call.on('error', () => {}); // a client that went away: its unacknowledged batches are its to resend
+      call.on('error', unsubscribe); // a client that went away: its unacknowledged batches are its to resend
     },
   });
 }

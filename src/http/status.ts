@@ -3,6 +3,7 @@ import type { ActorStats } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
 import type { RecoverySummary } from '../daemon/recovery.js';
 import type { ShardStatsAnswer } from '../shard/shard-actor.js';
+import type { MemoryReadings } from '../util/memory-pressure.js';
 
 export interface StatusSource {
   readonly version: string;
@@ -11,6 +12,8 @@ export interface StatusSource {
   shards(): Promise<{ name: string; stats: ShardStatsAnswer | null }[]>;
   doors(): Record<string, IngestCounters>;
   flagged(): string[] | null;
+  /** Resident memory against the budget, as the governor last read it. */
+  memory?(): MemoryReadings;
   readonly recovery: RecoverySummary;
 }
 
@@ -45,6 +48,7 @@ export function registerStatusRoute(app: FastifyInstance, source: StatusSource):
         })),
         doors: source.doors(),
         flagged: source.flagged(),
+        memory: source.memory?.() ?? null,
         recovery: { ...recovery, shards: recoveredShards.length },
       },
     };

@@ -4,6 +4,7 @@ import { serializeError } from '../errors.js';
 import { nodeFs } from './fs.js';
 import { interruptOn, runCompaction, runSeal, type StorageJob, type StorageOutcome } from './sealer.js';
 import { lowerThisThreadPriority } from '../util/thread-priority.js';
+import { threadMemory } from '../util/thread-memory.js';
 
 // Seals and merges are background work: when the cores are contended, ingest and queries go first.
 lowerThisThreadPriority();
@@ -12,8 +13,10 @@ lowerThisThreadPriority();
 export default function storageTask(job: StorageJob): StorageOutcome {
   const interrupt = interruptOn(job.cancel, `${job.kind} of block ${job.task.id}`);
   try {
-    return { ok: true, block: job.kind === 'compact' ? runCompaction(nodeFs, job.task, interrupt) : runSeal(nodeFs, job.task, interrupt) };
+    const block = job.kind === 'compact' ? runCompaction(nodeFs, job.task, interrupt) : runSeal(nodeFs, job.task, interrupt);
+    // Read before the task's garbage is collected: what the seal thread holds at the end of its largest work.
+    return { ok: true, block, memory: threadMemory() };
   } catch (err) {
-    return { ok: false, error: serializeError(err) };
+    return { ok: false, error: serializeError(err), memory: threadMemory() };
   }
 }

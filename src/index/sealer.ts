@@ -6,6 +6,7 @@ import { writeBlock } from './block-writer.js';
 import type { StorageFs } from './fs.js';
 import { buildColumnsFromBlocks, buildSealColumns, type SealBatch } from './seal.js';
 import type { WalPosition } from './wal.js';
+import type { ThreadMemory } from '../util/thread-memory.js';
 
 export interface SealTask {
   readonly dir: string;
@@ -20,7 +21,16 @@ export interface SealTask {
 /** What a pool thread is given (seal-task.ts). */
 export type StorageJob = ({ kind: 'seal'; task: SealTask } | { kind: 'compact'; task: CompactTask }) & { readonly cancel: CancelFlag };
 
-export type StorageOutcome = { readonly ok: true; readonly block: BlockIndex } | { readonly ok: false; readonly error: SerializedError };
+export type StorageOutcome = ({ readonly ok: true; readonly block: BlockIndex } | { readonly ok: false; readonly error: SerializedError }) & {
+  /** The seal thread's memory as the job ended. */
+  readonly memory?: ThreadMemory;
+};
+
+/** The memory of this thread's seal thread as its last job ended (undefined before the first): the status and metrics show it. */
+let sealThreadMemory: ThreadMemory | undefined;
+export function lastSealThreadMemory(): ThreadMemory | undefined {
+  return sealThreadMemory;
+}
 
 /** Merge sealed blocks into one (the new block's footer names the ones it replaces). */
 export interface CompactTask {
@@ -130,6 +140,7 @@ export function poolSealer(resourceLimits?: ResourceLimits): Sealer {
 
 async function outcome(run: Promise<StorageOutcome>): Promise<BlockIndex> {
   const o = await run;
+  if (o.memory) sealThreadMemory = o.memory;
   if (!o.ok) throw TributaryError.fromJSON(o.error);
   return o.block;
 }

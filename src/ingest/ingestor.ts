@@ -3,6 +3,7 @@ import { BatchReader } from '../batch/reader.js';
 import { UNSTAMPED_SOURCE } from '../batch/stamp.js';
 import { TributaryError } from '../errors.js';
 import type { ShardedWriter } from '../shard/sharded-writer.js';
+import { NO_PRESSURE, type MemoryPressure } from '../util/memory-pressure.js';
 import type { ContentDedup } from './content-dedup.js';
 import type { Parser } from './parse-pool.js';
 import type { IngestFormat } from './parse-task.js';
@@ -52,7 +53,8 @@ export interface IngestCounters {
  * the writer's source and sequence and written; the answer comes once every
  * shard holds its share durably. Concurrency and in-flight bytes are
  * bounded, so no burst of clients can exhaust memory: past the bound a
- * request is refused at once (the client backs off and retries).
+ * request is refused at once (the client backs off and retries). Under
+ * memory pressure (the daemon near its budget) the bound is one request.
  */
 export class Ingestor {
   private inFlight = 0;
@@ -64,6 +66,7 @@ export class Ingestor {
     private readonly parser: Parser,
     private readonly dedup: ContentDedup | null,
     private readonly limits: IngestLimits = {},
+    private readonly memory: MemoryPressure = NO_PRESSURE,
   ) {}
 
   /** Counters per door (the `door` argument of push). */
@@ -76,6 +79,13 @@ export class Ingestor {
     c.requests++;
     const maxConcurrent = this.limits.maxConcurrent ?? 64;
     const maxBytes = this.limits.maxInFlightBytes ?? 64 * 1024 * 1024;
+    if (this.inFlight > 0 && this.memory.high) {
+      c.overloaded++;
+      throw new TributaryError('E_OVERLOADED', 'the daemon is near its memory budget: ingest takes one request at a time, retry later', {
+        inFlight: this.inFlight,
+        memory: 'high',
+      });
+    }
     if (this.inFlight >= maxConcurrent || (this.inFlight > 0 && this.inFlightBytes + body.byteLength > maxBytes)) {
       c.overloaded++;
       throw new TributaryError('E_OVERLOADED', `ingest is at its limit (${this.inFlight} requests, ${this.inFlightBytes} bytes in flight): retry later`, {

@@ -1,11 +1,12 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 import type { ActorRef } from '../actors/behaviour.js';
-import { threadMemory, type ThreadMemory } from '../actors/thread-memory.js';
+import { threadMemory, type ThreadMemory } from '../util/thread-memory.js';
 import type { ActorStats, ActorSystem } from '../actors/system.js';
 import type { IngestCounters } from '../ingest/ingestor.js';
 import type { QueryService } from '../query/engine.js';
 import type { ShardStatsAnswer } from '../shard/shard-actor.js';
 import { WAL_SYNC_BUCKETS_S } from '../shard/sync-latency.js';
+import type { MemoryReadings } from '../util/memory-pressure.js';
 import { oncePerScrape } from './scrape.js';
 
 /** What the daemon metrics read from; the Daemon provides it. */
@@ -14,6 +15,10 @@ export interface DaemonMetricsSource {
   readonly engine: QueryService;
   readonly shards: () => readonly ActorRef[];
   readonly doors: () => Record<string, IngestCounters>;
+  /** The memory governor's readings. */
+  readonly memory?: () => MemoryReadings;
+  /** The query gate: running, waiting, refused. */
+  readonly queries?: () => { running: number; waiting: number; refused: number };
 }
 
 /** A scrape never waits long on a busy shard: it is left out of that scrape. */
@@ -124,7 +129,7 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
 
   new Gauge({
     name: 'tributary_thread_memory_bytes',
-    help: 'Memory of each shard thread and of the main thread as its V8 isolate counts it: heap used and committed, external (memory outside the heap V8 knows of, ArrayBuffers included) and ArrayBuffers alone.',
+    help: 'Memory of each shard thread, of its seal thread (as its last job ended; thread N-seal) and of the main thread as its V8 isolate counts it: heap used and committed, external (memory outside the heap V8 knows of, ArrayBuffers included) and ArrayBuffers alone.',
     labelNames: ['thread', 'kind'],
     registers: [registry],
     async collect() {
@@ -136,10 +141,79 @@ export function registerDaemonMetrics(registry: Registry, source: DaemonMetricsS
         this.set({ thread, kind: 'array_buffers' }, m.arrayBuffers);
       };
       const threadOf = new Map(source.system.stats().map((a) => [a.name, a.thread]));
-      for (const [shard, s] of await shardStats()) if (s.memory) set(String(threadOf.get(shard) ?? shard), s.memory);
+      for (const [shard, s] of await shardStats()) {
+        const thread = String(threadOf.get(shard) ?? shard);
+        if (s.memory) set(thread, s.memory);
+        if (s.sealMemory) set(`${thread}-seal`, s.sealMemory);
+      }
       set('main', threadMemory());
     },
   });
+
+  const memory = source.memory;
+  if (memory) {
+    new Gauge({
+      name: 'tributary_memory_bytes',
+      help: 'Resident memory of the process as the governor last read it (resident), its highest reading (peak), and the budget.',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const m = memory();
+        this.set({ kind: 'resident' }, m.residentBytes);
+        this.set({ kind: 'peak' }, m.peakResidentBytes);
+        this.set({ kind: 'budget' }, m.budgetBytes);
+      },
+    });
+    new Gauge({
+      name: 'tributary_memory_pressure',
+      help: 'Whether resident memory is near the budget (1), so ingest and queries are admitted one at a time, or not (0).',
+      registers: [registry],
+      collect() {
+        this.set(memory().high ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'tributary_memory_pressure_episodes_total',
+      help: 'Times resident memory came near the budget.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(memory().pressureEpisodes);
+      },
+    });
+    new Counter({
+      name: 'tributary_memory_pressure_seconds_total',
+      help: 'Time spent near the memory budget.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(memory().pressureMs / 1000);
+      },
+    });
+  }
+  const gate = source.queries;
+  if (gate) {
+    new Gauge({
+      name: 'tributary_queries_in_gate',
+      help: 'Queries being answered (running) and waiting for a turn (waiting).',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const q = gate();
+        this.set({ state: 'running' }, q.running);
+        this.set({ state: 'waiting' }, q.waiting);
+      },
+    });
+    new Counter({
+      name: 'tributary_queries_refused_total',
+      help: 'Queries refused with 429 because the queue of waiting queries was full or their wait ran out.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(gate().refused);
+      },
+    });
+  }
 
   // The shard threads keep the fsync histogram; this turns it into Prometheus' cumulative buckets at scrape time.
   const fsyncHelp = 'WAL group-commit fdatasync latency per shard (acknowledgements wait for it).';

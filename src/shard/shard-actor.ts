@@ -1,4 +1,5 @@
-import { threadMemory, type ThreadMemory } from '../actors/thread-memory.js';
+import { threadMemory, type ThreadMemory } from '../util/thread-memory.js';
+import { lastSealThreadMemory } from '../index/sealer.js';
 import { WAL_SYNC_BUCKETS_S, type SyncLatency } from './sync-latency.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTributaryError } from '../errors.js';
@@ -84,6 +85,8 @@ export interface ShardStatsAnswer {
   /** WAL group-commit fdatasync latencies since the shard started (primary only). */
   readonly walSync?: SyncLatency;
   readonly memory?: ThreadMemory; // of the thread it runs on (primary only)
+  /** Of the seal thread beside it, as its last seal or compaction ended (primary only). */
+  readonly sealMemory?: ThreadMemory;
 }
 
 interface PrimaryState {
@@ -217,7 +220,15 @@ export const shardActor = defineBehaviour<
         ),
       );
     if (req.op === 'adopt') return adopt(state, req.from, ctx);
-    return { role: 'primary', store: state.store.stats, diskFull: state.diskFull, feedsLost: state.feedsLost, walSync: state.walSync, memory: threadMemory() };
+    return {
+      role: 'primary',
+      store: state.store.stats,
+      diskFull: state.diskFull,
+      feedsLost: state.feedsLost,
+      walSync: state.walSync,
+      memory: threadMemory(),
+      sealMemory: lastSealThreadMemory(),
+    };
   },
 
   async stop(state) {

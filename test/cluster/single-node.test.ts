@@ -46,7 +46,13 @@ natsTest('against a single non-clustered nats-server the cluster starts with 1 r
   await waitUntil('the 50 entries stored by their owner', async () => (await laptop()).length >= 50, 20_000);
   const { entries, partial } = await queryAll(d.url);
   t.deepEqual(partial, []);
-  t.deepEqual(entries.filter((e) => e.service === 'laptop').map((e) => e.message).sort(), Array.from({ length: 50 }, (_, i) => `entry ${i}`).sort());
+  t.deepEqual(
+    entries
+      .filter((e) => e.service === 'laptop')
+      .map((e) => e.message)
+      .sort(),
+    Array.from({ length: 50 }, (_, i) => `entry ${i}`).sort(),
+  );
 });
 
 natsTest('a replica count JetStream refuses is E_CONFIG_INVALID naming cluster.streamReplicas, not a retry', async (t) => {

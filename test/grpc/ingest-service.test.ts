@@ -150,3 +150,73 @@ test('loss accounting: per source, the door counts what it received, acknowledge
   });
   t.is(await count(d), 150);
 });
+
+test('PushBatches under memory pressure reads one batch at a time (flow control), and opens up again when the pressure ends', async (t) => {
+  const { Server, ServerCredentials } = await import('@grpc/grpc-js');
+  const { addIngestService } = await import('../../src/grpc/ingest.js');
+  const listeners = new Set<(high: boolean) => void>();
+  const memory = {
+    high: true,
+    onChange: (l: (high: boolean) => void) => (listeners.add(l), () => listeners.delete(l)),
+  };
+  const setHigh = (high: boolean) => {
+    memory.high = high;
+    for (const l of listeners) l(high);
+  };
+  // A writer whose forwards finish when the test says: how many the door holds at once is what it read.
+  const held: (() => void)[] = [];
+  let maxHeld = 0;
+  const writer = {
+    shards: ['shard-0'],
+    virtualNodes: 128,
+    hasShard: () => true,
+    forward: () =>
+      new Promise<void>((resolve) => {
+        held.push(resolve);
+        maxHeld = Math.max(maxHeld, held.length);
+      }),
+  };
+  const server = new Server();
+  addIngestService(server, { ingestor: { count: () => {} } as never, writer: writer as never, memory });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  t.teardown(() => server.forceShutdown());
+  const Ingest = loadTributaryPackage().Ingest as ServiceClientConstructor;
+  const client = new Ingest(`127.0.0.1:${port}`, credentials.createInsecure()) as Client & Record<string, any>;
+  t.teardown(() => client.close());
+  const source = newSourceId();
+  const frames = Array.from({ length: 6 }, (_, i) => ({
+    shard: 'shard-0',
+    id: i,
+    batch: encodeBatch([{ ts: T0 + BigInt(i), level: 1 as Level, service: 's', server: 'h', region: 'r', message: `m ${i}` }], {
+      sourceId: source,
+      firstSeq: BigInt(i),
+    }),
+  }));
+  const acks: number[] = [];
+  const call = client.PushBatches();
+  const ended = new Promise<void>((resolve, reject) => {
+    call.on('data', (a: { id: string; ok: boolean }) => acks.push(Number(a.id)));
+    call.on('end', resolve);
+    call.on('error', reject);
+  });
+  for (const f of frames) call.write(f);
+  call.end();
+  const { waitUntil } = await import('../helpers/workers.js');
+  // One at a time: each forward is released only after the door has read no other.
+  for (let k = 0; k < 3; k++) {
+    await waitUntil(`batch ${k} read`, () => held.length === 1);
+    held.shift()!();
+    await waitUntil(`batch ${k} acknowledged`, () => acks.length === k + 1);
+  }
+  t.is(maxHeld, 1);
+  setHigh(false);
+  await waitUntil('the other three read together', () => held.length === 3);
+  for (const r of held.splice(0)) r();
+  await ended;
+  t.deepEqual(
+    acks.sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5],
+  );
+});
