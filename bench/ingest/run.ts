@@ -36,6 +36,8 @@ interface Row {
   peakRssMiB: number | null;
   /** Bytes the daemon passed to write(2) per entry (WAL, replica, blocks, compaction): every copy of an entry that goes to a file. */
   writtenPerEntry: number | null;
+  /** Seconds the daemon spent near its memory budget, admitting one request at a time (the memory governor). */
+  pressureSeconds: number | null;
   target: string;
 }
 const rows: Row[] = [];
@@ -69,7 +71,7 @@ function child(script: string, args: string[]): Promise<any> {
   const rate = lines.length / ((performance.now() - t0) / 1000);
   await d.stop();
   rmSync(dir, { recursive: true, force: true });
-  rows.push({ door: 'in-process writer (no door)', entriesPerSec: rate, peakRssMiB: null, writtenPerEntry: null, target: '-' });
+  rows.push({ door: 'in-process writer (no door)', entriesPerSec: rate, peakRssMiB: null, writtenPerEntry: null, pressureSeconds: null, target: '-' });
   log(`in-process writer: ${si(rate)} entries/s`);
 }
 
@@ -83,6 +85,7 @@ function child(script: string, args: string[]): Promise<any> {
     entriesPerSec: TOTAL / (r.ms / 1000),
     peakRssMiB: r.peakRss / 2 ** 20,
     writtenPerEntry: r.written / TOTAL,
+    pressureSeconds: null,
     target: '-',
   });
   log(`duckdb: ${si(TOTAL / (r.ms / 1000))} entries/s`);
@@ -127,8 +130,12 @@ for (const { door, target } of DOORS.filter((d) => !only || only.includes(d.door
     const rate = r.entries / (r.ms / 1000);
     const peak = peakRssOf(daemon.child.pid!) / 2 ** 20;
     const written = (ioOf(daemon.child.pid!).wchar - before) / r.entries;
-    rows.push({ door, entriesPerSec: rate, peakRssMiB: peak, writtenPerEntry: written, target });
-    log(`${door}: ${si(rate)} entries/s, daemon peak RSS ${peak.toFixed(0)} MiB, ${written.toFixed(0)} bytes written per entry`);
+    const metrics = await (await fetch(`${at.http}/metrics`)).text();
+    const pressure = Number(/^tributary_memory_pressure_seconds_total (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+    rows.push({ door, entriesPerSec: rate, peakRssMiB: peak, writtenPerEntry: written, pressureSeconds: pressure, target });
+    log(
+      `${door}: ${si(rate)} entries/s, daemon peak RSS ${peak.toFixed(0)} MiB, ${written.toFixed(0)} bytes written per entry, ${pressure.toFixed(1)} s near the budget`,
+    );
   } finally {
     daemon.kill();
     await daemon.exited;
@@ -148,6 +155,7 @@ printTable(
     'vs DuckDB': `${(r.entriesPerSec / duck).toFixed(2)}x`,
     'peak RSS MiB': r.peakRssMiB === null ? '-' : r.peakRssMiB.toFixed(0),
     'written B/entry': r.writtenPerEntry === null ? '-' : r.writtenPerEntry.toFixed(0),
+    'pressure s': r.pressureSeconds === null ? '-' : r.pressureSeconds.toFixed(1),
     target: r.target,
   })),
 );
