@@ -47,15 +47,13 @@ export class MemoryGovernor implements MemoryPressure {
 
   /** Samples now, then every `everyMs` until stop. */
   start(): this {
-    this.sample();
     const every = this.options.everyMs ?? 100;
     const tick = () => {
       this.sample();
       this.timer = this.clock.setTimeout(tick, every);
       (this.timer as { unref?: () => void }).unref?.();
     };
-    this.timer = this.clock.setTimeout(tick, every);
-    (this.timer as { unref?: () => void }).unref?.();
+    tick();
     return this;
   }
 
